@@ -1,0 +1,55 @@
+# Everything installs itself: `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+PYTHON312 := $(shell command -v python3.12 2>/dev/null || ls -d /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAYERS := build/layers
+DATA ?=
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: demo test bench layers model synth deploy lint clean
+
+$(STAMP): pyproject.toml package.json
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
+	test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	npm install --no-audit --no-fund --silent
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/merchandiser demo $(if $(DATA),--data $(DATA))
+
+test: $(STAMP) $(LAYERS)/deps/.stamp
+	$(VENV)/bin/pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy merchandiser lambdas local_twin training stacks layers
+
+# The dependency layer (manylinux wheels for Python 3.12 + libgomp) is built once and reused.
+$(LAYERS)/deps/.stamp: $(STAMP) layers/requirements.txt
+	$(PY) -m layers.build deps --out $(LAYERS)/deps
+
+# A model to ship in the model layer: trained on DATA (default: the synthetic shop).
+model: $(STAMP)
+	$(if $(DATA),,$(PY) -m training.datasets.synthetic_shop --out build/shop)
+	$(VENV)/bin/merchandiser train --data $(if $(DATA),$(DATA),build/shop) --model-dir build/model --output-dir build/evaluation
+
+layers: $(LAYERS)/deps/.stamp model
+	$(PY) -m layers.build core --out $(LAYERS)/core
+	$(PY) -m layers.build model --out $(LAYERS)/model --model-dir build/model
+
+synth: layers
+	$(PY) app.py
+
+deploy: layers
+	npx cdk deploy --all
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.run
+
+clean:
+	rm -rf build cdk.out .twin

@@ -1,0 +1,95 @@
+"""The model bundle: what a training job writes to its model dir and serving loads once per container.
+
+Layout of a model dir (every file listed with its sha256 in ``manifest.json``):
+
+- ``manifest.json``        model_version, created_at, library versions, hyperparameters, data window,
+                           metrics, file hashes
+- ``catalog.npz``          item_ids, titles, categories, brands, prices, created_at (epoch s, NaN unknown),
+                           in_stock; row i describes item row i everywhere below
+- ``item_factors.npy``     float32 (n_items, dim): ALS item vectors
+- ``popularity.npy``       float32 (n_items,): recency-decayed interaction weight
+- ``index.bin``            hnswlib inner-product index over item_factors, labels = item rows
+- ``ranker.txt``           LightGBM LambdaRank model over ``features.FEATURE_NAMES`` (optional)
+- ``user_features.jsonl.gz`` one JSON object per known user (loaded into DynamoDB on publish,
+                           not by serving)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "manifest.json"
+CATALOG = "catalog.npz"
+ITEM_FACTORS = "item_factors.npy"
+POPULARITY = "popularity.npy"
+INDEX = "index.bin"
+RANKER = "ranker.txt"
+USER_FEATURES = "user_features.jsonl.gz"
+
+CATALOG_COLUMNS = ("item_ids", "titles", "categories", "brands", "prices", "created_at", "in_stock")
+
+
+class BundleError(Exception):
+    """A model dir is missing a file, or a file does not match the manifest."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    item_ids: np.ndarray
+    titles: np.ndarray
+    categories: np.ndarray
+    brands: np.ndarray
+    prices: np.ndarray
+    created_at: np.ndarray
+    in_stock: np.ndarray
+    row_of: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "row_of", {item: row for row, item in enumerate(self.item_ids.tolist())})
+
+    def __len__(self) -> int:
+        return len(self.item_ids)
+
+    def save(self, path: Path) -> None:
+        np.savez(path, **{name: getattr(self, name) for name in CATALOG_COLUMNS})
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        with np.load(path, allow_pickle=False) as arrays:
+            return cls(**{name: arrays[name] for name in CATALOG_COLUMNS})
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Adds the hash of every other file in ``model_dir`` and writes ``manifest.json``."""
+    files = sorted(p for p in model_dir.iterdir() if p.is_file() and p.name != MANIFEST)
+    full = {**manifest, "files": {p.name: sha256_of(p) for p in files}}
+    (model_dir / MANIFEST).write_text(json.dumps(full, indent=2, sort_keys=True))
+    return full
+
+
+def read_manifest(model_dir: Path, verify: bool = False) -> dict[str, Any]:
+    path = model_dir / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"no {MANIFEST} in {model_dir}")
+    manifest: dict[str, Any] = json.loads(path.read_text())
+    if verify:
+        for name, expected in manifest.get("files", {}).items():
+            if not (model_dir / name).is_file():
+                raise BundleError(f"{name} is listed in the manifest but missing from {model_dir}")
+            if sha256_of(model_dir / name) != expected:
+                raise BundleError(f"{name} in {model_dir} does not match its manifest hash")
+    return manifest
