@@ -1,0 +1,56 @@
+"""POST /events: validates a batch of browser events (up to 500) and puts it on the stream."""
+
+
+import time
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from merchandiser.api import error, make_resolver
+from merchandiser.event_stream import StreamUnavailableError, put_events
+from merchandiser.requests import EventsRequest
+from merchandiser.settings import EventsApiSettings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = make_resolver()
+
+
+@cache
+def kinesis():  # type: ignore[no-untyped-def]
+    return boto3.client("kinesis")
+
+
+@app.exception_handler(StreamUnavailableError)
+def _stream_unavailable(exc: StreamUnavailableError) -> Response:
+    return error(503, "STREAM_UNAVAILABLE", str(exc))
+
+
+@app.post("/events")
+@tracer.capture_method
+def post_events(request: Annotated[EventsRequest, Body()]) -> Response[dict[str, Any]]:
+    now = datetime.now(UTC)
+    events = [incoming.complete(now) for incoming in request.events]
+    stream = EventsApiSettings.from_env().events_stream
+    put_events(kinesis(), stream, events, backoff=lambda attempt: time.sleep(0.05 * 2**attempt))
+    metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events))
+    return Response(
+        status_code=202,
+        content_type="application/json",
+        body={"accepted": len(events), "event_ids": [event.event_id for event in events]},
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
