@@ -12,16 +12,12 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
-from merchandiser.recommend import UnknownItemError
+from merchandiser.errors import BadRequestError, UnknownItemError
 
 logger = logging.getLogger(__name__)
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
 MAX_K = 100
-
-
-class BadRequestError(ValueError):
-    """The request is well-formed JSON but asks for something that cannot be done."""
 
 
 def error(status: int, code: str, message: str) -> Response:
