@@ -1,0 +1,101 @@
+"""Ranker features: the one function that turns (user, candidates) into the LightGBM input.
+
+Training builds its ranker examples with ``ranking_features`` and serving scores with it, so a feature
+cannot be computed one way offline and another way online. Missing values are NaN (LightGBM routes them).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from merchandiser.artifacts import Catalog
+from merchandiser.candidate_sources import SOURCES, Candidates
+from merchandiser.popularity import SECONDS_PER_DAY
+
+if TYPE_CHECKING:
+    from merchandiser.model import UserState
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"{source}_{kind}" for source in SOURCES for kind in ("score", "rank")),
+    "als_score",  # user vector . item vector for every candidate, whichever source proposed it
+    "item_popularity_log",
+    "item_age_days",
+    "price_ratio",  # item price / mean price of the user's purchases
+    "category_affinity",  # share of the user's history weight in the item's category
+    "user_activity_log",
+    "history_count",
+)
+
+
+def source_ranks(scores: np.ndarray) -> np.ndarray:
+    """0 for the best-scored candidate of a source, 1 for the next...; NaN where the source is absent."""
+    ranks = np.full(len(scores), np.nan)
+    present = np.flatnonzero(~np.isnan(scores))
+    order = present[np.argsort(-scores[present], kind="stable")]
+    ranks[order] = np.arange(len(order), dtype=np.float64)
+    return ranks
+
+
+def ranking_features(
+    user: UserState,
+    candidates: Candidates,
+    catalog: Catalog,
+    popularity: np.ndarray,
+    item_factors: np.ndarray,
+    now: float,
+) -> np.ndarray:
+    """float32 (len(candidates), len(FEATURE_NAMES)); ``now`` is epoch seconds."""
+    rows = candidates.rows
+    columns: dict[str, np.ndarray] = {}
+    for source in SOURCES:
+        scores = candidates.scores.get(source, np.full(len(rows), np.nan))
+        columns[f"{source}_score"] = scores
+        columns[f"{source}_rank"] = source_ranks(scores)
+
+    if user.vector is not None:
+        columns["als_score"] = item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
+    else:
+        columns["als_score"] = np.full(len(rows), np.nan)
+    columns["item_popularity_log"] = np.log1p(popularity[rows].astype(np.float64))
+    columns["item_age_days"] = (now - catalog.created_at[rows].astype(np.float64)) / SECONDS_PER_DAY
+
+    prices = catalog.prices[rows].astype(np.float64)
+    purchased = np.fromiter(user.purchased, dtype=np.int64, count=len(user.purchased))
+    purchased_prices = catalog.prices[purchased].astype(np.float64) if len(purchased) else np.empty(0)
+    purchased_prices = purchased_prices[~np.isnan(purchased_prices)]
+    mean_price = float(purchased_prices.mean()) if len(purchased_prices) else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        columns["price_ratio"] = np.where(mean_price > 0, prices / mean_price, np.nan)
+
+    total_weight = float(sum(user.history.values()))
+    columns["category_affinity"] = _category_affinity(user.history, total_weight, catalog, rows)
+    columns["user_activity_log"] = np.full(len(rows), np.log1p(max(total_weight, 0.0)))
+    columns["history_count"] = np.full(len(rows), float(len(user.history)))
+    return (
+        np.column_stack([columns[name] for name in FEATURE_NAMES])
+        .astype(np.float32)
+        .reshape(len(rows), len(FEATURE_NAMES))
+    )
+
+
+def _category_affinity(
+    history: dict[int, float], total_weight: float, catalog: Catalog, rows: np.ndarray
+) -> np.ndarray:
+    if not history or total_weight <= 0:
+        return np.zeros(len(rows))
+    history_rows = np.fromiter(history, dtype=np.int64, count=len(history))
+    history_weights = np.fromiter(history.values(), dtype=np.float64, count=len(history))
+    weight_by_category: dict[str, float] = {}
+    for category, weight in zip(
+        catalog.categories[history_rows].tolist(), history_weights.tolist(), strict=True
+    ):
+        weight_by_category[category] = weight_by_category.get(category, 0.0) + weight
+    return np.array(
+        [
+            weight_by_category.get(category, 0.0) / total_weight
+            for category in catalog.categories[rows].tolist()
+        ],
+        dtype=np.float64,
+    )

@@ -1,0 +1,58 @@
+"""Recency-decayed popularity: what many people interacted with lately, overall or within a category."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SECONDS_PER_DAY = 86_400.0
+
+
+def recency_decay(timestamps: np.ndarray, now: float, half_life_days: float) -> np.ndarray:
+    """Weight multiplier of an event at ``timestamps`` (epoch s) seen from ``now``: halves every half-life.
+
+    Events after ``now`` count fully (clock skew must not inflate them).
+    """
+    age_days = np.maximum(now - np.asarray(timestamps, dtype=np.float64), 0.0) / SECONDS_PER_DAY
+    return np.power(0.5, age_days / half_life_days)
+
+
+def decayed_popularity(
+    item_rows: np.ndarray,
+    weights: np.ndarray,
+    timestamps: np.ndarray,
+    now: float,
+    half_life_days: float,
+    n_items: int,
+) -> np.ndarray:
+    """float32 (n_items,): sum over events of ``weight * recency_decay`` per item row."""
+    decayed = np.asarray(weights, dtype=np.float64) * recency_decay(timestamps, now, half_life_days)
+    return np.bincount(np.asarray(item_rows, dtype=np.int64), weights=decayed, minlength=n_items).astype(
+        np.float32
+    )
+
+
+def top_popular(
+    popularity: np.ndarray,
+    k: int,
+    categories: np.ndarray | None = None,
+    category: str | None = None,
+    exclude: frozenset[int] | set[int] = frozenset(),
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most popular item rows (ties broken by row) and their popularity, best first.
+
+    With ``category``, only items of that category (``categories`` holds each row's category).
+    """
+    scores = popularity.astype(np.float64)
+    allowed = np.ones(len(scores), dtype=bool)
+    if category is not None:
+        if categories is None:
+            raise ValueError("a category filter needs the item categories")
+        allowed &= categories == category
+    if exclude:
+        allowed[np.fromiter(exclude, dtype=np.int64)] = False
+    candidates = np.flatnonzero(allowed)
+    if len(candidates) == 0 or k <= 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    # stable sort on the negated score keeps lower rows first among equals: deterministic
+    order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
+    return order.astype(np.int64), scores[order]

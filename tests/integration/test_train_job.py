@@ -1,0 +1,131 @@
+"""The training job as SageMaker runs it: a subprocess with SM_* variables on a small synthetic shop."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from merchandiser import artifacts
+from merchandiser.model import Model
+from training.datasets.synthetic_shop import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ("popularity", "als", "pipeline")
+METRICS = ("ndcg@10", "recall@20", "hit@10", "coverage@20")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("shop")
+    generate(data, n_users=600, n_items=300, seed=7)
+    return data
+
+
+def train(shop: Path, out: Path) -> dict[str, Any]:
+    """Runs training/train.py as a script, the way the SageMaker container does."""
+    hyperparameters = out / "hyperparameters.json"
+    # SageMaker passes every hyperparameter as a string
+    hyperparameters.write_text(json.dumps({"iterations": "15", "seed": "7"}))
+    env = {
+        **os.environ,
+        "SM_CHANNEL_INTERACTIONS": str(shop),
+        "SM_CHANNEL_ITEMS": str(shop),
+        "SM_CHANNEL_USERS": str(shop),
+        "SM_MODEL_DIR": str(out / "model"),
+        "SM_OUTPUT_DATA_DIR": str(out / "output"),
+    }
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "training" / "train.py"),
+            "--factors",
+            "32",
+            "--hyperparameters-json",
+            str(hyperparameters),
+        ],
+        env=env,
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads((out / "output" / "evaluation.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def runs(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, dict[str, Any]]]:
+    results = []
+    for attempt in range(2):
+        out = tmp_path_factory.mktemp(f"run{attempt}")
+        results.append((out, train(shop, out)))
+    return results
+
+
+def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    # Given a finished job / When its manifest is verified / Then every artifact is listed and matches
+    out, evaluation = runs[0]
+    manifest = artifacts.read_manifest(out / "model", verify=True)
+    expected = {
+        artifacts.CATALOG,
+        artifacts.ITEM_FACTORS,
+        artifacts.POPULARITY,
+        artifacts.INDEX,
+        artifacts.RANKER,
+        artifacts.USER_FEATURES,
+    }
+    assert set(manifest["files"]) == expected
+    assert manifest["model_version"] == evaluation["model_version"]
+    assert manifest["hyperparameters"]["factors"] == 32 and manifest["hyperparameters"]["iterations"] == 15
+    assert manifest["metrics"]["pipeline"]["ndcg@10"] == evaluation["models"]["pipeline"]["ndcg@10"]
+    assert {"numpy", "lightgbm", "chroma-hnswlib"} <= set(manifest["libraries"])
+    assert manifest["data"]["first_timestamp"] and manifest["data"]["last_timestamp"]
+
+
+def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    out, evaluation = runs[0]
+    with gzip.open(out / "model" / artifacts.USER_FEATURES, "rt") as lines:
+        records = [json.loads(line) for line in lines]
+    assert len(records) == evaluation["data"]["users"]
+    first = records[0]
+    assert set(first) == {"user_id", "history", "purchased", "attributes"}
+    assert 0 < len(first["history"]) <= 200 and first["attributes"]
+
+
+def test_evaluation_reports_every_model_and_the_split(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    _, evaluation = runs[0]
+    assert {"models", "data", "split"} <= set(evaluation)
+    for name in MODELS:
+        assert set(METRICS) <= set(evaluation["models"][name])
+        assert evaluation["models"][name]["users"] > 50
+    assert evaluation["split"]["test_rows"] > 0
+
+
+def test_pipeline_beats_popularity(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    models = runs[0][1]["models"]
+    assert models["pipeline"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+
+
+def test_two_runs_give_the_same_metrics_and_artifacts(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+    (first_dir, first), (second_dir, second) = runs
+    assert first["models"] == second["models"]
+    first_files = artifacts.read_manifest(first_dir / "model")["files"]
+    second_files = artifacts.read_manifest(second_dir / "model")["files"]
+    # hnswlib writes unused link-list slots uninitialized, so index.bin bytes differ run to run;
+    # its graph does not: the same queries give the same answers
+    assert {name: digest for name, digest in first_files.items() if name != artifacts.INDEX} == {
+        name: digest for name, digest in second_files.items() if name != artifacts.INDEX
+    }
+    first_model, second_model = Model.load(first_dir / "model"), Model.load(second_dir / "model")
+    for item_id in first_model.catalog.item_ids[:50].tolist():
+        assert (
+            first_model.similar(item_id, 10).rows.tolist() == second_model.similar(item_id, 10).rows.tolist()
+        )

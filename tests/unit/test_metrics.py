@@ -1,0 +1,59 @@
+"""Top-k metrics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from training.metrics import coverage_at_k, hit_at_k, ndcg_at_k, recall_at_k, summarize
+
+
+def test_ndcg_of_hits_at_positions_two_and_three() -> None:
+    # Given relevant items 2 and 3 recommended 2nd and 3rd
+    # When NDCG@10 is computed
+    value = ndcg_at_k([1, 2, 3, 4], {2, 3}, 10)
+    # Then DCG = 1/log2(3) + 1/log2(4), ideal = 1 + 1/log2(3)
+    expected = (1 / math.log2(3) + 0.5) / (1 + 1 / math.log2(3))
+    assert value == pytest.approx(expected)
+    assert value == pytest.approx(0.6934, abs=1e-4)
+
+
+def test_ndcg_is_one_for_a_perfect_list_and_zero_without_hits() -> None:
+    assert ndcg_at_k([5, 6, 7], {5, 6}, 10) == pytest.approx(1.0)
+    assert ndcg_at_k([1, 2], {5}, 10) == 0.0
+    assert ndcg_at_k([1, 2], set(), 10) == 0.0
+
+
+def test_ndcg_ignores_hits_beyond_k() -> None:
+    # Given the only relevant item at position 3 / When k = 2 / Then nothing counts
+    assert ndcg_at_k([1, 2, 3], {3}, 2) == 0.0
+
+
+def test_recall_and_hit() -> None:
+    # Given 4 relevant items, 2 of them in the top 3
+    recommended, relevant = [1, 9, 2, 3], {1, 2, 7, 8}
+    # Then recall@3 = 2/4, recall@1 = 1/4, hit@1 = 1, hit@3 of an unrelated list = 0
+    assert recall_at_k(recommended, relevant, 3) == pytest.approx(0.5)
+    assert recall_at_k(recommended, relevant, 1) == pytest.approx(0.25)
+    assert hit_at_k(recommended, relevant, 1) == 1.0
+    assert hit_at_k([4, 5, 6], relevant, 3) == 0.0
+
+
+def test_coverage_counts_distinct_items_in_every_top_k() -> None:
+    # Given two users' lists over a 10-item catalog / When coverage@2 / Then items {1, 2, 3} = 3/10
+    assert coverage_at_k([[1, 2, 9], [2, 3, 8]], 10, 2) == pytest.approx(0.3)
+
+
+def test_summarize_averages_over_users_with_relevant_items() -> None:
+    # Given one user with a hit at the top and one with no hit, and a user without relevant items
+    recommendations = {"a": [1, 2], "b": [3, 4], "c": [5]}
+    relevant = {"a": {1}, "b": {9}, "c": set()}
+    # When summarized over a 5-item catalog
+    summary = summarize(recommendations, relevant, 5)
+    # Then the empty user is left out
+    assert summary["users"] == 2
+    assert summary["ndcg@10"] == pytest.approx(0.5)
+    assert summary["hit@10"] == pytest.approx(0.5)
+    assert summary["recall@20"] == pytest.approx(0.5)
+    assert summary["coverage@20"] == pytest.approx(4 / 5)

@@ -1,0 +1,181 @@
+"""The serving model: a tiny model dir trained by the training modules, loaded as serving loads it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from merchandiser import artifacts
+from merchandiser.model import Model
+from training.channels import Channels
+from training.fit import Hyperparameters
+from training.job import run
+
+CATEGORIES = ("shoes", "hats", "bags")
+N_USERS, N_ITEMS = 150, 45
+START = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def category_of(item: int) -> str:
+    return CATEGORIES[item % 3]
+
+
+def shop(seed: int = 3) -> Channels:
+    """Each user shops one category (user % 3) 90% of the time, over 60 days."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for user in range(N_USERS):
+        taste = user % 3
+        for _ in range(40):
+            category = taste if rng.random() < 0.9 else int(rng.integers(3))
+            # lower items of a category are more popular
+            item = category + 3 * int(min(rng.geometric(0.15) - 1, N_ITEMS // 3 - 1))
+            event = rng.choice(["view", "click", "purchase"], p=[0.6, 0.3, 0.1])
+            when = START + pd.Timedelta(seconds=float(rng.uniform(0, 60 * 86_400)))
+            records.append((f"u{user:03d}", f"i{item:02d}", event, when))
+    interactions = pd.DataFrame(records, columns=["user_id", "item_id", "event_type", "timestamp"])
+    interactions = interactions.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    items = pd.DataFrame(
+        {
+            "item_id": [f"i{item:02d}" for item in range(N_ITEMS)],
+            "title": [f"Item {item}" for item in range(N_ITEMS)],
+            "category": [category_of(item) for item in range(N_ITEMS)],
+            "brand": ["acme"] * N_ITEMS,
+            "price": [10.0 + item for item in range(N_ITEMS)],
+            "created_at": [START - pd.Timedelta(days=item) for item in range(N_ITEMS)],
+            "in_stock": [True] * N_ITEMS,
+        }
+    )
+    report = {
+        "rows_read": len(interactions),
+        "rows_kept": len(interactions),
+        "rejected": {},
+        "users": N_USERS,
+        "items": N_ITEMS,
+        "first_timestamp": interactions["timestamp"].iloc[0].isoformat(),
+        "last_timestamp": interactions["timestamp"].iloc[-1].isoformat(),
+    }
+    return Channels(interactions=interactions, items=items, users=None, report=report)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bundle")
+    hp = Hyperparameters(factors=8, iterations=10, test_fraction=0.2, candidates=30, early_stopping_rounds=10)
+    run(shop(), hp, root / "model", root / "output")
+    return root / "model"
+
+
+@pytest.fixture(scope="module")
+def model(model_dir: Path) -> Model:
+    return Model.load(model_dir)
+
+
+def test_load_reads_the_bundle(model: Model, model_dir: Path) -> None:
+    # Given a trained model dir / When loaded / Then version, catalog and ranker are there
+    assert model.version == artifacts.read_manifest(model_dir)["model_version"]
+    assert len(model.catalog) == N_ITEMS
+    assert model.ranker is not None
+    assert model.gram.shape == (8, 8)
+
+
+def test_user_state_folds_in_history_and_session(model: Model) -> None:
+    # Given a history, a session (most recent first) with an unknown item, and purchases
+    state = model.user_state(
+        {"i00": 4.0, "i03": 2.0}, [("i06", 1.0), ("nope", 1.0), ("i00", 2.0)], ["i03", "zzz"]
+    )
+    # Then ids become rows, session weights add up, unknown ids are ignored
+    assert state.history == {0: 6.0, 3: 2.0, 6: 1.0}
+    assert state.recent == [6, 0]
+    assert state.purchased == frozenset({3})
+    assert state.vector is not None and state.vector.shape == (8,)
+    # And nobody gets no vector
+    assert model.user_state({}, [], []).vector is None
+
+
+def test_candidates_follow_the_user_taste_and_skip_purchases(model: Model) -> None:
+    # Given a shoes shopper (items 0, 3, 6, ... are shoes) who bought item 0
+    state = model.user_state({"i00": 8.0, "i03": 4.0, "i06": 2.0}, [], ["i00"])
+    # When 20 candidates are retrieved and scored
+    candidates = model.candidates(state, k=20)
+    scores = model.score(state, candidates, now=START.timestamp() + 61 * 86_400)
+    # Then they are unique, without the purchase, tagged, and the best scored are shoes
+    assert len(candidates) == 20 and len(set(candidates.rows.tolist())) == 20
+    assert 0 not in candidates.rows
+    assert set(candidates.sources) <= {"ann", "popularity"} and "ann" in candidates.sources
+    assert scores.shape == (20,) and np.isfinite(scores).all()
+    best = candidates.rows[np.argsort(-scores)[:5]]
+    assert sum(category_of(int(row)) == "shoes" for row in best) >= 4
+
+
+def test_candidates_within_a_category(model: Model) -> None:
+    state = model.user_state({"i00": 8.0}, [], [])
+    candidates = model.candidates(state, k=10, category="hats")
+    assert len(candidates) == 10
+    assert {category_of(int(row)) for row in candidates.rows} == {"hats"}
+
+
+def test_unknown_user_gets_popular_candidates(model: Model) -> None:
+    state = model.user_state({}, [], [])
+    candidates = model.candidates(state, k=5)
+    assert candidates.sources == ["popularity"] * 5
+    assert model.score(state, candidates, now=START.timestamp()).shape == (5,)
+
+
+def test_popular_is_sorted_by_popularity(model: Model) -> None:
+    popular = model.popular(5)
+    assert np.all(np.diff(model.popularity[popular.rows]) <= 0)
+    assert {category_of(int(row)) for row in model.popular(4, category="bags").rows} == {"bags"}
+
+
+def test_similar_items_exclude_the_item_and_share_its_category(model: Model) -> None:
+    similar = model.similar("i01", 5)
+    assert 1 not in similar.rows and len(similar) == 5
+    assert sum(category_of(int(row)) == "hats" for row in similar.rows) >= 4
+    with pytest.raises(KeyError):
+        model.similar("unknown", 5)
+
+
+def test_without_a_ranker_the_als_score_orders_candidates(model: Model) -> None:
+    # Given the same model without its ranker
+    plain = Model.from_parts(
+        model.manifest, model.catalog, model.item_factors, model.popularity, model.index, None
+    )
+    state = plain.user_state({"i01": 8.0}, [], [])
+    candidates = plain.candidates(state, k=10)
+    # When scored / Then the order is the inner product's
+    scores = plain.score(state, candidates, now=0.0)
+    dots = plain.item_factors[candidates.rows] @ state.vector
+    assert np.argsort(-scores).tolist() == np.argsort(-dots).tolist()
+
+
+def test_missing_file_raises_bundle_error(model_dir: Path, tmp_path: Path) -> None:
+    broken = shutil.copytree(model_dir, tmp_path / "model")
+    (broken / artifacts.INDEX).unlink()
+    with pytest.raises(artifacts.BundleError, match="missing"):
+        Model.load(broken)
+    with pytest.raises(artifacts.BundleError):
+        Model.load(tmp_path / "nowhere")
+
+
+def test_changed_file_raises_bundle_error(model_dir: Path, tmp_path: Path) -> None:
+    broken = shutil.copytree(model_dir, tmp_path / "model")
+    (broken / artifacts.ITEM_FACTORS).write_bytes(b"not numpy")
+    with pytest.raises(artifacts.BundleError, match="hash"):
+        Model.load(broken)
+
+
+def test_corrupt_file_with_a_matching_manifest_raises_bundle_error(model_dir: Path, tmp_path: Path) -> None:
+    # Given a corrupt file whose manifest hash was (wrongly) updated
+    broken = shutil.copytree(model_dir, tmp_path / "model")
+    (broken / artifacts.ITEM_FACTORS).write_bytes(b"not numpy")
+    artifacts.write_manifest(
+        broken, {k: v for k, v in artifacts.read_manifest(broken).items() if k != "files"}
+    )
+    # Then loading still fails cleanly
+    with pytest.raises(artifacts.BundleError, match="cannot load"):
+        Model.load(broken)

@@ -1,0 +1,97 @@
+"""Writing the model dir (``merchandiser.artifacts`` layout) that serving loads and publish ships."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import platform
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from merchandiser import artifacts
+from merchandiser.model import Model
+from training.fit import UserHistory
+
+HISTORY_ITEMS = 200
+LIBRARIES = ("numpy", "scipy", "lightgbm", "chroma-hnswlib", "pandas")
+
+
+def data_fingerprint(files: Iterable[str | Path]) -> str:
+    """sha256 over the sha256 of every channel file, in a stable order."""
+    digest = hashlib.sha256()
+    for path in sorted(str(file) for file in files):
+        digest.update(Path(path).name.encode())
+        digest.update(artifacts.sha256_of(Path(path)).encode())
+    return digest.hexdigest()
+
+
+def model_version(created_at: datetime, data_sha256: str, hyperparameters: dict[str, Any]) -> str:
+    """UTC timestamp + a short hash of the data and hyperparameters: sortable and traceable."""
+    digest = hashlib.sha256((data_sha256 + json.dumps(hyperparameters, sort_keys=True)).encode()).hexdigest()
+    return f"{created_at.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest[:8]}"
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def user_feature_records(
+    histories: dict[str, UserHistory], users: pd.DataFrame | None, item_ids: np.ndarray
+) -> Iterator[dict[str, Any]]:
+    """One record per known user: the heaviest items of their history, their purchases, their attributes."""
+    attributes: dict[str, dict[str, str]] = {}
+    if users is not None:
+        columns = [column for column in users.columns if column != "user_id"]
+        for record in users[["user_id", *columns]].itertuples(index=False):
+            attributes[str(record[0])] = {
+                column: str(value) for column, value in zip(columns, record[1:], strict=True)
+            }
+    for user_id in sorted(histories):
+        history = histories[user_id]
+        heaviest = sorted(history.weights.items(), key=lambda pair: (-pair[1], pair[0]))[:HISTORY_ITEMS]
+        yield {
+            "user_id": user_id,
+            "history": {str(item_ids[row]): round(float(weight), 6) for row, weight in heaviest},
+            "purchased": sorted(str(item_ids[row]) for row in history.purchased),
+            "attributes": attributes.get(user_id, {}),
+        }
+
+
+def write_model_dir(
+    model_dir: Path,
+    model: Model,
+    manifest: dict[str, Any],
+    user_features: Iterable[dict[str, Any]],
+) -> dict[str, Any]:
+    """Writes every artifact, then the manifest with their hashes; returns the manifest."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    model.catalog.save(model_dir / artifacts.CATALOG)
+    np.save(model_dir / artifacts.ITEM_FACTORS, model.item_factors.astype(np.float32))
+    np.save(model_dir / artifacts.POPULARITY, model.popularity.astype(np.float32))
+    model.index.save_index(str(model_dir / artifacts.INDEX))
+    ranker_path = model_dir / artifacts.RANKER
+    if model.ranker is not None:
+        model.ranker.save_model(str(ranker_path))
+    elif ranker_path.exists():
+        ranker_path.unlink()  # a ranker left from an earlier run must not be served with new factors
+    # mtime=0: the same users give the same bytes, hence the same hash
+    with (
+        open(model_dir / artifacts.USER_FEATURES, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+    ):
+        for record in user_features:
+            compressed.write((json.dumps(record, sort_keys=True) + "\n").encode())
+    return artifacts.write_manifest(model_dir, manifest)

@@ -1,0 +1,133 @@
+"""The training job's steps: split, evaluate against baselines on the held-out future, refit, write.
+
+Three fits, so that no ranker ever learns from labels its retrieval model has seen:
+
+1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
+2. retrieval on ``train + validation``; the pipeline of step 1 with these histories, and the
+   baselines, are scored on ``test``; the published ranker learns its labels from ``test``;
+3. retrieval on all data, served with the ranker of step 2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from merchandiser.features import FEATURE_NAMES
+from training.bundle import (
+    data_fingerprint,
+    library_versions,
+    model_version,
+    user_feature_records,
+    write_model_dir,
+)
+from training.channels import Channels
+from training.evaluation import evaluate
+from training.fit import (
+    Hyperparameters,
+    build_catalog,
+    epoch_seconds,
+    fit_retrieval,
+    train_ranker,
+    with_ranker,
+)
+from training.split import temporal_split
+
+logger = logging.getLogger(__name__)
+
+EVALUATION = "evaluation.json"
+
+
+@contextmanager
+def step(name: str, timings: dict[str, float]) -> Iterator[None]:
+    started = time.perf_counter()
+    logger.info("%s ...", name)
+    yield
+    timings[name] = round(time.perf_counter() - started, 3)
+    logger.info("%s done in %.1fs", name, timings[name])
+
+
+def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path) -> dict[str, Any]:
+    """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation."""
+    timings: dict[str, float] = {}
+    interactions = channels.interactions
+    catalog = build_catalog(channels.items)
+    split = temporal_split(interactions, hp.test_fraction)
+    validation_start = epoch_seconds(split.validation_start)
+    test_start = epoch_seconds(split.test_start)
+    logger.info("split: %s", split.summary())
+
+    with step("1. retrieval on train", timings):
+        retrieval_train, histories_train = fit_retrieval(split.train, catalog, validation_start, hp)
+    with step("1. ranker on the validation window", timings):
+        ranker_eval, ranker_eval_info = train_ranker(
+            retrieval_train, histories_train, split.validation, validation_start, hp
+        )
+    before_test = interactions[interactions["timestamp"] < split.test_start]
+    with step("2. retrieval on train + validation", timings):
+        retrieval_before_test, histories_before_test = fit_retrieval(before_test, catalog, test_start, hp)
+    with step("2. evaluation on the test window", timings):
+        # the item factors and ranker of step 1, the histories and popularity as of the test cut
+        pipeline = with_ranker(retrieval_train, ranker_eval, retrieval_before_test.popularity)
+        models = evaluate(pipeline, histories_before_test, split.test, test_start, hp)
+    with step("2. ranker on the test window", timings):
+        ranker, ranker_info = train_ranker(
+            retrieval_before_test, histories_before_test, split.test, test_start, hp
+        )
+    end = epoch_seconds(interactions["timestamp"].max())
+    with step("3. retrieval on all data", timings):
+        retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp)
+
+    created_at = datetime.now(UTC)
+    data_sha256 = data_fingerprint(
+        [path for paths in channels.report.get("files", {}).values() for path in paths]
+    )
+    version = model_version(created_at, data_sha256, hp.as_dict())
+    data = {
+        "first_timestamp": channels.report.get("first_timestamp"),
+        "last_timestamp": channels.report.get("last_timestamp"),
+        "interactions": len(interactions),
+        "users": int(interactions["user_id"].nunique()),
+        "items": len(catalog),
+        "sha256": data_sha256,
+        "channels": {key: value for key, value in channels.report.items() if key != "files"},
+    }
+    evaluation = {
+        "model_version": version,
+        "models": models,
+        "data": data,
+        "split": split.summary(),
+        "ranker": {"evaluated": ranker_eval_info, "published": ranker_info},
+        "protocol": (
+            "temporal split; relevant = items a user interacted with in the test window minus items "
+            "already purchased; histories cut at the test start; users without history get popularity "
+            "(als baseline) or the popularity candidates (pipeline)"
+        ),
+    }
+    manifest = {
+        "model_version": version,
+        "created_at": created_at.isoformat(),
+        "libraries": library_versions(),
+        "hyperparameters": hp.as_dict(),
+        "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
+        "features": list(FEATURE_NAMES),
+        "data": data,
+        "metrics": models,
+        "ranker": ranker_info,
+        "timings": timings,
+    }
+    with step("writing the model dir", timings):
+        published = with_ranker(retrieval_all, ranker)
+        records = user_feature_records(histories_all, channels.users, catalog.item_ids)
+        write_model_dir(model_dir, published, manifest, records)
+    evaluation["timings"] = timings
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / EVALUATION).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
+    logger.info("model %s written to %s, evaluation to %s", version, model_dir, output_dir / EVALUATION)
+    return evaluation
