@@ -1,0 +1,50 @@
+"""Catalogue upserts (PUT /items/{item_id}) and erasure of a shopper's data (DELETE /users/{user_id})."""
+
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+
+from merchandiser.api import ID_PATTERN, make_resolver
+from merchandiser.requests import ItemUpsert
+from merchandiser.settings import CatalogSettings
+from merchandiser.store import FeatureStore
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = make_resolver()
+
+
+@cache
+def store(settings: CatalogSettings) -> FeatureStore:
+    return FeatureStore(
+        boto3.resource("dynamodb"), settings.users_table, settings.sessions_table, settings.items_table
+    )
+
+
+@app.put("/items/<item_id>")
+def put_item(item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]) -> dict[str, Any]:
+    now = datetime.now(UTC).isoformat()
+    record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
+    store(CatalogSettings.from_env()).put_item(record)
+    return {"item_id": item_id, "stored": True, "updated_at": now}
+
+
+@app.delete("/users/<user_id>")
+def erase_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
+    store(CatalogSettings.from_env()).erase_user(user_id)
+    logger.info("erased a shopper's profile and session", extra={"erased_user": user_id})
+    return {"user_id": user_id, "erased": True}
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)

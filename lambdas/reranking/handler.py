@@ -1,0 +1,33 @@
+"""Re-ranking function: the retailer's business rules applied to a scored list."""
+
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.logging import correlation_paths
+
+from merchandiser import runtime
+from merchandiser.api import ID_PATTERN, make_resolver
+from merchandiser.requests import RerankRequest
+from merchandiser.settings import ServingSettings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = make_resolver()
+
+
+@app.post("/users/<user_id>/rerank")
+@tracer.capture_method
+def rerank(user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RerankRequest, Body()]) -> dict[str, Any]:
+    service = runtime.recommender(ServingSettings.from_env())
+    scored = [(item.item_id, item.score) for item in request.items]
+    return service.apply_rules(user_id, scored, k=request.k)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return app.resolve(event, context)
