@@ -44,7 +44,9 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(RequestValidationError)
     def _invalid(exc: RequestValidationError) -> Response:
         status = 400 if any(e.get("type") == "json_invalid" for e in exc.errors()) else 422
-        return error(status, "VALIDATION_ERROR" if status == 422 else "MALFORMED_JSON", describe(exc.errors()))
+        return error(
+            status, "VALIDATION_ERROR" if status == 422 else "MALFORMED_JSON", describe(exc.errors())
+        )
 
     @app.exception_handler(UnknownItemError)
     def _unknown_item(exc: UnknownItemError) -> Response:
@@ -56,7 +58,9 @@ def make_resolver() -> APIGatewayRestResolver:
 
     @app.not_found
     def _no_route(exc: Exception) -> Response:
-        return error(404, "NOT_FOUND", f"no route for {app.current_event.http_method} {app.current_event.path}")
+        return error(
+            404, "NOT_FOUND", f"no route for {app.current_event.http_method} {app.current_event.path}"
+        )
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:

@@ -31,7 +31,9 @@ def put_events(
             try:
                 response = kinesis.put_records(StreamName=stream_name, Records=pending)
             except (BotoCoreError, ClientError) as exc:
-                raise StreamUnavailableError(f"the event stream is unavailable ({exc}); send the events again") from exc
+                raise StreamUnavailableError(
+                    f"the event stream is unavailable ({exc}); send the events again"
+                ) from exc
             if not response.get("FailedRecordCount"):
                 pending = []
                 break

@@ -9,8 +9,11 @@ DEFAULT_EXPERIMENT = "ranker"
 DEFAULT_VARIANTS: tuple[tuple[str, float], ...] = (("production", 1.0),)
 
 
-def assign(user_id: str, experiment: str = DEFAULT_EXPERIMENT,
-           variants: Sequence[tuple[str, float]] = DEFAULT_VARIANTS) -> str:
+def assign(
+    user_id: str,
+    experiment: str = DEFAULT_EXPERIMENT,
+    variants: Sequence[tuple[str, float]] = DEFAULT_VARIANTS,
+) -> str:
     """Hashes (experiment, user) to a point in [0, 1) and walks the variants' cumulative shares."""
     total = sum(share for _, share in variants)
     if not variants or total <= 0:

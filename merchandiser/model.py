@@ -187,7 +187,9 @@ class Model:
         if user.vector is not None:
             ann = self.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
         popularity = self.popularity[rows].astype(np.float64)
-        return Candidates(rows=rows, scores={ANN: ann, POPULARITY: popularity}, sources=["request"] * len(rows))
+        return Candidates(
+            rows=rows, scores={ANN: ann, POPULARITY: popularity}, sources=["request"] * len(rows)
+        )
 
     def popular(self, k: int, category: str | None = None) -> Candidates:
         proposal = popularity_source(self.popularity, k, self.catalog.categories, category)

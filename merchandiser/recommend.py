@@ -18,7 +18,6 @@ import numpy as np
 
 from merchandiser import experiments
 from merchandiser.errors import UnknownItemError
-from merchandiser.candidate_sources import Candidates
 from merchandiser.model import Model, UserState
 from merchandiser.reranking import Rules, Scored, category_cap, rerank
 from merchandiser.store import FeatureStore, ShopperRecord
@@ -126,7 +125,12 @@ class Recommender:
         ]
 
     def _response(
-        self, user_id: str | None, page: list[Scored], degraded: bool, surface: str, personalized: bool = False
+        self,
+        user_id: str | None,
+        page: list[Scored],
+        degraded: bool,
+        surface: str,
+        personalized: bool = False,
     ) -> dict[str, Any]:
         catalog = self.model.catalog
         return {

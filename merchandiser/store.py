@@ -99,7 +99,10 @@ class FeatureStore:
     ) -> None:
         """One UpdateItem per shopper per batch: append the events, add purchases, push the TTL out."""
         bought = sorted(set(purchased))
-        expression = "SET events = list_append(if_not_exists(events, :empty), :events), expires_at = :ttl, updated_at = :now"
+        expression = (
+            "SET events = list_append(if_not_exists(events, :empty), :events),"
+            " expires_at = :ttl, updated_at = :now"
+        )
         values: dict[str, Any] = {
             ":empty": [],
             ":events": to_dynamo([event.__dict__ for event in events]),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+from tests.tiny_shop import train_tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -18,3 +22,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model dir trained on the tiny shop (tests/tiny_shop.py) by the real training job code."""
+    return train_tiny_model(tmp_path_factory.mktemp("bundle"))

@@ -1,6 +1,5 @@
 """Catalogue upserts (PUT /items/{item_id}) and erasure of a shopper's data (DELETE /users/{user_id})."""
 
-
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
@@ -29,7 +28,9 @@ def store(settings: CatalogSettings) -> FeatureStore:
 
 
 @app.put("/items/<item_id>")
-def put_item(item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]) -> dict[str, Any]:
+def put_item(
+    item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]
+) -> dict[str, Any]:
     now = datetime.now(UTC).isoformat()
     record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
     store(CatalogSettings.from_env()).put_item(record)

@@ -4,7 +4,6 @@ Returns a partial batch response so Kinesis retries only what failed for a retry
 records that can never succeed are dead-lettered with their payload by the core processor.
 """
 
-
 from functools import cache
 from typing import Any
 

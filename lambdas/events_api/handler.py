@@ -1,6 +1,5 @@
 """POST /events: validates a batch of browser events (up to 500) and puts it on the stream."""
 
-
 import time
 from datetime import UTC, datetime
 from functools import cache

@@ -1,6 +1,5 @@
 """On "SageMaker Training Job State Change" = Completed: quality gate, then publish the model."""
 
-
 import tempfile
 from pathlib import Path
 from typing import Any

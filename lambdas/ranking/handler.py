@@ -1,6 +1,5 @@
 """Ranking function: personalized order of a list the caller already has (search, category pages)."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +19,9 @@ app = make_resolver()
 
 @app.post("/users/<user_id>/rank")
 @tracer.capture_method
-def rank(user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RankRequest, Body()]) -> dict[str, Any]:
+def rank(
+    user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RankRequest, Body()]
+) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
     return service.rank(user_id, request.item_ids, k=request.k)
 

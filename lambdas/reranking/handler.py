@@ -1,6 +1,5 @@
 """Re-ranking function: the retailer's business rules applied to a scored list."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -20,7 +19,9 @@ app = make_resolver()
 
 @app.post("/users/<user_id>/rerank")
 @tracer.capture_method
-def rerank(user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RerankRequest, Body()]) -> dict[str, Any]:
+def rerank(
+    user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RerankRequest, Body()]
+) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
     scored = [(item.item_id, item.score) for item in request.items]
     return service.apply_rules(user_id, scored, k=request.k)

@@ -1,6 +1,5 @@
 """Retrieval function: recommendations (retrieval → ranking → re-ranking), candidates, similar, popular."""
 
-
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer

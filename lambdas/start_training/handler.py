@@ -1,6 +1,5 @@
 """Scheduled by EventBridge: starts the SageMaker training job on the archived events."""
 
-
 from datetime import UTC, datetime
 from typing import Any
 

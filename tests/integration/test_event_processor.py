@@ -1,4 +1,4 @@
-"""The event processor against moto: sessions written once per shopper, garbage dead-lettered, counts balance."""
+"""The event processor on moto: one session write per shopper, garbage dead-lettered, counts balance."""
 
 from __future__ import annotations
 
@@ -30,9 +30,16 @@ def record(payload: bytes | dict[str, Any], sequence: int, key: str = "u1") -> d
     }
 
 
-def event(event_id: str, user_id: str = "u1", item_id: str = "i1", event_type: str = "view") -> dict[str, Any]:
-    return {"event_id": event_id, "user_id": user_id, "item_id": item_id, "event_type": event_type,
-            "timestamp": "2026-11-22T10:00:00Z"}
+def event(
+    event_id: str, user_id: str = "u1", item_id: str = "i1", event_type: str = "view"
+) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "user_id": user_id,
+        "item_id": item_id,
+        "event_type": event_type,
+        "timestamp": "2026-11-22T10:00:00Z",
+    }
 
 
 @pytest.fixture
@@ -58,21 +65,34 @@ def test_sample_kinesis_event_updates_the_session(aws, handler):
     # Then nothing failed and the shopper's session holds the view with its weight and a TTL
     assert response == {"batchItemFailures": []}
     stored = session(aws, "u1")
-    assert [(e["item_id"], e["event_type"], float(e["weight"])) for e in stored["events"]] == [("i1", "view", 1.0)]
+    assert [(e["item_id"], e["event_type"], float(e["weight"])) for e in stored["events"]] == [
+        ("i1", "view", 1.0)
+    ]
     assert int(stored["expires_at"]) > 1_700_000_000
 
 
 def test_one_write_per_shopper_per_batch_and_purchases_recorded(aws, handler, monkeypatch):
     # Given 100 events over 20 shoppers, some purchases
-    batch = {"Records": [
-        record(event(f"e{n}", user_id=f"u{n % 20}", item_id=f"i{n}", event_type="purchase" if n % 10 == 0 else "view"),
-               n, key=f"u{n % 20}")
-        for n in range(100)
-    ]}
+    batch = {
+        "Records": [
+            record(
+                event(
+                    f"e{n}",
+                    user_id=f"u{n % 20}",
+                    item_id=f"i{n}",
+                    event_type="purchase" if n % 10 == 0 else "view",
+                ),
+                n,
+                key=f"u{n % 20}",
+            )
+            for n in range(100)
+        ]
+    }
     calls = []
     original = FeatureStore.append_session
-    monkeypatch.setattr(FeatureStore, "append_session",
-                        lambda self, *a, **k: (calls.append(a[0]), original(self, *a, **k))[1])
+    monkeypatch.setattr(
+        FeatureStore, "append_session", lambda self, *a, **k: (calls.append(a[0]), original(self, *a, **k))[1]
+    )
     # When processed
     assert handler(batch) == {"batchItemFailures": []}
     # Then DynamoDB saw one update per shopper (0.2 writes per event), and purchases are in the set
@@ -123,8 +143,14 @@ def test_a_failed_write_reports_that_shoppers_records_for_retry(aws, handler, mo
         return original(self, user_id, *args, **kwargs)
 
     monkeypatch.setattr(FeatureStore, "append_session", flaky)
-    batch = {"Records": [record(event("a", "u1"), 1), record(event("b", "u2"), 2), record(event("c", "u2"), 3),
-                         record(b"garbage", 4)]}
+    batch = {
+        "Records": [
+            record(event("a", "u1"), 1),
+            record(event("b", "u2"), 2),
+            record(event("c", "u2"), 3),
+            record(b"garbage", 4),
+        ]
+    }
     # When processed
     response = handler(batch)
     # Then exactly u2's records are reported as failures, and in = processed + dead-lettered + failed
@@ -132,7 +158,7 @@ def test_a_failed_write_reports_that_shoppers_records_for_retry(aws, handler, mo
     assert failed == [f"{2:056d}", f"{3:056d}"]
     assert len(session(aws, "u1")["events"]) == 1
     assert len(aws.dead_letters()) == 1
-    assert 4 == 1 + 1 + len(failed)
+    assert 1 + 1 + len(failed) == 4
 
 
 def test_settings_come_from_the_environment(aws, handler):

@@ -33,18 +33,28 @@ def post(aws, monkeypatch):  # type: ignore[no-untyped-def]
 
 def stream_records(aws) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
     shard = aws.kinesis.describe_stream(StreamName="events")["StreamDescription"]["Shards"][0]["ShardId"]
-    iterator = aws.kinesis.get_shard_iterator(StreamName="events", ShardId=shard,
-                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    iterator = aws.kinesis.get_shard_iterator(
+        StreamName="events", ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
     return aws.kinesis.get_records(ShardIterator=iterator, Limit=1000)["Records"]
 
 
 def test_events_are_put_on_the_stream_keyed_by_shopper(aws, post):
     # Given two events, one without an id or timestamp
-    body = {"events": [
-        {"user_id": "u1", "item_id": "i1", "event_type": "view"},
-        {"event_id": "e2", "user_id": "u2", "item_id": "i2", "event_type": "purchase", "quantity": 2,
-         "price": 9.5, "timestamp": "2026-11-22T10:00:00Z"},
-    ]}
+    body = {
+        "events": [
+            {"user_id": "u1", "item_id": "i1", "event_type": "view"},
+            {
+                "event_id": "e2",
+                "user_id": "u2",
+                "item_id": "i2",
+                "event_type": "purchase",
+                "quantity": 2,
+                "price": 9.5,
+                "timestamp": "2026-11-22T10:00:00Z",
+            },
+        ]
+    }
     # When posted
     status, answer = post(json.dumps(body))
     # Then both are accepted, the missing id was filled in, and the stream holds them keyed by user
@@ -64,10 +74,17 @@ def test_events_are_put_on_the_stream_keyed_by_shopper(aws, post):
         ('{"events": []}', 422, "events"),
         ('{"events": [{"user_id": "u1", "event_type": "view"}]}', 422, "item_id"),
         ('{"events": [{"user_id": "u1", "item_id": "i1", "event_type": "teleport"}]}', 422, "event_type"),
-        ('{"events": [{"user_id": "u1", "item_id": "i1", "event_type": "view", "quantity": "many"}]}', 422,
-         "quantity"),
+        (
+            '{"events": [{"user_id": "u1", "item_id": "i1", "event_type": "view", "quantity": "many"}]}',
+            422,
+            "quantity",
+        ),
         ('{"events": [{"user_id": "../etc", "item_id": "i1", "event_type": "view"}]}', 422, "user_id"),
-        (json.dumps({"events": [{"user_id": "u", "item_id": "i", "event_type": "view"}] * 501}), 422, "events"),
+        (
+            json.dumps({"events": [{"user_id": "u", "item_id": "i", "event_type": "view"}] * 501}),
+            422,
+            "events",
+        ),
     ],
     ids=["malformed", "empty", "missing-item", "unknown-type", "wrong-type", "bad-id", "too-many"],
 )

@@ -23,7 +23,10 @@ def test_duplicates_keep_their_best_score_and_ties_break_by_id():
 
 def test_category_cap_spreads_the_page_and_backfills_when_short():
     # Given five items of category x ahead of two of category y
-    items = [item(f"x{i}", 1.0 - i / 10, "x") for i in range(5)] + [item("y0", 0.2, "y"), item("y1", 0.1, "y")]
+    items = [item(f"x{i}", 1.0 - i / 10, "x") for i in range(5)] + [
+        item("y0", 0.2, "y"),
+        item("y1", 0.1, "y"),
+    ]
     # When at most two per category are allowed on a page of four
     page = rerank(items, Rules(k=4, max_per_category=2))
     # Then the y items rise into the page
