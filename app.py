@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The Merchandiser CDK app: five environment-agnostic stacks, checked by cdk-nag at synth.
+
+No AWS call and no account/region lookup happen at synth time. Context values (cdk.json or
+``-c key=value``): ``merchandiser:layersDir`` (default ``build/layers``, built by ``make layers``),
+``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri`` and ``merchandiser:cdkNag``
+(default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks import constants as c
+from stacks.data_stack import DataStack
+from stacks.functions import check_layers_dir
+from stacks.monitoring_stack import MonitoringStack
+from stacks.serving_stack import ServingStack
+from stacks.streaming_stack import StreamingStack
+from stacks.training_stack import TrainingStack
+
+REPO_ROOT = Path(__file__).resolve().parent
+DEFAULT_CONTEXT: dict[str, Any] = {"@aws-cdk/core:defaultCrossStackReferences": "strong"}
+
+
+def build_app(
+    outdir: str | None = None,
+    layers_dir: Path | None = None,
+    context: dict[str, Any] | None = None,
+) -> cdk.App:
+    """Composes the five stacks. ``layers_dir`` wins over the ``merchandiser:layersDir`` context."""
+    # Cross-stack references stay "strong" (exports protect their producers): the current
+    # behaviour, set explicitly so the CDK stops warning about the default.
+    app = cdk.App(outdir=outdir, context={**DEFAULT_CONTEXT, **(context or {})})
+    if layers_dir is None:
+        layers_dir = Path(str(app.node.try_get_context(c.CONTEXT_LAYERS_DIR) or c.DEFAULT_LAYERS_DIR))
+    if not layers_dir.is_absolute():
+        layers_dir = REPO_ROOT / layers_dir
+    check_layers_dir(layers_dir)  # fail before building anything, with the command to run
+    schedule = str(app.node.try_get_context(c.CONTEXT_TRAINING_SCHEDULE) or c.DEFAULT_TRAINING_SCHEDULE)
+    image_uri = str(app.node.try_get_context(c.CONTEXT_TRAINING_IMAGE_URI) or c.DEFAULT_TRAINING_IMAGE_URI)
+
+    data = DataStack(app, c.STACK_NAMES.data)
+    streaming = StreamingStack(
+        app,
+        c.STACK_NAMES.streaming,
+        users_table=data.users_table,
+        sessions_table=data.sessions_table,
+        artifacts_bucket=data.artifacts_bucket,
+        layers_dir=layers_dir,
+    )
+    serving = ServingStack(
+        app,
+        c.STACK_NAMES.serving,
+        users_table=data.users_table,
+        items_table=data.items_table,
+        sessions_table=data.sessions_table,
+        events_stream=streaming.stream,
+        layers_dir=layers_dir,
+    )
+    training = TrainingStack(
+        app,
+        c.STACK_NAMES.training,
+        artifacts_bucket=data.artifacts_bucket,
+        users_table=data.users_table,
+        layers_dir=layers_dir,
+        schedule_expression=schedule,
+        training_image_uri=image_uri,
+    )
+    MonitoringStack(
+        app,
+        c.STACK_NAMES.monitoring,
+        api=serving.api,
+        functions={**serving.functions, **training.functions, "event_processor": streaming.event_processor},
+        event_processor=streaming.event_processor,
+        dead_letter_queue=streaming.dead_letter_queue,
+    )
+    # On unless told otherwise: the local twin turns it off to save ~1 s, since the acknowledgments
+    # only add metadata and the templates are the same either way (tests/infra runs it).
+    if str(app.node.try_get_context(c.CONTEXT_CDK_NAG)).lower() != "false":
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return app
+
+
+if __name__ == "__main__":
+    build_app().synth()

@@ -1,0 +1,1 @@
+"""How the Lambda layers are built: dependencies from wheels, the core library, the model."""

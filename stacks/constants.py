@@ -1,0 +1,107 @@
+"""Every id, name, size and limit the stacks use, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+APP_NAME = "Merchandiser"
+SERVICE_PREFIX = "merchandiser"
+
+
+@dataclass(frozen=True)
+class StackNames:
+    data: str = f"{APP_NAME}-Data"
+    streaming: str = f"{APP_NAME}-Streaming"
+    serving: str = f"{APP_NAME}-Serving"
+    training: str = f"{APP_NAME}-Training"
+    monitoring: str = f"{APP_NAME}-Monitoring"
+
+
+STACK_NAMES = StackNames()
+
+# Context keys (cdk.json or `-c key=value`) and their defaults.
+CONTEXT_LAYERS_DIR = "merchandiser:layersDir"
+CONTEXT_TRAINING_SCHEDULE = "merchandiser:trainingSchedule"
+CONTEXT_TRAINING_IMAGE_URI = "merchandiser:trainingImageUri"
+CONTEXT_CDK_NAG = "merchandiser:cdkNag"
+DEFAULT_LAYERS_DIR = "build/layers"
+DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
+# AWS Deep Learning Containers: the SageMaker PyTorch 2.6 CPU training image, Python 3.12 like the
+# layers (https://github.com/aws/deep-learning-containers/blob/master/available_images.md).
+# Only a string at synth time; for another region use -c merchandiser:trainingImageUri=...
+DEFAULT_TRAINING_IMAGE_URI = (
+    "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.6.0-cpu-py312-ubuntu22.04-sagemaker"
+)
+TRAINING_INSTANCE_TYPE = "ml.m5.xlarge"
+
+# Layer folder names under the layers dir, and the command that builds each one.
+LAYER_NAMES = ("deps", "core", "model")
+LAYER_BUILD_COMMANDS = {
+    "deps": "make layers  (python -m layers.build deps --out build/layers/deps)",
+    "core": "make layers  (python -m layers.build core --out build/layers/core)",
+    "model": "make layers  (python -m layers.build model --out build/layers/model --model-dir <model dir>)",
+}
+
+# Functions: code in lambdas/<name>/, handler `handler.handler`.
+SERVING_FUNCTIONS = ("retrieval", "ranking", "reranking")
+FUNCTION_NAMES = (
+    *SERVING_FUNCTIONS,
+    "events_api",
+    "catalog",
+    "event_processor",
+    "start_training",
+    "publish",
+)
+HANDLER = "handler.handler"
+SERVING_MEMORY_MB = 1024
+DEFAULT_MEMORY_MB = 512
+TIMEOUT_SECONDS = {
+    "retrieval": 10,
+    "ranking": 10,
+    "reranking": 10,
+    "events_api": 10,
+    "catalog": 10,
+    "event_processor": 60,
+    "start_training": 30,
+    "publish": 300,
+}
+LOG_RETENTION_DAYS = 30
+
+# API routes: (method, path, function).
+API_STAGE = "v1"
+API_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/health", "retrieval"),
+    ("GET", "/users/{user_id}/recommendations", "retrieval"),
+    ("GET", "/users/{user_id}/candidates", "retrieval"),
+    ("GET", "/items/{item_id}/similar", "retrieval"),
+    ("GET", "/items/{item_id}/bought-together", "retrieval"),
+    ("GET", "/items/popular", "retrieval"),
+    ("POST", "/users/{user_id}/rank", "ranking"),
+    ("POST", "/users/{user_id}/rerank", "reranking"),
+    ("POST", "/events", "events_api"),
+    ("PUT", "/items/{item_id}", "catalog"),
+    ("DELETE", "/users/{user_id}", "catalog"),
+)
+API_THROTTLE_RATE = 100
+API_THROTTLE_BURST = 200
+
+# Event stream and its consumer.
+STREAM_RETENTION_HOURS = 24
+ESM_BATCH_SIZE = 100
+ESM_MAX_BATCHING_WINDOW_SECONDS = 1
+ESM_RETRY_ATTEMPTS = 3
+ESM_MAX_RECORD_AGE_HOURS = 1
+DLQ_RETENTION_DAYS = 14
+SESSION_TTL_ATTRIBUTE = "expires_at"
+
+# Raw-event archive (Firehose -> S3); the bucket layout itself is merchandiser.training_jobs'.
+ARCHIVE_PREFIX = "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+ARCHIVE_ERRORS = "events-errors/"
+ARCHIVE_ERROR_PREFIX = ARCHIVE_ERRORS + "!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
+ARCHIVE_BUFFER_SECONDS = 300
+ARCHIVE_BUFFER_MB = 64
+
+# Alarms.
+ALARM_5XX_RATE = 0.01
+ALARM_ITERATOR_AGE_MS = 60_000
+ALARM_DLQ_VISIBLE = 1

@@ -1,0 +1,77 @@
+"""Tables (users, items, sessions) and the artifacts bucket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from stacks import constants as c
+
+
+def _table(scope: Construct, construct_id: str, partition_key: str, ttl: str | None = None) -> dynamodb.Table:
+    return dynamodb.Table(
+        scope,
+        construct_id,
+        partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        time_to_live_attribute=ttl,
+        removal_policy=RemovalPolicy.RETAIN,
+    )
+
+
+def _private_bucket(scope: Construct, construct_id: str, **kwargs: Any) -> s3.Bucket:
+    return s3.Bucket(
+        scope,
+        construct_id,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        removal_policy=RemovalPolicy.RETAIN,
+        **kwargs,
+    )
+
+
+class DataStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # Grant log delivery through the target bucket's policy, not the legacy LogDeliveryWrite ACL
+        # (ACLs stay disabled with BucketOwnerEnforced).
+        self.node.set_context("@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy", True)
+        self.users_table = _table(self, "UsersTable", "user_id")
+        self.items_table = _table(self, "ItemsTable", "item_id")
+        self.sessions_table = _table(self, "SessionsTable", "user_id", ttl=c.SESSION_TTL_ATTRIBUTE)
+
+        self.access_logs_bucket = _private_bucket(
+            self,
+            "AccessLogsBucket",
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(90))],
+        )
+        Validations.of(self.access_logs_bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="This bucket is the server-access-log target of the artifacts bucket; "
+                "logging it too would need yet another bucket (or log into itself, which loops).",
+            )
+        )
+        self.artifacts_bucket = _private_bucket(
+            self,
+            "ArtifactsBucket",
+            versioned=True,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix="artifacts/",
+            lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(30))],
+        )
+
+        CfnOutput(self, "UsersTableName", value=self.users_table.table_name)
+        CfnOutput(self, "ItemsTableName", value=self.items_table.table_name)
+        CfnOutput(self, "SessionsTableName", value=self.sessions_table.table_name)
+        CfnOutput(self, "ArtifactsBucketName", value=self.artifacts_bucket.bucket_name)

@@ -1,0 +1,118 @@
+"""Dashboard and alarms: API latency and errors, per-function errors/duration, stream lag, DLQ."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from stacks import constants as c
+from stacks.serving_stack import MerchandiserApi
+
+PERIOD = Duration.minutes(5)
+
+
+class MonitoringStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        api: MerchandiserApi,
+        functions: Mapping[str, lambda_.IFunction],
+        event_processor: lambda_.IFunction,
+        dead_letter_queue: sqs.IQueue,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name="Merchandiser alarms", enforce_ssl=True)
+        Validations.of(self.alarm_topic).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SNS2",
+                reason="CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed aws/sns "
+                "key, and alarm notifications carry no customer data, so no customer-managed key is bought.",
+            )
+        )
+        rest_api = api.rest_api
+        latency = [
+            rest_api.metric_latency(statistic=stat, period=PERIOD, label=stat) for stat in ("p50", "p99")
+        ]
+        server_errors = rest_api.metric_server_error(period=PERIOD, statistic="Sum", label="5xx")
+        client_errors = rest_api.metric_client_error(period=PERIOD, statistic="Sum", label="4xx")
+        # No label on metrics used by alarms: a label turns the alarm into a metric-math alarm.
+        iterator_age = event_processor.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(1))
+        dlq_visible = dead_letter_queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(1), statistic="Maximum"
+        )
+
+        dashboard = cloudwatch.Dashboard(self, "Dashboard", dashboard_name=c.APP_NAME)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="API latency (ms)", left=latency, width=12),
+            cloudwatch.GraphWidget(title="API errors", left=[server_errors, client_errors], width=12),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Lambda errors",
+                left=[f.metric_errors(period=PERIOD, label=name) for name, f in functions.items()],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Lambda duration p99 (ms)",
+                left=[
+                    f.metric_duration(period=PERIOD, statistic="p99", label=name)
+                    for name, f in functions.items()
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Kinesis iterator age (event processor)", left=[iterator_age], width=12
+            ),
+            cloudwatch.GraphWidget(title="Events DLQ depth", left=[dlq_visible], width=12),
+        )
+
+        alarms = [
+            cloudwatch.Alarm(
+                self,
+                "Api5xxRate",
+                alarm_description="More than 1% of API requests fail with 5xx",
+                metric=rest_api.metric_server_error(period=PERIOD, statistic="Average"),
+                threshold=c.ALARM_5XX_RATE,
+                evaluation_periods=2,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "IteratorAge",
+                alarm_description="The event processor lags the stream by more than a minute",
+                metric=iterator_age,
+                threshold=c.ALARM_ITERATOR_AGE_MS,
+                evaluation_periods=5,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+            cloudwatch.Alarm(
+                self,
+                "DeadLetters",
+                alarm_description="Events failed processing and landed in the dead-letter queue",
+                metric=dlq_visible,
+                threshold=c.ALARM_DLQ_VISIBLE,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            ),
+        ]
+        for alarm in alarms:
+            alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
+
+        CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=c.APP_NAME)

@@ -1,0 +1,142 @@
+"""Events stream, its consumer (event_processor + dead-letter queue) and the raw-event archive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from merchandiser.settings import EventProcessorSettings
+from merchandiser.training_jobs import EVENTS_PREFIX
+from stacks import constants as c
+from stacks.functions import SharedLayers, merchandiser_function
+from stacks.permissions import TABLE_READ_WRITE, allow_objects, allow_tables
+
+
+class EventArchive(Construct):
+    """Firehose delivery stream: Kinesis stream -> S3, GZIP, partitioned by arrival date."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, stream: kinesis.IStream, bucket: s3.IBucket
+    ) -> None:
+        super().__init__(scope, construct_id)
+        role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("firehose.amazonaws.com"))
+        stream.grant_read(role)
+        allow_objects(
+            role,
+            bucket,
+            [EVENTS_PREFIX, c.ARCHIVE_ERRORS],
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            "Firehose writes one object per buffer under date-partitioned keys it names itself.",
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+                resources=[bucket.bucket_arn],
+            )
+        )
+        self.delivery_stream = firehose.CfnDeliveryStream(
+            self,
+            "DeliveryStream",
+            delivery_stream_type="KinesisStreamAsSource",
+            kinesis_stream_source_configuration=firehose.CfnDeliveryStream.KinesisStreamSourceConfigurationProperty(
+                kinesis_stream_arn=stream.stream_arn, role_arn=role.role_arn
+            ),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=bucket.bucket_arn,
+                role_arn=role.role_arn,
+                prefix=c.ARCHIVE_PREFIX,
+                error_output_prefix=c.ARCHIVE_ERROR_PREFIX,
+                compression_format="GZIP",
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
+                    interval_in_seconds=c.ARCHIVE_BUFFER_SECONDS, size_in_m_bs=c.ARCHIVE_BUFFER_MB
+                ),
+            ),
+        )  # fmt: skip
+        self.delivery_stream.node.add_dependency(role)
+        Validations.of(self.delivery_stream).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-KDF1",
+                reason="Firehose rejects server-side encryption settings when its source is a Kinesis "
+                "stream; the source stream is encrypted and the S3 objects get SSE-S3 from the bucket.",
+            )
+        )
+
+
+class StreamingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        users_table: dynamodb.ITable,
+        sessions_table: dynamodb.ITable,
+        artifacts_bucket: s3.IBucket,
+        layers_dir: Path,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.stream = kinesis.Stream(
+            self,
+            "EventsStream",
+            stream_mode=kinesis.StreamMode.ON_DEMAND,
+            encryption=kinesis.StreamEncryption.MANAGED,
+            retention_period=Duration.hours(c.STREAM_RETENTION_HOURS),
+        )
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "EventsDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+        )
+        Validations.of(self.dead_letter_queue).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-SQS3",
+                reason="This queue is itself the dead-letter destination of the event processor; "
+                "messages stay 14 days and an alarm fires on the first one.",
+            )
+        )
+
+        layers = SharedLayers(self, "Layers", layers_dir, with_model=False)
+        self.event_processor = merchandiser_function(
+            self,
+            "event_processor",
+            EventProcessorSettings,
+            layers,
+            users_table=users_table.table_name,
+            sessions_table=sessions_table.table_name,
+            dead_letter_queue_url=self.dead_letter_queue.queue_url,
+        )
+        # The processor itself parks records that can never succeed; the ESM parks failed batches.
+        self.dead_letter_queue.grant_send_messages(self.event_processor)
+        allow_tables(self.event_processor, [users_table, sessions_table], TABLE_READ_WRITE)
+        self.event_processor.add_event_source(
+            event_sources.KinesisEventSource(
+                self.stream,
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=c.ESM_BATCH_SIZE,
+                max_batching_window=Duration.seconds(c.ESM_MAX_BATCHING_WINDOW_SECONDS),
+                bisect_batch_on_error=True,
+                retry_attempts=c.ESM_RETRY_ATTEMPTS,
+                max_record_age=Duration.hours(c.ESM_MAX_RECORD_AGE_HOURS),
+                report_batch_item_failures=True,
+                on_failure=event_sources.SqsDlq(self.dead_letter_queue),
+            )
+        )
+        self.archive = EventArchive(self, "EventArchive", self.stream, artifacts_bucket)
+
+        CfnOutput(self, "EventsStreamName", value=self.stream.stream_name)
+        CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter_queue.queue_url)
+        CfnOutput(self, "EventProcessorFunctionName", value=self.event_processor.function_name)
+        CfnOutput(self, "ArchiveDeliveryStreamName", value=self.archive.delivery_stream.ref)

@@ -1,0 +1,203 @@
+"""SageMaker execution role, the training source asset, start_training (scheduled) and publish."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Stack, Validations
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_assets as s3_assets
+from constructs import Construct
+
+from merchandiser.settings import PublishSettings, TrainingTriggerSettings
+from merchandiser.training_jobs import (
+    EVENTS_PREFIX,
+    ITEMS_PREFIX,
+    JOB_PREFIX,
+    MODELS_PREFIX,
+    OUTPUT_PREFIX,
+    USERS_PREFIX,
+)
+from stacks import constants as c
+from stacks.functions import SharedLayers, merchandiser_function
+from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
+from stacks.training_source import build_source_tarball, ecr_repository_arn
+
+SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+class TrainingRole(Construct):
+    """What a training job may do: read its inputs, write models, log, pull its image."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, bucket: s3.IBucket, source: s3_assets.Asset, image_uri: str
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
+        inputs = [EVENTS_PREFIX, ITEMS_PREFIX, USERS_PREFIX]
+        allow_objects(self.role, bucket, inputs, ["s3:GetObject"], "a training channel is a whole prefix.")
+        allow_list(self.role, bucket, inputs)
+        allow_objects(
+            self.role,
+            bucket,
+            [OUTPUT_PREFIX],
+            ["s3:PutObject", "s3:AbortMultipartUpload"],
+            "SageMaker writes each job's model.tar.gz under a per-job key it names itself.",
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[source.bucket.arn_for_objects(source.s3_object_key)]
+            )
+        )
+        log_group_arn = (
+            f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:{SAGEMAKER_LOG_GROUP}"
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                         "logs:DescribeLogStreams"],
+                resources=[f"{log_group_arn}:*"],
+            )
+        )  # fmt: skip
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:GetDownloadUrlForLayer",
+                    "ecr:BatchGetImage",
+                ],
+                resources=[ecr_repository_arn(image_uri, Aws.PARTITION)],
+            )
+        )
+        # Neither call supports resource-level permissions (documented in tests/infra).
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": SAGEMAKER_LOG_GROUP}},
+            )
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="ecr:GetAuthorizationToken and cloudwatch:PutMetricData support no resource-level "
+                "permissions; PutMetricData is limited to the /aws/sagemaker/TrainingJobs namespace.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:"
+                f"log-group:{SAGEMAKER_LOG_GROUP}:*]",
+                reason="SageMaker writes one log stream per training job in its fixed log group.",
+            ),
+        )
+
+
+class TrainingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        artifacts_bucket: s3.IBucket,
+        users_table: dynamodb.ITable,
+        layers_dir: Path,
+        schedule_expression: str,
+        training_image_uri: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        tarball = build_source_tarball(Path(tempfile.gettempdir()) / "merchandiser-training-source")
+        self.training_source = s3_assets.Asset(self, "TrainingSource", path=str(tarball))
+        training = TrainingRole(self, "Training", artifacts_bucket, self.training_source, training_image_uri)
+        self.training_role = training.role
+
+        layers = SharedLayers(self, "Layers", layers_dir, with_model=False)
+        start_training = merchandiser_function(
+            self,
+            "start_training",
+            TrainingTriggerSettings,
+            layers,
+            artifacts_bucket=artifacts_bucket.bucket_name,
+            training_role_arn=self.training_role.role_arn,
+            training_source_uri=self.training_source.s3_object_url,
+            training_image_uri=training_image_uri,
+            training_instance_type=c.TRAINING_INSTANCE_TYPE,
+        )
+        start_training.add_to_role_policy(
+            iam.PolicyStatement(
+                # AddTags: the job request carries tags (merchandiser.training_jobs).
+                actions=["sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:training-job/{JOB_PREFIX}*"
+                ],
+            )
+        )
+        self.training_role.grant_pass_role(start_training.grant_principal)
+        Validations.of(start_training.role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
+                f"<AWS::AccountId>:training-job/{JOB_PREFIX}*]",
+                reason="Each run creates a new, timestamped job name; the grant is limited to the "
+                f"'{JOB_PREFIX}' prefix.",
+            )
+        )
+        events.Rule(
+            self,
+            "TrainingSchedule",
+            schedule=events.Schedule.expression(schedule_expression),
+            targets=[targets.LambdaFunction(start_training, retry_attempts=2)],
+        )
+
+        publish = merchandiser_function(
+            self,
+            "publish",
+            PublishSettings,
+            layers,
+            artifacts_bucket=artifacts_bucket.bucket_name,
+            users_table=users_table.table_name,
+        )
+        allow_objects(
+            publish,
+            artifacts_bucket,
+            [OUTPUT_PREFIX],
+            ["s3:GetObject"],
+            "publish reads the model.tar.gz of whichever job just completed.",
+        )
+        allow_objects(
+            publish,
+            artifacts_bucket,
+            [MODELS_PREFIX],
+            ["s3:GetObject", "s3:PutObject"],
+            "publish writes models/<version>/ for each new version and the models/production.json pointer.",
+        )
+        allow_list(publish, artifacts_bucket, [OUTPUT_PREFIX, MODELS_PREFIX])
+        allow_tables(publish, [users_table], TABLE_WRITE)
+        events.Rule(
+            self,
+            "TrainingCompleted",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Training Job State Change"],
+                detail={
+                    "TrainingJobStatus": ["Completed"],
+                    "TrainingJobName": [{"prefix": JOB_PREFIX}],
+                },
+            ),
+            targets=[targets.LambdaFunction(publish, retry_attempts=2)],
+        )
+        self.functions: dict[str, lambda_.Function] = {"start_training": start_training, "publish": publish}
+
+        CfnOutput(self, "TrainingRoleArn", value=self.training_role.role_arn)
+        CfnOutput(self, "TrainingSourceUri", value=self.training_source.s3_object_url)
+        CfnOutput(self, "TrainingImageUri", value=training_image_uri)
+        for function in self.functions.values():
+            CfnOutput(self, f"{function.node.id}FunctionName", value=function.function_name)

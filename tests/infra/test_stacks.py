@@ -1,0 +1,362 @@
+"""The synthesized templates: data, stream consumer, routes, environments, IAM, rules, cdk-nag."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match, Template
+from pydantic import ValidationError
+
+from merchandiser import settings
+from tests.infra.conftest import STACKS, Synthesized, make_tiny_layers
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+# Written out here, not imported from stacks/, so the test checks the stacks against the brief.
+FUNCTION_SETTINGS: dict[str, type[settings.FunctionSettings]] = {
+    "retrieval": settings.ServingSettings,
+    "ranking": settings.ServingSettings,
+    "reranking": settings.ServingSettings,
+    "events-api": settings.EventsApiSettings,
+    "catalog": settings.CatalogSettings,
+    "event-processor": settings.EventProcessorSettings,
+    "start-training": settings.TrainingTriggerSettings,
+    "publish": settings.PublishSettings,
+}
+SERVING = {"retrieval", "ranking", "reranking"}
+ROUTES = {
+    ("GET", "/health"): "retrieval",
+    ("GET", "/users/{user_id}/recommendations"): "retrieval",
+    ("GET", "/users/{user_id}/candidates"): "retrieval",
+    ("GET", "/items/{item_id}/similar"): "retrieval",
+    ("GET", "/items/{item_id}/bought-together"): "retrieval",
+    ("GET", "/items/popular"): "retrieval",
+    ("POST", "/users/{user_id}/rank"): "ranking",
+    ("POST", "/users/{user_id}/rerank"): "reranking",
+    ("POST", "/events"): "events-api",
+    ("PUT", "/items/{item_id}"): "catalog",
+    ("DELETE", "/users/{user_id}"): "catalog",
+}
+# The only actions allowed on Resource "*": none of them supports resource-level permissions.
+WILDCARD_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",  # active tracing on every function
+    "xray:PutTelemetryRecords",
+    "ecr:GetAuthorizationToken",  # the SageMaker role pulling the training image
+    "cloudwatch:PutMetricData",  # the SageMaker role, limited by a cloudwatch:namespace condition
+}
+
+
+SSE_S3 = {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+
+
+def template(synthesized: Synthesized, stack: str) -> Template:
+    return Template.from_json(synthesized.templates[stack])
+
+
+def functions_by_key(synthesized: Synthesized) -> dict[str, tuple[str, dict[str, Any]]]:
+    """'retrieval' -> (logical id, properties), keyed by the per-function Powertools service name."""
+    found = {}
+    for stack in STACKS:
+        for logical_id, resource in synthesized.resources(stack, "AWS::Lambda::Function").items():
+            variables = resource["Properties"]["Environment"]["Variables"]
+            found[variables["POWERTOOLS_SERVICE_NAME"].removeprefix("merchandiser-")] = (logical_id, resource)
+    return found
+
+
+def test_tables_have_keys_on_demand_pitr_and_sessions_ttl(synthesized: Synthesized) -> None:
+    data = template(synthesized, "Merchandiser-Data")
+    data.resource_count_is("AWS::DynamoDB::Table", 3)
+    for key in ("user_id", "item_id"):
+        data.has_resource_properties(
+            "AWS::DynamoDB::Table",
+            {
+                "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                "BillingMode": "PAY_PER_REQUEST",
+                "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+                "SSESpecification": {"SSEEnabled": True},
+            },
+        )
+    data.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "KeySchema": [{"AttributeName": "user_id", "KeyType": "HASH"}],
+            "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+        },
+    )
+
+
+def test_artifacts_bucket_is_private_versioned_logged_and_ssl_only(synthesized: Synthesized) -> None:
+    data = template(synthesized, "Merchandiser-Data")
+    data.has_resource_properties(
+        "AWS::S3::Bucket",
+        {
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LoggingConfiguration": Match.object_like({"DestinationBucketName": Match.any_value()}),
+            "PublicAccessBlockConfiguration": {
+                "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True,
+                "RestrictPublicBuckets": True,
+            },
+            "BucketEncryption": {"ServerSideEncryptionConfiguration": [SSE_S3]},
+        },
+    )  # fmt: skip
+    policies = synthesized.resources("Merchandiser-Data", "AWS::S3::BucketPolicy")
+    assert len(policies) == 2  # artifacts and access-logs buckets
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_stream_is_encrypted_on_demand_with_24h_retention(synthesized: Synthesized) -> None:
+    template(synthesized, "Merchandiser-Streaming").has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {
+            "StreamEncryption": {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"},
+            "RetentionPeriodHours": 24,
+            "StreamModeDetails": {"StreamMode": "ON_DEMAND"},
+        },
+    )
+
+
+def test_event_source_mapping_bisects_retries_and_parks_failures_in_the_dlq(synthesized: Synthesized) -> None:
+    streaming = template(synthesized, "Merchandiser-Streaming")
+    event_processor, _ = functions_by_key(synthesized)["event-processor"]
+    queue = next(iter(synthesized.resources("Merchandiser-Streaming", "AWS::SQS::Queue")))
+    streaming.has_resource_properties(
+        "AWS::Lambda::EventSourceMapping",
+        {
+            "FunctionName": {"Ref": event_processor},
+            "BatchSize": 100,
+            "MaximumBatchingWindowInSeconds": 1,
+            "BisectBatchOnFunctionError": True,
+            "MaximumRetryAttempts": 3,
+            "MaximumRecordAgeInSeconds": 3600,
+            "FunctionResponseTypes": ["ReportBatchItemFailures"],
+            "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [queue, "Arn"]}}},
+        },
+    )
+    streaming.has_resource_properties("AWS::SQS::Queue", {"SqsManagedSseEnabled": True})
+    policy = next(iter(synthesized.resources("Merchandiser-Streaming", "AWS::SQS::QueuePolicy").values()))
+    assert any(s["Effect"] == "Deny" for s in policy["Properties"]["PolicyDocument"]["Statement"])
+
+
+def test_events_are_archived_to_s3_by_date_gzipped(synthesized: Synthesized) -> None:
+    template(synthesized, "Merchandiser-Streaming").has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamType": "KinesisStreamAsSource",
+            "ExtendedS3DestinationConfiguration": Match.object_like(
+                {
+                    "Prefix": "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+                    "CompressionFormat": "GZIP",
+                }
+            ),
+        },
+    )
+
+
+def _resource_paths(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
+    def path(logical_id: str) -> str:
+        props = resources[logical_id]["Properties"]
+        parent = props["ParentId"]
+        prefix = path(parent["Ref"]) if "Ref" in parent else ""
+        return f"{prefix}/{props['PathPart']}"
+
+    return {logical_id: path(logical_id) for logical_id in resources}
+
+
+def test_every_route_is_a_lambda_proxy_to_its_function(synthesized: Synthesized) -> None:
+    stack = "Merchandiser-Serving"
+    paths = _resource_paths(synthesized.resources(stack, "AWS::ApiGateway::Resource"))
+    function_of = {logical_id: key for key, (logical_id, _) in functions_by_key(synthesized).items()}
+    routes = {}
+    for method in synthesized.resources(stack, "AWS::ApiGateway::Method").values():
+        props = method["Properties"]
+        integration = props["Integration"]
+        assert integration["Type"] == "AWS_PROXY"
+        target = next(
+            part["Fn::GetAtt"][0] for part in integration["Uri"]["Fn::Join"][1] if "Fn::GetAtt" in part
+        )
+        routes[(props["HttpMethod"], paths[props["ResourceId"]["Ref"]])] = function_of[target]
+        assert "RequestValidatorId" in props
+    assert routes == ROUTES
+
+
+def test_stage_v1_logs_traces_and_throttles(synthesized: Synthesized) -> None:
+    serving = template(synthesized, "Merchandiser-Serving")
+    serving.has_resource_properties(
+        "AWS::ApiGateway::Stage",
+        {
+            "StageName": "v1",
+            "TracingEnabled": True,
+            "AccessLogSetting": Match.object_like({"DestinationArn": Match.any_value()}),
+            "MethodSettings": Match.array_with(
+                [Match.object_like({"ThrottlingRateLimit": Match.any_value(), "LoggingLevel": "ERROR"})]
+            ),
+        },
+    )
+    assert "ApiUrl" in synthesized.templates["Merchandiser-Serving"]["Outputs"]
+
+
+def _validation_input(variables: dict[str, Any]) -> dict[str, str]:
+    """Deploy-time values (Ref, ImportValue, ...) stand in as strings: they resolve to names."""
+    return {
+        key: value if isinstance(value, str) else f"<deploy-time {key}>" for key, value in variables.items()
+    }
+
+
+def test_every_function_environment_validates_against_its_settings_model(synthesized: Synthesized) -> None:
+    functions = functions_by_key(synthesized)
+    assert set(functions) == set(FUNCTION_SETTINGS)
+    for key, (_, resource) in functions.items():
+        variables = resource["Properties"]["Environment"]["Variables"]
+        try:
+            FUNCTION_SETTINGS[key].model_validate(_validation_input(variables))
+        except ValidationError as error:  # extra="forbid": unknown keys fail too
+            pytest.fail(f"{key}: environment does not match {FUNCTION_SETTINGS[key].__name__}: {error}")
+
+
+def test_functions_share_one_shape(synthesized: Synthesized) -> None:
+    for key, (_, resource) in functions_by_key(synthesized).items():
+        props = resource["Properties"]
+        assert props["Runtime"] == "python3.12" and props["Handler"] == "handler.handler"
+        assert props["Architectures"] == ["x86_64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["MemorySize"] == (1024 if key in SERVING else 512), key
+        assert len(props["Layers"]) == (3 if key in SERVING else 2), key
+        assert "LoggingConfig" in props  # its own log group, with retention
+
+
+def _statements(synthesized: Synthesized) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for where, resource in synthesized.all_resources(resource_type).items():
+            found += [(where, s) for s in resource["Properties"]["PolicyDocument"]["Statement"]]
+    for where, role in synthesized.all_resources("AWS::IAM::Role").items():
+        for policy in role["Properties"].get("Policies", []):
+            found += [(where, s) for s in policy["PolicyDocument"]["Statement"]]
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_no_statement_grants_every_action_or_any_resource_except_the_documented_ones(
+    synthesized: Synthesized,
+) -> None:
+    statements = _statements(synthesized)
+    assert statements
+    for where, statement in statements:
+        actions = _as_list(statement["Action"])
+        assert "*" not in actions and not any(a.endswith(":*") for a in actions), (where, actions)
+        if "*" in _as_list(statement["Resource"]):
+            assert set(actions) <= WILDCARD_RESOURCE_ACTIONS, (where, actions)
+            if "cloudwatch:PutMetricData" in actions:
+                assert "cloudwatch:namespace" in json.dumps(statement.get("Condition", {})), where
+
+
+def test_start_training_may_only_create_jobs_and_pass_the_training_role(synthesized: Synthesized) -> None:
+    training = synthesized.templates["Merchandiser-Training"]["Resources"]
+    role = next(
+        k for k in training if k.startswith("TrainingRole") and training[k]["Type"] == "AWS::IAM::Role"
+    )
+    policy = next(k for k in training if k.startswith("StartTrainingRoleDefaultPolicy"))
+    statements = training[policy]["Properties"]["PolicyDocument"]["Statement"]
+    pass_role = [s for s in statements if "iam:PassRole" in _as_list(s["Action"])]
+    assert [s["Resource"] for s in pass_role] == [{"Fn::GetAtt": [role, "Arn"]}]
+    assert any("sagemaker:CreateTrainingJob" in _as_list(s["Action"]) for s in statements)
+
+
+def test_training_schedule_and_training_completed_rules(synthesized: Synthesized) -> None:
+    training = template(synthesized, "Merchandiser-Training")
+    start_training, _ = functions_by_key(synthesized)["start-training"]
+    publish, _ = functions_by_key(synthesized)["publish"]
+    training.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "ScheduleExpression": "rate(1 day)",
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [start_training, "Arn"]}})],
+        },
+    )
+    training.has_resource_properties(
+        "AWS::Events::Rule",
+        {
+            "EventPattern": Match.object_like(
+                {
+                    "source": ["aws.sagemaker"],
+                    "detail-type": ["SageMaker Training Job State Change"],
+                    "detail": Match.object_like({"TrainingJobStatus": ["Completed"]}),
+                }
+            ),
+            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [publish, "Arn"]}})],
+        },
+    )
+
+
+def test_monitoring_has_dashboard_alarms_and_topic(synthesized: Synthesized) -> None:
+    monitoring = template(synthesized, "Merchandiser-Monitoring")
+    monitoring.resource_count_is("AWS::CloudWatch::Dashboard", 1)
+    monitoring.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    monitoring.resource_count_is("AWS::SNS::Topic", 1)
+    for metric in ("5XXError", "IteratorAge", "ApproximateNumberOfMessagesVisible"):
+        monitoring.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": metric})
+
+
+def test_outputs_name_what_the_local_twin_needs(synthesized: Synthesized) -> None:
+    outputs = {key for t in synthesized.templates.values() for key in t.get("Outputs", {})}
+    assert {
+        "UsersTableName", "ItemsTableName", "SessionsTableName", "ArtifactsBucketName", "EventsStreamName",
+        "DeadLetterQueueUrl", "ApiUrl", "RestApiId", "RetrievalFunctionName", "PublishFunctionName",
+    } <= outputs  # fmt: skip
+
+
+def test_cdk_nag_is_active_and_an_unacknowledged_finding_fails_synthesis(tmp_path: Path) -> None:
+    """The session fixture synthesized with the plugin and did not raise; here it must raise."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_sqs as sqs
+    from cdk_nag import AwsSolutionsChecks
+
+    app = cdk.App(outdir=str(tmp_path))
+    sqs.Queue(cdk.Stack(app, "Bare"), "QueueWithoutDlqOrSsl")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="Validation"):
+        app.synth()
+
+
+def test_missing_layer_folder_names_the_command_that_builds_it(tmp_path: Path) -> None:
+    from app import build_app
+    from stacks.functions import LayersNotBuiltError
+
+    (tmp_path / "core").mkdir()
+    with pytest.raises(LayersNotBuiltError) as raised:
+        build_app(outdir=str(tmp_path / "out"), layers_dir=tmp_path)
+    message = str(raised.value)
+    assert "deps" in message and "model" in message and "make layers" in message
+    assert "python -m layers.build deps --out" in message
+
+
+def test_python_app_py_synthesizes_the_five_templates(tmp_path: Path) -> None:
+    layers = make_tiny_layers(tmp_path / "layers")
+    outdir = tmp_path / "cdk.out"
+    env = {
+        **os.environ,
+        "CDK_OUTDIR": str(outdir),
+        "CDK_CONTEXT_JSON": json.dumps({"merchandiser:layersDir": str(layers)}),
+        "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+    }
+    result = subprocess.run(
+        [sys.executable, "app.py"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(p.name for p in outdir.glob("*.template.json")) == sorted(
+        f"{s}.template.json" for s in STACKS
+    )
