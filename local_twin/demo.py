@@ -1,0 +1,176 @@
+"""``merchandiser demo``: the whole system end to end on the local twin, narrated step by step."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from local_twin.twin import Twin
+
+DEMO_SHOPPER_EVENTS = ("view", "click", "add_to_cart")
+
+
+def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any], float]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    started = time.perf_counter()
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, payload = exc.code, exc.read()
+    return status, json.loads(payload or b"{}"), (time.perf_counter() - started) * 1000
+
+
+def step(number: int, total: int, title: str, seconds: float | None = None) -> None:
+    timing = f"  ({seconds:.1f} s)" if seconds is not None else ""
+    print(f"\n[{number}/{total}] {title}{timing}", flush=True)
+
+
+def show_page(response: dict[str, Any], limit: int = 10) -> None:
+    for rank, item in enumerate(response["items"][:limit], start=1):
+        print(
+            f"      {rank:>2}. {item['item_id']:<10} {item['title'][:38]:<38} {item['category']:<14} "
+            f"{item['score']:>8.3f}  {item['reason']}"
+        )
+
+
+def metrics_table(evaluation: dict[str, Any]) -> None:
+    models = evaluation.get("models", {})
+    names = sorted({metric for values in models.values() for metric in values})
+    shown = [n for n in ("ndcg@10", "recall@20", "hit@10", "coverage@20") if n in names] or names[:4]
+    print(f"      {'model':<12}" + "".join(f"{name:>13}" for name in shown))
+    for model, values in models.items():
+        print(f"      {model:<12}" + "".join(f"{values.get(name, float('nan')):>13.4f}" for name in shown))
+
+
+def run(data_dir: Path, workdir: Path, data_label: str) -> int:
+    total = 6
+    started = time.perf_counter()
+    twin = Twin(workdir)
+    try:
+        resources = twin.start()
+        step(
+            1,
+            total,
+            "Deployed the CDK app into the local twin (moto on 127.0.0.1)",
+            twin.timings.steps["moto"] + twin.timings.steps["deploy"],
+        )
+        print(f"      endpoint {twin.endpoint_url}; stacks {', '.join(resources.stack_outputs)}")
+        print(f"      tables {resources.users_table}, {resources.items_table}, {resources.sessions_table}")
+        print(f"      stream {resources.events_stream}; bucket {resources.artifacts_bucket}")
+
+        interactions = pd.read_csv(next(data_dir.glob("interactions.*")), dtype=str)
+        twin.load_data(data_dir)
+        step(2, total, f"Training data: {data_label}")
+        print(
+            f"      {len(interactions):,} events, {interactions['user_id'].nunique():,} shoppers, "
+            f"{interactions['item_id'].nunique():,} items, {interactions['timestamp'].min()[:10]} .. "
+            f"{interactions['timestamp'].max()[:10]}; event types "
+            + ", ".join(f"{k} {v:,}" for k, v in interactions["event_type"].value_counts().items())
+        )
+
+        result = twin.train_and_publish()
+        step(
+            3,
+            total,
+            "Training job: start_training λ → SageMaker script mode → training/train.py",
+            twin.timings.steps["training"],
+        )
+        print("      offline evaluation on held-out future interactions (temporal split):")
+        metrics_table(twin.evaluation)
+        step(4, total, "Publish λ: quality gate, artifacts, shopper profiles", twin.timings.steps["publish"])
+        reasons = "; ".join(result["reasons"])
+        print(f"      model {result['model_version']}: promote={result['promote']} — {reasons}")
+        print(f"      shopper profiles loaded into DynamoDB: {result.get('profiles_loaded', 0):,}")
+
+        api = twin.serve()
+        known = interactions["user_id"].value_counts().index[len(interactions["user_id"].unique()) // 10]
+        status, page, millis = call("GET", f"{api}/users/{known}/recommendations?k=10")
+        step(
+            5,
+            total,
+            f"Recommendations for known shopper {known}: GET /users/{known}/recommendations "
+            f"→ {status} in {millis:.0f} ms",
+        )
+        history = interactions[interactions["user_id"] == known]
+        print(
+            f"      their history: {len(history)} events; top categories "
+            + ", ".join(_categories(page, history, data_dir))
+        )
+        print(
+            f"      model {page['model_version']}, variant {page['variant']}, "
+            f"recommendation_id {page['recommendation_id']}"
+        )
+        show_page(page)
+
+        new_shopper_demo(twin, api, data_dir, total)
+        print(f"\nDone in {time.perf_counter() - started:.1f} s. Twin state: {json.dumps(twin.state())}")
+        return 0
+    finally:
+        twin.stop()
+
+
+def _categories(page: dict[str, Any], history: pd.DataFrame, data_dir: Path) -> list[str]:
+    items = pd.read_csv(data_dir / "items.csv", dtype=str) if (data_dir / "items.csv").exists() else None
+    if items is None or "category" not in items:
+        return ["(no item categories)"]
+    merged = history.merge(items[["item_id", "category"]], on="item_id", how="left")
+    return [f"{name} ({count})" for name, count in merged["category"].value_counts().head(3).items()]
+
+
+def new_shopper_demo(twin: Twin, api: str, data_dir: Path, total: int) -> None:
+    shopper = f"new-{uuid.uuid4().hex[:8]}"
+    status, before, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10")
+    step(6, total, f"A brand-new shopper {shopper}")
+    print(f"      before any event ({status}, {millis:.0f} ms; personalized={before['personalized']}):")
+    show_page(before, limit=5)
+    # Three items of one category the new shopper's first page does not lead with.
+    shown = Counter(item["category"] for item in before["items"])
+    _, popular, _ = call("GET", f"{api}/items/popular?k=100")
+    target = next(i for i in popular["items"] if shown[i["category"]] <= 1)["category"]
+    _, in_category, _ = call("GET", f"{api}/items/popular?k=3&category={target}")
+    picks = [item["item_id"] for item in in_category["items"]][:3]
+    now = datetime.now(UTC).isoformat()
+    status, accepted, _ = call(
+        "POST",
+        f"{api}/events",
+        {"events": [{"user_id": shopper, "item_id": picks[0], "event_type": "view", "timestamp": now}]},
+    )
+    kinesis = twin.client("kinesis")
+    for item_id, event_type in zip(picks[1:], DEMO_SHOPPER_EVENTS[1:], strict=True):
+        event = {
+            "event_id": str(uuid.uuid4()),
+            "user_id": shopper,
+            "item_id": item_id,
+            "event_type": event_type,
+            "timestamp": now,
+        }
+        kinesis.put_record(
+            StreamName=twin.state()["events_stream"], Data=json.dumps(event).encode(), PartitionKey=shopper
+        )
+    print(
+        f"      3 events on {target!r} items {', '.join(picks)}: POST /events → {status} "
+        f"({accepted.get('accepted')} accepted), then 2 Kinesis PutRecord straight to the stream"
+    )
+    assert twin.poller is not None
+    twin.poller.drain()
+    status, after, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10")
+    print(f"      after the events ({status}, {millis:.0f} ms; personalized={after['personalized']}):")
+    show_page(after, limit=10)
+    share_before = sum(item["category"] == target for item in before["items"])
+    share_after = sum(item["category"] == target for item in after["items"])
+    changed = len({i["item_id"] for i in after["items"]} - {i["item_id"] for i in before["items"]})
+    print(
+        f"      {changed} of 10 items changed; {target!r} items on the page: {share_before} → {share_after}"
+    )

@@ -1,0 +1,70 @@
+"""The twin's Lambda service: the real handlers, invoked in-process with their deployed environment.
+
+moto cannot run function code without Docker, so the twin imports each handler module and calls it
+with the event shape AWS would send and the environment the stack gave the function. One lock
+serializes invocations (a Lambda container also serves one request at a time) because the
+environment is process-wide.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+HANDLER_MODULES = {
+    "retrieval": "lambdas.retrieval.handler",
+    "ranking": "lambdas.ranking.handler",
+    "reranking": "lambdas.reranking.handler",
+    "events_api": "lambdas.events_api.handler",
+    "catalog": "lambdas.catalog.handler",
+    "event_processor": "lambdas.event_processor.handler",
+    "start_training": "lambdas.start_training.handler",
+    "publish": "lambdas.publish.handler",
+}
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+class Functions:
+    def __init__(
+        self, environments: Mapping[str, Mapping[str, str]], overrides: Mapping[str, str] | None = None
+    ):
+        """``environments``: function key -> the environment it was deployed with."""
+        self._environments = {key: {**env, **(overrides or {})} for key, env in environments.items()}
+        self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def set_environment(self, key: str, **values: str) -> None:
+        self._environments[key] = {**self._environments[key], **values}
+
+    def invoke(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            saved = dict(os.environ)
+            os.environ.update(self._environments[key])
+            try:
+                return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
+            finally:
+                os.environ.clear()
+                os.environ.update(saved)
+
+    def _handler(self, key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+        if key not in self._handlers:
+            self._handlers[key] = importlib.import_module(HANDLER_MODULES[key]).handler
+        return self._handlers[key]

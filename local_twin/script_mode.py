@@ -1,0 +1,115 @@
+"""Running ``training/train.py`` under the SageMaker script-mode contract, locally.
+
+Used by ``merchandiser train`` and by the twin's stand-in for SageMaker (moto records a training
+job but runs nothing): channels become ``SM_CHANNEL_*`` directories, hyperparameters are passed as
+``--name value`` and written to ``input/config/hyperparameters.json``, as SageMaker does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAIN_SCRIPT = REPO_ROOT / "training" / "train.py"
+
+
+def run_script_mode(
+    channels: dict[str, Path],
+    model_dir: Path,
+    output_dir: Path,
+    hyperparameters: dict[str, str] | None = None,
+    config_dir: Path | None = None,
+    quiet: bool = False,
+) -> subprocess.CompletedProcess[str]:
+    model_dir.mkdir(parents=True, exist_ok=True)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    hyperparameters = hyperparameters or {}
+    env = {
+        **os.environ,
+        "SM_MODEL_DIR": str(model_dir),
+        "SM_OUTPUT_DATA_DIR": str(output_dir),
+        "SM_CHANNELS": json.dumps(sorted(channels)),
+        "SM_HPS": json.dumps(hyperparameters),
+    }
+    for name, path in channels.items():
+        env[f"SM_CHANNEL_{name.upper()}"] = str(path)
+    if config_dir is not None:
+        config_dir.mkdir(parents=True, exist_ok=True)
+        (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    arguments = [
+        part for name, value in sorted(hyperparameters.items()) for part in (f"--{name}", str(value))
+    ]
+    return subprocess.run(
+        [sys.executable, str(TRAIN_SCRIPT), *arguments],
+        env=env,
+        check=True,
+        text=True,
+        capture_output=quiet,
+    )
+
+
+def download_prefix(s3: Any, uri: str, into: Path) -> int:
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    count = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for entry in page.get("Contents", []):
+            target = into / entry["Key"][len(prefix) :].lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            s3.download_file(bucket, entry["Key"], str(target))
+            count += 1
+    return count
+
+
+def job_output_dir(workdir: Path, job_name: str) -> Path:
+    return workdir / job_name / "output" / "data"
+
+
+def run_training_job(
+    sagemaker: Any, s3: Any, job_name: str, workdir: Path, quiet: bool = False
+) -> dict[str, Any]:
+    """Does what SageMaker would for a job moto has recorded; returns the EventBridge state-change event.
+
+    The job's output data (evaluation.json, the report) stays in ``job_output_dir(workdir, job_name)``."""
+    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    base = workdir / job_name
+    channels = {}
+    for channel in job["InputDataConfig"]:
+        path = base / "input" / "data" / channel["ChannelName"]
+        path.mkdir(parents=True, exist_ok=True)
+        if download_prefix(s3, channel["DataSource"]["S3DataSource"]["S3Uri"], path):
+            channels[channel["ChannelName"]] = path
+    hyperparameters = {
+        k: v for k, v in job.get("HyperParameters", {}).items() if not k.startswith("sagemaker_")
+    }
+    model_dir = base / "model"
+    run_script_mode(
+        channels,
+        model_dir,
+        job_output_dir(workdir, job_name),
+        hyperparameters,
+        base / "input" / "config",
+        quiet,
+    )
+    archive = base / "model.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    output = job["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+    bucket, _, prefix = f"{output}/{job_name}/output/model.tar.gz".removeprefix("s3://").partition("/")
+    s3.upload_file(str(archive), bucket, prefix)
+    return {
+        "version": "0",
+        "source": "aws.sagemaker",
+        "detail-type": "SageMaker Training Job State Change",
+        "detail": {
+            "TrainingJobName": job_name,
+            "TrainingJobStatus": "Completed",
+            "ModelArtifacts": {"S3ModelArtifacts": f"s3://{bucket}/{prefix}"},
+        },
+    }

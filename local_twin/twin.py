@@ -1,0 +1,216 @@
+"""The local twin: moto on 127.0.0.1, the CDK app deployed into it, the real handlers serving it.
+
+Lifecycle: ``start()`` deploys the stacks; ``load_data()`` puts a shop's files where the training
+job's channels read them; ``train_and_publish()`` runs the scheduled path (start_training λ →
+training job → publish λ) and swaps the served model; ``serve()`` opens the HTTP API and the
+Kinesis poller. Everything a stock AWS client needs is in ``state()``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.kinesis.models import kinesis_backends
+from moto.server import ThreadedMotoServer
+
+from layers.build import build_core, build_model
+from local_twin.deploy import TwinResources, deploy_to_moto
+from local_twin.functions import Functions
+from local_twin.http_front import HttpFront, routes_from_rest_api
+from local_twin.poller import KinesisPoller
+from local_twin.script_mode import job_output_dir, run_training_job
+from merchandiser.training_jobs import ITEMS_PREFIX, PRODUCTION_POINTER, USERS_PREFIX
+
+REGION = "us-east-1"
+SERVING = ("retrieval", "ranking", "reranking", "catalog")
+# The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
+TWIN_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+
+
+def quiet_moto() -> None:
+    """moto logs every request and every template resource it skips; the demo narrates instead."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+
+
+def detach_moto_stream_triggers(stream_name: str) -> None:
+    """moto's own Kinesis trigger tries to run the function in Docker (none here) on every put;
+    the twin's poller is the event source mapping, so the in-process moto stream forgets it."""
+    for backend in kinesis_backends[DEFAULT_ACCOUNT_ID].values():
+        if stream_name in backend.streams:
+            backend.streams[stream_name].lambda_event_source_mappings.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Timings:
+    steps: dict[str, float]
+
+    @contextmanager
+    def measure(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps[name] = time.perf_counter() - started
+
+
+class Twin:
+    def __init__(self, workdir: Path, api_port: int = 0, log_level: str = "WARNING"):
+        self.workdir = workdir
+        self.api_port = api_port
+        self.log_level = log_level
+        self.timings = Timings({})
+        self.moto: ThreadedMotoServer | None = None
+        self.endpoint_url = ""
+        self.resources: TwinResources | None = None
+        self.functions: Functions | None = None
+        self.front: HttpFront | None = None
+        self.poller: KinesisPoller | None = None
+        self.evaluation: dict[str, Any] = {}
+        self.publish_result: dict[str, Any] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> TwinResources:
+        os.environ.update(TWIN_ENVIRONMENT)
+        quiet_moto()
+        with self.timings.measure("moto"):
+            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+            self.moto.start()
+            host, port = self.moto.get_host_and_port()
+            self.endpoint_url = f"http://{host}:{port}"
+            os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+        with self.timings.measure("deploy"):
+            layers = self.workdir / "layers"
+            build_core(layers / "core")
+            (layers / "model").mkdir(parents=True, exist_ok=True)  # filled by publish, as a layer swap would
+            self.resources = deploy_to_moto(self.endpoint_url, self.workdir, layers)
+            detach_moto_stream_triggers(self.resources.events_stream)
+        overrides = {
+            "POWERTOOLS_LOG_LEVEL": self.log_level,
+            **TWIN_ENVIRONMENT,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+        }
+        self.functions = Functions(self.resources.environments(), overrides)
+        return self.resources
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
+
+    def load_data(self, data_dir: Path) -> None:
+        """Puts the shop where the job's channels read it: events archive, catalogue, shoppers."""
+        s3, bucket = self.client("s3"), self._resources.artifacts_bucket
+        for name, prefix in (("interactions", "events/"), ("items", ITEMS_PREFIX), ("users", USERS_PREFIX)):
+            for path in sorted(data_dir.glob(f"{name}.*")):
+                s3.upload_file(str(path), bucket, f"{prefix}{path.name}")
+
+    def train_and_publish(self, quiet: bool = True) -> dict[str, Any]:
+        functions = self._functions
+        with self.timings.measure("training"):
+            started = functions.invoke(
+                "start_training", {"source": "aws.events", "detail-type": "Scheduled Event"}
+            )
+            job = started["training_job_name"]
+            event = run_training_job(
+                self.client("sagemaker"), self.client("s3"), job, self.workdir / "jobs", quiet
+            )
+            self.evaluation = json.loads(
+                (job_output_dir(self.workdir / "jobs", job) / "evaluation.json").read_text()
+            )
+        with self.timings.measure("publish"):
+            self.publish_result = functions.invoke("publish", event)
+            if self.publish_result.get("promote"):
+                self._swap_model()
+        return self.publish_result
+
+    def serve(self) -> str:
+        functions, resources = self._functions, self._resources
+        apigateway = self.client("apigateway")
+        function_keys = {name: key for key, name in resources.function_names.items()}
+        routes = routes_from_rest_api(apigateway, resources.rest_api_id, lambda name: function_keys[name])
+        self.front = HttpFront(routes, functions.invoke, port=self.api_port)
+        self.front.start()
+        self.poller = KinesisPoller(
+            self.client("kinesis"),
+            self.client("sqs"),
+            resources.events_stream,
+            resources.dead_letter_queue_url,
+            invoke=lambda event: functions.invoke("event_processor", event),
+        )
+        self.poller.start()
+        return self.front.url
+
+    def stop(self) -> None:
+        if self.poller:
+            self.poller.stop()
+        if self.front:
+            self.front.stop()
+        if self.moto:
+            self.moto.stop()
+
+    def state(self) -> dict[str, Any]:
+        resources = self._resources
+        return {
+            "api_url": self.front.url if self.front else None,
+            "endpoint_url": self.endpoint_url,
+            "region": REGION,
+            "events_stream": resources.events_stream,
+            "users_table": resources.users_table,
+            "items_table": resources.items_table,
+            "sessions_table": resources.sessions_table,
+            "artifacts_bucket": resources.artifacts_bucket,
+            "dead_letter_queue_url": resources.dead_letter_queue_url,
+            "model_version": self.publish_result.get("model_version"),
+        }
+
+    # -- internals -------------------------------------------------------------------------------
+    def _swap_model(self) -> None:
+        """What a layer version swap does in AWS: the serving functions now read the promoted model."""
+        s3, bucket = self.client("s3"), self._resources.artifacts_bucket
+        pointer = json.loads(s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read())
+        staging = self.workdir / "published" / pointer["model_version"]
+        staging.mkdir(parents=True, exist_ok=True)
+        for name in pointer["manifest"]["files"]:
+            s3.download_file(bucket, f"{pointer['prefix']}{name}", str(staging / name))
+        s3.download_file(bucket, f"{pointer['prefix']}manifest.json", str(staging / "manifest.json"))
+        layer = self.workdir / "layers" / "model" / pointer["model_version"]
+        build_model(staging, layer)
+        for key in SERVING:
+            self._functions.set_environment(key, MODEL_DIR=str(layer / "model"))
+
+    @property
+    def _resources(self) -> TwinResources:
+        if self.resources is None:
+            raise RuntimeError("the twin is not started")
+        return self.resources
+
+    @property
+    def _functions(self) -> Functions:
+        if self.functions is None:
+            raise RuntimeError("the twin is not started")
+        return self.functions

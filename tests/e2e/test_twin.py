@@ -1,0 +1,179 @@
+"""End to end on the local twin: deploy, train, publish, serve over HTTP, push events, see the change."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from local_twin.demo import call
+from local_twin.twin import Twin
+from training.datasets.synthetic_shop import generate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    work = tmp_path_factory.mktemp("twin")
+    generate(work / "shop", n_users=300, n_items=150, n_days=40, seed=11)
+    twin = Twin(work)
+    try:
+        twin.start()
+        twin.load_data(work / "shop")
+        twin.train_and_publish()
+        twin.serve()
+        yield twin
+    finally:
+        twin.stop()
+
+
+def api(twin: Twin) -> str:
+    return twin.state()["api_url"]
+
+
+def test_the_trained_model_is_promoted_and_evaluated(twin: Twin) -> None:
+    assert twin.publish_result["promote"] is True
+    shoppers = pd.read_csv(twin.workdir / "shop" / "interactions.csv", dtype=str)["user_id"].nunique()
+    assert twin.publish_result["profiles_loaded"] == shoppers
+    assert {"popularity", "als", "pipeline"} <= set(twin.evaluation["models"])
+    assert twin.state()["model_version"] == twin.publish_result["model_version"]
+
+
+def test_every_shopper_in_the_data_gets_recommendations(twin: Twin) -> None:
+    interactions = pd.read_csv(twin.workdir / "shop" / "interactions.csv", dtype=str)
+    purchases = interactions[interactions["event_type"] == "purchase"].groupby("user_id")["item_id"].agg(set)
+    for user_id in sorted(interactions["user_id"].unique()):
+        status, page, _ = call("GET", f"{api(twin)}/users/{user_id}/recommendations?k=100")
+        assert status == 200, page
+        ids = [item["item_id"] for item in page["items"]]
+        assert len(ids) == len(set(ids)) > 0
+        assert not set(ids) & purchases.get(user_id, set()), "purchased items must be filtered"
+        assert page["model_version"] == twin.publish_result["model_version"]
+        assert all({"item_id", "score", "reason"} <= set(item) for item in page["items"])
+
+
+def test_events_on_the_stream_change_a_new_shoppers_next_page(twin: Twin) -> None:
+    # Given a new shopper served popularity
+    status, before, _ = call("GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
+    assert status == 200 and before["personalized"] is False
+    # When three events arrive: one through POST /events, two put straight on Kinesis
+    items = pd.read_csv(twin.workdir / "shop" / "items.csv", dtype=str)
+    shown = {item["item_id"] for item in before["items"]}
+    picks = items[~items["item_id"].isin(shown)]["item_id"].head(3).tolist()
+    status, accepted, _ = call(
+        "POST",
+        f"{api(twin)}/events",
+        {"events": [{"user_id": "fresh-1", "item_id": picks[0], "event_type": "view"}]},
+    )
+    assert status == 202 and accepted["accepted"] == 1
+    kinesis = twin.client("kinesis")
+    for n, item_id in enumerate(picks[1:]):
+        event = {
+            "event_id": f"direct-{n}",
+            "user_id": "fresh-1",
+            "item_id": item_id,
+            "event_type": "add_to_cart",
+            "timestamp": "2026-11-22T10:00:00Z",
+        }
+        kinesis.put_record(
+            StreamName=twin.state()["events_stream"], Data=json.dumps(event).encode(), PartitionKey="fresh-1"
+        )
+    assert twin.poller is not None
+    twin.poller.drain()
+    # Then the next page is personalized and different
+    status, after, _ = call("GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
+    assert status == 200 and after["personalized"] is True
+    assert [i["item_id"] for i in after["items"]] != [i["item_id"] for i in before["items"]]
+
+
+def test_garbage_on_the_stream_is_dead_lettered_and_nothing_stalls(twin: Twin) -> None:
+    kinesis, sqs = twin.client("kinesis"), twin.client("sqs")
+    stream = twin.state()["events_stream"]
+    kinesis.put_record(StreamName=stream, Data=b"{garbage", PartitionKey="g")
+    kinesis.put_record(
+        StreamName=stream,
+        PartitionKey="g2",
+        Data=json.dumps(
+            {
+                "event_id": "ok-1",
+                "user_id": "g2",
+                "item_id": "x",
+                "event_type": "view",
+                "timestamp": "2026-11-22T10:00:00Z",
+            }
+        ).encode(),
+    )
+    assert twin.poller is not None
+    twin.poller.drain()
+    messages = sqs.receive_message(QueueUrl=twin.state()["dead_letter_queue_url"], MaxNumberOfMessages=10)
+    reasons = [json.loads(m["Body"])["reason"] for m in messages.get("Messages", [])]
+    assert any("not JSON" in reason for reason in reasons)
+    session = twin.client("dynamodb").get_item(
+        TableName=twin.state()["sessions_table"], Key={"user_id": {"S": "g2"}}
+    )
+    assert "Item" in session
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status"),
+    [
+        ("GET", "/users/u1/recommendations?k=0", None, 422),
+        ("GET", "/users/u1/recommendations?k=abc", None, 422),
+        ("GET", "/users/u1/recommendations?surface=moon", None, 422),
+        ("GET", "/items/NO-SUCH-ITEM/similar", None, 404),
+        ("POST", "/users/u1/rank", b"{oops", 400),
+        ("POST", "/users/u1/rank", {"item_ids": []}, 422),
+        ("POST", "/users/u1/rank", {"item_ids": ["NO-SUCH-ITEM"]}, 404),
+        ("POST", "/users/u1/rank", {"item_ids": ["x"] * 1001}, 422),
+        ("GET", "/nowhere", None, 404),
+    ],
+)
+def test_hostile_requests_get_a_4xx_with_a_message(
+    twin: Twin, method: str, path: str, body: Any, status: int
+) -> None:
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{api(twin)}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            code, payload = response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        code, payload = exc.code, json.loads(exc.read())
+    assert code == status
+    assert payload["error"] and payload["message"]
+
+
+def test_a_body_that_is_not_json_is_refused_with_a_message(twin: Twin) -> None:
+    request = urllib.request.Request(
+        f"{api(twin)}/users/u1/rank",
+        data=b"item_ids=a",
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert 400 <= refused.value.code < 500
+    assert json.loads(refused.value.read())["message"]
+
+
+def test_health_and_state_file_fields(twin: Twin) -> None:
+    status, health, _ = call("GET", f"{api(twin)}/health")
+    assert status == 200 and health["status"] == "ok"
+    state = twin.state()
+    assert set(state) >= {
+        "api_url",
+        "endpoint_url",
+        "events_stream",
+        "users_table",
+        "items_table",
+        "sessions_table",
+        "artifacts_bucket",
+    }
+    assert Path(twin.workdir).is_dir()
