@@ -1,6 +1,7 @@
 # Everything installs itself: `make demo` and `make test` work on a fresh machine.
 SHELL := /bin/bash
-PYTHON312 := $(shell command -v python3.12 2>/dev/null || ls -d /root/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | tail -1)
+PYTHON312 := $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -1 || true)
+PYTHON312 := $(or $(PYTHON312),$(shell command -v python3.12 2>/dev/null))
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,7 +10,7 @@ DATA ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test bench layers model synth deploy lint clean
+.PHONY: demo test layers model synth deploy lint clean
 
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
@@ -47,9 +48,6 @@ synth: layers
 
 deploy: layers
 	npx cdk deploy --all
-
-bench: $(STAMP)
-	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf build cdk.out .twin

@@ -58,9 +58,11 @@ class Recommender:
         state = self.user_state(shopper)
         candidates = self.model.candidates(state, k=CANDIDATES, category=category)
         scores = self.model.score(state, candidates, now=self.clock())
+        # Items from the current session belong on a "recently viewed" rail, not in "for you".
+        seen = frozenset(event.item_id for event in shopper.session)
         rules = Rules(
             k=k,
-            exclude=shopper.purchased,
+            exclude=shopper.purchased | seen,
             category=category,
             max_per_category=None if category else category_cap(k),
         )

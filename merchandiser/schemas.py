@@ -31,7 +31,7 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     event_id: str = Field(pattern=ID_PATTERN)
     user_id: str = Field(pattern=ID_PATTERN)
     item_id: str = Field(pattern=ID_PATTERN)

@@ -72,8 +72,8 @@ class FeatureStore:
             }
         )
         found = response.get("Responses", {})
-        profile = next(iter(found.get(self.users_table, [])), {})
-        session = next(iter(found.get(self.sessions_table, [])), {})
+        profile: dict[str, Any] = next(iter(found.get(self.users_table, [])), {})
+        session: dict[str, Any] = next(iter(found.get(self.sessions_table, [])), {})
         events = [
             SessionEvent(
                 event_id=str(raw.get("event_id", "")),

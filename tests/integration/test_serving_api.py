@@ -82,16 +82,17 @@ def test_a_known_shopper_gets_a_personalized_page_without_purchases(call: Call, 
 
 
 def test_an_unknown_shopper_gets_popular_items_then_a_session_moves_them(call: Call, aws) -> None:  # type: ignore[no-untyped-def]
-    status, before = recommendations(call, "stranger")
+    status, before = recommendations(call, "stranger", "k=30")
     assert status == 200 and before["personalized"] is False
     assert {i["source"] for i in before["items"]} == {"popularity"}
     # When the shopper views three hats (items 1, 4, 7 are hats)
     store = FeatureStore(aws.dynamodb, "users", "sessions")
     events = [SessionEvent(f"e{n}", f"i0{n * 3 + 1}", "view", 1.0, 1_800_000_000.0 + n) for n in range(3)]
     store.append_session("stranger", events, [], expires_at=1_900_000_000)
-    status, after = recommendations(call, "stranger")
-    # Then the page is personalized and leans to hats
+    status, after = recommendations(call, "stranger", "k=30")
+    # Then the page is personalized, leaves the viewed items out and leans to hats
     assert after["personalized"] is True
+    assert not {i["item_id"] for i in after["items"]} & {"i01", "i04", "i07"}
     assert sum(i["category"] == "hats" for i in after["items"]) > sum(
         i["category"] == "hats" for i in before["items"]
     )
