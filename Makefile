@@ -22,7 +22,8 @@ $(STAMP): pyproject.toml package.json
 demo: $(STAMP)
 	$(VENV)/bin/merchandiser demo $(if $(DATA),--data $(DATA))
 
-test: $(STAMP) $(LAYERS)/deps/.stamp
+# The layers are built first: the infrastructure tests measure them and `python app.py` needs them.
+test: layers
 	$(VENV)/bin/pytest
 
 lint: $(STAMP)
@@ -34,14 +35,26 @@ lint: $(STAMP)
 $(LAYERS)/deps/.stamp: $(STAMP) layers/requirements.txt
 	$(PY) -m layers.build deps --out $(LAYERS)/deps
 
-# A model to ship in the model layer: trained on DATA (default: the synthetic shop).
+# A model to ship in the model layer, trained on DATA (default: the synthetic shop); rebuilt only
+# when the code that trains it changes.
+CORE_SOURCES := $(shell find merchandiser training -name '*.py')
 model: $(STAMP)
 	$(if $(DATA),,$(PY) -m training.datasets.synthetic_shop --out build/shop)
+	rm -rf build/model
 	$(VENV)/bin/merchandiser train --data $(if $(DATA),$(DATA),build/shop) --model-dir build/model --output-dir build/evaluation
 
-layers: $(LAYERS)/deps/.stamp model
+build/model/manifest.json: $(STAMP) $(CORE_SOURCES)
+	$(MAKE) model
+
+$(LAYERS)/core/.built: $(STAMP) $(CORE_SOURCES)
 	$(PY) -m layers.build core --out $(LAYERS)/core
+	touch $@
+
+$(LAYERS)/model/.built: build/model/manifest.json
 	$(PY) -m layers.build model --out $(LAYERS)/model --model-dir build/model
+	touch $@
+
+layers: $(LAYERS)/deps/.stamp $(LAYERS)/core/.built $(LAYERS)/model/.built
 
 synth: layers
 	$(PY) app.py

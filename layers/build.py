@@ -22,6 +22,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from merchandiser.artifacts import SERVING_FILES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "layers" / "requirements.txt"
 CORE_PACKAGE = REPO_ROOT / "merchandiser"
@@ -132,10 +134,16 @@ def build_core(out: Path, package: Path = CORE_PACKAGE) -> Path:
 
 
 def build_model(model_dir: Path, out: Path) -> Path:
-    """Copies a training job's model dir to ``out/model`` (``/opt/model`` in Lambda)."""
+    """Copies what serving reads from a model dir to ``out/model`` (``/opt/model`` in Lambda)."""
     if not model_dir.is_dir():
         raise FileNotFoundError(f"model dir {model_dir} does not exist: train a model first")
-    _copy_fresh(model_dir, out / "model")
+    target = out / "model"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for name in SERVING_FILES:
+        if (model_dir / name).is_file():
+            shutil.copy2(model_dir / name, target / name)
     return out
 
 

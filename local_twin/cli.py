@@ -12,7 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from local_twin.script_mode import run_script_mode
+from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
 
@@ -62,10 +62,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    channels = {"interactions": args.data}
-    for name in ("items", "users"):
-        if any(args.data.glob(f"{name}.*")):
-            channels[name] = args.data
+    channels = channel_dirs(args.data)
     hyperparameters = dict(zip(args.hyperparameters[::2], args.hyperparameters[1::2], strict=False))
     run_script_mode(
         channels,

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
+from local_twin.script_mode import channel_dirs
 from local_twin.twin import Twin
+from training.channels import read_channels
 
 DEMO_SHOPPER_EVENTS = ("view", "click", "add_to_cart")
 
@@ -70,13 +70,17 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
         print(f"      tables {resources.users_table}, {resources.items_table}, {resources.sessions_table}")
         print(f"      stream {resources.events_stream}; bucket {resources.artifacts_bucket}")
 
-        interactions = pd.read_csv(next(data_dir.glob("interactions.*")), dtype=str)
+        shop = read_channels(**channel_dirs(data_dir))
+        interactions, report = shop.interactions, shop.report
         twin.load_data(data_dir)
         step(2, total, f"Training data: {data_label}")
         print(
-            f"      {len(interactions):,} events, {interactions['user_id'].nunique():,} shoppers, "
-            f"{interactions['item_id'].nunique():,} items, {interactions['timestamp'].min()[:10]} .. "
-            f"{interactions['timestamp'].max()[:10]}; event types "
+            f"      {report['rows_kept']:,} events, {report['users']:,} shoppers, {report['items']:,} items, "
+            f"{report['first_timestamp'][:10]} .. {report['last_timestamp'][:10]}; "
+            f"rejected rows {report['rejected'] or 'none'}"
+        )
+        print(
+            "      event types "
             + ", ".join(f"{k} {v:,}" for k, v in interactions["event_type"].value_counts().items())
         )
 
@@ -103,10 +107,11 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
             f"Recommendations for known shopper {known}: GET /users/{known}/recommendations "
             f"→ {status} in {millis:.0f} ms",
         )
-        history = interactions[interactions["user_id"] == known]
+        history = interactions[interactions["user_id"] == known].merge(shop.items, on="item_id")
+        top = history["category"].value_counts().head(3)
         print(
             f"      their history: {len(history)} events; top categories "
-            + ", ".join(_categories(page, history, data_dir))
+            + ", ".join(f"{name} ({count})" for name, count in top.items())
         )
         print(
             f"      model {page['model_version']}, variant {page['variant']}, "
@@ -114,22 +119,14 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
         )
         show_page(page)
 
-        new_shopper_demo(twin, api, data_dir, total)
+        new_shopper_demo(twin, api, total)
         print(f"\nDone in {time.perf_counter() - started:.1f} s. Twin state: {json.dumps(twin.state())}")
         return 0
     finally:
         twin.stop()
 
 
-def _categories(page: dict[str, Any], history: pd.DataFrame, data_dir: Path) -> list[str]:
-    items = pd.read_csv(data_dir / "items.csv", dtype=str) if (data_dir / "items.csv").exists() else None
-    if items is None or "category" not in items:
-        return ["(no item categories)"]
-    merged = history.merge(items[["item_id", "category"]], on="item_id", how="left")
-    return [f"{name} ({count})" for name, count in merged["category"].value_counts().head(3).items()]
-
-
-def new_shopper_demo(twin: Twin, api: str, data_dir: Path, total: int) -> None:
+def new_shopper_demo(twin: Twin, api: str, total: int) -> None:
     shopper = f"new-{uuid.uuid4().hex[:8]}"
     status, before, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10")
     step(6, total, f"A brand-new shopper {shopper}")

@@ -19,6 +19,15 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SCRIPT = REPO_ROOT / "training" / "train.py"
 
 
+def channel_dirs(data: Path) -> dict[str, Path]:
+    """A data dir as training channels: interactions always, items and users when their files are there."""
+    channels = {"interactions": data}
+    for name in ("items", "users"):
+        if any(data.glob(f"{name}.*")):
+            channels[name] = data
+    return channels
+
+
 def run_script_mode(
     channels: dict[str, Path],
     model_dir: Path,

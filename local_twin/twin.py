@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 import warnings
 from collections.abc import Iterator
@@ -29,8 +28,10 @@ from layers.build import build_core, build_model
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
 from local_twin.http_front import HttpFront, routes_from_rest_api
+from local_twin.moto_server import start_moto
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
+from merchandiser.artifacts import MANIFEST, SERVING_FILES
 from merchandiser.training_jobs import ITEMS_PREFIX, PRODUCTION_POINTER, USERS_PREFIX
 
 REGION = "us-east-1"
@@ -59,12 +60,6 @@ def detach_moto_stream_triggers(stream_name: str) -> None:
     for backend in kinesis_backends[DEFAULT_ACCOUNT_ID].values():
         if stream_name in backend.streams:
             backend.streams[stream_name].lambda_event_source_mappings.clear()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -100,10 +95,7 @@ class Twin:
         os.environ.update(TWIN_ENVIRONMENT)
         quiet_moto()
         with self.timings.measure("moto"):
-            self.moto = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-            self.moto.start()
-            host, port = self.moto.get_host_and_port()
-            self.endpoint_url = f"http://{host}:{port}"
+            self.moto, self.endpoint_url = start_moto()
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         with self.timings.measure("deploy"):
             layers = self.workdir / "layers"
@@ -195,9 +187,9 @@ class Twin:
         pointer = json.loads(s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read())
         staging = self.workdir / "published" / pointer["model_version"]
         staging.mkdir(parents=True, exist_ok=True)
-        for name in pointer["manifest"]["files"]:
-            s3.download_file(bucket, f"{pointer['prefix']}{name}", str(staging / name))
-        s3.download_file(bucket, f"{pointer['prefix']}manifest.json", str(staging / "manifest.json"))
+        for name in SERVING_FILES:
+            if name == MANIFEST or name in pointer["manifest"]["files"]:
+                s3.download_file(bucket, f"{pointer['prefix']}{name}", str(staging / name))
         layer = self.workdir / "layers" / "model" / pointer["model_version"]
         build_model(staging, layer)
         for key in SERVING:

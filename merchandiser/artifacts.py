@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ POPULARITY = "popularity.npy"
 INDEX = "index.bin"
 RANKER = "ranker.txt"
 USER_FEATURES = "user_features.jsonl.gz"
+
+# What serving reads; the model layer ships only these (shopper features go to DynamoDB, never to a layer).
+SERVING_FILES = (MANIFEST, CATALOG, ITEM_FACTORS, POPULARITY, INDEX, RANKER)
 
 CATALOG_COLUMNS = ("item_ids", "titles", "categories", "brands", "prices", "created_at", "in_stock")
 
@@ -81,13 +85,17 @@ def write_manifest(model_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     return full
 
 
-def read_manifest(model_dir: Path, verify: bool = False) -> dict[str, Any]:
+def read_manifest(model_dir: Path, verify: bool | Iterable[str] = False) -> dict[str, Any]:
+    """The manifest; ``verify`` checks every listed file's hash (True) or only the named ones."""
     path = model_dir / MANIFEST
     if not path.is_file():
         raise BundleError(f"no {MANIFEST} in {model_dir}")
     manifest: dict[str, Any] = json.loads(path.read_text())
+    listed: dict[str, str] = manifest.get("files", {})
     if verify:
-        for name, expected in manifest.get("files", {}).items():
+        names = listed if verify is True else [name for name in verify if name in listed]
+        for name in names:
+            expected = listed[name]
             if not (model_dir / name).is_file():
                 raise BundleError(f"{name} is listed in the manifest but missing from {model_dir}")
             if sha256_of(model_dir / name) != expected:

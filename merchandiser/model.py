@@ -89,7 +89,7 @@ class Model:
     @classmethod
     def load(cls, model_dir: Path) -> Model:
         model_dir = Path(model_dir)
-        manifest = artifacts.read_manifest(model_dir, verify=True)
+        manifest = artifacts.read_manifest(model_dir, verify=artifacts.SERVING_FILES)
         for name in REQUIRED_FILES:
             if not (model_dir / name).is_file():
                 raise artifacts.BundleError(f"{name} is missing from {model_dir}")

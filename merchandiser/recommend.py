@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,6 @@ class Recommender:
     model: Model
     store: FeatureStore
     clock: Callable[[], float] = time.time
-    fallbacks: list[str] = field(default_factory=list)
 
     def shopper(self, user_id: str) -> tuple[ShopperRecord, bool]:
         """The shopper's profile and session; a store failure serves the shopper as unknown."""
@@ -46,7 +45,6 @@ class Recommender:
             return self.store.shopper(user_id), False
         except Exception:  # any DynamoDB error or timeout: degrade, never fail the page
             logger.exception("feature store unavailable, serving without user features")
-            self.fallbacks.append("feature_store")
             return ShopperRecord(user_id=user_id), True
 
     def user_state(self, shopper: ShopperRecord) -> UserState:

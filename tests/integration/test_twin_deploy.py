@@ -10,21 +10,19 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from layers.build import build_core
 from local_twin.deploy import DEPS_MARKER, TwinResources, deploy_to_moto
+from local_twin.moto_server import start_moto
 
 REGION = "us-east-1"
 
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()  # the port the OS bound for port=0
+    server, endpoint = start_moto()
     try:
-        yield f"http://{host}:{port}"
+        yield endpoint
     finally:
         server.stop()
 
