@@ -7,16 +7,20 @@ and anything unexpected is a logged 500 that never leaks internals.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
 
 from merchandiser.errors import BadRequestError, UnknownItemError
 
 logger = logging.getLogger(__name__)
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
 MAX_K = 100
 
 
@@ -68,3 +72,17 @@ def make_resolver() -> APIGatewayRestResolver:
         return error(500, "INTERNAL", "the request could not be served; it has been logged")
 
     return app
+
+
+def api_handler(
+    app: APIGatewayRestResolver, logger: Logger, tracer: Tracer, metrics: Metrics
+) -> LambdaHandler:
+    """The Lambda entry point of an API function: correlation ids, tracing and metrics around the resolver."""
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler
+    @metrics.log_metrics
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

@@ -1,7 +1,7 @@
 """The serving-facing model: one loaded model dir answering candidates, scores, popular and similar items.
 
 Loaded once per Lambda container (``Model.load``); training evaluates the very same object
-(``Model.from_parts``) so offline metrics measure the serving code path.
+(``Model(...)`` from in-memory parts) so offline metrics measure the serving code path.
 """
 
 from __future__ import annotations
@@ -73,18 +73,6 @@ class Model:
         self.alpha = float(als.get("alpha", 1.0))
         # computed once: every fold-in needs Y'Y
         self.gram = item_factors.astype(np.float64).T @ item_factors.astype(np.float64)
-
-    @classmethod
-    def from_parts(
-        cls,
-        manifest: dict[str, Any],
-        catalog: artifacts.Catalog,
-        item_factors: np.ndarray,
-        popularity: np.ndarray,
-        index: hnswlib.Index,
-        ranker: lgb.Booster | None,
-    ) -> Model:
-        return cls(manifest, catalog, item_factors, popularity, index, ranker)
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:

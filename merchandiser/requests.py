@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from merchandiser.api import ID_PATTERN, MAX_K
-from merchandiser.schemas import Event, EventType
+from merchandiser.api import MAX_K
+from merchandiser.schemas import ID_PATTERN, Event, EventFields
 
 ItemIdField = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MAX_LIST = 1000
@@ -47,23 +47,11 @@ class ItemUpsert(BaseModel):
     in_stock: bool = True
 
 
-class IncomingEvent(BaseModel):
+class IncomingEvent(EventFields):
     """An event as a browser sends it: the server fills in a missing event id and timestamp."""
 
-    model_config = ConfigDict(extra="forbid")
-
     event_id: ItemIdField | None = None
-    user_id: ItemIdField
-    item_id: ItemIdField
-    event_type: EventType
     timestamp: datetime | None = None
-    session_id: ItemIdField | None = None
-    recommendation_id: str | None = Field(default=None, max_length=64)
-    position: int | None = Field(default=None, ge=0, le=10_000)
-    quantity: int | None = Field(default=None, ge=1, le=100_000)
-    price: float | None = Field(default=None, ge=0)
-    value: float | None = Field(default=None, ge=0, le=5)
-    context: dict[str, str] | None = None
 
     def complete(self, now: datetime) -> Event:
         fields = self.model_dump(exclude_none=True)

@@ -26,17 +26,14 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
 MAX_EVENT_BYTES = 4096
 
 
-class Event(BaseModel):
-    """One behaviour event as it travels on the stream."""
+class EventFields(BaseModel):
+    """Who did what to which item, and the optional details; shared by the stream and the API."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = 1
-    event_id: str = Field(pattern=ID_PATTERN)
     user_id: str = Field(pattern=ID_PATTERN)
     item_id: str = Field(pattern=ID_PATTERN)
     event_type: EventType
-    timestamp: datetime
     session_id: str | None = Field(default=None, pattern=ID_PATTERN)
     recommendation_id: str | None = Field(default=None, max_length=64)
     position: int | None = Field(default=None, ge=0, le=10_000)
@@ -44,6 +41,14 @@ class Event(BaseModel):
     price: float | None = Field(default=None, ge=0)
     value: float | None = Field(default=None, ge=0, le=5)
     context: dict[str, str] | None = None
+
+
+class Event(EventFields):
+    """One behaviour event as it travels on the stream."""
+
+    schema_version: Literal[1] = 1
+    event_id: str = Field(pattern=ID_PATTERN)
+    timestamp: datetime
 
     @field_validator("timestamp")
     @classmethod

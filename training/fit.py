@@ -157,7 +157,7 @@ def fit_retrieval(
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
     }
-    model = Model.from_parts(manifest, catalog, factors.item_factors, popularity, index, None)
+    model = Model(manifest, catalog, factors.item_factors, popularity, index, None)
     return model, user_histories(pairs)
 
 
@@ -294,7 +294,7 @@ def train_ranker(
 
 def with_ranker(model: Model, ranker: lgb.Booster | None, popularity: np.ndarray | None = None) -> Model:
     """The same retrieval with a ranker (and optionally fresher popularity)."""
-    return Model.from_parts(
+    return Model(
         model.manifest,
         model.catalog,
         model.item_factors,

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.logging import correlation_paths
 
-from merchandiser.api import ID_PATTERN, make_resolver
+from merchandiser.api import api_handler, make_resolver
 from merchandiser.requests import ItemUpsert
+from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import CatalogSettings
 from merchandiser.store import FeatureStore
 
@@ -44,8 +44,4 @@ def erase_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, A
     return {"user_id": user_id, "erased": True}
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = api_handler(app, logger, tracer, metrics)

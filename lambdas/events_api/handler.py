@@ -9,10 +9,9 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from merchandiser.api import error, make_resolver
+from merchandiser.api import api_handler, error, make_resolver
 from merchandiser.event_stream import StreamUnavailableError, put_events
 from merchandiser.requests import EventsRequest
 from merchandiser.settings import EventsApiSettings
@@ -48,8 +47,4 @@ def post_events(request: Annotated[EventsRequest, Body()]) -> Response[dict[str,
     )
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = api_handler(app, logger, tracer, metrics)

@@ -4,11 +4,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
-from aws_lambda_powertools.logging import correlation_paths
 
 from merchandiser import runtime
-from merchandiser.api import ID_PATTERN, make_resolver
+from merchandiser.api import api_handler, make_resolver
 from merchandiser.requests import RankRequest
+from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -26,8 +26,4 @@ def rank(
     return service.rank(user_id, request.item_ids, k=request.k)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = api_handler(app, logger, tracer, metrics)

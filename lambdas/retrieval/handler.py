@@ -4,11 +4,11 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from merchandiser import runtime
-from merchandiser.api import ID_PATTERN, MAX_K, make_resolver
+from merchandiser.api import MAX_K, api_handler, make_resolver
+from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -62,8 +62,4 @@ def popular(k: K = 20, category: Category = None) -> dict[str, Any]:
     return served(runtime.recommender(ServingSettings.from_env()).popular(k=k, category=category))
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+handler = api_handler(app, logger, tracer, metrics)

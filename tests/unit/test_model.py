@@ -85,9 +85,7 @@ def test_similar_items_exclude_the_item_and_share_its_category(model: Model) -> 
 
 def test_without_a_ranker_the_als_score_orders_candidates(model: Model) -> None:
     # Given the same model without its ranker
-    plain = Model.from_parts(
-        model.manifest, model.catalog, model.item_factors, model.popularity, model.index, None
-    )
+    plain = Model(model.manifest, model.catalog, model.item_factors, model.popularity, model.index, None)
     state = plain.user_state({"i01": 8.0}, [], [])
     candidates = plain.candidates(state, k=10)
     # When scored / Then the order is the inner product's
