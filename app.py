@@ -9,6 +9,7 @@ No AWS call and no account/region lookup happen at synth time. Context values (c
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -87,4 +88,5 @@ def build_app(
 
 
 if __name__ == "__main__":
-    build_app().synth()
+    # The CDK CLI sets CDK_OUTDIR; run directly, write where `cdk deploy --app cdk.out` can find it.
+    build_app(outdir=os.environ.get("CDK_OUTDIR", "cdk.out")).synth()
