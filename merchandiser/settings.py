@@ -45,13 +45,8 @@ class EventsApiSettings(FunctionSettings):
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
-class CatalogSettings(FunctionSettings):
-    """PUT /items/{item_id} and DELETE /users/{user_id}."""
-
-    users_table: str = Field(alias="USERS_TABLE")
-    items_table: str = Field(alias="ITEMS_TABLE")
-    sessions_table: str = Field(alias="SESSIONS_TABLE")
-    model_dir: str = Field(default="/opt/model", alias="MODEL_DIR")
+class CatalogSettings(ServingSettings):
+    """PUT /items/{item_id} and DELETE /users/{user_id}: the same tables as serving."""
 
 
 class EventProcessorSettings(FunctionSettings):
