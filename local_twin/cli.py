@@ -23,7 +23,7 @@ def shop_dir(data: Path | None, workdir: Path) -> tuple[Path, str]:
         return data, f"{data}"
     target = workdir / "synthetic-shop"
     summary = generate(target)
-    return target, f"built-in synthetic shop (seed 7): {json.dumps(summary, default=str)}"
+    return target, f"built-in synthetic shop (seed {summary['seed']}, {summary['sessions']:,} sessions)"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
