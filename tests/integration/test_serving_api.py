@@ -175,53 +175,31 @@ def test_catalog_upsert_and_erasure(call: Call, aws) -> None:  # type: ignore[no
     assert "Item" not in aws.dynamodb.Table("users").get_item(Key={"user_id": "u000"})
 
 
-@pytest.mark.parametrize(
-    ("function", "method", "resource", "path", "query", "body", "status"),
-    [
-        (
-            "retrieval",
-            "GET",
-            "/users/{user_id}/recommendations",
-            "/users/u1/recommendations",
-            "k=0",
-            None,
-            422,
-        ),
-        (
-            "retrieval",
-            "GET",
-            "/users/{user_id}/recommendations",
-            "/users/u1/recommendations",
-            "k=101",
-            None,
-            422,
-        ),
-        (
-            "retrieval",
-            "GET",
-            "/users/{user_id}/recommendations",
-            "/users/u1/recommendations",
-            "k=x",
-            None,
-            422,
-        ),
-        ("retrieval", "GET", "/items/{item_id}/similar", "/items/nope/similar", "", None, 404),
-        ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank", "", b"{", 400),
-        ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank", "", {"item_ids": ["nope"]}, 404),
-        ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank", "", {"item_ids": "i00"}, 422),
-        ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank", "", {"item_ids": ["i00"] * 1001}, 422),
-        (
-            "reranking",
-            "POST",
-            "/users/{user_id}/rerank",
-            "/users/u1/rerank",
-            "",
-            {"items": [{"item_id": "i00"}]},
-            422,
-        ),
-        ("catalog", "PUT", "/items/{item_id}", "/items/x1", "", {"title": ""}, 422),
-    ],
-)
+RECOMMENDATIONS = ("retrieval", "GET", "/users/{user_id}/recommendations", "/users/u1/recommendations")
+RANK = ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank")
+BAD_INPUT = [
+    (*RECOMMENDATIONS, "k=0", None, 422),
+    (*RECOMMENDATIONS, "k=101", None, 422),
+    (*RECOMMENDATIONS, "k=x", None, 422),
+    ("retrieval", "GET", "/items/{item_id}/similar", "/items/nope/similar", "", None, 404),
+    (*RANK, "", b"{", 400),
+    (*RANK, "", {"item_ids": ["nope"]}, 404),
+    (*RANK, "", {"item_ids": "i00"}, 422),
+    (*RANK, "", {"item_ids": ["i00"] * 1001}, 422),
+    (
+        "reranking",
+        "POST",
+        "/users/{user_id}/rerank",
+        "/users/u1/rerank",
+        "",
+        {"items": [{"item_id": "i00"}]},
+        422,
+    ),
+    ("catalog", "PUT", "/items/{item_id}", "/items/x1", "", {"title": ""}, 422),
+]
+
+
+@pytest.mark.parametrize(("function", "method", "resource", "path", "query", "body", "status"), BAD_INPUT)
 def test_bad_input_is_a_4xx_with_a_message(
     call: Call, function: str, method: str, resource: str, path: str, query: str, body: Any, status: int
 ) -> None:
