@@ -9,6 +9,8 @@ Layout of a model dir (every file listed with its sha256 in ``manifest.json``):
 - ``item_factors.npy``     float32 (n_items, dim): ALS item vectors
 - ``popularity.npy``       float32 (n_items,): recency-decayed interaction weight
 - ``index.bin``            hnswlib inner-product index over item_factors, labels = item rows
+- ``signals.npz``          trending, co-occurrence neighbours, content regression, segment popularity
+                           (``merchandiser.signals``)
 - ``ranker.txt``           LightGBM LambdaRank model over ``features.FEATURE_NAMES`` (optional)
 - ``user_features.jsonl.gz`` one JSON object per known user (loaded into DynamoDB on publish,
                            not by serving)
@@ -31,10 +33,11 @@ ITEM_FACTORS = "item_factors.npy"
 POPULARITY = "popularity.npy"
 INDEX = "index.bin"
 RANKER = "ranker.txt"
+SIGNALS = "signals.npz"
 USER_FEATURES = "user_features.jsonl.gz"
 
 # What serving reads; the model layer ships only these (shopper features go to DynamoDB, never to a layer).
-SERVING_FILES = (MANIFEST, CATALOG, ITEM_FACTORS, POPULARITY, INDEX, RANKER)
+SERVING_FILES = (MANIFEST, CATALOG, ITEM_FACTORS, POPULARITY, INDEX, RANKER, SIGNALS)
 
 CATALOG_COLUMNS = ("item_ids", "titles", "categories", "brands", "prices", "created_at", "in_stock")
 

@@ -2,7 +2,11 @@
 
 Sources:
 - ``ann``: nearest items to the user vector in an hnswlib inner-product index over the ALS item factors.
-- ``popularity``: recency-decayed best sellers, optionally within a category.
+- ``also_viewed``: items that co-occur with the shopper's history (item-to-item, shopper level).
+- ``bought_together``: items bought in the same baskets as the shopper's most recent items.
+- ``content``: items placed in the ALS space by their attributes (no interactions yet), searched exactly.
+- ``trending``: what sells this week (short half-life).
+- ``popularity``: recency-decayed best sellers, in the shopper's segment when known, optionally in a category.
 """
 
 from __future__ import annotations
@@ -16,8 +20,12 @@ import numpy as np
 from merchandiser.popularity import top_popular
 
 ANN = "ann"
+ALSO_VIEWED = "also_viewed"
+BOUGHT_TOGETHER = "bought_together"
+CONTENT = "content"
+TRENDING = "trending"
 POPULARITY = "popularity"
-SOURCES: tuple[str, ...] = (ANN, POPULARITY)
+SOURCES: tuple[str, ...] = (ANN, ALSO_VIEWED, BOUGHT_TOGETHER, CONTENT, TRENDING, POPULARITY)
 
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200
@@ -30,6 +38,7 @@ class Proposal:
 
     rows: np.ndarray
     scores: np.ndarray
+    dense: np.ndarray | None = None  # the source's score of every item row, when it has one
 
     @classmethod
     def empty(cls) -> Proposal:
@@ -108,6 +117,29 @@ def popularity_source(
     return Proposal(rows, scores)
 
 
+def top_scores(
+    scores: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    exclude: frozenset[int] = frozenset(),
+    positive_only: bool = True,
+) -> Proposal:
+    """The ``k`` best rows of a dense score vector (ties: lower row first); the vector rides along."""
+    scores = np.asarray(scores, dtype=np.float64)
+    usable = scores > 0 if positive_only else np.isfinite(scores)
+    if allowed is not None:
+        usable &= allowed
+    if exclude:
+        usable[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = False
+    rows = np.flatnonzero(usable)
+    if k <= 0 or len(rows) == 0:
+        return Proposal(np.empty(0, np.int64), np.empty(0, np.float64), scores)
+    if len(rows) > k:
+        rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    rows = rows[np.lexsort((rows, -scores[rows]))]
+    return Proposal(rows.astype(np.int64), scores[rows], scores)
+
+
 def merge(
     proposals: Mapping[str, Proposal],
     quotas: Mapping[str, int],
@@ -142,14 +174,22 @@ def merge(
     rows = np.fromiter(chosen, dtype=np.int64, count=len(chosen))
     scores: dict[str, np.ndarray] = {}
     for source, proposal in proposals.items():
-        lookup = dict(zip(proposal.rows.tolist(), proposal.scores.tolist(), strict=True))
-        scores[source] = np.array([lookup.get(row, np.nan) for row in rows.tolist()], dtype=np.float64)
+        if proposal.dense is not None:
+            scores[source] = proposal.dense[rows].astype(np.float64)
+            # a dense score of 0 means "no signal", the same as not proposed
+            scores[source][scores[source] == 0] = np.nan
+            continue
+        position = {row: at for at, row in enumerate(proposal.rows.tolist())}
+        found = np.array([position.get(row, -1) for row in rows.tolist()], dtype=np.int64)
+        column = np.full(len(rows), np.nan)
+        column[found >= 0] = proposal.scores[found[found >= 0]]
+        scores[source] = column
     names = list(proposals)
     first = np.full(len(rows), len(names))
-    for position in reversed(range(len(names))):
-        first[~np.isnan(scores[names[position]])] = position
+    for position_of_source in reversed(range(len(names))):
+        first[~np.isnan(scores[names[position_of_source]])] = position_of_source
     tags = [
-        names[position] if position < len(names) else chosen[row]
-        for position, row in zip(first, rows.tolist(), strict=True)
+        names[at] if at < len(names) else chosen[row]
+        for at, row in zip(first.tolist(), rows.tolist(), strict=True)
     ]
     return Candidates(rows=rows, scores=scores, sources=tags)

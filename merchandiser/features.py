@@ -10,20 +10,25 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from merchandiser.artifacts import Catalog
 from merchandiser.candidate_sources import SOURCES, Candidates
 from merchandiser.popularity import SECONDS_PER_DAY
 
 if TYPE_CHECKING:
-    from merchandiser.model import UserState
+    from merchandiser.model import Model, UserState
 
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{source}_{kind}" for source in SOURCES for kind in ("score", "rank")),
     "als_score",  # user vector . item vector for every candidate, whichever source proposed it
     "item_popularity_log",
+    "segment_popularity_log",  # popularity among the shopper's segment (country...), NaN when unknown
+    "trending_log",
+    "trend_ratio",  # log of this week's weight over the long-term weight: rising (>0) or fading (<0)
     "item_age_days",
+    "item_placed",  # 1 when the item's vector comes from its attributes (no interactions yet)
     "price_ratio",  # item price / mean price of the user's purchases
     "category_affinity",  # share of the user's history weight in the item's category
+    "days_since_category",  # since the user last touched the item's category; NaN if never
+    "same_category_as_last",  # 1 when the item shares the category of the user's most recent item
     "user_activity_log",
     "history_count",
 )
@@ -38,16 +43,10 @@ def source_ranks(scores: np.ndarray) -> np.ndarray:
     return ranks
 
 
-def ranking_features(
-    user: UserState,
-    candidates: Candidates,
-    catalog: Catalog,
-    popularity: np.ndarray,
-    item_factors: np.ndarray,
-    now: float,
-) -> np.ndarray:
+def ranking_features(user: UserState, candidates: Candidates, model: Model, now: float) -> np.ndarray:
     """float32 (len(candidates), len(FEATURE_NAMES)); ``now`` is epoch seconds."""
     rows = candidates.rows
+    catalog, signals = model.catalog, model.signals
     columns: dict[str, np.ndarray] = {}
     for source in SOURCES:
         scores = candidates.scores.get(source, np.full(len(rows), np.nan))
@@ -55,11 +54,22 @@ def ranking_features(
         columns[f"{source}_rank"] = source_ranks(scores)
 
     if user.vector is not None:
-        columns["als_score"] = item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
+        columns["als_score"] = model.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
     else:
         columns["als_score"] = np.full(len(rows), np.nan)
-    columns["item_popularity_log"] = np.log1p(popularity[rows].astype(np.float64))
+    popularity = model.popularity[rows].astype(np.float64)
+    trending = signals.trending[rows].astype(np.float64)
+    columns["item_popularity_log"] = np.log1p(popularity)
+    segment = model.segment_popularity(user.segments)
+    columns["segment_popularity_log"] = (
+        np.full(len(rows), np.nan)
+        if segment is model.popularity
+        else np.log1p(segment[rows].astype(np.float64))
+    )
+    columns["trending_log"] = np.log1p(trending)
+    columns["trend_ratio"] = np.log1p(trending) - np.log1p(popularity)
     columns["item_age_days"] = (now - catalog.created_at[rows].astype(np.float64)) / SECONDS_PER_DAY
+    columns["item_placed"] = signals.placed[rows].astype(np.float64)
 
     prices = catalog.prices[rows].astype(np.float64)
     purchased = np.fromiter(user.purchased, dtype=np.int64, count=len(user.purchased))
@@ -69,8 +79,17 @@ def ranking_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["price_ratio"] = np.where(mean_price > 0, prices / mean_price, np.nan)
 
+    categories = catalog.categories[rows]
     total_weight = float(sum(user.history.values()))
-    columns["category_affinity"] = _category_affinity(user.history, total_weight, catalog, rows)
+    columns["category_affinity"] = _category_affinity(user.history, total_weight, model, categories)
+    last_seen = np.array([user.category_seen.get(category, np.nan) for category in categories.tolist()])
+    columns["days_since_category"] = (now - last_seen) / SECONDS_PER_DAY
+    if user.recent:
+        columns["same_category_as_last"] = (categories == catalog.categories[user.recent[0]]).astype(
+            np.float64
+        )
+    else:
+        columns["same_category_as_last"] = np.full(len(rows), np.nan)
     columns["user_activity_log"] = np.full(len(rows), np.log1p(max(total_weight, 0.0)))
     columns["history_count"] = np.full(len(rows), float(len(user.history)))
     return (
@@ -81,21 +100,18 @@ def ranking_features(
 
 
 def _category_affinity(
-    history: dict[int, float], total_weight: float, catalog: Catalog, rows: np.ndarray
+    history: dict[int, float], total_weight: float, model: Model, categories: np.ndarray
 ) -> np.ndarray:
     if not history or total_weight <= 0:
-        return np.zeros(len(rows))
+        return np.zeros(len(categories))
     history_rows = np.fromiter(history, dtype=np.int64, count=len(history))
     history_weights = np.fromiter(history.values(), dtype=np.float64, count=len(history))
     weight_by_category: dict[str, float] = {}
     for category, weight in zip(
-        catalog.categories[history_rows].tolist(), history_weights.tolist(), strict=True
+        model.catalog.categories[history_rows].tolist(), history_weights.tolist(), strict=True
     ):
         weight_by_category[category] = weight_by_category.get(category, 0.0) + weight
     return np.array(
-        [
-            weight_by_category.get(category, 0.0) / total_weight
-            for category in catalog.categories[rows].tolist()
-        ],
+        [weight_by_category.get(category, 0.0) / total_weight for category in categories.tolist()],
         dtype=np.float64,
     )

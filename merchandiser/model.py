@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,35 @@ import numpy as np
 from merchandiser import artifacts
 from merchandiser.als import fold_in
 from merchandiser.candidate_sources import (
+    ALSO_VIEWED,
     ANN,
+    BOUGHT_TOGETHER,
+    CONTENT,
     POPULARITY,
+    TRENDING,
     Candidates,
     Proposal,
     ann_source,
     merge,
     popularity_source,
+    top_scores,
 )
 from merchandiser.features import ranking_features
+from merchandiser.signals import Signals
 
-ANN_SHARE = 0.8  # of the candidate places when the user has a vector; popularity gets the rest
+# Share of the candidate places each source fills first (in this order); places a source cannot fill go
+# to the others' next best. Measured per source in the training report (``models.<source>``).
+SOURCE_SHARES: dict[str, float] = {
+    ANN: 0.35,
+    ALSO_VIEWED: 0.25,
+    BOUGHT_TOGETHER: 0.1,
+    CONTENT: 0.05,
+    TRENDING: 0.1,
+    POPULARITY: 0.15,
+}
+RECENT_ITEMS = 5  # the most recent items whose baskets feed "bought together"
+RECENT_DECAY = 0.7  # weight of the n-th most recent item: RECENT_DECAY ** n
+HISTORY_ITEMS = 100  # the heaviest history items that feed "also viewed"
 REQUIRED_FILES = (artifacts.CATALOG, artifacts.ITEM_FACTORS, artifacts.POPULARITY, artifacts.INDEX)
 
 
@@ -38,8 +56,15 @@ REQUIRED_FILES = (artifacts.CATALOG, artifacts.ITEM_FACTORS, artifacts.POPULARIT
 class UserState:
     vector: np.ndarray | None  # folded-in user vector, None when nothing known
     history: dict[int, float]  # item row -> weight (long-term + session)
-    recent: list[int]  # session item rows, most recent first
+    recent: list[int]  # item rows, most recent first (session, then the profile's latest)
     purchased: frozenset[int]
+    category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
+    segments: tuple[str, ...] = ()  # e.g. ("country=France",), most specific first
+
+
+def segment_keys(attributes: Mapping[str, str]) -> tuple[str, ...]:
+    """``{"country": "France"}`` -> ``("country=France",)``, in a stable order."""
+    return tuple(f"{name}={value}" for name, value in sorted(attributes.items()) if value not in ("", "nan"))
 
 
 class Model:
@@ -55,6 +80,7 @@ class Model:
         popularity: np.ndarray,
         index: hnswlib.Index,
         ranker: lgb.Booster | None,
+        signals: Signals | None = None,
     ) -> None:
         if item_factors.shape[0] != len(catalog) or popularity.shape != (len(catalog),):
             raise artifacts.BundleError(
@@ -68,6 +94,12 @@ class Model:
         self.popularity = popularity
         self.index = index
         self.ranker = ranker
+        self.signals = signals if signals is not None else Signals.empty(len(catalog))
+        if self.signals.trending.shape != (len(catalog),):
+            raise artifacts.BundleError(
+                f"signals describe {len(self.signals.trending)} items, not {len(catalog)}"
+            )
+        self.placed_rows = np.flatnonzero(self.signals.placed)
         als = manifest.get("als", {})
         self.regularization = float(als.get("regularization", 0.05))
         self.alpha = float(als.get("alpha", 1.0))
@@ -91,6 +123,9 @@ class Model:
             if (model_dir / artifacts.RANKER).is_file():
                 # threads are set per predict call (num_threads=1): params here would be ignored
                 ranker = lgb.Booster(model_file=str(model_dir / artifacts.RANKER))
+            signals = None
+            if (model_dir / artifacts.SIGNALS).is_file():
+                signals = Signals.load(model_dir / artifacts.SIGNALS)
         except (
             OSError,
             ValueError,
@@ -101,31 +136,49 @@ class Model:
             lgb.basic.LightGBMError,
         ) as error:
             raise artifacts.BundleError(f"cannot load the model in {model_dir}: {error}") from error
-        return cls(manifest, catalog, item_factors, popularity, index, ranker)
+        return cls(manifest, catalog, item_factors, popularity, index, ranker, signals)
 
     def user_state(
         self,
         history: Mapping[str, float],
         session: Sequence[tuple[str, float]],
         purchased: Iterable[str],
+        recent: Sequence[str] = (),
+        category_seen: Mapping[str, float] | None = None,
+        attributes: Mapping[str, str] | None = None,
+        session_times: Sequence[float] = (),
     ) -> UserState:
+        """Ids to rows: ``session`` (most recent first) adds to the history and leads ``recent``;
+        ``session_times`` (epoch s, same order) refresh ``category_seen``."""
         row_of = self.catalog.row_of
         weights: dict[int, float] = {}
         for item_id, weight in history.items():
             if item_id in row_of:
                 weights[row_of[item_id]] = weights.get(row_of[item_id], 0.0) + float(weight)
-        recent: list[int] = []
-        for item_id, weight in session:
+        latest: list[int] = []
+        seen = dict(category_seen or {})
+        for position, (item_id, weight) in enumerate(session):
             if item_id in row_of:
                 row = row_of[item_id]
                 weights[row] = weights.get(row, 0.0) + float(weight)
-                if row not in recent:
-                    recent.append(row)
+                if row not in latest:
+                    latest.append(row)
+                if position < len(session_times):
+                    category = str(self.catalog.categories[row])
+                    seen[category] = max(seen.get(category, 0.0), float(session_times[position]))
+        for item_id in recent:
+            if item_id in row_of and row_of[item_id] not in latest:
+                latest.append(row_of[item_id])
         bought = frozenset(row_of[item_id] for item_id in purchased if item_id in row_of)
-        return self.state_from_rows(weights, recent, bought)
+        return self.state_from_rows(weights, latest, bought, seen, segment_keys(attributes or {}))
 
     def state_from_rows(
-        self, history: dict[int, float], recent: list[int], purchased: frozenset[int]
+        self,
+        history: dict[int, float],
+        recent: list[int],
+        purchased: frozenset[int],
+        category_seen: dict[str, float] | None = None,
+        segments: tuple[str, ...] = (),
     ) -> UserState:
         """``user_state`` once ids are rows (training builds states this way)."""
         positive = {row: weight for row, weight in history.items() if weight > 0}
@@ -134,31 +187,65 @@ class Model:
             rows = np.fromiter(positive, dtype=np.int64, count=len(positive))
             values = np.fromiter(positive.values(), dtype=np.float64, count=len(positive))
             vector = fold_in(self.item_factors, self.gram, rows, values, self.regularization, self.alpha)
-        return UserState(vector=vector, history=history, recent=recent, purchased=purchased)
+        return UserState(
+            vector=vector,
+            history=history,
+            recent=recent,
+            purchased=purchased,
+            category_seen=category_seen or {},
+            segments=segments,
+        )
 
-    def candidates(self, user: UserState, k: int = 1000, category: str | None = None) -> Candidates:
-        """ANN (when the user has a vector) and popularity candidates; the user's purchases are left out."""
+    def proposals(self, user: UserState, k: int, category: str | None = None) -> dict[str, Proposal]:
+        """What every source proposes for ``user`` (at most ``k`` each), purchases left out."""
         allowed = None if category is None else self.catalog.categories == category
+        exclude = user.purchased
         proposals: dict[str, Proposal] = {}
-        quotas: dict[str, int] = {}
         if user.vector is not None:
             # ask for more than k: purchased items are dropped by the merge
-            proposals[ANN] = ann_source(self.index, user.vector, k + len(user.purchased), allowed)
-            quotas[ANN] = math.ceil(ANN_SHARE * k)
+            proposals[ANN] = ann_source(self.index, user.vector, k + len(exclude), allowed)
+        history = sorted(user.history.items(), key=lambda pair: (-pair[1], pair[0]))[:HISTORY_ITEMS]
+        if history:
+            rows = np.array([row for row, _ in history], dtype=np.int64)
+            weights = np.array([weight for _, weight in history], dtype=np.float64)
+            dense = self.signals.also_viewed.scores(rows, weights / weights.sum())
+            proposals[ALSO_VIEWED] = top_scores(dense, k, allowed, exclude)
+        if user.recent:
+            rows = np.array(user.recent[:RECENT_ITEMS], dtype=np.int64)
+            dense = self.signals.bought_together.scores(rows, RECENT_DECAY ** np.arange(len(rows)))
+            proposals[BOUGHT_TOGETHER] = top_scores(dense, k, allowed, exclude)
+        if user.vector is not None and len(self.placed_rows):
+            dense = np.zeros(len(self.catalog))
+            dense[self.placed_rows] = self.item_factors[self.placed_rows].astype(np.float64) @ user.vector
+            proposals[CONTENT] = top_scores(dense, k, allowed, exclude)
+        proposals[TRENDING] = top_scores(self.signals.trending, k, allowed, exclude)
         proposals[POPULARITY] = popularity_source(
-            self.popularity, k, self.catalog.categories, category, exclude=user.purchased
+            self.segment_popularity(user.segments), k, self.catalog.categories, category, exclude=exclude
         )
-        quotas[POPULARITY] = k - quotas.get(ANN, 0)
-        return merge(proposals, quotas, k, exclude=user.purchased)
+        return proposals
+
+    def candidates(self, user: UserState, k: int = 1000, category: str | None = None) -> Candidates:
+        """Every source's proposals merged with ``SOURCE_SHARES`` quotas into ``k`` unique candidates."""
+        return self.merge_proposals(self.proposals(user, k, category), k, user.purchased)
+
+    @staticmethod
+    def merge_proposals(proposals: Mapping[str, Proposal], k: int, exclude: frozenset[int]) -> Candidates:
+        quotas = {source: math.ceil(SOURCE_SHARES[source] * k) for source in proposals}
+        return merge(proposals, quotas, k, exclude=exclude)
+
+    def segment_popularity(self, segments: Sequence[str]) -> np.ndarray:
+        """Popularity among the shopper's first known segment, overall popularity otherwise."""
+        for key in segments:
+            if key in self.signals.segments:
+                return self.signals.segments[key]
+        return self.popularity
 
     def score(self, user: UserState, candidates: Candidates, now: float) -> np.ndarray:
         """float64 score per candidate, higher is better."""
         if len(candidates) == 0:
             return np.empty(0, dtype=np.float64)
         if self.ranker is not None:
-            features = ranking_features(
-                user, candidates, self.catalog, self.popularity, self.item_factors, now
-            )
+            features = ranking_features(user, candidates, self, now)
             return np.asarray(self.ranker.predict(features, num_threads=1), dtype=np.float64)
         rows = candidates.rows
         primary = np.zeros(len(rows))
@@ -171,19 +258,42 @@ class Model:
     def candidates_for(self, user: UserState, rows: np.ndarray) -> Candidates:
         """A caller's own list (unique rows) as candidates, scored by every source as retrieval would."""
         rows = np.asarray(rows, dtype=np.int64)
-        ann = np.full(len(rows), np.nan)
+        scores: dict[str, np.ndarray] = {}
+        for source, proposal in self.proposals(user, 0).items():
+            column = np.full(len(rows), np.nan)
+            if proposal.dense is not None:
+                column = proposal.dense[rows].astype(np.float64)
+                column[column == 0] = np.nan
+            scores[source] = column
         if user.vector is not None:
-            ann = self.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
-        popularity = self.popularity[rows].astype(np.float64)
-        return Candidates(
-            rows=rows, scores={ANN: ann, POPULARITY: popularity}, sources=["request"] * len(rows)
-        )
+            scores[ANN] = self.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
+        scores[POPULARITY] = self.segment_popularity(user.segments)[rows].astype(np.float64)
+        return Candidates(rows=rows, scores=scores, sources=["request"] * len(rows))
 
-    def popular(self, k: int, category: str | None = None) -> Candidates:
-        proposal = popularity_source(self.popularity, k, self.catalog.categories, category)
-        return merge({POPULARITY: proposal}, {POPULARITY: k}, k)
+    def popular(self, k: int, category: str | None = None, trending: bool = False) -> Candidates:
+        source = TRENDING if trending else POPULARITY
+        scores = self.signals.trending if trending else self.popularity
+        proposal = popularity_source(scores, k, self.catalog.categories, category)
+        return merge({source: proposal}, {source: k}, k)
 
     def similar(self, item_id: str, k: int) -> Candidates:
+        """Nearest items in the ALS space, then those most often viewed by the same shoppers."""
         row = self.catalog.row_of[item_id]
-        proposal = ann_source(self.index, self.item_factors[row], k + 1)
-        return merge({ANN: proposal}, {ANN: k}, k, exclude=frozenset({row}))
+        itself = frozenset({row})
+        ann = ann_source(self.index, self.item_factors[row], k + 1)
+        neighbours, similarity = self.signals.also_viewed.of(row)
+        viewed = Proposal(neighbours.astype(np.int64), similarity.astype(np.float64))
+        quotas = {ANN: math.ceil(k / 2), ALSO_VIEWED: k // 2}
+        return merge({ANN: ann, ALSO_VIEWED: viewed}, quotas, k, exclude=itself)
+
+    def bought_together(self, item_id: str, k: int) -> Candidates:
+        """Items bought in the same baskets, topped up with the same shoppers' items when baskets are few."""
+        row = self.catalog.row_of[item_id]
+        proposals = {}
+        for source, neighbours in (
+            (BOUGHT_TOGETHER, self.signals.bought_together),
+            (ALSO_VIEWED, self.signals.also_viewed),
+        ):
+            rows, similarity = neighbours.of(row)
+            proposals[source] = Proposal(rows.astype(np.int64), similarity.astype(np.float64))
+        return merge(proposals, {BOUGHT_TOGETHER: k}, k, exclude=frozenset({row}))

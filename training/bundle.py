@@ -66,6 +66,8 @@ def user_feature_records(
             "user_id": user_id,
             "history": {str(item_ids[row]): round(float(weight), 6) for row, weight in heaviest},
             "purchased": sorted(str(item_ids[row]) for row in history.purchased),
+            "recent": [str(item_ids[row]) for row in history.recent],
+            "category_seen": {category: round(seen, 3) for category, seen in history.category_seen.items()},
             "attributes": attributes.get(user_id, {}),
         }
 
@@ -82,6 +84,7 @@ def write_model_dir(
     np.save(model_dir / artifacts.ITEM_FACTORS, model.item_factors.astype(np.float32))
     np.save(model_dir / artifacts.POPULARITY, model.popularity.astype(np.float32))
     model.index.save_index(str(model_dir / artifacts.INDEX))
+    model.signals.save(model_dir / artifacts.SIGNALS)
     ranker_path = model_dir / artifacts.RANKER
     if model.ranker is not None:
         model.ranker.save_model(str(ranker_path))

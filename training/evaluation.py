@@ -1,58 +1,78 @@
-"""Offline evaluation on the held-out future: baselines and the serving pipeline, scored the same way.
+"""Offline evaluation on the held-out future: baselines, each candidate source, their union and the serving
+pipeline, scored the same way, overall and per segment.
 
 Every model sees each user's history before the test window only; the relevant items are what the
 user interacted with in the test window, minus what they had already purchased (serving never
 recommends those, so neither does any model here).
+
+Models:
+- ``popularity``: recency-decayed best sellers (the baseline every recommender must beat);
+- ``als``: brute-force inner product of the folded-in user vector with every item vector;
+- one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone;
+- ``union``: every source's proposals fused by reciprocal rank (no learning);
+- ``pipeline``: what serving does, the union re-ordered by the LightGBM ranker.
+
+Segments: ``warm_users`` (a history before the cut), ``new_users`` (none), ``new_items`` (relevant
+items restricted to those without interactions before the cut, over the users who have one).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from merchandiser.model import Model
+from merchandiser.candidate_sources import SOURCES, Proposal
+from merchandiser.model import Model, UserState
 from merchandiser.popularity import top_popular
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
-from training.metrics import summarize
+from training.metrics import summarize, unit_rows
 
 logger = logging.getLogger(__name__)
 
-TOP_K = 20
-MODELS = ("popularity", "als", "pipeline")
+LIST_LENGTH = 100  # recall@100 needs 100 items
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
+PROGRESS_EVERY = 1000
 
 
-def recommend_popularity(model: Model, history: UserHistory | None) -> list[int]:
-    exclude = history.purchased if history else frozenset()
-    rows, _ = top_popular(model.popularity, TOP_K, exclude=exclude)
-    return rows.tolist()
+def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int) -> list[int]:
+    """Reciprocal rank fusion of the sources' own orders: the unlearned union."""
+    fused: dict[int, float] = {}
+    for proposal in proposals.values():
+        for rank, row in enumerate(proposal.rows.tolist()):
+            if row not in exclude:
+                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return sorted(fused, key=lambda row: (-fused[row], row))[:k]
 
 
-def recommend_als(model: Model, history: UserHistory | None) -> list[int]:
-    """Brute-force ALS scores of the folded-in user; users without a history get popularity."""
-    if history is None or not history.weights:
-        return recommend_popularity(model, history)
-    state = model.state_from_rows(history.weights, [], history.purchased)
+def recommend_als(model: Model, state: UserState) -> list[int]:
     if state.vector is None:
-        return recommend_popularity(model, history)
+        rows, _ = top_popular(model.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased)
+        return rows.tolist()
     scores = model.item_factors.astype(np.float64) @ state.vector.astype(np.float64)
-    if history.purchased:
-        scores[np.fromiter(history.purchased, dtype=np.int64)] = -np.inf
-    return np.argsort(-scores, kind="stable")[:TOP_K].tolist()
+    if state.purchased:
+        scores[np.fromiter(state.purchased, dtype=np.int64)] = -np.inf
+    return np.argsort(-scores, kind="stable")[:LIST_LENGTH].tolist()
 
 
-def recommend_pipeline(model: Model, history: UserHistory | None, now: float, k: int) -> list[int]:
-    """What serving does: candidates, ranker scores, best first (purchases are never candidates)."""
-    if history is None:
-        state = model.state_from_rows({}, [], frozenset())
-    else:
-        state = model.state_from_rows(history.weights, [], history.purchased)
-    candidates = model.candidates(state, k)
+def user_lists(model: Model, state: UserState, now: float, k: int) -> dict[str, list[int]]:
+    """Every model's list for one user; the sources' proposals are computed once and shared."""
+    proposals = model.proposals(state, k)
+    popular, _ = top_popular(model.popularity, LIST_LENGTH, exclude=state.purchased)
+    lists = {"popularity": popular.tolist(), "als": recommend_als(model, state)}
+    for source in SOURCES:
+        proposal = proposals.get(source)
+        rows = [] if proposal is None else proposal.rows.tolist()
+        lists[source] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
+    lists["union"] = fuse(proposals, state.purchased, LIST_LENGTH)
+    candidates = model.merge_proposals(proposals, k, state.purchased)
     scores = model.score(state, candidates, now)
-    return candidates.rows[np.argsort(-scores, kind="stable")[:TOP_K]].tolist()
+    lists["pipeline"] = candidates.rows[np.argsort(-scores, kind="stable")[:LIST_LENGTH]].tolist()
+    return lists
 
 
 def evaluate(
@@ -61,33 +81,55 @@ def evaluate(
     test_events: pd.DataFrame,
     now: float,
     hp: Hyperparameters,
+    segments: Mapping[str, tuple[str, ...]] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of each model over the users active in ``test_events`` (a deterministic sample if many)."""
+    """Metrics of every model over the users active in ``test_events`` (a deterministic sample if many);
+    ``segments``: user attributes' segment keys, which new users are served by."""
     started = time.perf_counter()
+    segments = segments or {}
     relevant = relevant_items(test_events, pipeline.catalog, histories)
     users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
     relevant = {user: relevant[user] for user in users}
-    known = [user for user in users if user in histories]
-    recommenders = {
-        "popularity": lambda history: recommend_popularity(pipeline, history),
-        "als": lambda history: recommend_als(pipeline, history),
-        "pipeline": lambda history: recommend_pipeline(pipeline, history, now, hp.candidates),
+    lists: dict[str, dict[str, list[int]]] = {}
+    for done, user in enumerate(users, start=1):
+        history = histories.get(user)
+        if history is None:
+            state = pipeline.state_from_rows({}, [], frozenset(), None, segments.get(user, ()))
+        else:
+            state = history.state(pipeline)
+        lists[user] = user_lists(pipeline, state, now, hp.candidates)
+        if done % PROGRESS_EVERY == 0 or done == len(users):
+            logger.info("evaluation: %d/%d users", done, len(users))
+            if progress is not None:
+                progress(done, len(users))
+
+    vectors = unit_rows(pipeline.item_factors)
+    n_items = len(pipeline.catalog)
+    trained = np.zeros(n_items, dtype=bool)
+    for history in histories.values():
+        trained[list(history.weights)] = True
+    new_items = {user: items - set(np.flatnonzero(trained).tolist()) for user, items in relevant.items()}
+    groups: dict[str, dict[str, set[int]]] = {
+        "warm_users": {user: relevant[user] for user in users if user in histories},
+        "new_users": {user: relevant[user] for user in users if user not in histories},
+        "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in MODELS:
-        recommend = recommenders[name]
-        recommendations = {user: recommend(histories.get(user)) for user in users}
-        metrics = summarize(recommendations, relevant, len(pipeline.catalog))
-        metrics["known_users"] = summarize(
-            {user: recommendations[user] for user in known},
-            {user: relevant[user] for user in known},
-            len(pipeline.catalog),
-        )
+    for name in ("popularity", "als", *SOURCES, "union", "pipeline"):
+        recommendations = {user: lists[user][name] for user in users}
+        metrics = summarize(recommendations, relevant, n_items, vectors)
+        metrics["segments"] = {
+            group: summarize(_subset(recommendations, members), members, n_items, vectors)
+            for group, members in groups.items()
+        }
         results[name] = metrics
         logger.info(
-            "evaluation %s: %s", name, {key: value for key, value in metrics.items() if key != "known_users"}
+            "evaluation %s: ndcg@10 %.4f recall@20 %.4f", name, metrics["ndcg@10"], metrics["recall@20"]
         )
-    logger.info(
-        "evaluation of %d users (%d known) took %.1fs", len(users), len(known), time.perf_counter() - started
-    )
+    logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
     return results
+
+
+def _subset(recommendations: Mapping[str, Sequence[int]], members: Mapping[str, set[int]]) -> dict:
+    return {user: recommendations[user] for user in members}

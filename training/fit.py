@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import lightgbm as lgb
@@ -15,10 +15,13 @@ from scipy.sparse import csr_matrix
 from merchandiser.als import fit_als
 from merchandiser.artifacts import Catalog
 from merchandiser.candidate_sources import build_index
+from merchandiser.co_occurrence import Neighbours, fit_neighbours
+from merchandiser.content import fit_content
 from merchandiser.features import FEATURE_NAMES, ranking_features
-from merchandiser.model import Model
+from merchandiser.model import Model, UserState, segment_keys
 from merchandiser.popularity import decayed_popularity, recency_decay
 from merchandiser.schemas import EVENT_WEIGHTS
+from merchandiser.signals import Signals
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +37,11 @@ class Hyperparameters:
     iterations: int = 15
     cg_steps: int = 3
     half_life_days: float = 30.0
+    trending_half_life_days: float = 7.0
+    neighbours: int = 100  # co-occurrence neighbours kept per item
+    content_regularization: float = 1.0
+    min_segment_users: int = 20
+    max_segments: int = 50
     seed: int = 7
     test_fraction: float = 0.1
     candidates: int = 300  # per user, for ranker training and evaluation
@@ -51,10 +59,23 @@ class Hyperparameters:
         return asdict(self)
 
 
+RECENT_ITEMS = 20
+BASKET_EVENTS = ("purchase", "add_to_cart")
+
+
 @dataclass(frozen=True)
 class UserHistory:
     weights: dict[int, float]  # item row -> decayed weight
     purchased: frozenset[int]
+    recent: list[int] = field(default_factory=list)  # item rows, most recently touched first
+    category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
+    segments: tuple[str, ...] = ()
+
+    def state(self, model: Model) -> UserState:
+        """The serving state of this shopper (``Model.user_state`` with rows instead of ids)."""
+        return model.state_from_rows(
+            self.weights, self.recent, self.purchased, self.category_seen, self.segments
+        )
 
 
 def epoch_seconds(stamps: pd.Series | pd.Timestamp) -> Any:
@@ -105,51 +126,104 @@ def user_item_weights(
                 * recency_decay(epoch_seconds(interactions["timestamp"]), now, half_life_days)
             )[known],
             "purchased": (interactions["event_type"] == "purchase").to_numpy()[known],
+            "last": epoch_seconds(interactions["timestamp"])[known],
         }
     )
     return frame.groupby(["user_id", "row"], sort=True, as_index=False).agg(
-        weight=("weight", "sum"), purchased=("purchased", "any")
+        weight=("weight", "sum"), purchased=("purchased", "any"), last=("last", "max")
     )
 
 
-def user_histories(pairs: pd.DataFrame) -> dict[str, UserHistory]:
+def user_histories(
+    pairs: pd.DataFrame, catalog: Catalog, segments: dict[str, tuple[str, ...]] | None = None
+) -> dict[str, UserHistory]:
+    segments = segments or {}
     histories: dict[str, UserHistory] = {}
-    for user_id, group in pairs.groupby("user_id", sort=True):
-        rows = group["row"].tolist()
+    ordered = pairs.sort_values(["user_id", "last", "row"], ascending=[True, False, True], kind="stable")
+    for user_id, group in ordered.groupby("user_id", sort=True):
+        rows = group["row"].to_numpy()
+        lasts = group["last"].to_numpy()
+        category_seen: dict[str, float] = {}
+        for category, last in zip(catalog.categories[rows].tolist(), lasts.tolist(), strict=True):
+            category_seen.setdefault(category, float(last))  # rows come latest first
         histories[str(user_id)] = UserHistory(
-            weights=dict(zip(rows, group["weight"].tolist(), strict=True)),
-            purchased=frozenset(group.loc[group["purchased"], "row"].tolist()),
+            weights=dict(zip(rows.tolist(), group["weight"].tolist(), strict=True)),
+            purchased=frozenset(rows[group["purchased"].to_numpy()].tolist()),
+            recent=rows[:RECENT_ITEMS].tolist(),
+            category_seen=category_seen,
+            segments=segments.get(str(user_id), ()),
         )
     return histories
 
 
-def fit_retrieval(
-    interactions: pd.DataFrame, catalog: Catalog, now: float, hp: Hyperparameters
-) -> tuple[Model, dict[str, UserHistory]]:
-    """ALS item factors, popularity and the HNSW index learnt from ``interactions`` (all before ``now``).
+def user_segments(users: pd.DataFrame | None) -> dict[str, tuple[str, ...]]:
+    """Each user's segment keys from the users channel's attribute columns."""
+    if users is None or users.empty:
+        return {}
+    columns = [column for column in users.columns if column != "user_id"]
+    return {
+        str(record[0]): segment_keys(
+            {column: str(value) for column, value in zip(columns, record[1:], strict=True)}
+        )
+        for record in users[["user_id", *columns]].itertuples(index=False)
+    }
 
-    Returns the model (no ranker yet) and each user's history as of ``now``.
+
+def fit_retrieval(
+    interactions: pd.DataFrame,
+    catalog: Catalog,
+    now: float,
+    hp: Hyperparameters,
+    users: pd.DataFrame | None = None,
+) -> tuple[Model, dict[str, UserHistory]]:
+    """Every retrieval artifact learnt from ``interactions`` (all before ``now``): ALS item factors (items
+    without interactions placed by their attributes), popularity, trending, co-occurrence, segment
+    popularity and the HNSW index. Returns the model (no ranker yet) and each user's history at ``now``.
     """
     started = time.perf_counter()
     pairs = user_item_weights(interactions, catalog, now, hp.half_life_days)
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
+    user_positions = pairs["user_id"].map(user_row).to_numpy()
     matrix = csr_matrix(
-        (
-            pairs["weight"].to_numpy(np.float32),
-            (pairs["user_id"].map(user_row).to_numpy(), pairs["row"].to_numpy()),
-        ),
+        (pairs["weight"].to_numpy(np.float32), (user_positions, pairs["row"].to_numpy())),
         shape=(len(user_ids), len(catalog)),
     )
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)
     als_seconds = time.perf_counter() - started
+    item_factors = factors.item_factors.copy()
+    trained = np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0
+    content = fit_content(catalog, item_factors, trained, hp.content_regularization)
+    placed = ~trained
+    if placed.any():
+        rows = np.flatnonzero(placed)
+        item_factors[rows] = content.vectors(
+            catalog.titles[rows].tolist(),
+            catalog.categories[rows].tolist(),
+            catalog.brands[rows].tolist(),
+            catalog.prices[rows].tolist(),
+        )
+    segments = user_segments(users)
+    signals = Signals(
+        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
+        also_viewed=fit_neighbours(
+            user_positions, pairs["row"].to_numpy(), np.ones(len(pairs)), len(catalog), hp.neighbours
+        ),
+        bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
+        placed=placed,
+        content=content,
+        segments=segment_popularity(interactions, catalog, segments, now, hp),
+    )
     popularity = item_popularity(interactions, catalog, now, hp.half_life_days)
-    index = build_index(factors.item_factors, hp.seed)
+    index = build_index(item_factors, hp.seed)
     logger.info(
-        "retrieval: %d users x %d items, %d non-zeros; ALS %.1fs, index %.1fs",
+        "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
+        " ALS %.1fs, the rest %.1fs",
         matrix.shape[0],
         matrix.shape[1],
         matrix.nnz,
+        int(placed.sum()),
+        len(signals.segments),
         als_seconds,
         time.perf_counter() - started - als_seconds,
     )
@@ -157,8 +231,50 @@ def fit_retrieval(
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
     }
-    model = Model(manifest, catalog, factors.item_factors, popularity, index, None)
-    return model, user_histories(pairs)
+    model = Model(manifest, catalog, item_factors, popularity, index, None, signals)
+    return model, user_histories(pairs, catalog, segments)
+
+
+def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) -> Neighbours:
+    """ "Bought together": co-occurrence within a basket (the session, else the shopper's day) of the
+    purchase and add-to-cart events."""
+    baskets = interactions[interactions["event_type"].isin(BASKET_EVENTS)]
+    rows = baskets["item_id"].map(catalog.row_of)
+    known = rows.notna().to_numpy()
+    baskets = baskets[known]
+    if "session_id" in baskets.columns:
+        day = baskets["timestamp"].dt.strftime("%Y-%m-%d")
+        keys = baskets["session_id"].astype("string").fillna(baskets["user_id"].astype("string") + "/" + day)
+    else:
+        keys = baskets["user_id"].astype("string") + "/" + baskets["timestamp"].dt.strftime("%Y-%m-%d")
+    groups = pd.factorize(keys.to_numpy(), sort=True)[0]
+    return fit_neighbours(
+        groups, rows.to_numpy()[known].astype(np.int64), np.ones(len(groups)), len(catalog), top_n
+    )
+
+
+def segment_popularity(
+    interactions: pd.DataFrame,
+    catalog: Catalog,
+    segments: dict[str, tuple[str, ...]],
+    now: float,
+    hp: Hyperparameters,
+) -> dict[str, np.ndarray]:
+    """Decayed popularity among the users of each segment with at least ``min_segment_users`` users."""
+    members: dict[str, set[str]] = {}
+    for user_id, keys in segments.items():
+        for key in keys:
+            members.setdefault(key, set()).add(user_id)
+    active = set(interactions["user_id"].unique())
+    sizes = {key: len(users & active) for key, users in members.items()}
+    kept = sorted(
+        (key for key, size in sizes.items() if size >= hp.min_segment_users), key=lambda k: (-sizes[k], k)
+    )
+    result: dict[str, np.ndarray] = {}
+    for key in kept[: hp.max_segments]:
+        events = interactions[interactions["user_id"].isin(members[key])]
+        result[key] = item_popularity(events, catalog, now, hp.half_life_days)
+    return result
 
 
 def item_popularity(
@@ -207,21 +323,23 @@ def ranker_examples(
     users: list[str],
     now: float,
     k: int,
+    segments: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Features, 0/1 labels and group sizes for users with a history and at least one positive candidate."""
+    """Features, 0/1 labels and group sizes for users with at least one positive candidate; users new at
+    ``now`` are served as serving serves them (their segment's candidates), so the ranker learns them too."""
+    segments = segments or {}
     features, labels, groups = [], [], []
     for user_id in users:
         history = histories.get(user_id)
         if history is None:
-            continue
-        state = model.state_from_rows(history.weights, [], history.purchased)
+            state = model.state_from_rows({}, [], frozenset(), None, segments.get(user_id, ()))
+        else:
+            state = history.state(model)
         candidates = model.candidates(state, k)
         label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
         if not label.any():
             continue
-        features.append(
-            ranking_features(state, candidates, model.catalog, model.popularity, model.item_factors, now)
-        )
+        features.append(ranking_features(state, candidates, model, now))
         labels.append(label)
         groups.append(len(label))
     if not groups:
@@ -235,6 +353,7 @@ def train_ranker(
     label_events: pd.DataFrame,
     now: float,
     hp: Hyperparameters,
+    segments: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[lgb.Booster | None, dict[str, Any]]:
     """LambdaRank over the candidates of users active in ``label_events`` (which all happen after ``now``).
 
@@ -242,13 +361,15 @@ def train_ranker(
     """
     started = time.perf_counter()
     relevant = relevant_items(label_events, model.catalog, histories)
-    users = sample_users([user for user in relevant if user in histories], hp.max_ranker_users, hp.seed)
+    users = sample_users(list(relevant), hp.max_ranker_users, hp.seed)
     order = np.random.default_rng(hp.seed).permutation(len(users))
     n_holdout = round(hp.ranker_holdout * len(users))
     holdout = [users[position] for position in sorted(order[:n_holdout])]
     fitting = [users[position] for position in sorted(order[n_holdout:])]
-    x_fit, y_fit, g_fit = ranker_examples(model, histories, relevant, fitting, now, hp.candidates)
-    x_stop, y_stop, g_stop = ranker_examples(model, histories, relevant, holdout, now, hp.candidates)
+    x_fit, y_fit, g_fit = ranker_examples(model, histories, relevant, fitting, now, hp.candidates, segments)
+    x_stop, y_stop, g_stop = ranker_examples(
+        model, histories, relevant, holdout, now, hp.candidates, segments
+    )
     info: dict[str, Any] = {
         "groups_fit": len(g_fit),
         "groups_early_stopping": len(g_stop),
@@ -285,20 +406,30 @@ def train_ranker(
     )
     best = booster.best_iteration or booster.current_iteration()
     score = float(booster.best_score.get("early_stopping", {}).get("ndcg@10", np.nan))
-    info = {**info, "trained": True, "trees": int(best), "early_stopping_ndcg@10": score}
+    gains = booster.feature_importance(importance_type="gain", iteration=best)
+    info = {
+        **info,
+        "trained": True,
+        "trees": int(best),
+        "early_stopping_ndcg@10": score,
+        "feature_importance": {
+            name: round(float(gain), 3) for name, gain in zip(FEATURE_NAMES, gains, strict=True)
+        },
+    }
     logger.info("ranker: %s in %.1fs", info, time.perf_counter() - started)
     # keep only the trees up to the best iteration, so serving needs no num_iteration argument
     trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return trimmed, info
 
 
-def with_ranker(model: Model, ranker: lgb.Booster | None, popularity: np.ndarray | None = None) -> Model:
-    """The same retrieval with a ranker (and optionally fresher popularity)."""
+def with_ranker(model: Model, ranker: lgb.Booster | None) -> Model:
+    """The same retrieval with a ranker."""
     return Model(
         model.manifest,
         model.catalog,
         model.item_factors,
-        model.popularity if popularity is None else popularity,
+        model.popularity,
         model.index,
         ranker,
+        model.signals,
     )

@@ -3,8 +3,9 @@
 Three fits, so that no ranker ever learns from labels its retrieval model has seen:
 
 1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
-2. retrieval on ``train + validation``; the pipeline of step 1 with these histories, and the
-   baselines, are scored on ``test``; the published ranker learns its labels from ``test``;
+2. retrieval on ``train + validation`` with the ranker of step 1 (as production pairs a ranker with
+   the retrieval refitted after its labels) and the baselines are scored on ``test``; the published
+   ranker learns its labels from ``test``;
 3. retrieval on all data, served with the ranker of step 2.
 """
 
@@ -35,8 +36,10 @@ from training.fit import (
     epoch_seconds,
     fit_retrieval,
     train_ranker,
+    user_segments,
     with_ranker,
 )
+from training.report import write_report
 from training.split import temporal_split
 
 logger = logging.getLogger(__name__)
@@ -62,27 +65,31 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     validation_start = epoch_seconds(split.validation_start)
     test_start = epoch_seconds(split.test_start)
     logger.info("split: %s", split.summary())
+    segments = user_segments(channels.users)
 
     with step("1. retrieval on train", timings):
-        retrieval_train, histories_train = fit_retrieval(split.train, catalog, validation_start, hp)
+        retrieval_train, histories_train = fit_retrieval(
+            split.train, catalog, validation_start, hp, channels.users
+        )
     with step("1. ranker on the validation window", timings):
         ranker_eval, ranker_eval_info = train_ranker(
-            retrieval_train, histories_train, split.validation, validation_start, hp
+            retrieval_train, histories_train, split.validation, validation_start, hp, segments
         )
     before_test = interactions[interactions["timestamp"] < split.test_start]
     with step("2. retrieval on train + validation", timings):
-        retrieval_before_test, histories_before_test = fit_retrieval(before_test, catalog, test_start, hp)
+        retrieval_before_test, histories_before_test = fit_retrieval(
+            before_test, catalog, test_start, hp, channels.users
+        )
     with step("2. evaluation on the test window", timings):
-        # the item factors and ranker of step 1, the histories and popularity as of the test cut
-        pipeline = with_ranker(retrieval_train, ranker_eval, retrieval_before_test.popularity)
-        models = evaluate(pipeline, histories_before_test, split.test, test_start, hp)
+        pipeline = with_ranker(retrieval_before_test, ranker_eval)
+        models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
-            retrieval_before_test, histories_before_test, split.test, test_start, hp
+            retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
         )
     end = epoch_seconds(interactions["timestamp"].max())
     with step("3. retrieval on all data", timings):
-        retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp)
+        retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp, channels.users)
 
     created_at = datetime.now(UTC)
     data_sha256 = data_fingerprint(
@@ -103,11 +110,15 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         "models": models,
         "data": data,
         "split": split.summary(),
-        "ranker": {"evaluated": ranker_eval_info, "published": ranker_info},
+        "ranker": {
+            "evaluated": ranker_eval_info,
+            "published": ranker_info,
+            "feature_importance": ranker_eval_info.get("feature_importance", {}),
+        },
         "protocol": (
             "temporal split; relevant = items a user interacted with in the test window minus items "
-            "already purchased; histories cut at the test start; users without history get popularity "
-            "(als baseline) or the popularity candidates (pipeline)"
+            "already purchased; histories cut at the test start; users without history get their "
+            "segment's popularity (als) or the trending and segment popularity candidates (pipeline)"
         ),
     }
     manifest = {
@@ -129,5 +140,6 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     evaluation["timings"] = timings
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / EVALUATION).write_text(json.dumps(evaluation, indent=2, sort_keys=True))
+    write_report(evaluation, output_dir)
     logger.info("model %s written to %s, evaluation to %s", version, model_dir, output_dir / EVALUATION)
     return evaluation

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+RECALL_CURVE = (5, 10, 20, 50, 100)
+
 
 def ndcg_at_k(recommended: Sequence[int], relevant: set[int], k: int) -> float:
     """DCG of the top k (gain 1 / log2(position + 1), positions from 1) over the best possible DCG."""
@@ -39,17 +41,62 @@ def coverage_at_k(recommendations: Iterable[Sequence[int]], n_items: int, k: int
     return len(shown) / n_items
 
 
+def reciprocal_rank(recommended: Sequence[int], relevant: set[int]) -> float:
+    """1 / position of the first relevant item (positions from 1), 0 when none is recommended."""
+    for position, item in enumerate(recommended):
+        if item in relevant:
+            return 1.0 / (position + 1)
+    return 0.0
+
+
+def intra_list_diversity(recommended: Sequence[int], unit_vectors: np.ndarray, k: int) -> float:
+    """Mean pairwise cosine distance (1 - cosine) between the top k items' vectors; 0 for fewer than 2."""
+    rows = np.asarray(list(recommended[:k]), dtype=np.int64)
+    if len(rows) < 2:
+        return 0.0
+    vectors = unit_vectors[rows].astype(np.float64)
+    similarity = vectors @ vectors.T
+    pairs = len(rows) * (len(rows) - 1)
+    return float((pairs - (similarity.sum() - np.trace(similarity))) / pairs)
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
+
+
 def summarize(
-    recommendations: Mapping[str, Sequence[int]], relevant: Mapping[str, set[int]], n_items: int
+    recommendations: Mapping[str, Sequence[int]],
+    relevant: Mapping[str, set[int]],
+    n_items: int,
+    unit_vectors: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """NDCG@10, Recall@20, hit@10 averaged over the users in ``relevant``; coverage@20 over the catalog."""
+    """Accuracy averaged over the users in ``relevant``; coverage@20 over the catalog; diversity@10 when
+    item vectors (unit rows) are given."""
     users = [user for user in relevant if relevant[user]]
+    names = ("ndcg@10", "recall@20", "recall@100", "hit@10", "mrr", "coverage@20", "diversity@10")
     if not users:
-        return {"ndcg@10": 0.0, "recall@20": 0.0, "hit@10": 0.0, "coverage@20": 0.0, "users": 0}
-    return {
+        return {
+            **dict.fromkeys(names, 0.0),
+            "recall_curve": dict.fromkeys(map(str, RECALL_CURVE), 0.0),
+            "users": 0,
+        }
+    summary = {
         "ndcg@10": float(np.mean([ndcg_at_k(recommendations[u], relevant[u], 10) for u in users])),
         "recall@20": float(np.mean([recall_at_k(recommendations[u], relevant[u], 20) for u in users])),
+        "recall@100": float(np.mean([recall_at_k(recommendations[u], relevant[u], 100) for u in users])),
         "hit@10": float(np.mean([hit_at_k(recommendations[u], relevant[u], 10) for u in users])),
+        "mrr": float(np.mean([reciprocal_rank(recommendations[u], relevant[u]) for u in users])),
         "coverage@20": coverage_at_k((recommendations[u] for u in users), n_items, 20),
+        "diversity@10": (
+            float(np.mean([intra_list_diversity(recommendations[u], unit_vectors, 10) for u in users]))
+            if unit_vectors is not None
+            else 0.0
+        ),
+        "recall_curve": {
+            str(k): float(np.mean([recall_at_k(recommendations[u], relevant[u], k) for u in users]))
+            for k in RECALL_CURVE
+        },
         "users": len(users),
     }
+    return summary

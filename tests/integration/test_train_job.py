@@ -80,6 +80,7 @@ def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dic
         artifacts.POPULARITY,
         artifacts.INDEX,
         artifacts.RANKER,
+        artifacts.SIGNALS,
         artifacts.USER_FEATURES,
     }
     assert set(manifest["files"]) == expected
@@ -96,7 +97,8 @@ def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]])
         records = [json.loads(line) for line in lines]
     assert len(records) == evaluation["data"]["users"]
     first = records[0]
-    assert set(first) == {"user_id", "history", "purchased", "attributes"}
+    assert set(first) == {"user_id", "history", "purchased", "recent", "category_seen", "attributes"}
+    assert first["recent"] and set(first["recent"]) <= set(first["history"]) | set(first["purchased"])
     assert 0 < len(first["history"]) <= 200 and first["attributes"]
 
 

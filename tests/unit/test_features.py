@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from merchandiser.artifacts import Catalog
-from merchandiser.candidate_sources import Candidates
+from merchandiser.candidate_sources import Candidates, build_index
 from merchandiser.features import FEATURE_NAMES, ranking_features, source_ranks
-from merchandiser.model import UserState
+from merchandiser.model import Model, UserState
+from merchandiser.signals import Signals
 
 DAY = 86_400.0
 NOW = 100 * DAY
@@ -26,6 +27,10 @@ def catalog() -> Catalog:
         created_at=np.array([90 * DAY, 50 * DAY, np.nan, 99 * DAY]),
         in_stock=np.array([True, True, True, False]),
     )
+
+
+def hand_model(factors: np.ndarray, popularity: np.ndarray, signals: Signals | None = None) -> Model:
+    return Model({}, catalog(), factors, popularity, build_index(factors, seed=7), None, signals)
 
 
 def test_source_ranks_skip_absent_entries() -> None:
@@ -52,7 +57,24 @@ def test_features_of_a_known_user() -> None:
         sources=["ann", "popularity"],
     )
     # When the features are built
-    features = ranking_features(user, candidates, catalog(), popularity, factors, NOW)
+    trending = np.array([0.0, 0.0, math.e**2 - 1, 0.0], dtype=np.float32)
+    signals = Signals.empty(4)
+    signals = Signals(
+        trending=trending,
+        also_viewed=signals.also_viewed,
+        bought_together=signals.bought_together,
+        placed=np.array([False, False, False, True]),
+        segments={"country=FR": np.array([0.0, 0.0, 0.0, math.e - 1], dtype=np.float32)},
+    )
+    user = UserState(
+        vector=user.vector,
+        history=user.history,
+        recent=user.recent,
+        purchased=user.purchased,
+        category_seen={"hats": NOW - 2 * DAY},
+        segments=("country=FR",),
+    )
+    features = ranking_features(user, candidates, hand_model(factors, popularity, signals), NOW)
     # Then each one has its hand-computed value
     assert features.dtype == np.float32 and features.shape == (2, len(FEATURE_NAMES))
     c, d = ({name: float(row[i]) for i, name in enumerate(FEATURE_NAMES)} for row in features)
@@ -66,6 +88,14 @@ def test_features_of_a_known_user() -> None:
     assert (c["category_affinity"], d["category_affinity"]) == (pytest.approx(0.25), 0.0)
     assert c["user_activity_log"] == pytest.approx(math.log(5.0))
     assert c["history_count"] == 3.0
+    # And the item-side signals: trending, its ratio to popularity, segment popularity, placement
+    assert (c["trending_log"], d["trending_log"]) == (pytest.approx(2.0), 0.0)
+    assert c["trend_ratio"] == pytest.approx(2.0 - math.log(4.0))
+    assert (c["segment_popularity_log"], d["segment_popularity_log"]) == (0.0, pytest.approx(1.0))
+    assert (c["item_placed"], d["item_placed"]) == (0.0, 1.0)
+    # And the shopper's recency: hats touched 2 days ago, bags never; the last item (c) is a hat
+    assert c["days_since_category"] == pytest.approx(2.0) and math.isnan(d["days_since_category"])
+    assert (c["same_category_as_last"], d["same_category_as_last"]) == (1.0, 0.0)
 
 
 def test_features_of_an_unknown_user() -> None:
@@ -75,9 +105,8 @@ def test_features_of_an_unknown_user() -> None:
         rows=np.array([0]), scores={"popularity": np.array([5.0])}, sources=["popularity"]
     )
     # When the features are built (the ann column is absent from the candidates)
-    row = ranking_features(
-        user, candidates, catalog(), np.ones(4, np.float32), np.ones((4, 2), np.float32), NOW
-    )[0]
+    model = hand_model(np.ones((4, 2), np.float32), np.ones(4, np.float32))
+    row = ranking_features(user, candidates, model, NOW)[0]
     values = dict(zip(FEATURE_NAMES, row.tolist(), strict=True))
     # Then user features are neutral and per-user scores missing
     assert (
@@ -91,3 +120,4 @@ def test_features_of_an_unknown_user() -> None:
         and values["user_activity_log"] == 0.0
     )
     assert values["item_age_days"] == pytest.approx(10.0)
+    assert math.isnan(values["segment_popularity_log"]) and math.isnan(values["same_category_as_last"])

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from merchandiser import artifacts
+from merchandiser.candidate_sources import SOURCES
 from merchandiser.model import Model
 from tests.tiny_shop import N_ITEMS, START, category_of
 
@@ -49,7 +50,7 @@ def test_candidates_follow_the_user_taste_and_skip_purchases(model: Model) -> No
     # Then they are unique, without the purchase, tagged, and the best scored are shoes
     assert len(candidates) == 20 and len(set(candidates.rows.tolist())) == 20
     assert 0 not in candidates.rows
-    assert set(candidates.sources) <= {"ann", "popularity"} and "ann" in candidates.sources
+    assert set(candidates.sources) <= set(SOURCES) and "ann" in candidates.sources
     assert scores.shape == (20,) and np.isfinite(scores).all()
     best = candidates.rows[np.argsort(-scores)[:5]]
     assert sum(category_of(int(row)) == "shoes" for row in best) >= 4
@@ -62,10 +63,10 @@ def test_candidates_within_a_category(model: Model) -> None:
     assert {category_of(int(row)) for row in candidates.rows} == {"hats"}
 
 
-def test_unknown_user_gets_popular_candidates(model: Model) -> None:
+def test_unknown_user_gets_trending_and_popular_candidates(model: Model) -> None:
     state = model.user_state({}, [], [])
     candidates = model.candidates(state, k=5)
-    assert candidates.sources == ["popularity"] * 5
+    assert set(candidates.sources) <= {"trending", "popularity"} and len(candidates) == 5
     assert model.score(state, candidates, now=START.timestamp()).shape == (5,)
 
 

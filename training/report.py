@@ -1,0 +1,162 @@
+"""The human report beside ``evaluation.json``: a Markdown page with matplotlib charts.
+
+``report.md`` shows the gate metric against the baselines, every model's metrics, the per-segment
+metrics, the recall@K curves and the ranker's feature importance; the charts are PNG files next to it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on a training instance
+
+import matplotlib.pyplot as plt
+
+REPORT = "report.md"
+METRICS_CHART = "metrics.png"
+RECALL_CHART = "recall_at_k.png"
+IMPORTANCE_CHART = "feature_importance.png"
+TABLE_METRICS = ("ndcg@10", "recall@20", "recall@100", "hit@10", "mrr", "coverage@20", "diversity@10")
+SEGMENTS = ("warm_users", "new_users", "new_items")
+CURVE_MODELS = ("popularity", "als", "union", "pipeline")
+
+
+def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
+    """Writes ``report.md`` and its charts into ``output_dir``; returns the report's path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    models: dict[str, dict[str, Any]] = evaluation["models"]
+    importance: dict[str, float] = evaluation.get("ranker", {}).get("feature_importance", {})
+    _metrics_chart(models, output_dir / METRICS_CHART)
+    _recall_chart(models, output_dir / RECALL_CHART)
+    if importance:
+        _importance_chart(importance, output_dir / IMPORTANCE_CHART)
+    pipeline = models["pipeline"]["ndcg@10"]
+    best_name, best = max(
+        ((name, metrics["ndcg@10"]) for name, metrics in models.items() if name not in ("pipeline", "union")),
+        key=lambda pair: pair[1],
+    )
+    data, split = evaluation.get("data", {}), evaluation.get("split", {})
+    lines = [
+        f"# Model {evaluation.get('model_version', '')}",
+        "",
+        f"Data: {data.get('interactions', '?')} interactions, {data.get('users', '?')} shoppers,"
+        f" {data.get('items', '?')} items, {data.get('first_timestamp')} to {data.get('last_timestamp')}.",
+        f"Test window from {split.get('test_start')} ({split.get('test_users')} shoppers,"
+        f" {split.get('test_users_new')} new at the cut, {split.get('test_items_new')} new items).",
+        "",
+        f"**NDCG@10 of the pipeline: {pipeline:.4f}**, {_ratio(pipeline, best)} the best single model"
+        f" ({best_name}, {best:.4f}) and {_ratio(pipeline, models['popularity']['ndcg@10'])} popularity.",
+        "",
+        f"![metrics]({METRICS_CHART})",
+        "",
+        "## Every model",
+        "",
+        _table(
+            ["model", *TABLE_METRICS], [[name, *(models[name][m] for m in TABLE_METRICS)] for name in models]
+        ),
+        "",
+        "## Per segment (NDCG@10 / Recall@20, shoppers)",
+        "",
+        _table(
+            ["model", *SEGMENTS],
+            [
+                [
+                    name,
+                    *(
+                        _segment_cell(models[name].get("segments", {}).get(segment, {}))
+                        for segment in SEGMENTS
+                    ),
+                ]
+                for name in models
+            ],
+        ),
+        "",
+        "## Recall@K",
+        "",
+        f"![recall at K]({RECALL_CHART})",
+        "",
+    ]
+    if importance:
+        top = sorted(importance.items(), key=lambda pair: -pair[1])
+        lines += [
+            "## Ranker feature importance (total gain)",
+            "",
+            f"![feature importance]({IMPORTANCE_CHART})",
+            "",
+            _table(["feature", "gain"], [[name, value] for name, value in top]),
+            "",
+        ]
+    gate = evaluation.get("gate")
+    if gate:
+        lines += [
+            "## Quality gate",
+            "",
+            f"Decision: **{gate.get('decision')}**. {gate.get('reason', '')}",
+            "",
+        ]
+    path = output_dir / REPORT
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _ratio(value: float, reference: float) -> str:
+    return f"{value / reference:.2f}x" if reference > 0 else "n/a vs"
+
+
+def _segment_cell(metrics: dict[str, Any]) -> str:
+    if not metrics.get("users"):
+        return "-"
+    return f"{metrics['ndcg@10']:.4f} / {metrics['recall@20']:.4f} ({metrics['users']})"
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(value) for value in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _metrics_chart(models: dict[str, dict[str, Any]], path: Path) -> None:
+    names = list(models)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for axis, metric in zip(axes, ("ndcg@10", "recall@20", "coverage@20"), strict=True):
+        values = [models[name][metric] for name in names]
+        colours = ["tab:red" if name == "pipeline" else "tab:gray" for name in names]
+        axis.barh(names, values, color=colours)
+        axis.set_title(metric)
+        axis.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def _recall_chart(models: dict[str, dict[str, Any]], path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(6, 4.5))
+    for name in CURVE_MODELS:
+        curve = models.get(name, {}).get("recall_curve", {})
+        if curve:
+            ks = sorted(curve, key=int)
+            axis.plot([int(k) for k in ks], [curve[k] for k in ks], marker="o", label=name)
+    axis.set_xscale("log")
+    axis.set_xlabel("K")
+    axis.set_ylabel("recall@K")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def _importance_chart(importance: dict[str, float], path: Path) -> None:
+    top = sorted(importance.items(), key=lambda pair: -pair[1])[:20]
+    figure, axis = plt.subplots(figsize=(7, 6))
+    axis.barh([name for name, _ in top], [value for _, value in top], color="tab:blue")
+    axis.invert_yaxis()
+    axis.set_xlabel("total gain")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
