@@ -11,7 +11,7 @@ import pytest
 from merchandiser import artifacts
 from merchandiser.candidate_sources import SOURCES
 from merchandiser.model import Model
-from tests.tiny_shop import N_ITEMS, START, category_of
+from tests.tiny_shop import N_ITEMS, N_NEW_ITEMS, START, category_of
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def model(model_dir: Path) -> Model:
 def test_load_reads_the_bundle(model: Model, model_dir: Path) -> None:
     # Given a trained model dir / When loaded / Then version, catalog and ranker are there
     assert model.version == artifacts.read_manifest(model_dir)["model_version"]
-    assert len(model.catalog) == N_ITEMS
+    assert len(model.catalog) == N_ITEMS + N_NEW_ITEMS
     assert model.ranker is not None
     assert model.gram.shape == (8, 8)
 
@@ -121,3 +121,43 @@ def test_corrupt_file_with_a_matching_manifest_raises_bundle_error(model_dir: Pa
     # Then loading still fails cleanly
     with pytest.raises(artifacts.BundleError, match="cannot load"):
         Model.load(broken)
+
+
+def test_items_without_interactions_are_placed_by_content_and_retrievable(model: Model) -> None:
+    # Given the three catalogue items nobody interacted with (i45 shoes, i46 hats, i47 bags)
+    new_rows = [model.catalog.row_of[f"i{item}"] for item in range(N_ITEMS, N_ITEMS + N_NEW_ITEMS)]
+    assert model.signals.placed[new_rows].all() and model.signals.placed.sum() == N_NEW_ITEMS
+    # When a hats shopper asks for candidates
+    state = model.user_state({"i01": 8.0, "i04": 4.0, "i07": 2.0}, [], [])
+    candidates = model.candidates(state, k=30)
+    # Then the new hat is among them, brought by the content source
+    hat = model.catalog.row_of["i46"]
+    assert hat in candidates.rows
+    assert candidates.sources[candidates.rows.tolist().index(hat)] in ("content", "ann")
+    assert not np.isnan(candidates.scores["content"][candidates.rows.tolist().index(hat)])
+
+
+def test_new_shoppers_get_their_segment_popularity(model: Model) -> None:
+    # Given two new shoppers, one from each country (south shoppers favour the other end of the catalogue)
+    north = model.user_state({}, [], [], attributes={"country": "north"})
+    south = model.user_state({}, [], [], attributes={"country": "south"})
+    assert north.segments == ("country=north",) and north.vector is None
+    # When their popularity candidates are compared
+    top_north = model.proposals(north, 5)["popularity"].rows.tolist()
+    top_south = model.proposals(south, 5)["popularity"].rows.tolist()
+    # Then they differ, and each follows its segment's counts
+    assert top_north != top_south
+    assert top_south[0] == int(np.argmax(model.signals.segments["country=south"]))
+
+
+def test_bought_together_and_recent_items(model: Model) -> None:
+    # Given item i00's basket neighbours
+    together = model.bought_together("i00", 5)
+    neighbours, _ = model.signals.bought_together.of(0)
+    # Then they come first, in order, without the item itself
+    assert 0 not in together.rows and together.rows[: len(neighbours[:5])].tolist() == neighbours[:5].tolist()
+    # And a shopper's most recent item feeds the "bought together" source
+    state = model.user_state({}, [("i00", 1.0)], [], session_times=[START.timestamp()])
+    proposals = model.proposals(state, 10)
+    assert proposals["bought_together"].rows[0] == neighbours[0]
+    assert state.category_seen == {"shoes": START.timestamp()}
