@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import csr_matrix
 
-BLOCK_ITEMS = 4096  # item columns per block of X'X: bounds the memory of the product on large catalogs
+BLOCK_ITEMS = 1024  # item rows per block of X'X: bounds the memory of the product on large catalogs
 
 
 @dataclass(frozen=True)

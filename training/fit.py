@@ -60,6 +60,7 @@ class Hyperparameters:
 
 
 RECENT_ITEMS = 20
+NEIGHBOUR_HISTORY = 200
 BASKET_EVENTS = ("purchase", "add_to_cart")
 
 
@@ -206,9 +207,7 @@ def fit_retrieval(
     segments = user_segments(users)
     signals = Signals(
         trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
-        also_viewed=fit_neighbours(
-            user_positions, pairs["row"].to_numpy(), np.ones(len(pairs)), len(catalog), hp.neighbours
-        ),
+        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
         bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
         placed=placed,
         content=content,
@@ -233,6 +232,24 @@ def fit_retrieval(
     }
     model = Model(manifest, catalog, item_factors, popularity, index, None, signals)
     return model, user_histories(pairs, catalog, segments)
+
+
+def shopper_neighbours(pairs: pd.DataFrame, user_row: dict[str, int], n_items: int, top_n: int) -> Neighbours:
+    """The "also viewed" neighbours: co-occurrence within each shopper's latest ``NEIGHBOUR_HISTORY``
+    items (a few very long histories would otherwise dominate the pairs and the cost, which grows as
+    their square)."""
+    latest = (
+        pairs.sort_values(["user_id", "last", "row"], ascending=[True, False, True], kind="stable")
+        .groupby("user_id", sort=False)
+        .head(NEIGHBOUR_HISTORY)
+    )
+    return fit_neighbours(
+        latest["user_id"].map(user_row).to_numpy(),
+        latest["row"].to_numpy(),
+        np.ones(len(latest)),
+        n_items,
+        top_n,
+    )
 
 
 def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) -> Neighbours:
