@@ -1,0 +1,73 @@
+"""The catalogue overlay in DynamoDB (moto) and the served model with it applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from merchandiser import catalog_overlay
+from merchandiser.catalog_overlay import CatalogOverlay, OverlayFullError, OverlayItem
+from merchandiser.fresh_items import with_overlay
+from merchandiser.model import Model
+from tests.integration.conftest import Aws
+
+
+def item(item_id: str, vector: np.ndarray | None = None, in_stock: bool = True) -> OverlayItem:
+    return OverlayItem(item_id, f"Title {item_id}", "hats", "acme", 12.5, in_stock, vector)
+
+
+def test_upsert_and_read_round_trip(aws: Aws) -> None:
+    overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
+    # Given an empty overlay / When two items are upserted, one twice
+    assert overlay.read() == {}
+    vector = np.array([0.5, -1.25, 3.0], np.float32)
+    overlay.upsert(item("new-1", vector))
+    overlay.upsert(item("i00", in_stock=True))
+    overlay.upsert(item("i00", in_stock=False))
+    # Then both are there, the vector intact, the later write winning
+    read = overlay.read()
+    assert set(read) == {"new-1", "i00"}
+    np.testing.assert_array_equal(read["new-1"].vector, vector)
+    assert read["i00"].in_stock is False and read["i00"].vector is None and read["i00"].price == 12.5
+    # And clearing empties it
+    overlay.clear()
+    assert overlay.read() == {}
+
+
+def test_a_full_overlay_refuses_new_items_but_updates_known_ones(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catalog_overlay, "MAX_ITEMS", 2)
+    overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
+    overlay.upsert(item("a"))
+    overlay.upsert(item("b"))
+    with pytest.raises(OverlayFullError):
+        overlay.upsert(item("c"))
+    overlay.upsert(item("a", in_stock=False))
+    assert set(overlay.read()) == {"a", "b"} and overlay.read()["a"].in_stock is False
+
+
+def test_the_overlay_makes_a_new_item_retrievable_and_a_sold_out_item_unavailable(model_dir: Path) -> None:
+    model = Model.load(model_dir)
+    assert model.signals.content is not None
+    # Given a new hat placed by its attributes, and known item i04 (a hat) now sold out
+    record = {"title": "Item 99 hats", "category": "hats", "brand": "acme", "price": 20.0}
+    vector = model.signals.content.vector_of(record)
+    served = with_overlay(model, {"new-hat": item("new-hat", vector), "i04": item("i04", in_stock=False)})
+    # Then the new item has a row, flagged as placed, and i04 is out of stock; the original is untouched
+    row = served.catalog.row_of["new-hat"]
+    assert row == len(model.catalog) and served.signals.placed[row]
+    assert (
+        not served.catalog.in_stock[served.catalog.row_of["i04"]]
+        and model.catalog.in_stock[model.catalog.row_of["i04"]]
+    )
+    # And a hats shopper's candidates include it, from the content source
+    state = served.user_state({"i01": 8.0, "i04": 4.0, "i07": 2.0}, [], [])
+    candidates = served.candidates(state, k=40)
+    assert row in candidates.rows.tolist()
+    scores = served.score(state, candidates, now=0.0)
+    assert np.isfinite(scores).all()
+    # And an empty overlay serves the model as it is
+    assert with_overlay(model, {}) is model
