@@ -72,6 +72,13 @@ def shop(seed: int = 3) -> Channels:
 
 
 def train_tiny_model(root: Path) -> Path:
-    hp = Hyperparameters(factors=8, iterations=10, test_fraction=0.2, candidates=30, early_stopping_rounds=10)
+    hp = Hyperparameters(
+        factors=8,
+        iterations=10,
+        test_fraction=0.2,
+        candidates=30,
+        ranker_candidates=30,
+        early_stopping_rounds=10,
+    )
     run(shop(), hp, root / "model", root / "output")
     return root / "model"

@@ -44,7 +44,8 @@ class Hyperparameters:
     max_segments: int = 50
     seed: int = 7
     test_fraction: float = 0.1
-    candidates: int = 300  # per user, for ranker training and evaluation
+    candidates: int = 1000  # per user in evaluation, as serving retrieves
+    ranker_candidates: int = 300  # per user in the ranker's training lists (the cost grows with it)
     ranker_rounds: int = 300
     ranker_learning_rate: float = 0.05
     ranker_leaves: int = 31
@@ -383,9 +384,11 @@ def train_ranker(
     n_holdout = round(hp.ranker_holdout * len(users))
     holdout = [users[position] for position in sorted(order[:n_holdout])]
     fitting = [users[position] for position in sorted(order[n_holdout:])]
-    x_fit, y_fit, g_fit = ranker_examples(model, histories, relevant, fitting, now, hp.candidates, segments)
+    x_fit, y_fit, g_fit = ranker_examples(
+        model, histories, relevant, fitting, now, hp.ranker_candidates, segments
+    )
     x_stop, y_stop, g_stop = ranker_examples(
-        model, histories, relevant, holdout, now, hp.candidates, segments
+        model, histories, relevant, holdout, now, hp.ranker_candidates, segments
     )
     info: dict[str, Any] = {
         "groups_fit": len(g_fit),
