@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from merchandiser.api import MAX_K
+from merchandiser.reranking import RuleOptions
 from merchandiser.schemas import ID_PATTERN, Event, EventFields
 
 ItemIdField = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -27,7 +28,22 @@ class ScoredItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: ItemIdField
-    score: float
+    # NaN and infinities would make the order undefined and the response invalid JSON
+    score: float = Field(allow_inf_nan=False)
+
+
+class RerankRules(RuleOptions):
+    """The rules of one rerank request; without them only purchases, stock and the category cap apply."""
+
+    explore_item_ids: tuple[ItemIdField, ...] = Field(
+        default=(), max_length=MAX_LIST, description="new items without interactions, to explore"
+    )
+    explore_slots: int = Field(default=1, ge=0, le=MAX_K, description="slots for explore_item_ids")
+    seed: str | None = Field(
+        default=None,
+        max_length=128,
+        description="picks the explored items (e.g. a page view id); default: the user id and UTC date",
+    )
 
 
 class RerankRequest(BaseModel):
@@ -35,6 +51,7 @@ class RerankRequest(BaseModel):
 
     items: list[ScoredItem] = Field(min_length=1, max_length=MAX_LIST)
     k: int = Field(default=20, ge=1, le=MAX_K)
+    rules: RerankRules = Field(default_factory=RerankRules)
 
 
 class ItemUpsert(BaseModel):
