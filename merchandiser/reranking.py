@@ -5,10 +5,12 @@ The order of operations:
 1. filters and de-duplication: excluded item ids (purchased, seen, a retailer's list), excluded
    categories, out of stock, other categories on a category page; a repeated item id keeps its best
    score;
-2. promotions and exploration take their slots first, from items that pass the same filters;
+2. promotions, exploration (new items, spread over the page) and discovery (the shopper's own
+   long-tail candidates, at the end of the page) take their slots first, from items that pass the
+   same filters;
 3. the organic rest of the page is chosen greedily, by maximal marginal relevance (MMR) when
    ``mmr_lambda`` is set, else by score, holding back items of a category already at its cap;
-4. the page is assembled slot by slot: promoted slots, exploration slots, organic items in order.
+4. the page is assembled slot by slot: promoted, exploration and discovery slots, organic items in order.
 
 Deterministic: ties in score are broken by item id, exploration draws from a seed the caller
 derives from the request, and no step depends on the order the items arrived in.
@@ -30,6 +32,7 @@ from merchandiser.schemas import ID_PATTERN
 
 PROMOTED = "promoted"  # the reason of a promoted slot
 NEW_ARRIVAL = "new arrival"  # the reason of an exploration slot
+DISCOVERY = "discovery"  # the reason of a discovery slot
 
 # Returns one row per item id (any scale: rerank normalizes them), e.g. the model's item factors.
 ItemVectors = Callable[[Sequence[str]], np.ndarray]
@@ -58,7 +61,9 @@ class Rules:
     promoted_share: float = 0.0
     explore: tuple[Scored, ...] = ()  # new items without interaction signal
     explore_slots: int = 0
-    seed: str = ""  # picks the exploration items: the same seed gives the same page
+    discover: tuple[Scored, ...] = ()  # the shopper's long-tail candidates (see ``Recommender``)
+    discover_slots: int = 0  # the last slots of the page
+    seed: str = ""  # picks the exploration and discovery items: the same seed gives the same page
 
     def __post_init__(self) -> None:
         if self.k < 0:
@@ -70,8 +75,8 @@ class Rules:
                 raise ValueError("MMR needs item vectors to measure similarity")
         if not 0.0 <= self.promoted_share <= 1.0:
             raise ValueError(f"promoted_share must be within [0, 1], got {self.promoted_share}")
-        if self.explore_slots < 0:
-            raise ValueError(f"explore_slots must not be negative, got {self.explore_slots}")
+        if self.explore_slots < 0 or self.discover_slots < 0:
+            raise ValueError("explore_slots and discover_slots must not be negative")
 
 
 Category = Annotated[str, StringConstraints(min_length=1, max_length=128)]
@@ -131,6 +136,16 @@ def exploration_slots(k: int, count: int, taken: Sequence[int] = ()) -> list[int
         occupied.add(position)
         slots.append(position)
     return sorted(slots)
+
+
+def discovery_slots(k: int, count: int, taken: Sequence[int] = ()) -> list[int]:
+    """0-based positions of ``count`` discovery slots: the last free slots of the page.
+
+    At the end, not spread: the head of the page stays the ranker's best guesses, and the shopper who
+    scrolls that far is the one looking for something else.
+    """
+    free = [position for position in range(k - 1, -1, -1) if position not in set(taken)]
+    return sorted(free[:count])
 
 
 def exploration_order(items: Sequence[Scored], seed: str) -> list[Scored]:
@@ -243,9 +258,21 @@ def rerank(items: Sequence[Scored], rules: Rules) -> list[Scored]:
     explored = explored[: len(explore_slots)]
 
     taken |= {item.item_id for item in explored}
+    pool = [item for item in best_first(rules.discover, rules) if item.item_id not in taken]
+    discovered = [replace(item, source=DISCOVERY) for item in exploration_order(pool, rules.seed)]
+    discover_slots = discovery_slots(
+        rules.k, min(rules.discover_slots, len(discovered)), promo_slots + explore_slots
+    )
+    discovered = discovered[: len(discover_slots)]
+
+    taken |= {item.item_id for item in discovered}
     rest = [item for item in eligible if item.item_id not in taken]
-    chosen = organic(rest, rules.k - len(promoted) - len(explored), rules)
-    return assemble(rules.k, chosen, promoted, promo_slots, explored, explore_slots)
+    chosen = organic(rest, rules.k - len(promoted) - len(explored) - len(discovered), rules)
+    placed = {
+        **dict(zip(explore_slots, explored, strict=True)),
+        **dict(zip(discover_slots, discovered, strict=True)),
+    }
+    return assemble(rules.k, chosen, promoted, promo_slots, list(placed.values()), list(placed))
 
 
 def assemble(

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from merchandiser.reranking import (
+    DISCOVERY,
     NEW_ARRIVAL,
     PROMOTED,
     Rules,
     Scored,
     category_cap,
+    discovery_slots,
     exploration_slots,
     promoted_slots,
     relevance,
@@ -246,3 +248,46 @@ def test_negative_exploration_slots_or_page_size_are_refused() -> None:
         Rules(k=3, explore_slots=-1)
     with pytest.raises(ValueError, match="k must"):
         Rules(k=-1)
+
+
+LONG_TAIL = tuple(item(f"t{n}", 0.01 * n, category="t") for n in range(8))
+
+
+def test_discovery_takes_the_last_free_slots() -> None:
+    assert discovery_slots(10, 3) == [7, 8, 9]
+    assert discovery_slots(10, 2, taken=[9, 5]) == [7, 8]
+    assert discovery_slots(3, 5, taken=[0]) == [1, 2]
+
+
+def test_discovery_fills_the_end_of_the_page_in_seeded_order_and_keeps_the_head() -> None:
+    rules = Rules(k=10, discover=LONG_TAIL, discover_slots=3, seed="u1:2026-11-22")
+    page = rerank(ORGANIC, rules)
+    # The first 7 slots are the organic order, untouched; the last 3 are long-tail items
+    assert ids(page)[:7] == ids(rerank(ORGANIC, Rules(k=7)))
+    assert [p.source for p in page[7:]] == [DISCOVERY] * 3
+    assert {p.item_id for p in page[7:]} <= {t.item_id for t in LONG_TAIL}
+    # The same seed gives the same page whatever the pool's order; other seeds show other items
+    assert rerank(ORGANIC, replace(rules, discover=tuple(reversed(LONG_TAIL)))) == page
+    others = {tuple(ids(rerank(ORGANIC, replace(rules, seed=f"u{n}")))[7:]) for n in range(12)}
+    assert len(others) > 1
+
+
+def test_discovery_skips_filtered_items_and_shares_the_page_with_promotions_and_new_items() -> None:
+    pool = (item("t0", 0.1, in_stock=False), item("t1", 0.1), item("o0", 0.1))
+    rules = Rules(
+        k=10,
+        discover=pool,
+        discover_slots=3,
+        explore=NEW,
+        explore_slots=1,
+        promoted=(promo("p1"),),
+        promoted_share=0.1,
+        seed="s",
+    )
+    page = rerank(ORGANIC, rules)
+    sources = [p.source for p in page]
+    # one promoted (slot 9, the last), one new item (slot 5), and discovery in the last free slots
+    assert sources[9] == PROMOTED and sources[5] == NEW_ARRIVAL
+    discovered = [p.item_id for p in page if p.source == DISCOVERY]
+    assert "t0" not in discovered and set(discovered) <= {"t1", "o0"}
+    assert len(page) == 10 and len(set(ids(page))) == 10
