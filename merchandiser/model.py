@@ -10,6 +10,7 @@ import math
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -232,6 +233,13 @@ class Model:
     def merge_proposals(proposals: Mapping[str, Proposal], k: int, exclude: frozenset[int]) -> Candidates:
         quotas = {source: math.ceil(SOURCE_SHARES[source] * k) for source in proposals}
         return merge(proposals, quotas, k, exclude=exclude)
+
+    @cached_property
+    def popularity_percentile(self) -> np.ndarray:
+        """Each item's popularity rank over the catalogue size: 0 the least, near 1 the most popular."""
+        ranks = np.empty(len(self.popularity), dtype=np.float64)
+        ranks[np.argsort(self.popularity, kind="stable")] = np.arange(len(self.popularity))
+        return ranks / max(len(self.popularity), 1)
 
     def segment_popularity(self, segments: Sequence[str]) -> np.ndarray:
         """Popularity among the shopper's first known segment, overall popularity otherwise."""

@@ -10,7 +10,9 @@ Models:
 - ``als``: brute-force inner product of the folded-in user vector with every item vector;
 - one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone;
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
-- ``pipeline``: what serving does, the union re-ordered by the LightGBM ranker.
+- ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
+- ``pipeline``: what serving shows: the page of ``merchandiser.pages`` (category cap, new arrivals,
+  discovery) for the first ``PAGE`` places, then the ranker's order.
 
 Segments: ``warm_users`` (a history before the cut), ``new_users`` (none), ``new_items`` (relevant
 items restricted to those without interactions before the cut, over the users who have one).
@@ -28,13 +30,17 @@ import pandas as pd
 
 from merchandiser.candidate_sources import SOURCES, Proposal
 from merchandiser.model import Model, UserState
+from merchandiser.pages import daily_seed, page_rules, scored
 from merchandiser.popularity import top_popular
+from merchandiser.reranking import rerank
+from merchandiser.settings import RetailerRules
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
 from training.metrics import summarize, unit_rows
 
 logger = logging.getLogger(__name__)
 
 LIST_LENGTH = 100  # recall@100 needs 100 items
+PAGE = 20  # the served page: what coverage@20 and recall@20 measure
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 PROGRESS_EVERY = 1000
 
@@ -59,7 +65,9 @@ def recommend_als(model: Model, state: UserState) -> list[int]:
     return np.argsort(-scores, kind="stable")[:LIST_LENGTH].tolist()
 
 
-def user_lists(model: Model, state: UserState, now: float, k: int) -> dict[str, list[int]]:
+def user_lists(
+    model: Model, state: UserState, now: float, k: int, user_id: str, retailer: RetailerRules
+) -> dict[str, list[int]]:
     """Every model's list for one user; the sources' proposals are computed once and shared."""
     proposals = model.proposals(state, k)
     popular, _ = top_popular(model.popularity, LIST_LENGTH, exclude=state.purchased)
@@ -71,7 +79,13 @@ def user_lists(model: Model, state: UserState, now: float, k: int) -> dict[str, 
     lists["union"] = fuse(proposals, state.purchased, LIST_LENGTH)
     candidates = model.merge_proposals(proposals, k, state.purchased)
     scores = model.score(state, candidates, now)
-    lists["pipeline"] = candidates.rows[np.argsort(-scores, kind="stable")[:LIST_LENGTH]].tolist()
+    ranked = candidates.rows[np.argsort(-scores, kind="stable")].tolist()
+    lists["ranker"] = ranked[:LIST_LENGTH]
+    purchased = frozenset(str(model.catalog.item_ids[row]) for row in state.purchased)
+    rules = page_rules(model, retailer, PAGE, candidates, scores, purchased, daily_seed(user_id, now), now)
+    page = rerank(scored(model, candidates.rows, scores, candidates.sources), rules)
+    shown = [model.catalog.row_of[item.item_id] for item in page]
+    lists["pipeline"] = (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
     return lists
 
 
@@ -83,10 +97,13 @@ def evaluate(
     hp: Hyperparameters,
     segments: Mapping[str, tuple[str, ...]] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    retailer: RetailerRules | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every model over the users active in ``test_events`` (a deterministic sample if many);
-    ``segments``: user attributes' segment keys, which new users are served by."""
+    ``segments``: user attributes' segment keys, which new users are served by; ``retailer``: the page's
+    rules (the defaults serving applies when none are configured)."""
     started = time.perf_counter()
+    retailer = retailer or RetailerRules()
     segments = segments or {}
     relevant = relevant_items(test_events, pipeline.catalog, histories)
     users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
@@ -98,7 +115,7 @@ def evaluate(
             state = pipeline.state_from_rows({}, [], frozenset(), None, segments.get(user, ()))
         else:
             state = history.state(pipeline)
-        lists[user] = user_lists(pipeline, state, now, hp.candidates)
+        lists[user] = user_lists(pipeline, state, now, hp.candidates, user, retailer)
         if done % PROGRESS_EVERY == 0 or done == len(users):
             logger.info("evaluation: %d/%d users", done, len(users))
             if progress is not None:
@@ -116,7 +133,7 @@ def evaluate(
         "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in ("popularity", "als", *SOURCES, "union", "pipeline"):
+    for name in ("popularity", "als", *SOURCES, "union", "ranker", "pipeline"):
         recommendations = {user: lists[user][name] for user in users}
         metrics = summarize(recommendations, relevant, n_items, vectors)
         metrics["segments"] = {

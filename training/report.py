@@ -21,7 +21,8 @@ RECALL_CHART = "recall_at_k.png"
 IMPORTANCE_CHART = "feature_importance.png"
 TABLE_METRICS = ("ndcg@10", "recall@20", "recall@100", "hit@10", "mrr", "coverage@20", "diversity@10")
 SEGMENTS = ("warm_users", "new_users", "new_items")
-CURVE_MODELS = ("popularity", "als", "union", "pipeline")
+COMBINED = ("pipeline", "ranker", "union")  # not single models: compared with the best single one
+CURVE_MODELS = ("popularity", "als", "union", "ranker", "pipeline")
 
 
 def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
@@ -35,7 +36,7 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
         _importance_chart(importance, output_dir / IMPORTANCE_CHART)
     pipeline = models["pipeline"]["ndcg@10"]
     best_name, best = max(
-        ((name, metrics["ndcg@10"]) for name, metrics in models.items() if name not in ("pipeline", "union")),
+        ((name, metrics["ndcg@10"]) for name, metrics in models.items() if name not in COMBINED),
         key=lambda pair: pair[1],
     )
     data, split = evaluation.get("data", {}), evaluation.get("split", {})

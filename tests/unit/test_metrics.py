@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
-from training.metrics import coverage_at_k, hit_at_k, ndcg_at_k, recall_at_k, summarize
+from training.metrics import (
+    coverage_at_k,
+    hit_at_k,
+    intra_list_diversity,
+    ndcg_at_k,
+    recall_at_k,
+    reciprocal_rank,
+    summarize,
+    unit_rows,
+)
 
 
 def test_ndcg_of_hits_at_positions_two_and_three() -> None:
@@ -57,3 +67,23 @@ def test_summarize_averages_over_users_with_relevant_items() -> None:
     assert summary["hit@10"] == pytest.approx(0.5)
     assert summary["recall@20"] == pytest.approx(0.5)
     assert summary["coverage@20"] == pytest.approx(4 / 5)
+    assert summary["mrr"] == pytest.approx(0.5)
+    assert summary["recall_curve"]["5"] == pytest.approx(0.5)
+
+
+def test_reciprocal_rank_is_one_over_the_first_hit() -> None:
+    assert reciprocal_rank([7, 8, 3], {3, 8}) == pytest.approx(0.5)
+    assert reciprocal_rank([7], {3}) == 0.0
+
+
+def test_intra_list_diversity_is_the_mean_pairwise_cosine_distance() -> None:
+    # Given items 0 and 1 pointing the same way and item 2 orthogonal to both
+    vectors = unit_rows(np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 3.0]]))
+    # Then {0, 1} are not diverse at all, {0, 2} fully, {0, 1, 2} two of three pairs
+    assert intra_list_diversity([0, 1], vectors, 10) == pytest.approx(0.0)
+    assert intra_list_diversity([0, 2], vectors, 10) == pytest.approx(1.0)
+    assert intra_list_diversity([0, 1, 2], vectors, 10) == pytest.approx(2 / 3)
+    assert intra_list_diversity([0], vectors, 10) == 0.0
+    # And summarize reports it when vectors are given
+    summary = summarize({"a": [0, 2]}, {"a": {2}}, 3, vectors)
+    assert summary["diversity@10"] == pytest.approx(1.0)

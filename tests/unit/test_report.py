@@ -1,0 +1,41 @@
+"""The human report: Markdown with the tables and the three charts, from an evaluation dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from training.report import IMPORTANCE_CHART, METRICS_CHART, RECALL_CHART, write_report
+
+
+def metrics(ndcg: float) -> dict:
+    segment = {"ndcg@10": ndcg, "recall@20": ndcg, "users": 3}
+    return {
+        "ndcg@10": ndcg,
+        "recall@20": ndcg,
+        "recall@100": ndcg,
+        "hit@10": ndcg,
+        "mrr": ndcg,
+        "coverage@20": 0.5,
+        "diversity@10": 0.7,
+        "recall_curve": {"5": ndcg / 2, "20": ndcg, "100": 2 * ndcg},
+        "users": 3,
+        "segments": {"warm_users": segment, "new_users": {"users": 0}, "new_items": segment},
+    }
+
+
+def test_report_compares_the_pipeline_with_the_best_baseline(tmp_path: Path) -> None:
+    # Given an evaluation where the pipeline doubles the best baseline
+    evaluation = {
+        "model_version": "v1",
+        "models": {"popularity": metrics(0.05), "als": metrics(0.1), "pipeline": metrics(0.2)},
+        "ranker": {"feature_importance": {"als_score": 10.0, "trending_log": 30.0}},
+    }
+    # When the report is written
+    path = write_report(evaluation, tmp_path)
+    text = path.read_text()
+    # Then it states the ratio, holds the tables, and every chart exists as a PNG
+    assert "2.00x the best single model (als, 0.1000)" in text
+    assert "| pipeline | 0.2000 |" in text and "| trending_log | 30.0000 |" in text
+    assert "| popularity | 0.0500 / 0.0500 (3) | - |" in text
+    for chart in (METRICS_CHART, RECALL_CHART, IMPORTANCE_CHART):
+        assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
