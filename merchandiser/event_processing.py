@@ -1,10 +1,21 @@
-"""Turning behaviour events into fresh session state.
+"""Turning behaviour events into fresh session state and trending counters, each event exactly once.
 
-Producers put JSON events (``schemas.Event``) on the stream, partition key = user id. The processor
-parses each record, sends the ones that can never succeed to the dead-letter queue with their raw
-payload and the reason, and writes the rest as ONE session update per shopper per batch. A shopper
-whose write fails has all of their records reported back as batch item failures, so Kinesis
-retries them and nothing is lost.
+Producers put JSON events (``schemas.Event``) on the stream, partition key = user id. A batch goes
+through two stages:
+
+1. per record (Powertools ``BatchProcessor`` record handler): decode and validate. A record no retry
+   can fix (not JSON, unknown type, missing field, too large) goes to the dead-letter queue with its raw
+   payload and a reason code, and counts as handled.
+2. per batch (``EventProcessor.apply``): one strongly consistent BatchGetItem reads the sessions of the
+   batch's shoppers; events whose id the session has already seen are dropped (Kinesis delivers at least
+   once, and a retry resumes from the lowest failed record, re-sending later successes); each shopper's
+   new events are merged into a bounded session and written with ONE conditional PutItem (optimistic
+   version check, re-read and retried on conflict); then one atomic ADD per hour bucket updates the
+   trending counters.
+
+A shopper whose write still fails has all their records reported as batch item failures, so the event
+source mapping retries them; their ids are not in the session, so the retry counts them once.
+Per invocation: records in = processed + duplicates + dead-lettered + failed.
 """
 
 from __future__ import annotations
@@ -14,38 +25,64 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import KinesisStreamRecord
 from pydantic import ValidationError
 
+from merchandiser import trending
 from merchandiser.schemas import MAX_EVENT_BYTES, Event
-from merchandiser.store import FeatureStore, SessionEvent
+from merchandiser.store import (
+    BATCH_GET_LIMIT,
+    SEEN_EVENT_IDS_KEPT,
+    SESSION_EVENTS_KEPT,
+    FeatureStore,
+    SessionConflictError,
+    SessionEvent,
+    SessionState,
+)
 
 logger = logging.getLogger(__name__)
 
+WRITE_ATTEMPTS = 3  # a conflict means another writer got there first: re-read, merge again, retry
+
 
 class InvalidEventError(ValueError):
-    """A record that no retry can fix: not JSON, not an event, too large."""
+    """A record that no retry can fix; ``code`` says why in one word, the message says where."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+_PYDANTIC_CODES = {"missing": "MISSING_FIELD", "extra_forbidden": "UNKNOWN_FIELD"}
 
 
 def parse_event(raw: bytes) -> Event:
     if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEventError(f"payload of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+        raise InvalidEventError("OVERSIZED", f"payload of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidEventError(f"not JSON: {exc}") from exc
+        raise InvalidEventError("MALFORMED_JSON", f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
-        raise InvalidEventError("an event must be a JSON object")
+        raise InvalidEventError("NOT_AN_OBJECT", "an event must be a JSON object")
     try:
         return Event.model_validate(document)
     except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        code = _PYDANTIC_CODES.get(first["type"], "INVALID_FIELD")
+        if first["loc"] == ("event_type",) and first["type"] == "literal_error":
+            code = "UNKNOWN_EVENT_TYPE"
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors()[:5]
+            f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in errors[:5]
         )
-        raise InvalidEventError(problems) from exc
+        raise InvalidEventError(code, problems) from exc
 
 
 @dataclass(frozen=True)
@@ -60,13 +97,42 @@ class StreamRecord:
         return cls(kinesis["sequenceNumber"], kinesis["partitionKey"], base64.b64decode(kinesis["data"]))
 
 
+@dataclass(frozen=True)
+class Parsed:
+    """The per-record stage's answer: the event, or why the record can never become one."""
+
+    record: StreamRecord
+    event: Event | None = None
+    rejection: InvalidEventError | None = None
+
+
+def parse_record(record: StreamRecord) -> Parsed:
+    try:
+        return Parsed(record, event=parse_event(record.data))
+    except InvalidEventError as exc:
+        return Parsed(record, rejection=exc)
+
+
 @dataclass
 class BatchOutcome:
+    records_in: int = 0
     processed: int = 0
     duplicates: int = 0
     dead_lettered: int = 0
     failed_sequence_numbers: list[str] = field(default_factory=list)
-    writes: int = 0
+    session_reads: int = 0  # BatchGetItem / GetItem calls
+    session_writes: int = 0  # PutItem calls (one per shopper with new events, plus conflict retries)
+    counter_writes: int = 0  # UpdateItem ADD calls on trending buckets
+    conflicts: int = 0
+    uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
+
+    @property
+    def failed(self) -> int:
+        return len(self.failed_sequence_numbers)
+
+    @property
+    def writes(self) -> int:
+        return self.session_writes + self.counter_writes
 
 
 class DeadLetters:
@@ -76,74 +142,189 @@ class DeadLetters:
         self._sqs = sqs
         self._queue_url = queue_url
 
-    def send(self, rejected: list[tuple[StreamRecord, str]]) -> None:
+    def send(self, rejected: Sequence[tuple[StreamRecord, InvalidEventError]]) -> list[StreamRecord]:
+        """Returns the records the queue refused (they must be retried, not dropped)."""
+        refused: list[StreamRecord] = []
         for start in range(0, len(rejected), 10):  # SQS takes 10 messages per batch
+            chunk = rejected[start : start + 10]
             entries = [
-                {
-                    "Id": str(number),
-                    "MessageBody": json.dumps(
-                        {
-                            "reason": reason,
-                            "sequence_number": record.sequence_number,
-                            "partition_key": record.partition_key,
-                            "payload_base64": base64.b64encode(record.data).decode(),
-                        }
-                    ),
-                }
-                for number, (record, reason) in enumerate(rejected[start : start + 10])
+                {"Id": str(number), "MessageBody": json.dumps(dead_letter_body(record, error))}
+                for number, (record, error) in enumerate(chunk)
             ]
             response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
-            if response.get("Failed"):
-                raise RuntimeError(f"dead-letter queue refused {len(response['Failed'])} messages")
+            refused.extend(chunk[int(failure["Id"])][0] for failure in response.get("Failed", []))
+        return refused
+
+
+def dead_letter_body(record: StreamRecord, error: InvalidEventError) -> dict[str, Any]:
+    return {
+        "reason_code": error.code,
+        "reason": str(error),
+        "sequence_number": record.sequence_number,
+        "partition_key": record.partition_key,
+        "payload_base64": base64.b64encode(record.data).decode(),
+    }
+
+
+def merge_session(state: SessionState, events: Iterable[Event]) -> SessionState:
+    """The session after ``events`` (already known to be new): ordered by event time whatever the arrival
+    order, bounded to the last ``SESSION_EVENTS_KEPT`` events and ``SEEN_EVENT_IDS_KEPT`` ids."""
+    incoming = list(events)
+    added = [
+        SessionEvent(
+            event.event_id, event.item_id, event.event_type, event.weight, event.timestamp.timestamp()
+        )
+        for event in incoming
+    ]
+    merged = sorted([*state.events, *added], key=lambda event: event.ts)[-SESSION_EVENTS_KEPT:]
+    seen = [*state.seen, *(event.event_id for event in incoming)][-SEEN_EVENT_IDS_KEPT:]
+    bought = {event.item_id for event in incoming if event.event_type == "purchase"}
+    return SessionState(state.user_id, tuple(merged), tuple(seen), state.purchased | bought, state.version)
 
 
 class EventProcessor:
-    def __init__(self, store: FeatureStore, dead_letters: DeadLetters, session_ttl_seconds: int):
+    def __init__(
+        self,
+        store: FeatureStore,
+        dead_letters: DeadLetters,
+        session_ttl_seconds: int,
+        clock: Callable[[], float] = time.time,
+    ):
         self.store = store
         self.dead_letters = dead_letters
         self.session_ttl_seconds = session_ttl_seconds
+        self.clock = clock
 
     def process(self, records: Iterable[StreamRecord]) -> BatchOutcome:
-        outcome = BatchOutcome()
-        rejected: list[tuple[StreamRecord, str]] = []
-        by_user: dict[str, list[tuple[StreamRecord, Event]]] = defaultdict(list)
-        seen_ids: set[str] = set()
-        for record in records:
+        """Both stages in one call (the twin's tools and the bench use it; the handler uses Powertools)."""
+        return self.apply([parse_record(record) for record in records])
+
+    def apply(self, parsed: Sequence[Parsed]) -> BatchOutcome:
+        outcome = BatchOutcome(records_in=len(parsed))
+        rejected = [(p.record, p.rejection) for p in parsed if p.rejection is not None]
+        if rejected:
             try:
-                event = parse_event(record.data)
-            except InvalidEventError as exc:
-                rejected.append((record, str(exc)))
+                refused = self.dead_letters.send(rejected)
+            except Exception:  # the queue is unreachable: retry these records rather than lose them
+                logger.exception("dead-letter queue unavailable; %d records will be retried", len(rejected))
+                refused = [record for record, _ in rejected]
+            outcome.failed_sequence_numbers.extend(record.sequence_number for record in refused)
+            outcome.dead_lettered = len(rejected) - len(refused)
+            logger.warning("dead-lettered %d records, first: %s", len(rejected), rejected[0][1])
+
+        by_user: dict[str, list[tuple[StreamRecord, Event]]] = defaultdict(list)
+        batch_ids: set[str] = set()
+        for item in parsed:
+            if item.event is None:
                 continue
-            if event.event_id in seen_ids:  # at-least-once delivery: count each event once
+            if item.event.event_id in batch_ids:
                 outcome.duplicates += 1
                 continue
-            seen_ids.add(event.event_id)
-            by_user[event.user_id].append((record, event))
-        if rejected:
-            self.dead_letters.send(rejected)
-            outcome.dead_lettered = len(rejected)
-            logger.warning("dead-lettered %d records: %s", len(rejected), rejected[0][1])
+            batch_ids.add(item.event.event_id)
+            by_user[item.event.user_id].append((item.record, item.event))
+        if not by_user:
+            return outcome
+
+        try:
+            sessions = self.store.read_sessions(by_user)
+            outcome.session_reads += -(-len(by_user) // BATCH_GET_LIMIT)
+        except Exception:  # retryable: throttling, timeouts. Nothing was written, so all of it is retried
+            logger.exception("session read failed; the batch's events will be retried")
+            outcome.failed_sequence_numbers.extend(r.sequence_number for e in by_user.values() for r, _ in e)
+            return outcome
+
+        now = self.clock()
+        applied: list[Event] = []
         for user_id, entries in by_user.items():
             try:
-                self._write(user_id, [event for _, event in entries])
-                outcome.writes += 1
-                outcome.processed += len(entries)
-            except Exception:  # retryable (throttling, timeouts): Kinesis redelivers these records
+                new = self._write_user(sessions[user_id], [event for _, event in entries], now, outcome)
+                outcome.duplicates += len(entries) - len(new)
+                outcome.processed += len(new)
+                applied.extend(new)
+            except Exception:
                 logger.exception("session write failed for a shopper; their records will be retried")
                 outcome.failed_sequence_numbers.extend(record.sequence_number for record, _ in entries)
+        self._count_trending(applied, now, outcome)
         return outcome
 
-    def _write(self, user_id: str, events: list[Event]) -> None:
-        session = [
-            SessionEvent(
-                event_id=event.event_id,
-                item_id=event.item_id,
-                event_type=event.event_type,
-                weight=event.weight,
-                ts=event.timestamp.timestamp(),
-            )
-            for event in sorted(events, key=lambda e: e.timestamp)
-        ]
-        purchased = [event.item_id for event in events if event.event_type == "purchase"]
-        expires_at = int(time.time()) + self.session_ttl_seconds
-        self.store.append_session(user_id, session, purchased, expires_at=expires_at)
+    def _write_user(
+        self, state: SessionState, events: list[Event], now: float, outcome: BatchOutcome
+    ) -> list[Event]:
+        """Writes the shopper's new events; returns them (an event already in ``seen`` is a duplicate)."""
+        expires_at = int(now) + self.session_ttl_seconds
+        for attempt in range(WRITE_ATTEMPTS):
+            seen = set(state.seen)
+            new = [event for event in events if event.event_id not in seen]
+            if not new:
+                return []
+            try:
+                outcome.session_writes += 1
+                self.store.write_session(merge_session(state, new), state.version, expires_at)
+                return new
+            except SessionConflictError:
+                outcome.conflicts += 1
+                if attempt == WRITE_ATTEMPTS - 1:
+                    raise
+                state = self.store.read_session(state.user_id)
+                outcome.session_reads += 1
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _count_trending(self, events: list[Event], now: float, outcome: BatchOutcome) -> None:
+        """One ADD per hour bucket for the batch. Best effort, on purpose: the events are already in their
+        sessions, so a retry would see them as duplicates; failing the batch here could not recount them."""
+        moment = datetime.fromtimestamp(now, UTC)
+        buckets: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        for event in events:
+            key = trending.counting_bucket(event.timestamp, moment)
+            if key is not None:
+                buckets[key][event.item_id] += event.weight
+        expires_at = int((moment + trending.BUCKET_TTL).timestamp())
+        for key, counts in buckets.items():
+            try:
+                outcome.counter_writes += self.store.add_trending(key, counts, expires_at)
+            except Exception:
+                logger.exception("trending counter %s not updated", key)
+                outcome.uncounted += sum(
+                    1 for e in events if trending.counting_bucket(e.timestamp, moment) == key
+                )
+
+
+class EventBatchProcessor(BatchProcessor):
+    """Powertools' Kinesis batch processor with a batch stage after the per-record one.
+
+    The record handler (``handle_record``) only parses; ``process`` then hands every parsed record to
+    ``EventProcessor.apply`` and moves the records of shoppers whose write failed into Powertools'
+    failures, which ``process_partial_response`` turns into ``batchItemFailures``.
+    """
+
+    def __init__(self, core: EventProcessor):
+        # A batch where every record failed is reported record by record too: the mapping then retries
+        # from the first one, the same as for a function error, and the metrics still get flushed.
+        super().__init__(event_type=EventType.KinesisDataStreams, raise_on_entire_batch_failure=False)
+        self.core = core
+        self.outcome = BatchOutcome()
+
+    @staticmethod
+    def handle_record(record: KinesisStreamRecord) -> Parsed:
+        kinesis = record.kinesis
+        return parse_record(
+            StreamRecord(kinesis.sequence_number, kinesis.partition_key, kinesis.data_as_bytes())
+        )
+
+    def process(self) -> list[tuple]:
+        results = super().process()
+        parsed = [result for status, result, _ in results if status == "success"]
+        self.outcome = self.core.apply(parsed)
+        failed = set(self.outcome.failed_sequence_numbers)
+        if failed:
+            raw_by_sequence = {record["kinesis"]["sequenceNumber"]: record for record in self.records}
+            # Powertools keeps the raw record dicts of successes (typed as its union of record classes).
+            self.success_messages = [
+                m for m in self.success_messages if cast(dict, m)["kinesis"]["sequenceNumber"] not in failed
+            ]
+            for sequence_number in self.outcome.failed_sequence_numbers:
+                error = RuntimeError(f"record {sequence_number} not stored; the mapping retries it")
+                self.failure_handler(
+                    KinesisStreamRecord(raw_by_sequence[sequence_number]), (RuntimeError, error, None)
+                )
+        return results

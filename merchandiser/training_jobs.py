@@ -1,7 +1,10 @@
 """The SageMaker training job request: channels from the event archive and the catalogue in S3.
 
 Bucket layout (one artifacts bucket):
-- ``events/year=YYYY/month=MM/day=DD/``  raw events archived from the stream (channel ``interactions``)
+- ``events/year=YYYY/month=MM/day=DD/*.jsonl.gz``  raw events archived from the stream by Firehose, one
+  JSON event per line (channel ``interactions``)
+- ``events/_tombstones/<user_id>.json``  one per erased shopper (DELETE /users/{id}); inside the
+  interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files
 - ``catalog/items/``, ``catalog/users/``   catalogue and shopper attributes (channels ``items``, ``users``)
 - ``training-output/<job>/output/model.tar.gz``  what the job writes (SM_MODEL_DIR, packed by SageMaker)
 - ``models/<version>/``, ``models/production.json``  published models and the production pointer
@@ -9,12 +12,15 @@ Bucket layout (one artifacts bucket):
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from merchandiser.settings import TrainingTriggerSettings
 
 EVENTS_PREFIX = "events/"
+TOMBSTONES_DIR = "_tombstones"
+TOMBSTONES_PREFIX = f"{EVENTS_PREFIX}{TOMBSTONES_DIR}/"
 ITEMS_PREFIX = "catalog/items/"
 USERS_PREFIX = "catalog/users/"
 OUTPUT_PREFIX = "training-output/"
@@ -25,6 +31,18 @@ JOB_PREFIX = "merchandiser-"
 
 def job_name(now: datetime) -> str:
     return f"{JOB_PREFIX}{now:%Y%m%d-%H%M%S}"
+
+
+def tombstone_key(user_id: str) -> str:
+    return f"{TOMBSTONES_PREFIX}{user_id}.json"
+
+
+def write_tombstone(s3: Any, bucket: str, user_id: str, erased_at: datetime) -> str:
+    """Records that a shopper's archived events up to ``erased_at`` must never be trained on again."""
+    key = tombstone_key(user_id)
+    body = {"user_id": user_id, "erased_at": erased_at.astimezone(UTC).isoformat()}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
+    return key
 
 
 def _channel(name: str, bucket: str, prefix: str) -> dict[str, Any]:

@@ -87,7 +87,10 @@ API_THROTTLE_BURST = 200
 # Event stream and its consumer.
 STREAM_RETENTION_HOURS = 24
 ESM_BATCH_SIZE = 100
-ESM_MAX_BATCHING_WINDOW_SECONDS = 1
+# No batching window: the mapping invokes as soon as a poll finds records, so an event reaches the
+# shopper's session within about one poll (the freshness target). Under load, batches fill up to
+# ESM_BATCH_SIZE on their own, which is what keeps DynamoDB writes per event low.
+ESM_MAX_BATCHING_WINDOW_SECONDS = 0
 ESM_RETRY_ATTEMPTS = 3
 ESM_MAX_RECORD_AGE_HOURS = 1
 DLQ_RETENTION_DAYS = 14
@@ -97,6 +100,7 @@ SESSION_TTL_ATTRIBUTE = "expires_at"
 ARCHIVE_PREFIX = "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
 ARCHIVE_ERRORS = "events-errors/"
 ARCHIVE_ERROR_PREFIX = ARCHIVE_ERRORS + "!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
+ARCHIVE_FILE_EXTENSION = ".jsonl.gz"
 ARCHIVE_BUFFER_SECONDS = 300
 ARCHIVE_BUFFER_MB = 64
 

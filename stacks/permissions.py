@@ -23,6 +23,14 @@ TABLE_WRITE = (
     "dynamodb:ConditionCheckItem",
 )
 TABLE_READ_WRITE = TABLE_READ + TABLE_WRITE
+# The event processor: one BatchGetItem per batch, GetItem after a conflict, a conditional PutItem per
+# shopper, UpdateItem ADDs on the trending counters.
+SESSION_PROCESSOR_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+)
 
 
 def allow_tables(grantee: iam.IGrantable, tables: Sequence[dynamodb.ITable], actions: Sequence[str]) -> None:

@@ -20,7 +20,7 @@ from merchandiser.settings import EventProcessorSettings
 from merchandiser.training_jobs import EVENTS_PREFIX
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
-from stacks.permissions import TABLE_READ_WRITE, allow_objects, allow_tables
+from stacks.permissions import SESSION_PROCESSOR_ACTIONS, allow_objects, allow_tables
 
 
 class EventArchive(Construct):
@@ -58,6 +58,23 @@ class EventArchive(Construct):
                 prefix=c.ARCHIVE_PREFIX,
                 error_output_prefix=c.ARCHIVE_ERROR_PREFIX,
                 compression_format="GZIP",
+                # The training channel reads *.jsonl.gz; Firehose would name the objects *.gz.
+                file_extension=c.ARCHIVE_FILE_EXTENSION,
+                # Stream records are concatenated as they are: a newline after each makes JSON lines
+                # whatever the producer sent (the training reader also splits "}{" for older objects).
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[
+                        firehose.CfnDeliveryStream.ProcessorProperty(
+                            type="AppendDelimiterToRecord",
+                            parameters=[
+                                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                                    parameter_name="Delimiter", parameter_value="\\n"
+                                )
+                            ],
+                        )
+                    ],
+                ),
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=c.ARCHIVE_BUFFER_SECONDS, size_in_m_bs=c.ARCHIVE_BUFFER_MB
                 ),
@@ -120,7 +137,8 @@ class StreamingStack(Stack):
         )
         # The processor itself parks records that can never succeed; the ESM parks failed batches.
         self.dead_letter_queue.grant_send_messages(self.event_processor)
-        allow_tables(self.event_processor, [users_table, sessions_table], TABLE_READ_WRITE)
+        # Sessions and trending counters both live in the sessions table; the processor never touches users.
+        allow_tables(self.event_processor, [sessions_table], SESSION_PROCESSOR_ACTIONS)
         self.event_processor.add_event_source(
             event_sources.KinesisEventSource(
                 self.stream,

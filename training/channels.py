@@ -5,10 +5,16 @@ files, possibly in a tree of date partitions (``year=2026/month=11/day=22/*.json
 archive). Every file is read and the frames are concatenated. Rows that break the contract are
 removed and counted by reason, never dropped silently; a channel where most rows break it is
 refused, because it is probably the wrong file.
+
+Erased shoppers: ``_tombstones/<user_id>.json`` files inside the interactions channel (written by
+DELETE /users/{id}, see ``merchandiser.training_jobs``) remove that shopper's events up to the erasure
+time; the report says how many rows and shoppers that removed.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from merchandiser.schemas import EVENT_TYPES
+from merchandiser.training_jobs import TOMBSTONES_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +63,8 @@ def read_channels(interactions: Path, items: Path | None = None, users: Path | N
     """Read, check and type the three training channels (``items`` and ``users`` are optional)."""
     raw, interaction_files = _read_channel(Path(interactions), "interactions")
     events, counts = _clean_interactions(raw)
+    events, erased = drop_erased(events, read_tombstones(Path(interactions)))
+    counts = {**counts, "rows_kept": len(events), **erased}
     item_frame, item_files = (None, []) if items is None else _read_channel(Path(items), "items")
     catalogue, items_added = _clean_items(item_frame, events["item_id"])
     user_frame, user_files = (None, []) if users is None else _read_channel(Path(users), "users")
@@ -114,6 +123,34 @@ def data_files(directory: Path, channel: str) -> list[Path]:
     return found
 
 
+def read_tombstones(channel: Path) -> dict[str, pd.Timestamp]:
+    """Erased shopper -> erasure time, from ``<channel>/_tombstones/*.json``."""
+    folder = channel / TOMBSTONES_DIR
+    if not folder.is_dir():
+        return {}
+    erased: dict[str, pd.Timestamp] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(path.read_text())
+            erased[str(record["user_id"])] = pd.Timestamp(record["erased_at"]).tz_convert("UTC")
+        except (ValueError, KeyError, TypeError) as error:
+            # Training on a shopper who asked to be forgotten is worse than not training at all.
+            raise ChannelError(f"tombstone {path.name} cannot be read: {error}") from error
+    return erased
+
+
+def drop_erased(
+    events: pd.DataFrame, tombstones: dict[str, pd.Timestamp]
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Removes every event of an erased shopper up to the erasure time (later events are new consent)."""
+    if not tombstones or events.empty:
+        return events, {"erased_rows_dropped": 0, "erased_users": len(tombstones)}
+    erased_at = events["user_id"].map(tombstones)
+    drop = erased_at.notna() & (events["timestamp"] <= erased_at)
+    kept = events[~drop].reset_index(drop=True)
+    return kept, {"erased_rows_dropped": int(drop.sum()), "erased_users": len(tombstones)}
+
+
 def parse_timestamps(values: pd.Series) -> pd.Series:
     """ISO 8601 strings (naive means UTC) or epoch s/ms/us/ns numbers → UTC timestamps, NaT if unparsable."""
     if isinstance(values.dtype, pd.DatetimeTZDtype):
@@ -154,13 +191,45 @@ def _read_file(path: Path) -> pd.DataFrame:
         if name.endswith(".parquet"):
             return pd.read_parquet(path)
         if name.endswith((".jsonl", ".jsonl.gz")):
-            return pd.read_json(path, lines=True, dtype=False)
+            return _read_json_records(path)
         # Every CSV cell is read as text: ids such as "00123" must never become numbers.
         return pd.read_csv(path, dtype=str, keep_default_na=False, engine="pyarrow")
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
     except (ValueError, OSError) as error:
         raise ChannelError(f"{name} cannot be read: {error}") from error
+
+
+def _read_json_records(path: Path) -> pd.DataFrame:
+    """JSON objects one per line, or back to back: Firehose concatenates stream records as they are, so a
+    producer that put no newline after its event leaves ``}{`` in the archive."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        text = handle.read()
+    decoder = json.JSONDecoder()
+    records: list[dict[str, Any]] = []
+    unreadable = 0
+    position, end = 0, len(text)
+    while position < end:
+        while position < end and text[position].isspace():
+            position += 1
+        if position == end:
+            break
+        try:
+            record, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError:
+            # The archive keeps every raw record, the ones the processor dead-lettered too: skip the line.
+            unreadable += 1
+            newline = text.find("\n", position)
+            position = end if newline < 0 else newline + 1
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+        else:
+            unreadable += 1
+    if unreadable:
+        logger.warning("%s: skipped %d records that are not JSON objects", path.name, unreadable)
+    return pd.DataFrame.from_records(records) if records else pd.DataFrame()
 
 
 def _clean_interactions(raw: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -1,7 +1,8 @@
-"""Event processor: Kinesis batches in, one session update per shopper per batch out.
+"""Event processor: Kinesis batches in, one session write per shopper and one counter add per hour out.
 
-Returns a partial batch response so Kinesis retries only what failed for a retryable reason;
-records that can never succeed are dead-lettered with their payload by the core processor.
+Powertools' batch processor returns the partial batch response, so the event source mapping retries
+only what failed for a retryable reason; records that can never succeed are dead-lettered with their
+payload and reason by the core processor.
 """
 
 from functools import cache
@@ -10,8 +11,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from merchandiser.event_processing import DeadLetters, EventProcessor, StreamRecord
+from merchandiser.event_processing import DeadLetters, EventBatchProcessor, EventProcessor
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import FeatureStore
 
@@ -31,12 +33,33 @@ def processor(settings: EventProcessorSettings) -> EventProcessor:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    records = [StreamRecord.from_lambda(record) for record in event.get("Records", [])]
-    outcome = processor(EventProcessorSettings.from_env()).process(records)
-    metrics.add_metric(name="EventsIn", unit=MetricUnit.Count, value=len(records))
-    metrics.add_metric(name="EventsProcessed", unit=MetricUnit.Count, value=outcome.processed)
-    metrics.add_metric(name="EventsDuplicate", unit=MetricUnit.Count, value=outcome.duplicates)
-    metrics.add_metric(name="EventsDeadLettered", unit=MetricUnit.Count, value=outcome.dead_lettered)
-    metrics.add_metric(name="EventsFailed", unit=MetricUnit.Count, value=len(outcome.failed_sequence_numbers))
-    logger.info("batch processed", extra={"records": len(records), "writes": outcome.writes})
-    return {"batchItemFailures": [{"itemIdentifier": seq} for seq in outcome.failed_sequence_numbers]}
+    batch = EventBatchProcessor(processor(EventProcessorSettings.from_env()))
+    response = process_partial_response(
+        event=event, record_handler=EventBatchProcessor.handle_record, processor=batch, context=context
+    )
+    outcome = batch.outcome
+    for name, value in (
+        ("EventsIn", len(event.get("Records", []))),
+        ("EventsProcessed", outcome.processed),
+        ("EventsDuplicate", outcome.duplicates),
+        ("EventsDeadLettered", outcome.dead_lettered),
+        ("EventsFailed", len(response.get("batchItemFailures", []))),
+        ("SessionWrites", outcome.session_writes),
+        ("CounterWrites", outcome.counter_writes),
+        ("SessionConflicts", outcome.conflicts),
+        ("EventsUncounted", outcome.uncounted),
+    ):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    logger.info(
+        "batch processed",
+        extra={
+            "records": outcome.records_in,
+            "processed": outcome.processed,
+            "duplicates": outcome.duplicates,
+            "dead_lettered": outcome.dead_lettered,
+            "failed": outcome.failed,
+            "session_writes": outcome.session_writes,
+            "counter_writes": outcome.counter_writes,
+        },
+    )
+    return dict(response)

@@ -11,9 +11,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
-from merchandiser.api import api_handler, error, make_resolver
+from merchandiser.api import api_handler, documented, error, make_resolver
 from merchandiser.event_stream import StreamUnavailableError, put_events
 from merchandiser.requests import EventsRequest
+from merchandiser.responses import EventsAccepted
 from merchandiser.settings import EventsApiSettings
 
 logger = Logger()
@@ -32,7 +33,13 @@ def _stream_unavailable(exc: StreamUnavailableError) -> Response:
     return error(503, "STREAM_UNAVAILABLE", str(exc))
 
 
-@app.post("/events")
+@app.post(
+    "/events",
+    summary="Behaviour events from browsers",
+    description="Up to 500 events, validated and put on the stream; a missing event id or timestamp is set.",
+    tags=["events"],
+    responses=documented(EventsAccepted, "accepted and on the stream", 400, 503, status=202),
+)
 @tracer.capture_method
 def post_events(request: Annotated[EventsRequest, Body()]) -> Response[dict[str, Any]]:
     now = datetime.now(UTC)

@@ -21,9 +21,11 @@ class Aws:
     users_table: str = "users"
     sessions_table: str = "sessions"
     items_table: str = "items"
+    artifacts_bucket: str = "artifacts"
 
     def env(self) -> dict[str, str]:
         return {
+            "ARTIFACTS_BUCKET": self.artifacts_bucket,
             "USERS_TABLE": self.users_table,
             "SESSIONS_TABLE": self.sessions_table,
             "ITEMS_TABLE": self.items_table,
@@ -62,4 +64,5 @@ def aws() -> Iterator[Aws]:
         queue_url = sqs.create_queue(QueueName="events-dlq")["QueueUrl"]
         kinesis = boto3.client("kinesis")
         kinesis.create_stream(StreamName="events", ShardCount=1)
+        boto3.client("s3").create_bucket(Bucket="artifacts")
         yield Aws(dynamodb=dynamodb, sqs=sqs, kinesis=kinesis, queue_url=queue_url)

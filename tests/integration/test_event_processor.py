@@ -1,19 +1,26 @@
-"""The event processor on moto: one session write per shopper, garbage dead-lettered, counts balance."""
+"""The event processor on moto through its real handler: one write per shopper per batch, each event
+counted once across batches, garbage dead-lettered with its reason, and the counts always balance."""
 
 from __future__ import annotations
 
 import base64
 import json
+import random
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from local_twin.functions import LambdaContext
+from merchandiser import trending
+from merchandiser.event_processing import BatchOutcome
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.store import FeatureStore
+from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, FeatureStore
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
+NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
 
 
 def record(payload: bytes | dict[str, Any], sequence: int, key: str = "u1") -> dict[str, Any]:
@@ -31,15 +38,53 @@ def record(payload: bytes | dict[str, Any], sequence: int, key: str = "u1") -> d
 
 
 def event(
-    event_id: str, user_id: str = "u1", item_id: str = "i1", event_type: str = "view"
+    event_id: str,
+    user_id: str = "u1",
+    item_id: str = "i1",
+    event_type: str = "view",
+    timestamp: str = "2026-11-22T10:00:00Z",
 ) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "user_id": user_id,
         "item_id": item_id,
         "event_type": event_type,
-        "timestamp": "2026-11-22T10:00:00Z",
+        "timestamp": timestamp,
     }
+
+
+def batch_of(events: list[dict[str, Any]], first_sequence: int = 0) -> dict[str, Any]:
+    return {"Records": [record(e, first_sequence + n, e["user_id"]) for n, e in enumerate(events)]}
+
+
+class Handler:
+    """The real handler with its store's DynamoDB calls counted by botocore's event hooks."""
+
+    def __init__(self, module: Any):
+        self.module = module
+        self.calls: Counter[str] = Counter()
+        core = module.processor(EventProcessorSettings.from_env())
+        core.clock = lambda: NOW
+        core.store._dynamodb.meta.client.meta.events.register("before-call.dynamodb", self._count)
+        self.store: FeatureStore = core.store
+        self.outcomes: list[BatchOutcome] = []
+        apply = core.apply
+
+        def recorded(parsed: Any) -> BatchOutcome:
+            self.outcomes.append(apply(parsed))
+            return self.outcomes[-1]
+
+        core.apply = recorded  # type: ignore[method-assign]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] += 1
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return self.module.handler(batch, LambdaContext("event-processor"))
+
+    @property
+    def outcome(self) -> BatchOutcome:
+        return self.outcomes[-1]
 
 
 @pytest.fixture
@@ -49,12 +94,16 @@ def handler(aws, monkeypatch):  # type: ignore[no-untyped-def]
     from lambdas.event_processor import handler as module
 
     module.processor.cache_clear()
-    yield lambda batch: module.handler(batch, LambdaContext("event-processor"))
+    yield Handler(module)
     module.processor.cache_clear()
 
 
 def session(aws, user_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     return aws.dynamodb.Table("sessions").get_item(Key={"user_id": user_id}).get("Item", {})
+
+
+def failed(response: dict[str, Any]) -> list[str]:
+    return [f["itemIdentifier"] for f in response["batchItemFailures"]]
 
 
 def test_sample_kinesis_event_updates_the_session(aws, handler):
@@ -68,57 +117,96 @@ def test_sample_kinesis_event_updates_the_session(aws, handler):
     assert [(e["item_id"], e["event_type"], float(e["weight"])) for e in stored["events"]] == [
         ("i1", "view", 1.0)
     ]
-    assert int(stored["expires_at"]) > 1_700_000_000
+    assert int(stored["expires_at"]) == int(NOW) + 7 * 24 * 3600
 
 
-def test_one_write_per_shopper_per_batch_and_purchases_recorded(aws, handler, monkeypatch):
-    # Given 100 events over 20 shoppers, some purchases
-    batch = {
-        "Records": [
-            record(
-                event(
-                    f"e{n}",
-                    user_id=f"u{n % 20}",
-                    item_id=f"i{n}",
-                    event_type="purchase" if n % 10 == 0 else "view",
-                ),
-                n,
-                key=f"u{n % 20}",
-            )
-            for n in range(100)
-        ]
-    }
-    calls = []
-    original = FeatureStore.append_session
-    monkeypatch.setattr(
-        FeatureStore, "append_session", lambda self, *a, **k: (calls.append(a[0]), original(self, *a, **k))[1]
+def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_and_one_counter_add(aws, handler):
+    # Given 100 events over 20 shoppers in one hour, some purchases
+    batch = batch_of(
+        [event(f"e{n}", f"u{n % 20}", f"i{n}", "purchase" if n % 10 == 0 else "view") for n in range(100)]
     )
     # When processed
     assert handler(batch) == {"batchItemFailures": []}
-    # Then DynamoDB saw one update per shopper (0.2 writes per event), and purchases are in the set
-    assert sorted(calls) == sorted(f"u{n}" for n in range(20))
+    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper and one ADD for the hour bucket:
+    # 21 writes for 100 events
+    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 1}
     assert session(aws, "u0")["purchased"] == {"i0", "i20", "i40", "i60", "i80"}
     assert len(session(aws, "u3")["events"]) == 5
+    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)
+    assert counts["i0"] == 8.0 and counts["i1"] == 1.0 and len(counts) == 100
 
 
-def test_duplicates_are_counted_once(aws, handler):
+def test_duplicates_within_a_batch_are_counted_once(aws, handler):
     batch = {"Records": [record(event("same"), 1), record(event("same"), 2), record(event("other"), 3)]}
     handler(batch)
     assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["same", "other"]
 
 
+def test_a_redelivered_batch_changes_nothing_and_costs_only_the_read(aws, handler):
+    # Given a batch already processed (Kinesis delivers at least once)
+    batch = batch_of([event(f"e{n}", f"u{n % 3}", f"i{n % 4}") for n in range(12)])
+    handler(batch)
+    before = {user: session(aws, user) for user in ("u0", "u1", "u2")}
+    trending_before = handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1)
+    handler.calls.clear()
+    # When it is delivered again
+    response = handler(batch)
+    # Then nothing is written: sessions and trending counters are as they were
+    assert response == {"batchItemFailures": []}
+    assert handler.calls == {"BatchGetItem": 1}
+    assert {user: session(aws, user) for user in ("u0", "u1", "u2")} == before
+    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1) == trending_before
+
+
+def test_out_of_order_events_are_kept_in_event_time_order(aws, handler):
+    # Given a later event first, then two earlier ones in a later batch
+    handler(batch_of([event("late", item_id="i3", timestamp="2026-11-22T10:05:00Z")]))
+    handler(
+        batch_of(
+            [
+                event("mid", item_id="i2", timestamp="2026-11-22T10:03:00Z"),
+                event("early", item_id="i1", timestamp="2026-11-22T10:01:00Z"),
+            ],
+            first_sequence=10,
+        )
+    )
+    # Then the session is in event-time order, and serving sees the latest first
+    assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["early", "mid", "late"]
+    assert [e.item_id for e in handler.store.shopper("u1").session] == ["i3", "i2", "i1"]
+
+
+def test_the_session_is_bounded_and_remembers_more_ids_than_events(aws, handler):
+    # Given more events than a session keeps, over several batches
+    for start in range(0, 250, 50):
+        events = [
+            event(f"e{n:03d}", item_id=f"i{n}", timestamp=f"2026-11-22T{8 + n // 60:02d}:{n % 60:02d}:00Z")
+            for n in range(start, start + 50)
+        ]
+        handler(batch_of(events, first_sequence=start))
+    stored = session(aws, "u1")
+    # Then it holds the most recent events and ids, no more
+    assert len(stored["events"]) == SESSION_EVENTS_KEPT
+    assert stored["events"][-1]["event_id"] == "e249" and stored["events"][0]["event_id"] == "e200"
+    assert len(stored["seen"]) == SEEN_EVENT_IDS_KEPT and stored["seen"][0] == "e050"
+
+
 @pytest.mark.parametrize(
-    ("payload", "reason"),
+    ("payload", "code", "fragment"),
     [
-        (b"{not json", "not JSON"),
-        (json.dumps(event("e1", event_type="teleport")).encode(), "event_type"),
-        (json.dumps({"event_id": "e1", "user_id": "u1"}).encode(), "item_id: Field required"),
-        (json.dumps(event("e1") | {"padding": "x" * 5000}).encode(), "exceeds 4096"),
-        (json.dumps([1, 2]).encode(), "JSON object"),
+        (b"{not json", "MALFORMED_JSON", "not JSON"),
+        (json.dumps(event("e1", event_type="teleport")).encode(), "UNKNOWN_EVENT_TYPE", "event_type"),
+        (json.dumps({"event_id": "e1", "user_id": "u1"}).encode(), "MISSING_FIELD", "item_id: Field"),
+        (json.dumps(event("e1") | {"padding": "x" * 5000}).encode(), "OVERSIZED", "exceeds 4096"),
+        (json.dumps([1, 2]).encode(), "NOT_AN_OBJECT", "JSON object"),
+        (json.dumps(event("e1") | {"colour": "red"}).encode(), "UNKNOWN_FIELD", "colour"),
+        (json.dumps(event("e1") | {"quantity": 0}).encode(), "INVALID_FIELD", "quantity"),
     ],
-    ids=["malformed-json", "unknown-event-type", "missing-fields", "oversized", "not-an-object"],
-)
-def test_bad_records_land_on_the_dead_letter_queue_with_payload_and_reason(aws, handler, payload, reason):
+    ids=["malformed-json", "unknown-event-type", "missing-fields", "oversized", "not-an-object",
+         "unknown-field", "invalid-field"],
+)  # fmt: skip
+def test_bad_records_land_on_the_dead_letter_queue_with_payload_and_reason(
+    aws, handler, payload, code, fragment
+):
     # Given a good event and a bad record in one batch
     batch = {"Records": [record(event("good"), 1), record(payload, 2)]}
     # When processed
@@ -128,40 +216,174 @@ def test_bad_records_land_on_the_dead_letter_queue_with_payload_and_reason(aws, 
     assert response == {"batchItemFailures": []}
     assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["good"]
     [dead] = aws.dead_letters()
-    assert reason in dead["reason"]
+    assert dead["reason_code"] == code
+    assert fragment in dead["reason"]
     assert base64.b64decode(dead["payload_base64"]) == payload
     assert dead["sequence_number"] == f"{2:056d}"
 
 
-def test_a_failed_write_reports_that_shoppers_records_for_retry(aws, handler, monkeypatch):
+def test_a_failed_write_reports_that_shoppers_records_and_the_retry_counts_them_once(
+    aws, handler, monkeypatch
+):
     # Given DynamoDB refuses writes for shopper u2 only
-    original = FeatureStore.append_session
+    original = FeatureStore.write_session
 
-    def flaky(self, user_id, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if user_id == "u2":
+    def flaky(self, state, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if state.user_id == "u2":
             raise RuntimeError("ProvisionedThroughputExceededException")
-        return original(self, user_id, *args, **kwargs)
+        return original(self, state, *args, **kwargs)
 
-    monkeypatch.setattr(FeatureStore, "append_session", flaky)
+    monkeypatch.setattr(FeatureStore, "write_session", flaky)
     batch = {
         "Records": [
             record(event("a", "u1"), 1),
             record(event("b", "u2"), 2),
             record(event("c", "u2"), 3),
             record(b"garbage", 4),
+            record(event("d", "u3"), 5),
         ]
     }
     # When processed
     response = handler(batch)
     # Then exactly u2's records are reported as failures, and in = processed + dead-lettered + failed
-    failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
-    assert failed == [f"{2:056d}", f"{3:056d}"]
-    assert len(session(aws, "u1")["events"]) == 1
+    assert failed(response) == [f"{2:056d}", f"{3:056d}"]
+    assert len(session(aws, "u1")["events"]) == 1 and session(aws, "u2") == {}
     assert len(aws.dead_letters()) == 1
-    assert 1 + 1 + len(failed) == 4
+    outcome = handler.outcome
+    assert (outcome.processed, outcome.dead_lettered, outcome.failed) == (2, 1, 2)
+    # When the mapping retries from the lowest failed record (u3's event comes again) and DynamoDB is back
+    monkeypatch.setattr(FeatureStore, "write_session", original)
+    response = handler({"Records": batch["Records"][1:]})
+    # Then u2's events are stored, u3's is a duplicate, and the garbage is dead-lettered once more:
+    # the dead-letter queue keys on the sequence number, so a consumer can tell a redelivery
+    assert failed(response) == []
+    assert [e["event_id"] for e in session(aws, "u2")["events"]] == ["b", "c"]
+    assert len(session(aws, "u3")["events"]) == 1
+    outcome = handler.outcome
+    assert (outcome.processed, outcome.duplicates, outcome.dead_lettered) == (2, 1, 1)
+
+
+def test_a_concurrent_writer_is_detected_and_both_updates_survive(aws, handler, monkeypatch):
+    # Given another writer adds to u1's session right after the processor read it
+    original = FeatureStore.read_sessions
+    interfered: list[bool] = []
+
+    def read_then_interfere(self, user_ids):  # type: ignore[no-untyped-def]
+        states = original(self, user_ids)
+        if not interfered:
+            interfered.append(True)
+            handler.store.append_session("u1", [], ["bought-elsewhere"], expires_at=1)
+        return states
+
+    monkeypatch.setattr(FeatureStore, "read_sessions", read_then_interfere)
+    # When a batch for u1 is processed
+    response = handler(batch_of([event("e1")]))
+    # Then the version check failed once, the processor re-read and wrote again, and nothing was lost
+    assert response == {"batchItemFailures": []}
+    assert handler.outcome.conflicts == 1
+    stored = session(aws, "u1")
+    assert stored["purchased"] == {"bought-elsewhere"} and [e["event_id"] for e in stored["events"]] == ["e1"]
+
+
+def test_a_dead_letter_queue_refusal_sends_the_record_back_for_retry(aws, handler, monkeypatch):
+    sqs = handler.module.processor(EventProcessorSettings.from_env()).dead_letters._sqs
+    monkeypatch.setattr(
+        sqs, "send_message_batch", lambda **kwargs: {"Failed": [{"Id": "0", "Code": "InternalError"}]}
+    )
+    response = handler({"Records": [record(event("good"), 1), record(b"garbage", 2)]})
+    assert failed(response) == [f"{2:056d}"]
+    assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["good"]
+
+
+def test_events_too_old_for_any_trending_window_are_not_counted(aws, handler):
+    handler(batch_of([event("old", item_id="i-old", timestamp="2026-11-01T10:00:00Z"), event("new")]))
+    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), trending.MAX_WINDOW_HOURS)
+    assert counts == {"i1": 1.0}
+    assert len(session(aws, "u1")["events"]) == 2  # the session still has it
+
+
+def test_counts_always_balance_over_a_seeded_mess(aws, handler, monkeypatch):
+    # Given batches mixing good events, repeats, garbage and a shopper whose writes fail
+    rng = random.Random(7)
+    original = FeatureStore.write_session
+    monkeypatch.setattr(
+        FeatureStore,
+        "write_session",
+        lambda self, state, *a, **k: (
+            (_ for _ in ()).throw(RuntimeError("throttled"))
+            if state.user_id == "u4"
+            else original(self, state, *a, **k)
+        ),
+    )
+    payloads: list[bytes | dict[str, Any]] = []
+    for n in range(300):
+        roll = rng.random()
+        if roll < 0.1:
+            payloads.append(b'{"broken": ')
+        elif roll < 0.2 and n:
+            payloads.append(event(f"e{rng.randrange(n)}", f"u{rng.randrange(6)}"))
+        else:
+            payloads.append(event(f"e{n}", f"u{rng.randrange(6)}", f"i{rng.randrange(30)}"))
+    for start in range(0, 300, 100):
+        response = handler(
+            {"Records": [record(p, start + i) for i, p in enumerate(payloads[start : start + 100])]}
+        )
+        outcome = handler.outcome
+        # Then every record of every batch is accounted for exactly once
+        assert outcome.records_in == 100
+        assert outcome.processed + outcome.duplicates + outcome.dead_lettered + outcome.failed == 100
+        assert outcome.failed == len(failed(response))
 
 
 def test_settings_come_from_the_environment(aws, handler):
     settings = EventProcessorSettings.from_env()
     assert settings.dead_letter_queue_url == aws.queue_url
     assert settings.session_ttl_seconds == 7 * 24 * 3600
+
+
+def test_an_unreachable_dead_letter_queue_sends_the_bad_records_back_and_keeps_the_good(
+    aws, handler, monkeypatch
+):
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws.queue_url + "-missing")
+    handler.module.processor.cache_clear()
+    missing = Handler(handler.module)
+    response = missing({"Records": [record(event("good"), 1), record(b"garbage", 2), record(b"[]", 3)]})
+    assert failed(response) == [f"{2:056d}", f"{3:056d}"]
+    assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["good"]
+    assert missing.outcome.dead_lettered == 0 and missing.outcome.processed == 1
+
+
+def test_a_session_written_before_versions_is_taken_over(aws, handler):
+    # Given a session item in the old shape (appended events, no version, no seen ids)
+    aws.dynamodb.Table("sessions").put_item(
+        Item={"user_id": "u1", "events": [{"event_id": "old", "item_id": "i0", "event_type": "view",
+              "weight": 1, "ts": 1_795_000_000}], "expires_at": 1}
+    )  # fmt: skip
+    # When new events arrive twice
+    handler(batch_of([event("new")]))
+    handler(batch_of([event("new")]))
+    # Then the old events are kept, the new one is stored once and the session has a version
+    stored = session(aws, "u1")
+    assert [e["event_id"] for e in stored["events"]] == ["old", "new"] and stored["version"] == 0
+
+
+def test_a_failed_session_read_sends_the_whole_batch_back_untouched(aws, handler, monkeypatch):
+    def throttled(self, user_ids):  # type: ignore[no-untyped-def]
+        raise RuntimeError("ProvisionedThroughputExceededException")
+
+    monkeypatch.setattr(FeatureStore, "read_sessions", throttled)
+    response = handler(batch_of([event("a", "u1"), event("b", "u2")]))
+    assert failed(response) == [f"{0:056d}", f"{1:056d}"]
+    assert session(aws, "u1") == {} and handler.outcome.processed == 0
+
+
+def test_a_failed_counter_write_keeps_the_sessions_and_is_counted_as_uncounted(aws, handler, monkeypatch):
+    # Counters are best effort: the events are in their sessions, so a retry could not recount them
+    def throttled(self, *args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("ThrottlingException")
+
+    monkeypatch.setattr(FeatureStore, "add_trending", throttled)
+    response = handler(batch_of([event("a", "u1"), event("b", "u2")]))
+    assert response == {"batchItemFailures": []}
+    assert handler.outcome.processed == 2 and handler.outcome.uncounted == 2
+    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1) == {}

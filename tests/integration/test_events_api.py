@@ -101,3 +101,14 @@ def test_a_missing_stream_is_a_503_the_caller_can_retry(aws, post, monkeypatch):
     code, answer = post('{"events": [{"user_id": "u1", "item_id": "i1", "event_type": "view"}]}')
     assert code == 503
     assert answer["error"] == "STREAM_UNAVAILABLE"
+
+
+def test_the_documented_sample_body_is_accepted(aws, post):
+    from pathlib import Path
+
+    body = (Path(__file__).resolve().parent.parent / "events" / "post_events.json").read_text()
+    status, answer = post(body)
+    assert status == 202 and answer["accepted"] == 2
+    records = stream_records(aws)
+    assert [r["PartitionKey"] for r in records] == ["u-1042", "u-1042"]
+    assert json.loads(records[1]["Data"])["event_id"] == "0f8e2a3c-5b9d-4e1f-a7c6-2d4b8e9f1a3d"
