@@ -61,6 +61,7 @@ def build_app(
         items_table=data.items_table,
         sessions_table=data.sessions_table,
         events_stream=streaming.stream,
+        artifacts_bucket=data.artifacts_bucket,
         layers_dir=layers_dir,
     )
     training = TrainingStack(
@@ -71,6 +72,7 @@ def build_app(
         layers_dir=layers_dir,
         schedule_expression=schedule,
         training_image_uri=image_uri,
+        swap_targets=serving.swap_targets,
     )
     MonitoringStack(
         app,

@@ -30,6 +30,8 @@ from typing import Any
 
 import boto3
 
+from local_twin import moto_extensions
+
 REGION = "us-east-1"
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "30"
@@ -206,6 +208,7 @@ def deploy_to_moto(endpoint_url: str, workdir: Path, layers_dir: Path) -> TwinRe
     client("ssm").put_parameter(
         Name=BOOTSTRAP_VERSION_PARAMETER, Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True
     )
+    moto_extensions.register()  # AWS::Lambda::Alias (the serving functions' `live` aliases)
     outputs = create_stacks(client("cloudformation"), client("dynamodb"), assembly)
     flat = {key: value for stack in outputs.values() for key, value in stack.items()}
 

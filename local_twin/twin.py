@@ -25,6 +25,7 @@ from moto.kinesis.models import kinesis_backends
 from moto.server import ThreadedMotoServer
 
 from layers.build import build_core, build_model
+from local_twin.archive import ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
 from local_twin.http_front import HttpFront, routes_from_rest_api
@@ -123,6 +124,8 @@ class Twin:
 
     def train_and_publish(self, quiet: bool = True) -> dict[str, Any]:
         functions = self._functions
+        if self.poller is not None:  # what Firehose has delivered by now: today's events train too
+            self.poller.flush_archive()
         with self.timings.measure("training"):
             started = functions.invoke(
                 "start_training", {"source": "aws.events", "detail-type": "Scheduled Event"}
@@ -153,6 +156,9 @@ class Twin:
             resources.events_stream,
             resources.dead_letter_queue_url,
             invoke=lambda event: functions.invoke("event_processor", event),
+            archive=ArchiveConsumer(
+                self.client("kinesis"), self.client("s3"), resources.events_stream, resources.artifacts_bucket
+            ),
         )
         self.poller.start()
         return self.front.url
@@ -182,7 +188,10 @@ class Twin:
 
     # -- internals -------------------------------------------------------------------------------
     def _swap_model(self) -> None:
-        """What a layer version swap does in AWS: the serving functions now read the promoted model."""
+        """The publish λ has already done the real blue/green swap in moto (a new model layer version,
+        a new version of each serving function, the `live` aliases moved: merchandiser.model_swap);
+        moto cannot run a function with its layers, so the twin's in-process functions are pointed at
+        the same model files the new layer version holds."""
         s3, bucket = self.client("s3"), self._resources.artifacts_bucket
         pointer = json.loads(s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read())
         staging = self.workdir / "published" / pointer["model_version"]

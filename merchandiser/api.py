@@ -13,7 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from pydantic import BaseModel, Field
 
 from merchandiser.errors import BadRequestError, UnknownItemError
 
@@ -22,6 +25,45 @@ logger = logging.getLogger(__name__)
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 MAX_K = 100
+CORE_LOGGER = "merchandiser"
+
+
+class ErrorBody(BaseModel):
+    """The body of every error response."""
+
+    error: str = Field(
+        description="a stable code: MALFORMED_JSON, VALIDATION_ERROR, BAD_REQUEST, NOT_FOUND, INTERNAL, ...",
+        examples=["VALIDATION_ERROR"],
+    )
+    message: str = Field(description="what was wrong, for a person", examples=["k: Input should be <= 100"])
+
+
+ERRORS: dict[int, str] = {
+    400: "MALFORMED_JSON: the body is not JSON; BAD_REQUEST: a request that cannot be served",
+    404: "NOT_FOUND: an unknown item id, or no such route",
+    422: "VALIDATION_ERROR: a parameter or body field is missing, of the wrong type or out of range",
+    500: "INTERNAL: an unexpected failure, logged; the message never carries internals",
+    503: "a dependency (e.g. the event stream) is unavailable: retry later",
+}
+
+
+def documented(
+    model: type[BaseModel], description: str, *errors: int, status: int = 200
+) -> dict[int, OpenAPIResponse]:
+    """A route's OpenAPI responses: ``model`` on success, the error envelope on 422, 500 and ``errors``.
+
+    Given explicitly because Powertools documents its own 422 body on every route of a validating
+    resolver, which this API never sends.
+    """
+    responses: dict[int, OpenAPIResponse] = {
+        status: {"description": description, "content": {content_types.APPLICATION_JSON: {"model": model}}}
+    }
+    for code in sorted({422, 500, *errors}):
+        responses[code] = {
+            "description": ERRORS[code],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorBody}},
+        }
+    return responses
 
 
 def error(status: int, code: str, message: str) -> Response:
@@ -77,12 +119,25 @@ def make_resolver() -> APIGatewayRestResolver:
 def api_handler(
     app: APIGatewayRestResolver, logger: Logger, tracer: Tracer, metrics: Metrics
 ) -> LambdaHandler:
-    """The Lambda entry point of an API function: correlation ids, tracing and metrics around the resolver."""
+    """The Lambda entry point of an API function: correlation ids, tracing and metrics around the resolver.
+
+    The API Gateway request id is the correlation id of the function's log lines (including the core
+    library's, which go through the same JSON handler), of its trace (annotation ``correlation_id``)
+    and of its metrics blob (metadata ``correlation_id``), so one id finds all three.
+    """
+    # The core library logs with the standard library; without this its records (fallbacks above
+    # all) would reach CloudWatch as plain text without the correlation id.
+    logging.getLogger(CORE_LOGGER)  # registers the parent logger so that it can be configured
+    copy_config_to_registered_loggers(source_logger=logger, include={CORE_LOGGER})
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
     @tracer.capture_lambda_handler
-    @metrics.log_metrics
+    @metrics.log_metrics(capture_cold_start_metric=True)
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        correlation_id = logger.get_correlation_id()
+        if correlation_id:
+            tracer.put_annotation(key="correlation_id", value=correlation_id)
+            metrics.add_metadata(key="correlation_id", value=correlation_id)
         return app.resolve(event, context)
 
     return handler

@@ -2,6 +2,11 @@
 
 A model is promoted only when the gate says so; either way the decision and its reasons are written
 next to the model (``models/<version>/decision.json``) so every promotion and refusal is on record.
+
+In AWS a promotion also swaps the served model (``model_swap.ModelSwap``): the model layer zip is
+uploaded next to the model, published as a new layer version and each serving function's ``live``
+alias is moved to a new version using it. The pointer ``models/production.json`` is written last
+and keeps the pointer it replaces (``previous``), which is what ``rollback`` restores.
 """
 
 from __future__ import annotations
@@ -13,19 +18,25 @@ import tarfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from merchandiser import quality_gate
 from merchandiser.artifacts import USER_FEATURES, read_manifest
+from merchandiser.model_swap import LAYER_ZIP, FunctionSwitch, ModelSwap, zip_model_layer
 from merchandiser.store import FeatureStore
 from merchandiser.training_jobs import MODELS_PREFIX, PRODUCTION_POINTER
 
 logger = logging.getLogger(__name__)
 
 
-def production_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
+class NothingToRollBackError(RuntimeError):
+    """The production pointer records no earlier model to go back to."""
+
+
+def production_pointer(s3: Any, bucket: str) -> dict[str, Any] | None:
     try:
         body = s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read()
     except ClientError as exc:
@@ -33,7 +44,12 @@ def production_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
             return None
         raise
     pointer: dict[str, Any] = json.loads(body)
-    return pointer["manifest"]
+    return pointer
+
+
+def production_manifest(s3: Any, bucket: str) -> dict[str, Any] | None:
+    pointer = production_pointer(s3, bucket)
+    return None if pointer is None else pointer["manifest"]
 
 
 def user_profiles(model_dir: Path) -> Iterator[dict[str, Any]]:
@@ -53,10 +69,15 @@ def unpack(archive: Path, into: Path) -> Path:
     return into
 
 
-def publish(s3: Any, store: FeatureStore, bucket: str, model_dir: Path) -> dict[str, Any]:
+def publish(
+    s3: Any, store: FeatureStore, bucket: str, model_dir: Path, swap: ModelSwap | None = None
+) -> dict[str, Any]:
+    """``swap``: how to switch the serving functions to the model (None: only the S3 pointer moves,
+    as in the local twin, which repoints the functions' model dir itself)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
-    decision = quality_gate.decide(manifest, production_manifest(s3, bucket))
+    current = production_pointer(s3, bucket)
+    decision = quality_gate.decide(manifest, None if current is None else current["manifest"])
     decided_at = datetime.now(UTC).isoformat()
     record = {"model_version": version, "decided_at": decided_at, **decision}
     prefix = f"{MODELS_PREFIX}{version}/"
@@ -68,7 +89,42 @@ def publish(s3: Any, store: FeatureStore, bucket: str, model_dir: Path) -> dict[
         if path.is_file():
             s3.upload_file(str(path), bucket, f"{prefix}{path.name}")
     profiles = store.put_profiles(user_profiles(model_dir), model_version=version)
-    pointer = {"model_version": version, "prefix": prefix, "promoted_at": decided_at, "manifest": manifest}
+    pointer: dict[str, Any] = {
+        "model_version": version,
+        "prefix": prefix,
+        "promoted_at": decided_at,
+        "manifest": manifest,
+    }
+    if swap is not None:
+        with TemporaryDirectory() as work:
+            s3.upload_file(
+                str(zip_model_layer(model_dir, Path(work) / LAYER_ZIP)), bucket, f"{prefix}{LAYER_ZIP}"
+            )
+        pointer["swap"] = swap.apply(bucket, f"{prefix}{LAYER_ZIP}", version)
+    if current is not None:
+        current.pop("previous", None)  # one step of history: enough to undo the last promotion
+        pointer["previous"] = current
     s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(pointer).encode())
     logger.info("model %s promoted; %d shopper profiles loaded", version, profiles)
-    return {**record, "profiles_loaded": profiles}
+    return {**record, "profiles_loaded": profiles, "swap": pointer.get("swap")}
+
+
+def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:
+    """Undoes the last promotion: every alias back to its previous version, the previous pointer back.
+
+    Shopper profiles stay as the newer model wrote them: they are keyed by item id, which both models
+    understand, and the next training rewrites them.
+    """
+    pointer = production_pointer(s3, bucket)
+    if pointer is None or "previous" not in pointer or "swap" not in pointer:
+        raise NothingToRollBackError("the production pointer records no swap to undo")
+    switches = [FunctionSwitch(**switch) for switch in pointer["swap"]["functions"]]
+    swap.rollback(switches)
+    previous = pointer["previous"]
+    s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(previous).encode())
+    logger.warning("model %s rolled back to %s", pointer["model_version"], previous["model_version"])
+    return {
+        "rolled_back": pointer["model_version"],
+        "model_version": previous["model_version"],
+        "functions": {switch.function_name: switch.previous_version for switch in switches},
+    }

@@ -7,10 +7,13 @@ every function in the synthesized template against its model).
 
 from __future__ import annotations
 
+import json
 import os
-from typing import Self
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from merchandiser.reranking import RuleOptions
 
 
 class FunctionSettings(BaseModel):
@@ -19,6 +22,10 @@ class FunctionSettings(BaseModel):
     service_name: str = Field(default="merchandiser", alias="POWERTOOLS_SERVICE_NAME")
     metrics_namespace: str = Field(default="Merchandiser", alias="POWERTOOLS_METRICS_NAMESPACE")
     log_level: str = Field(default="INFO", alias="POWERTOOLS_LOG_LEVEL")
+    # OpenBLAS sizes its pool from the host's CPUs, not the sandbox's: oversubscribed, the float64
+    # Gram matrix of 100k item factors took 3.5 s at load instead of 17 ms (local_twin/bench_serving).
+    # Serving is single-threaded anyway (LightGBM and hnswlib run with one thread per request).
+    blas_threads: int = Field(default=1, alias="OPENBLAS_NUM_THREADS", ge=1)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Self:
@@ -30,6 +37,29 @@ class FunctionSettings(BaseModel):
         return {key: str(value) for key, value in self.model_dump(by_alias=True).items()}
 
 
+class RetailerRules(RuleOptions):
+    """Defaults of the recommendations route: nothing excluded or promoted, no MMR (the category cap
+    spreads the page), and exploration on.
+
+    Exploration is on by default because a new item has no interactions, so neither ALS nor popularity
+    would ever show it and it could never earn any: one slot in ten breaks that loop for the retailer's
+    new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last fifth
+    of the page from the shopper's own long-tail candidates, see ``merchandiser.pages``) is on for the
+    same reason on the scale of the whole catalogue; the training report measures what it costs.
+    """
+
+    explore_share: float = Field(default=0.1, ge=0.0, le=0.5, description="share of slots for new items")
+    new_item_days: float = Field(
+        default=30.0, gt=0.0, description="an item without interactions is new for this many days"
+    )
+    discovery_share: float = Field(
+        default=0.2, ge=0.0, le=0.5, description="share of slots, at the end of the page, for discovery"
+    )
+    discovery_popular_share: float = Field(
+        default=0.2, ge=0.0, lt=1.0, description="the most popular share of the catalogue is not discovery"
+    )
+
+
 class ServingSettings(FunctionSettings):
     """Retrieval, ranking and re-ranking functions."""
 
@@ -37,6 +67,18 @@ class ServingSettings(FunctionSettings):
     items_table: str = Field(alias="ITEMS_TABLE")
     sessions_table: str = Field(alias="SESSIONS_TABLE")
     model_dir: str = Field(default="/opt/model", alias="MODEL_DIR")
+    # The retailer's rules for the recommendations route, one JSON object (see RetailerRules).
+    merchandising: RetailerRules = Field(default_factory=RetailerRules, alias="MERCHANDISING_RULES")
+
+    @field_validator("merchandising", mode="before")
+    @classmethod
+    def _from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_serializer("merchandising")
+    def _to_json(self, value: RetailerRules) -> str:
+        # an environment variable holds a string: JSON, which _from_json reads back
+        return value.model_dump_json(exclude_defaults=True)
 
 
 class EventsApiSettings(FunctionSettings):
@@ -46,7 +88,10 @@ class EventsApiSettings(FunctionSettings):
 
 
 class CatalogSettings(ServingSettings):
-    """PUT /items/{item_id} and DELETE /users/{user_id}: the same tables as serving."""
+    """PUT /items/{item_id} and DELETE /users/{user_id}: the same tables as serving, and the bucket
+    where an erasure leaves its tombstone for the next training."""
+
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
 
 
 class EventProcessorSettings(FunctionSettings):
@@ -75,3 +120,7 @@ class PublishSettings(FunctionSettings):
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     users_table: str = Field(alias="USERS_TABLE")
+    # Blue/green swap (merchandiser.model_swap): empty layer name = move only the S3 pointer.
+    model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
+    serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
+    serving_alias: str = Field(default="live", alias="SERVING_ALIAS")

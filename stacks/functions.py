@@ -7,10 +7,11 @@ export would block every layer update: CloudFormation refuses to change an expor
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -22,6 +23,18 @@ from stacks import constants as c
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
+SERVING_ALIAS = "live"  # what API Gateway invokes; the publish step moves it (merchandiser.model_swap)
+
+
+@dataclass(frozen=True)
+class SwapTargets:
+    """What the publish step switches on a promotion: the serving functions and their aliases, the
+    model layer it publishes new versions of, and the layers each function keeps."""
+
+    functions: tuple[lambda_.IFunction, ...]
+    aliases: tuple[lambda_.IAlias, ...]
+    model_layer_name: str
+    kept_layers: tuple[lambda_.ILayerVersion, ...]
 
 
 class LayersNotBuiltError(FileNotFoundError):
@@ -49,16 +62,23 @@ class SharedLayers(Construct):
         folders = check_layers_dir(layers_dir)
         self.deps = self._layer("Deps", folders["deps"], "Pinned runtime dependencies (numpy, lightgbm, ...)")
         self.core = self._layer("Core", folders["core"], "The merchandiser core library")
+        # A known name (unique per stack, so per deployment): publish adds versions to this layer.
+        self.model_layer_name = f"{Stack.of(self).stack_name}-model"
         self.model = (
-            self._layer("Model", folders["model"], "Trained model and index (/opt/model)")
+            self._layer(
+                "Model", folders["model"], "Trained model and index (/opt/model)", name=self.model_layer_name
+            )
             if with_model
             else None
         )
 
-    def _layer(self, construct_id: str, folder: Path, description: str) -> lambda_.LayerVersion:
+    def _layer(
+        self, construct_id: str, folder: Path, description: str, name: str | None = None
+    ) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(
             self,
             construct_id,
+            layer_version_name=name,
             code=lambda_.Code.from_asset(str(folder), exclude=["__pycache__", "*.pyc", ".stamp"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],

@@ -12,12 +12,14 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ServingSettings
+from merchandiser.training_jobs import TOMBSTONES_PREFIX
 from stacks import constants as c
-from stacks.functions import SharedLayers, merchandiser_function
-from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_tables
+from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
+from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_objects, allow_tables
 
 # Server-to-server routes: the retailer's back office signs them with SigV4 (IAM authorization).
 IAM_AUTHORIZED_FUNCTIONS = frozenset({"catalog"})
@@ -118,6 +120,7 @@ class ServingStack(Stack):
         items_table: dynamodb.ITable,
         sessions_table: dynamodb.ITable,
         events_stream: kinesis.IStream,
+        artifacts_bucket: s3.IBucket,
         layers_dir: Path,
         **kwargs: Any,
     ) -> None:
@@ -134,6 +137,23 @@ class ServingStack(Stack):
         }
         for name in c.SERVING_FUNCTIONS:
             allow_tables(self.functions[name], [users_table, items_table, sessions_table], TABLE_READ)
+        # Blue/green: API Gateway invokes the serving functions through their `live` alias; the publish
+        # step moves it to a new version with a new model layer (merchandiser.model_swap).
+        self.aliases: dict[str, lambda_.Alias] = {
+            name: lambda_.Alias(
+                self,
+                f"{self.functions[name].node.id}LiveAlias",
+                alias_name=SERVING_ALIAS,
+                version=self.functions[name].current_version,
+            )
+            for name in c.SERVING_FUNCTIONS
+        }
+        self.swap_targets = SwapTargets(
+            functions=tuple(self.functions[name] for name in c.SERVING_FUNCTIONS),
+            aliases=tuple(self.aliases[name] for name in c.SERVING_FUNCTIONS),
+            model_layer_name=layers.model_layer_name,
+            kept_layers=(layers.deps, layers.core),
+        )
 
         events_api = merchandiser_function(
             self, "events_api", EventsApiSettings, layers, events_stream=events_stream.stream_name
@@ -143,13 +163,23 @@ class ServingStack(Stack):
                 actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[events_stream.stream_arn]
             )
         )
-        catalog = merchandiser_function(self, "catalog", CatalogSettings, layers, **tables)
+        catalog = merchandiser_function(
+            self, "catalog", CatalogSettings, layers, artifacts_bucket=artifacts_bucket.bucket_name, **tables
+        )
         allow_tables(catalog, [users_table, items_table, sessions_table], TABLE_READ_WRITE)
+        allow_objects(
+            catalog,
+            artifacts_bucket,
+            [TOMBSTONES_PREFIX],
+            ["s3:PutObject"],
+            "DELETE /users/{id} writes one tombstone per erased shopper, named after the shopper.",
+        )
         self.functions.update(events_api=events_api, catalog=catalog)
 
         self.api = MerchandiserApi(self, "Api")
         for http_method, path, name in c.API_ROUTES:
-            self.api.add_route(http_method, path, self.functions[name], name in IAM_AUTHORIZED_FUNCTIONS)
+            target = self.aliases.get(name, self.functions[name])
+            self.api.add_route(http_method, path, target, name in IAM_AUTHORIZED_FUNCTIONS)
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)

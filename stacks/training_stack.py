@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Fn, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -26,7 +26,7 @@ from merchandiser.training_jobs import (
     USERS_PREFIX,
 )
 from stacks import constants as c
-from stacks.functions import SharedLayers, merchandiser_function
+from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
 from stacks.training_source import build_source_tarball, ecr_repository_arn
 
@@ -101,6 +101,53 @@ class TrainingRole(Construct):
         )
 
 
+def swap_settings(targets: SwapTargets) -> dict[str, str]:
+    """PublishSettings fields that turn the blue/green swap on."""
+    return {
+        "model_layer_name": targets.model_layer_name,
+        "serving_functions": Fn.join(",", [function.function_name for function in targets.functions]),
+        "serving_alias": SERVING_ALIAS,
+    }
+
+
+def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
+    """Exactly what ``merchandiser.model_swap`` calls, on exactly the serving functions and layers."""
+    layer = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:layer:{targets.model_layer_name}"
+    publish.add_to_role_policy(iam.PolicyStatement(actions=["lambda:PublishLayerVersion"], resources=[layer]))
+    # Updating a function's layers needs GetLayerVersion on every layer it will use; the new model
+    # layer version does not exist yet, hence ":*" on that one layer.
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["lambda:GetLayerVersion"],
+            resources=[f"{layer}:*", *(kept.layer_version_arn for kept in targets.kept_layers)],
+        )
+    )
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=[
+                "lambda:GetFunctionConfiguration",
+                "lambda:UpdateFunctionConfiguration",
+                "lambda:PublishVersion",
+            ],
+            resources=[function.function_arn for function in targets.functions],
+        )
+    )
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["lambda:GetAlias", "lambda:UpdateAlias"],
+            resources=[alias.function_arn for alias in targets.aliases],
+        )
+    )
+    Validations.of(publish.role).acknowledge(  # type: ignore[arg-type]
+        Acknowledgment(
+            id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:"
+            f"layer:{targets.model_layer_name}:*]",
+            reason="publish creates a new version of the model layer on each promotion and attaches it: "
+            "its version number is only known then. Limited to that one layer.",
+        )
+    )
+
+
 class TrainingStack(Stack):
     def __init__(
         self,
@@ -112,6 +159,7 @@ class TrainingStack(Stack):
         layers_dir: Path,
         schedule_expression: str,
         training_image_uri: str,
+        swap_targets: SwapTargets | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -164,7 +212,10 @@ class TrainingStack(Stack):
             layers,
             artifacts_bucket=artifacts_bucket.bucket_name,
             users_table=users_table.table_name,
+            **(swap_settings(swap_targets) if swap_targets else {}),
         )
+        if swap_targets:
+            allow_model_swap(publish, swap_targets)
         allow_objects(
             publish,
             artifacts_bucket,

@@ -8,11 +8,13 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from merchandiser.api import api_handler, make_resolver
+from merchandiser.api import api_handler, documented, make_resolver
 from merchandiser.requests import ItemUpsert
+from merchandiser.responses import ItemStored, UserErased
 from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import CatalogSettings
 from merchandiser.store import FeatureStore
+from merchandiser.training_jobs import write_tombstone
 
 logger = Logger()
 tracer = Tracer()
@@ -27,7 +29,13 @@ def store(settings: CatalogSettings) -> FeatureStore:
     )
 
 
-@app.put("/items/<item_id>")
+@app.put(
+    "/items/<item_id>",
+    summary="Catalogue upsert",
+    description="A new item becomes retrievable without retraining.",
+    tags=["catalogue"],
+    responses=documented(ItemStored, "stored", 400),
+)
 def put_item(
     item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]
 ) -> dict[str, Any]:
@@ -37,11 +45,26 @@ def put_item(
     return {"item_id": item_id, "stored": True, "updated_at": now}
 
 
-@app.delete("/users/<user_id>")
+@cache
+def s3():  # type: ignore[no-untyped-def]
+    return boto3.client("s3")
+
+
+@app.delete(
+    "/users/<user_id>",
+    summary="Erase a shopper's data (GDPR)",
+    tags=["catalogue"],
+    responses=documented(UserErased, "profile and session erased"),
+)
 def erase_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, Any]:
-    store(CatalogSettings.from_env()).erase_user(user_id)
+    settings = CatalogSettings.from_env()
+    erased_at = datetime.now(UTC)
+    # Tombstone first: if the deletes then fail, the caller retries, and the next training already
+    # leaves the shopper out; the other order could train on someone whose profile is gone.
+    tombstone = write_tombstone(s3(), settings.artifacts_bucket, user_id, erased_at)
+    store(settings).erase_user(user_id)
     logger.info("erased a shopper's profile and session", extra={"erased_user": user_id})
-    return {"user_id": user_id, "erased": True}
+    return {"user_id": user_id, "erased": True, "erased_at": erased_at.isoformat(), "tombstone": tombstone}
 
 
 handler = api_handler(app, logger, tracer, metrics)

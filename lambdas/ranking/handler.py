@@ -6,9 +6,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from merchandiser import runtime
-from merchandiser.api import api_handler, make_resolver
+from merchandiser.api import api_handler, documented, make_resolver
 from merchandiser.requests import RankRequest
+from merchandiser.responses import RecommendationPage
 from merchandiser.schemas import ID_PATTERN
+from merchandiser.serving_metrics import emit, new_report
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -17,13 +19,22 @@ metrics = Metrics()
 app = make_resolver()
 
 
-@app.post("/users/<user_id>/rank")
+@app.post(
+    "/users/<user_id>/rank",
+    summary="Personalized order of a given list",
+    description="Orders the caller's list (search results, a category page) for the shopper; a repeated id"
+    " counts once.",
+    tags=["ranking"],
+    responses=documented(RecommendationPage, "the list, best first", 400, 404),
+)
 @tracer.capture_method
 def rank(
     user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RankRequest, Body()]
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return service.rank(user_id, request.item_ids, k=request.k)
+    report = new_report(tracer)
+    response = service.rank(user_id, request.item_ids, k=request.k, report=report)
+    return emit(metrics, logger, tracer, report, response)
 
 
 handler = api_handler(app, logger, tracer, metrics)

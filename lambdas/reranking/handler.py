@@ -6,9 +6,12 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from merchandiser import runtime
-from merchandiser.api import api_handler, make_resolver
+from merchandiser.api import api_handler, documented, make_resolver
 from merchandiser.requests import RerankRequest
+from merchandiser.responses import RecommendationPage
 from merchandiser.schemas import ID_PATTERN
+from merchandiser.serving_metrics import emit, new_report
+from merchandiser.serving_report import FEATURE_STORE, RERANKING
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -17,14 +20,39 @@ metrics = Metrics()
 app = make_resolver()
 
 
-@app.post("/users/<user_id>/rerank")
+@app.post(
+    "/users/<user_id>/rerank",
+    summary="Business rules on a scored list",
+    description=(
+        "Filters (purchased, out of stock, excluded ids and categories), promotions at every"
+        " floor(1/promoted_share)-th slot, new items at evenly spread exploration slots chosen by the"
+        " seed, then MMR (mmr_lambda) or else a 30% category cap. The same request gives the same page."
+    ),
+    tags=["ranking"],
+    responses=documented(RecommendationPage, "the re-ranked page", 400, 404),
+)
 @tracer.capture_method
 def rerank(
     user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RerankRequest, Body()]
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
     scored = [(item.item_id, item.score) for item in request.items]
-    return service.apply_rules(user_id, scored, k=request.k)
+    report = new_report(tracer)
+    with report.stage(RERANKING):
+        rules = request.rules
+        response = service.apply_rules(
+            user_id,
+            scored,
+            k=request.k,
+            options=rules,
+            explore=rules.explore_item_ids,
+            explore_slots=rules.explore_slots,
+            seed=rules.seed,
+        )
+    if response["degraded"]:
+        # apply_rules reads only the feature store: its fallback is the only one it can take
+        report.fallback(FEATURE_STORE, "feature store unavailable during re-ranking")
+    return emit(metrics, logger, tracer, report, response)
 
 
 handler = api_handler(app, logger, tracer, metrics)

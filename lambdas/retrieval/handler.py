@@ -1,14 +1,17 @@
 """Retrieval function: recommendations (retrieval → ranking → re-ranking), candidates, similar, popular."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
-from aws_lambda_powertools.metrics import MetricUnit
 
 from merchandiser import runtime
-from merchandiser.api import MAX_K, api_handler, make_resolver
+from merchandiser.api import MAX_K, api_handler, documented, make_resolver
+from merchandiser.responses import Health, RecommendationPage
 from merchandiser.schemas import ID_PATTERN
+from merchandiser.serving_metrics import emit, new_report
+from merchandiser.serving_report import ServingReport
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -22,20 +25,42 @@ K = Annotated[int, Query(ge=1, le=MAX_K)]
 Category = Annotated[str | None, Query(max_length=128)]
 
 
-def served(response: dict[str, Any]) -> dict[str, Any]:
-    metrics.add_metric(name="ItemsServed", unit=MetricUnit.Count, value=len(response["items"]))
-    if response["degraded"]:
-        metrics.add_metric(name="DegradedResponses", unit=MetricUnit.Count, value=1)
-    return response
+def served(serve: Callable[[ServingReport], dict[str, Any]]) -> dict[str, Any]:
+    """Runs one request with its report, then turns the report into metrics, annotations and a log line."""
+    report = new_report(tracer)
+    return emit(metrics, logger, tracer, report, serve(report))
 
 
-@app.get("/health")
+@app.get(
+    "/health",
+    summary="Health of the serving function",
+    description="Which model version is loaded and which fallbacks (faults) its load forced.",
+    tags=["operations"],
+    responses=documented(Health, "the loaded model"),
+)
 def health() -> dict[str, Any]:
-    model = runtime.model(ServingSettings.from_env().model_dir)
-    return {"status": "ok", "model_version": model.version, "items": len(model.catalog)}
+    loaded = runtime.loaded_model(ServingSettings.from_env().model_dir)
+    if loaded.model is None:
+        return {"status": "degraded", "model_version": None, "items": 0, "faults": sorted(loaded.faults)}
+    return {
+        "status": "degraded" if loaded.faults else "ok",
+        "model_version": loaded.model.version,
+        "items": len(loaded.model.catalog),
+        "faults": sorted(loaded.faults),
+    }
 
 
-@app.get("/users/<user_id>/recommendations")
+@app.get(
+    "/users/<user_id>/recommendations",
+    summary="Recommended for you (home, category page)",
+    description=(
+        "Retrieval, ranking and the retailer's rules in one call. Purchases and the current session's"
+        " items are left out; an unknown shopper gets popular items. Promotions, exploration of new"
+        " items and MMR follow the function's MERCHANDISING_RULES."
+    ),
+    tags=["recommendations"],
+    responses=documented(RecommendationPage, "a page of recommendations"),
+)
 @tracer.capture_method
 def recommendations(
     user_id: UserId,
@@ -44,22 +69,42 @@ def recommendations(
     category: Category = None,
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(service.recommend(user_id, k=k, surface=surface, category=category))
+    return served(
+        lambda report: service.recommend(user_id, k=k, surface=surface, category=category, report=report)
+    )
 
 
-@app.get("/users/<user_id>/candidates")
+@app.get(
+    "/users/<user_id>/candidates",
+    summary="Retrieval candidates, before ranking",
+    tags=["recommendations"],
+    responses=documented(RecommendationPage, "candidates with the score of the source that proposed them"),
+)
 def candidates(user_id: UserId, k: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    return served(runtime.recommender(ServingSettings.from_env()).candidates(user_id, k=k))
+    service = runtime.recommender(ServingSettings.from_env())
+    return served(lambda report: service.candidates(user_id, k=k, report=report))
 
 
-@app.get("/items/<item_id>/similar")
+@app.get(
+    "/items/<item_id>/similar",
+    summary="Similar items",
+    tags=["recommendations"],
+    responses=documented(RecommendationPage, "items similar to item_id, itself left out", 404),
+)
 def similar(item_id: ItemId, k: K = 20) -> dict[str, Any]:
-    return served(runtime.recommender(ServingSettings.from_env()).similar(item_id, k=k))
+    service = runtime.recommender(ServingSettings.from_env())
+    return served(lambda report: service.similar(item_id, k=k, report=report))
 
 
-@app.get("/items/popular")
+@app.get(
+    "/items/popular",
+    summary="Best sellers",
+    tags=["recommendations"],
+    responses=documented(RecommendationPage, "the most popular items, overall or in a category"),
+)
 def popular(k: K = 20, category: Category = None) -> dict[str, Any]:
-    return served(runtime.recommender(ServingSettings.from_env()).popular(k=k, category=category))
+    service = runtime.recommender(ServingSettings.from_env())
+    return served(lambda report: service.popular(k=k, category=category, report=report))
 
 
 handler = api_handler(app, logger, tracer, metrics)

@@ -14,6 +14,7 @@ from aws_cdk.assertions import Match, Template
 from pydantic import ValidationError
 
 from merchandiser import settings
+from stacks.constants import SERVING_FUNCTIONS
 from tests.infra.conftest import STACKS, Synthesized, make_tiny_layers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def test_event_source_mapping_bisects_retries_and_parks_failures_in_the_dlq(synt
         {
             "FunctionName": {"Ref": event_processor},
             "BatchSize": 100,
-            "MaximumBatchingWindowInSeconds": 1,
+            "MaximumBatchingWindowInSeconds": 0,
             "BisectBatchOnFunctionError": True,
             "MaximumRetryAttempts": 3,
             "MaximumRecordAgeInSeconds": 3600,
@@ -156,10 +157,57 @@ def test_events_are_archived_to_s3_by_date_gzipped(synthesized: Synthesized) -> 
                 {
                     "Prefix": "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
                     "CompressionFormat": "GZIP",
+                    # what training/channels.py reads: *.jsonl.gz, one event per line
+                    "FileExtension": ".jsonl.gz",
+                    "ProcessingConfiguration": {
+                        "Enabled": True,
+                        "Processors": [
+                            {
+                                "Type": "AppendDelimiterToRecord",
+                                "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}],
+                            }
+                        ],
+                    },
                 }
             ),
         },
     )
+
+
+def _function_statements(synthesized: Synthesized, key: str) -> list[dict[str, Any]]:
+    """The statements of the policies attached to one function's role."""
+    _, resource = functions_by_key(synthesized)[key]
+    role = {"Ref": resource["Properties"]["Role"]["Fn::GetAtt"][0]}
+    return [
+        statement
+        for policy in synthesized.all_resources("AWS::IAM::Policy").values()
+        if role in policy["Properties"].get("Roles", [])
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_event_processor_touches_only_the_sessions_table_with_the_calls_it_makes(
+    synthesized: Synthesized,
+) -> None:
+    statements = _function_statements(synthesized, "event-processor")
+    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
+    assert len(dynamo) == 1
+    assert sorted(_as_list(dynamo[0]["Action"])) == [
+        "dynamodb:BatchGetItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    resources = json.dumps(dynamo[0]["Resource"])
+    assert "SessionsTable" in resources and "UsersTable" not in resources
+
+
+def test_catalog_may_write_tombstones_and_knows_the_bucket(synthesized: Synthesized) -> None:
+    _, resource = functions_by_key(synthesized)["catalog"]
+    assert "ARTIFACTS_BUCKET" in resource["Properties"]["Environment"]["Variables"]
+    statements = _function_statements(synthesized, "catalog")
+    puts = [s for s in statements if _as_list(s["Action"]) == ["s3:PutObject"]]
+    assert len(puts) == 1 and "/events/_tombstones/*" in json.dumps(puts[0]["Resource"])
 
 
 def _resource_paths(resources: dict[str, dict[str, Any]]) -> dict[str, str]:
@@ -176,14 +224,24 @@ def test_every_route_is_a_lambda_proxy_to_its_function(synthesized: Synthesized)
     stack = "Merchandiser-Serving"
     paths = _resource_paths(synthesized.resources(stack, "AWS::ApiGateway::Resource"))
     function_of = {logical_id: key for key, (logical_id, _) in functions_by_key(synthesized).items()}
+    aliases = synthesized.resources(stack, "AWS::Lambda::Alias")
     routes = {}
     for method in synthesized.resources(stack, "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         integration = props["Integration"]
         assert integration["Type"] == "AWS_PROXY"
         target = next(
-            part["Fn::GetAtt"][0] for part in integration["Uri"]["Fn::Join"][1] if "Fn::GetAtt" in part
+            part["Fn::GetAtt"][0] if "Fn::GetAtt" in part else part["Ref"]
+            for part in integration["Uri"]["Fn::Join"][1]
+            if isinstance(part, dict)
+            and ("Fn::GetAtt" in part or not part.get("Ref", "AWS::").startswith("AWS::"))
         )
+        if target in aliases:  # serving routes invoke the `live` alias (blue/green model swaps)
+            assert aliases[target]["Properties"]["Name"] == "live"
+            target = aliases[target]["Properties"]["FunctionName"]["Ref"]
+            assert function_of[target] in SERVING_FUNCTIONS
+        else:
+            assert function_of[target] not in SERVING_FUNCTIONS
         routes[(props["HttpMethod"], paths[props["ResourceId"]["Ref"]])] = function_of[target]
         assert "RequestValidatorId" in props
     assert routes == ROUTES
@@ -359,3 +417,41 @@ def test_python_app_py_synthesizes_the_five_templates(tmp_path: Path) -> None:
     assert sorted(p.name for p in outdir.glob("*.template.json")) == sorted(
         f"{s}.template.json" for s in STACKS
     )
+
+
+def test_serving_functions_have_a_live_alias_and_a_named_model_layer(synthesized: Synthesized) -> None:
+    serving = template(synthesized, "Merchandiser-Serving")
+    serving.resource_count_is("AWS::Lambda::Alias", len(SERVING_FUNCTIONS))
+    serving.has_resource_properties("AWS::Lambda::LayerVersion", {"LayerName": "Merchandiser-Serving-model"})
+    functions = {logical_id for key, (logical_id, _) in functions_by_key(synthesized).items()}
+    for alias in synthesized.resources("Merchandiser-Serving", "AWS::Lambda::Alias").values():
+        props = alias["Properties"]
+        assert props["Name"] == "live" and props["FunctionName"]["Ref"] in functions
+        assert "Fn::GetAtt" in props["FunctionVersion"]  # a published version, never $LATEST
+
+
+def test_publish_may_swap_exactly_the_serving_functions_and_the_model_layer(synthesized: Synthesized) -> None:
+    _, publish = functions_by_key(synthesized)["publish"]
+    variables = publish["Properties"]["Environment"]["Variables"]
+    assert variables["MODEL_LAYER_NAME"] == "Merchandiser-Serving-model"
+    assert variables["SERVING_ALIAS"] == "live"
+    assert len(variables["SERVING_FUNCTIONS"]["Fn::Join"][1]) == len(SERVING_FUNCTIONS)
+    by_actions = {
+        tuple(sorted(_as_list(s["Action"]))): s["Resource"]
+        for s in _function_statements(synthesized, "publish")
+        if any(action.startswith("lambda:") for action in _as_list(s["Action"]))
+    }
+    assert set(by_actions) == {
+        ("lambda:PublishLayerVersion",),
+        ("lambda:GetLayerVersion",),
+        ("lambda:GetFunctionConfiguration", "lambda:PublishVersion", "lambda:UpdateFunctionConfiguration"),
+        ("lambda:GetAlias", "lambda:UpdateAlias"),
+    }
+    assert "layer:Merchandiser-Serving-model" in json.dumps(by_actions[("lambda:PublishLayerVersion",)])
+    layers = _as_list(by_actions[("lambda:GetLayerVersion",)])
+    assert len(layers) == 3 and "Merchandiser-Serving-model:*" in json.dumps(layers[0])  # model + deps + core
+    functions = _as_list(by_actions[("lambda:GetFunctionConfiguration", "lambda:PublishVersion",
+                                     "lambda:UpdateFunctionConfiguration")])  # fmt: skip
+    aliases = _as_list(by_actions[("lambda:GetAlias", "lambda:UpdateAlias")])
+    assert len(functions) == len(aliases) == len(SERVING_FUNCTIONS)
+    assert "*" not in json.dumps(functions) + json.dumps(aliases)

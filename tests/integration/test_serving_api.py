@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +15,13 @@ from botocore.exceptions import ClientError
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
 from merchandiser import runtime
+from merchandiser.api import ErrorBody
 from merchandiser.publishing import user_profiles
+from merchandiser.recommend import Recommender
+from merchandiser.responses import Health, RecommendationPage
 from merchandiser.store import FeatureStore, SessionEvent
+from stacks.constants import API_ROUTES
+from tests.tiny_shop import START
 
 Call = Callable[..., tuple[int, dict[str, Any]]]
 
@@ -27,12 +34,19 @@ def call(aws, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Call:  # type
     store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
     store.put_profiles(user_profiles(model_dir), model_version="test")
     from lambdas.catalog import handler as catalog
+    from lambdas.events_api import handler as events_api
     from lambdas.ranking import handler as ranking
     from lambdas.reranking import handler as reranking
     from lambdas.retrieval import handler as retrieval
 
     catalog.store.cache_clear()
-    modules = {"retrieval": retrieval, "ranking": ranking, "reranking": reranking, "catalog": catalog}
+    modules = {
+        "retrieval": retrieval,
+        "ranking": ranking,
+        "reranking": reranking,
+        "catalog": catalog,
+        "events_api": events_api,
+    }
 
     def send(
         function: str,
@@ -74,6 +88,7 @@ def test_a_known_shopper_gets_a_personalized_page_without_purchases(call: Call, 
     profile = next(p for p in user_profiles(model_dir) if p["purchased"])
     status, page = recommendations(call, profile["user_id"])
     assert status == 200
+    RecommendationPage.model_validate(page)
     assert page["personalized"] is True and page["degraded"] is False
     assert len(page["items"]) == 10
     assert not {i["item_id"] for i in page["items"]} & set(profile["purchased"])
@@ -84,7 +99,7 @@ def test_a_known_shopper_gets_a_personalized_page_without_purchases(call: Call, 
 def test_an_unknown_shopper_gets_popular_items_then_a_session_moves_them(call: Call, aws) -> None:  # type: ignore[no-untyped-def]
     status, before = recommendations(call, "stranger", "k=30")
     assert status == 200 and before["personalized"] is False
-    assert {i["source"] for i in before["items"]} == {"popularity"}
+    assert {i["source"] for i in before["items"]} <= {"popularity", "trending"}
     # When the shopper views three hats (items 1, 4, 7 are hats)
     store = FeatureStore(aws.dynamodb, "users", "sessions")
     events = [SessionEvent(f"e{n}", f"i0{n * 3 + 1}", "view", 1.0, 1_800_000_000.0 + n) for n in range(3)]
@@ -125,6 +140,7 @@ def test_rank_orders_the_callers_list(call: Call) -> None:
         params={"user_id": "u000"},
     )
     assert status == 200
+    RecommendationPage.model_validate(page)
     assert sorted(i["item_id"] for i in page["items"]) == ["i00", "i01", "i02"]
     scores = [i["score"] for i in page["items"]]
     assert scores == sorted(scores, reverse=True)
@@ -157,6 +173,8 @@ def test_similar_and_popular(call: Call) -> None:
     )
     status, popular = call("retrieval", "GET", "/items/popular", "/items/popular", "k=3&category=shoes")
     assert status == 200 and {i["category"] for i in popular["items"]} == {"shoes"}
+    RecommendationPage.model_validate(similar)
+    RecommendationPage.model_validate(popular)
 
 
 def test_catalog_upsert_and_erasure(call: Call, aws) -> None:  # type: ignore[no-untyped-def]
@@ -175,27 +193,166 @@ def test_catalog_upsert_and_erasure(call: Call, aws) -> None:  # type: ignore[no
     assert "Item" not in aws.dynamodb.Table("users").get_item(Key={"user_id": "u000"})
 
 
-RECOMMENDATIONS = ("retrieval", "GET", "/users/{user_id}/recommendations", "/users/u1/recommendations")
-RANK = ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank")
-BAD_INPUT = [
-    (*RECOMMENDATIONS, "k=0", None, 422),
-    (*RECOMMENDATIONS, "k=101", None, 422),
-    (*RECOMMENDATIONS, "k=x", None, 422),
-    ("retrieval", "GET", "/items/{item_id}/similar", "/items/nope/similar", "", None, 404),
-    (*RANK, "", b"{", 400),
-    (*RANK, "", {"item_ids": ["nope"]}, 404),
-    (*RANK, "", {"item_ids": "i00"}, 422),
-    (*RANK, "", {"item_ids": ["i00"] * 1001}, 422),
-    (
+def test_health_reports_the_loaded_model(call: Call) -> None:
+    status, health = call("retrieval", "GET", "/health", "/health")
+    assert status == 200
+    Health.model_validate(health)
+
+
+def rerank(call: Call, user: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    return call(
         "reranking",
         "POST",
         "/users/{user_id}/rerank",
-        "/users/u1/rerank",
-        "",
-        {"items": [{"item_id": "i00"}]},
-        422,
-    ),
-    ("catalog", "PUT", "/items/{item_id}", "/items/x1", "", {"title": ""}, 422),
+        f"/users/{user}/rerank",
+        body=body,
+        params={"user_id": user},
+    )
+
+
+SCORED = [{"item_id": f"i{n:02d}", "score": 1.0 - n / 100} for n in range(20)]
+
+
+def test_rerank_places_promoted_and_new_items_and_honours_exclusions(call: Call) -> None:
+    body = {
+        "items": SCORED,
+        "k": 10,
+        "rules": {
+            "exclude_categories": ["hats"],
+            "exclude_item_ids": ["i00"],
+            "promoted_item_ids": ["i04", "i39"],  # i04 is a hat: excluded, so only i39 is placed
+            "promoted_share": 0.2,
+            "explore_item_ids": ["i41", "i42", "i43"],  # i43 is a hat
+            "explore_slots": 1,
+            "seed": "page-view-1",
+        },
+    }
+    status, page = rerank(call, "stranger", body)
+    assert status == 200
+    RecommendationPage.model_validate(page)
+    reasons = [i["reason"] for i in page["items"]]
+    # promoted at every 5th slot (only one eligible), the new item in the middle slot that is free
+    assert page["items"][4]["item_id"] == "i39" and reasons[4] == "promoted"
+    assert reasons[5] == "new arrival" and page["items"][5]["item_id"] in {"i41", "i42"}
+    assert reasons.count("promoted") == 1 and reasons.count("new arrival") == 1
+    assert not {i["category"] for i in page["items"]} & {"hats"}
+    assert "i00" not in {i["item_id"] for i in page["items"]}
+    # the same request gives the same page
+    assert rerank(call, "stranger", body)[1]["items"] == page["items"]
+
+
+def test_rerank_mmr_with_lambda_one_keeps_the_score_order(call: Call) -> None:
+    status, plain = rerank(call, "stranger", {"items": SCORED, "k": 10, "rules": {"mmr_lambda": 1.0}})
+    assert status == 200
+    assert [i["item_id"] for i in plain["items"]] == [f"i{n:02d}" for n in range(10)]
+    status, diverse = rerank(call, "stranger", {"items": SCORED, "k": 10, "rules": {"mmr_lambda": 0.2}})
+    assert status == 200 and diverse["items"][0]["item_id"] == "i00"
+    assert {i["item_id"] for i in diverse["items"]} <= {i["item_id"] for i in SCORED}
+
+
+def test_recommendations_follow_the_retailers_rules(
+    call: Call, monkeypatch: pytest.MonkeyPatch, model_dir: Path
+) -> None:
+    rules = {"promoted_item_ids": ["i42"], "promoted_share": 0.2, "exclude_categories": ["bags"]}
+    monkeypatch.setenv("MERCHANDISING_RULES", json.dumps(rules))
+    status, page = recommendations(call, "u001", "k=10")
+    assert status == 200
+    assert page["items"][4]["item_id"] == "i42" and page["items"][4]["reason"] == "promoted"
+    assert "bags" not in {i["category"] for i in page["items"]}
+
+
+def test_new_items_get_exploration_slots_on_the_home_page(aws, model_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    # Given a catalogue where three shoes arrived yesterday and nobody has interacted with them
+    model = copy.copy(runtime.model(str(model_dir)))
+    new = [model.catalog.row_of[item] for item in ("i03", "i06", "i09")]
+    model.popularity = model.popularity.copy()
+    model.popularity[new] = 0.0
+    created = model.catalog.created_at.copy()
+    created[new] = START.timestamp() + 86_400
+    model.catalog = replace(model.catalog, created_at=created)
+    store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
+
+    def page(user: str, day: int) -> list[dict[str, Any]]:
+        recommender = Recommender(model=model, store=store, clock=lambda: START.timestamp() + day * 86_400)
+        return recommender.recommend(user, k=10)["items"]
+
+    # When a shopper opens the home page: one slot in ten (the 6th) is a new arrival
+    first = page("u001", day=2)
+    assert [i["reason"] for i in first].count("new arrival") == 1
+    assert first[5]["reason"] == "new arrival" and first[5]["item_id"] in {"i03", "i06", "i09"}
+    # Then the same shopper sees the same page that day, and others see other new items
+    assert page("u001", day=2) == first
+    assert len({page(f"u{n:03d}", day=2)[5]["item_id"] for n in range(12)}) > 1
+    # And after new_item_days (30) the items are no longer new
+    assert "new arrival" not in {i["reason"] for i in page("u001", day=40)}
+
+
+def test_an_unknown_promoted_item_in_a_rerank_is_a_404(call: Call) -> None:
+    status, answer = rerank(call, "u1", {"items": SCORED, "rules": {"promoted_item_ids": ["nope"]}})
+    assert status == 404 and "nope" in answer["message"]
+
+
+RECOMMENDATIONS = ("retrieval", "GET", "/users/{user_id}/recommendations", "/users/u1/recommendations")
+CANDIDATES = ("retrieval", "GET", "/users/{user_id}/candidates", "/users/u1/candidates")
+SIMILAR = ("retrieval", "GET", "/items/{item_id}/similar", "/items/i00/similar")
+POPULAR = ("retrieval", "GET", "/items/popular", "/items/popular")
+RANK = ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank")
+RERANK = ("reranking", "POST", "/users/{user_id}/rerank", "/users/u1/rerank")
+EVENTS = ("events_api", "POST", "/events", "/events")
+PUT_ITEM = ("catalog", "PUT", "/items/{item_id}", "/items/x1")
+ERASE = ("catalog", "DELETE", "/users/{user_id}", "/users/u1")
+ONE = [{"item_id": "i00", "score": 1.0}]
+EVENT = {"user_id": "u1", "item_id": "i00", "event_type": "view"}
+BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
+    # (function, method, resource, path), query, body, status
+    (*RECOMMENDATIONS, "k=0", None, 422),
+    (*RECOMMENDATIONS, "k=101", None, 422),
+    (*RECOMMENDATIONS, "k=x", None, 422),
+    (*RECOMMENDATIONS, "surface=checkout", None, 422),
+    (*RECOMMENDATIONS, "category=" + "c" * 129, None, 422),
+    ("retrieval", "GET", "/users/{user_id}/recommendations", "/users/-u1/recommendations", "", None, 422),
+    (*CANDIDATES, "k=0", None, 422),
+    (*CANDIDATES, "k=1001", None, 422),
+    ("retrieval", "GET", "/items/{item_id}/similar", "/items/nope/similar", "", None, 404),
+    (*SIMILAR, "k=0", None, 422),
+    (*SIMILAR, "k=2.5", None, 422),
+    (*POPULAR, "k=abc", None, 422),
+    (*POPULAR, "k=101", None, 422),
+    (*RANK, "", b"{", 400),
+    (*RANK, "", b"", 422),
+    (*RANK, "", [], 422),
+    (*RANK, "", {"item_ids": ["nope"]}, 404),
+    (*RANK, "", {"item_ids": "i00"}, 422),
+    (*RANK, "", {"item_ids": []}, 422),
+    (*RANK, "", {"item_ids": ["i00"] * 1001}, 422),
+    (*RANK, "", {"item_ids": ["i00"], "k": 0}, 422),
+    (*RANK, "", {"item_ids": ["i00"], "extra": 1}, 422),
+    (*RANK, "", {"item_ids": ["bad id"]}, 422),
+    (*RERANK, "", {"items": [{"item_id": "i00"}]}, 422),
+    (*RERANK, "", b"{", 400),
+    (*RERANK, "", {"items": [{"item_id": "nope", "score": 1.0}]}, 404),
+    (*RERANK, "", {"items": [{"item_id": "i00", "score": "high"}]}, 422),
+    (*RERANK, "", b'{"items": [{"item_id": "i00", "score": NaN}]}', 422),
+    (*RERANK, "", b'{"items": [{"item_id": "i00", "score": Infinity}]}', 422),
+    (*RERANK, "", {"items": ONE * 1001}, 422),
+    (*RERANK, "", {"items": ONE, "k": 101}, 422),
+    (*RERANK, "", {"items": ONE, "rules": {"mmr_lambda": 2}}, 422),
+    (*RERANK, "", {"items": ONE, "rules": {"promoted_share": 0.9}}, 422),
+    (*RERANK, "", {"items": ONE, "rules": {"explore_slots": -1}}, 422),
+    (*RERANK, "", {"items": ONE, "rules": {"explore_item_ids": ["nope"]}}, 404),
+    (*RERANK, "", {"items": ONE, "rules": {"boost": True}}, 422),
+    (*RERANK, "", {"items": ONE, "rules": {"exclude_item_ids": "i00"}}, 422),
+    (*EVENTS, "", b"{", 400),
+    (*EVENTS, "", {"events": []}, 422),
+    (*EVENTS, "", {"events": [EVENT] * 501}, 422),
+    (*EVENTS, "", {"events": [{**EVENT, "event_type": "hover"}]}, 422),
+    (*EVENTS, "", {"events": [{**EVENT, "user_id": 7}]}, 422),
+    (*PUT_ITEM, "", {"title": ""}, 422),
+    (*PUT_ITEM, "", {"title": "Hat", "price": -1}, 422),
+    (*PUT_ITEM, "", {"title": "Hat", "in_stock": "maybe"}, 422),
+    (*PUT_ITEM, "", b"{", 400),
+    ("catalog", "PUT", "/items/{item_id}", "/items/-x1", "", {"title": "Hat"}, 422),
+    ("catalog", "DELETE", "/users/{user_id}", "/users/-u1", "", None, 422),
 ]
 
 
@@ -203,7 +360,15 @@ BAD_INPUT = [
 def test_bad_input_is_a_4xx_with_a_message(
     call: Call, function: str, method: str, resource: str, path: str, query: str, body: Any, status: int
 ) -> None:
-    params = {"user_id": "u1"} if "{user_id}" in resource else {"item_id": path.split("/")[2]}
-    code, answer = call(function, method, resource, path, query, body, params)
+    match = Route(method, resource, function).pattern.match(path)
+    assert match is not None
+    code, answer = call(function, method, resource, path, query, body, match.groupdict())
     assert code == status, answer
+    ErrorBody.model_validate(answer)
     assert answer["error"] and answer["message"]
+
+
+def test_every_route_has_bad_input_cases() -> None:
+    covered = {(method, resource) for _, method, resource, *_ in BAD_INPUT}
+    no_input = {("GET", "/health")}  # nothing a caller can get wrong
+    assert covered | no_input == {(method, path) for method, path, _ in API_ROUTES}

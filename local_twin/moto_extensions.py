@@ -1,0 +1,145 @@
+"""What moto's CloudFormation lacks for the twin's templates, added the way moto's own models are.
+
+moto 5.2 has no ``AWS::Lambda::Alias`` (it warns and the alias resolves to nothing, so the API
+methods and permissions that reference it fail); its ``AWS::Lambda::Version`` answers neither
+``Ref`` nor ``Fn::GetAtt Version``; its ``AWS::Lambda::LayerVersion`` answers ``Ref`` with an
+object instead of the ARN and ignores ``LayerName`` (the publish function's policy names both).
+The serving functions are invoked through their ``live`` alias pointing at a published version
+(blue/green model swaps), so the twin registers these three models: moto finds CloudFormation
+models through ``CloudFormationModel.__subclasses__()``, a later definition of a type replacing
+moto's. Each calls moto's own Lambda backend, as ``publish_layer_version``, ``publish_version``
+and ``create_alias`` do.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moto.awslambda.models import lambda_backends
+from moto.cloudformation import parsing
+from moto.core.common_models import CloudFormationModel
+
+
+class TwinLayerVersion(CloudFormationModel):
+    def __init__(self, arn: str) -> None:
+        self.arn = arn
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::LayerVersion"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "LayerName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn  # Ref of a layer version is its ARN
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinLayerVersion:
+        properties = cloudformation_json["Properties"]
+        spec = {"Content": properties["Content"], "LayerName": properties.get("LayerName") or resource_name}
+        for optional in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
+            if optional in properties:
+                spec[optional] = properties[optional]
+        return cls(lambda_backends[account_id][region_name].publish_layer_version(spec).arn)
+
+
+class TwinLambdaVersion(CloudFormationModel):
+    def __init__(self, arn: str, version: str) -> None:
+        self.arn = arn
+        self.version = version
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Version"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn  # Ref of a version is its qualified ARN
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr == "Version"
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name == "Version":
+            return self.version
+        raise NotImplementedError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinLambdaVersion:
+        function_name = str(cloudformation_json["Properties"]["FunctionName"]).split(":")[-1]
+        published = lambda_backends[account_id][region_name].publish_version(function_name)
+        if published is None:
+            raise ValueError(f"no function {function_name} to publish a version of")
+        return cls(published.function_arn, str(published.version))
+
+
+class TwinLambdaAlias(CloudFormationModel):
+    def __init__(self, arn: str, function_name: str, name: str) -> None:
+        self.arn = arn
+        self.function_name = function_name
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Alias"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "Name"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.arn  # Ref of an alias is its ARN
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinLambdaAlias:
+        properties = cloudformation_json["Properties"]
+        backend = lambda_backends[account_id][region_name]
+        function_name = str(properties["FunctionName"]).split(":")[-1]
+        version = properties.get("FunctionVersion")
+        if not version:
+            # moto's AWS::Lambda::Version has no GetAtt Version: the version it just published is the latest
+            versions = [
+                v.version for v in backend.list_versions_by_function(function_name) if v.version != "$LATEST"
+            ]
+            version = max(versions, key=int) if versions else "$LATEST"
+        alias = backend.create_alias(
+            name=properties["Name"],
+            function_name=function_name,
+            function_version=str(version),
+            description=properties.get("Description", ""),
+            routing_config=None,  # type: ignore[arg-type]
+        )
+        return cls(alias.arn, function_name, properties["Name"])
+
+
+def register() -> None:
+    """Makes moto's CloudFormation see the models above (its type map is cached on first use)."""
+    parsing.get_model_list.cache_clear()
+    parsing.get_model_map.cache_clear()
+    parsing.get_name_type_map.cache_clear()
