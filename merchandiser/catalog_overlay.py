@@ -1,24 +1,23 @@
 """The catalogue overlay: what changed in the catalogue since the model was trained, visible at once.
 
 ``PUT /items/{id}`` writes the item to the items table and into one overlay record (``item_id`` =
-``OVERLAY_KEY``) that serving reads: an item the model does not know arrives with its content vector (its
-attributes mapped into the ALS space), so it is retrieved until the next training includes it; an item
-it knows gets its new stock, price and title. The overlay is small by design (one DynamoDB item, at most
-``MAX_ITEMS`` entries); the publish step of the next training clears it.
+``OVERLAY_KEY``) that serving reads: an item the model does not know gets a content vector from the
+serving model's own attribute regression (``merchandiser.fresh_items``), so it is retrieved until the
+next training includes it; an item it knows gets its new stock, price and title. The overlay is small
+by design (one DynamoDB item, at most ``MAX_ITEMS`` entries): the publish step of the next training
+removes the items the new model's catalogue holds (``absorb``).
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
-
 OVERLAY_KEY = "__catalog_overlay__"
-MAX_ITEMS = 500  # ~400 bytes each with a 64-d vector: well inside DynamoDB's 400 KB item limit
+REMOVE_PER_CALL = 100  # attribute names per UpdateExpression, well inside its 4 KB limit
+MAX_ITEMS = 1000  # a few hundred bytes each: well inside DynamoDB's 400 KB item limit
 
 
 class OverlayFullError(Exception):
@@ -33,7 +32,6 @@ class OverlayItem:
     brand: str
     price: float
     in_stock: bool
-    vector: np.ndarray | None  # float32, only for items the model does not know
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -44,16 +42,10 @@ class OverlayItem:
         }
         if self.price == self.price:  # not NaN
             record["price"] = Decimal(str(round(self.price, 6)))
-        if self.vector is not None:
-            # bytes, not a list of numbers: 4 bytes per dimension instead of ~10
-            record["vector"] = base64.b64encode(self.vector.astype("<f4").tobytes()).decode()
         return record
 
     @classmethod
     def from_record(cls, item_id: str, record: Mapping[str, Any]) -> OverlayItem:
-        vector = None
-        if record.get("vector"):
-            vector = np.frombuffer(base64.b64decode(str(record["vector"])), dtype="<f4").astype(np.float32)
         price = record.get("price")
         return cls(
             item_id=item_id,
@@ -62,7 +54,6 @@ class OverlayItem:
             brand=str(record.get("brand", "")),
             price=float(price) if price is not None else float("nan"),
             in_stock=bool(record.get("in_stock", True)),
-            vector=vector,
         )
 
 
@@ -101,6 +92,19 @@ class CatalogOverlay:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise OverlayFullError(f"the catalogue overlay holds {MAX_ITEMS} items") from error
             raise
+
+    def absorb(self, item_ids: Iterable[str]) -> int:
+        """Removes the entries of ``item_ids`` (now in the served catalogue); returns how many went."""
+        held = set(self.read())
+        gone = sorted(held & set(item_ids))
+        for start in range(0, len(gone), REMOVE_PER_CALL):
+            names = {f"#i{n}": item_id for n, item_id in enumerate(gone[start : start + REMOVE_PER_CALL])}
+            self.table.update_item(
+                Key={"item_id": OVERLAY_KEY},
+                UpdateExpression="REMOVE " + ", ".join(f"#items.{name}" for name in names),
+                ExpressionAttributeNames={"#items": "items", **names},
+            )
+        return len(gone)
 
     def clear(self) -> None:
         self.table.delete_item(Key={"item_id": OVERLAY_KEY})

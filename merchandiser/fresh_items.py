@@ -1,7 +1,9 @@
 """The served model with the catalogue overlay applied: new items appended, known items updated.
 
-New items become extra rows with their content vector, flagged as ``placed``: the index does not hold them,
-the ``content`` candidate source searches them exactly (a small set), so they are retrievable at once.
+New items become extra rows whose vector the model's own attribute regression predicts (so the vector is
+always in the space of the model being served, whichever function wrote the overlay), flagged as
+``placed``: the index does not hold them, the ``content`` candidate source searches them exactly (a
+small set), so they are retrievable at once.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from merchandiser.signals import Signals
 def with_overlay(model: Model, overlay: Mapping[str, OverlayItem]) -> Model:
     """``model`` itself when the overlay changes nothing, else a new model sharing the big arrays."""
     row_of = model.catalog.row_of
-    dim = model.item_factors.shape[1]
     updates = [item for item in overlay.values() if item.item_id in row_of]
-    new = [
-        item
-        for item in sorted(overlay.values(), key=lambda item: item.item_id)
-        if item.item_id not in row_of and item.vector is not None and item.vector.shape == (dim,)
-    ]
+    content = model.signals.content
+    new = (
+        []
+        if content is None
+        else sorted(
+            (item for item in overlay.values() if item.item_id not in row_of), key=lambda item: item.item_id
+        )
+    )
     if not updates and not new:
         return model
     old = model.catalog
@@ -49,8 +53,15 @@ def with_overlay(model: Model, overlay: Mapping[str, OverlayItem]) -> Model:
         created_at=np.concatenate([old.created_at, np.full(len(new), np.nan)]),
         in_stock=np.concatenate([in_stock, [item.in_stock for item in new]]).astype(bool),
     )
-    vectors = [item.vector for item in new if item.vector is not None]
-    item_factors = np.vstack([model.item_factors, *vectors]).astype(np.float32) if new else model.item_factors
+    item_factors = model.item_factors
+    if new and content is not None:
+        vectors = content.vectors(
+            [item.title for item in new],
+            [item.category for item in new],
+            [item.brand for item in new],
+            [item.price for item in new],
+        )
+        item_factors = np.vstack([model.item_factors, vectors]).astype(np.float32)
     signals = model.signals
     extended = Signals(
         trending=np.concatenate([signals.trending, np.zeros(len(new), np.float32)]),

@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 import numpy as np
 
 from merchandiser.candidate_sources import ALSO_VIEWED, ANN, BOUGHT_TOGETHER, CONTENT, Candidates
-from merchandiser.model import Model
-from merchandiser.reranking import Rules, Scored, category_cap
+from merchandiser.model import Model, UserState
+from merchandiser.reranking import DISCOVERY, NEW_ARRIVAL, PROMOTED, Rules, Scored, category_cap
 from merchandiser.settings import RetailerRules
 
 PERSONAL_SOURCES = (ANN, ALSO_VIEWED, BOUGHT_TOGETHER, CONTENT)
 DISCOVERY_DEPTH = 300  # discovery draws from the ranker's places k+1 .. this one
 SECONDS_PER_DAY = 86_400.0
+RULE_PLACED = (PROMOTED, NEW_ARRIVAL, DISCOVERY)  # their slot's rule is their reason
+RECENT_FOR_REASONS = 10  # "because you viewed X": X among the shopper's latest items
 
 
 def scored(model: Model, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
@@ -108,3 +110,32 @@ def page_rules(
         discover_slots=slots(k, retailer.discovery_share),
         seed=seed,
     )
+
+
+def reasons_from_recent(model: Model, state: UserState, page: Sequence[Scored]) -> dict[str, str]:
+    """ "because you viewed X" / "bought with X": for a served item that is a co-occurrence neighbour of
+    one of the shopper's latest items, the most similar such item names the reason."""
+    catalog = model.catalog
+    recent = state.recent[:RECENT_FOR_REASONS]
+    if not recent:
+        return {}
+    reasons: dict[str, str] = {}
+    for item in page:
+        row = catalog.row_of.get(item.item_id)
+        if row is None or item.source in RULE_PLACED:
+            continue
+        best: tuple[float, int, str] | None = None
+        for neighbours, verb in (
+            (model.signals.bought_together, "bought with"),
+            (model.signals.also_viewed, "because you viewed"),
+        ):
+            for source_row in recent:
+                rows, similarity = neighbours.of(source_row)
+                hits = np.flatnonzero(rows == row)
+                if len(hits) and (best is None or float(similarity[hits[0]]) > best[0]):
+                    best = (float(similarity[hits[0]]), source_row, verb)
+            if best is not None:
+                break  # a basket link explains better than a co-view
+        if best is not None:
+            reasons[item.item_id] = f"{best[2]} {catalog.titles[best[1]]}"
+    return reasons

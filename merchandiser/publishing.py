@@ -24,7 +24,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from merchandiser import quality_gate
-from merchandiser.artifacts import USER_FEATURES, read_manifest
+from merchandiser.artifacts import CATALOG, USER_FEATURES, Catalog, read_manifest
+from merchandiser.catalog_overlay import CatalogOverlay
 from merchandiser.model_swap import LAYER_ZIP, FunctionSwitch, ModelSwap, zip_model_layer
 from merchandiser.store import FeatureStore
 from merchandiser.training_jobs import MODELS_PREFIX, PRODUCTION_POINTER
@@ -105,8 +106,13 @@ def publish(
         current.pop("previous", None)  # one step of history: enough to undo the last promotion
         pointer["previous"] = current
     s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(pointer).encode())
+    absorbed = 0
+    if store.items_table is not None:
+        # items the new catalogue holds leave the overlay: the model now serves them itself
+        catalog = Catalog.load(model_dir / CATALOG)
+        absorbed = CatalogOverlay(store.table(store.items_table)).absorb(catalog.item_ids.tolist())
     logger.info("model %s promoted; %d shopper profiles loaded", version, profiles)
-    return {**record, "profiles_loaded": profiles, "swap": pointer.get("swap")}
+    return {**record, "profiles_loaded": profiles, "overlay_absorbed": absorbed, "swap": pointer.get("swap")}
 
 
 def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:

@@ -14,18 +14,17 @@ request's ``ServingReport`` (logged there, counted by the handler) and the respo
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 
-from merchandiser import experiments
-from merchandiser.candidate_sources import Candidates
+from merchandiser import experiments, pages, trending
+from merchandiser.candidate_sources import TRENDING, Candidates
 from merchandiser.errors import UnknownItemError
 from merchandiser.model import Model, UserState
 from merchandiser.reranking import RuleOptions, Rules, Scored, category_cap, rerank
@@ -49,8 +48,13 @@ CANDIDATES = 1000
 SURFACES = ("home", "category")
 REASONS = {
     "ann": "matches your taste",
+    "also_viewed": "viewed by shoppers like you",
+    "bought_together": "often bought together with your items",
+    "content": "new and like what you love",
+    "trending": "trending now",
     "popularity": "popular with shoppers",
     "request": "from your list",
+    "discovery": "something different for you",
 }
 
 
@@ -74,9 +78,19 @@ class Recommender:
                 report.fallback(FEATURE_STORE, f"{type(error).__name__}: {error}")
             return ShopperRecord(user_id=user_id), True
 
-    def user_state(self, shopper: ShopperRecord) -> UserState:
+    def user_state(self, shopper: ShopperRecord, context: Mapping[str, str] | None = None) -> UserState:
+        """Profile + session folded into one state; the request's ``context`` (country, device...) adds to
+        and overrides the profile's attributes, which pick the popularity segment."""
         session = [(event.item_id, event.weight) for event in shopper.session]
-        state = self.model.user_state(shopper.history, session, shopper.purchased)
+        state = self.model.user_state(
+            shopper.history,
+            session,
+            shopper.purchased,
+            recent=shopper.recent,
+            category_seen=shopper.category_seen,
+            attributes={**shopper.attributes, **(context or {})},
+            session_times=[event.ts for event in shopper.session],
+        )
         # without a usable index the item factors may be stand-ins: no user vector then
         return replace(state, vector=None) if self.without_index else state
 
@@ -123,33 +137,40 @@ class Recommender:
         surface: str = "home",
         category: str | None = None,
         report: ServingReport | None = None,
+        context: Mapping[str, str] | None = None,
     ) -> dict:
         report = self.start(report, frozenset({INDEX, RANKER}))
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
         with report.stage(RETRIEVAL):
-            state = self.user_state(shopper)
+            state = self.user_state(shopper, context)
             candidates = self.retrieve(state, CANDIDATES, report, category=category)
         with report.stage(RANKING):
             scores = self.rank_candidates(state, candidates, report)
         # Items from the current session belong on a "recently viewed" rail, not in "for you".
         seen = frozenset(event.item_id for event in shopper.session)
-        retailer = self.merchandising
-        rules = self._rules(
-            k,
-            retailer,
-            exclude=shopper.purchased | seen,
-            category=category,
-            # a retailer's list may outlive an item: unknown promoted ids are skipped, not an error
-            promoted=self._known_rows(retailer.promoted_item_ids),
-            explore=self._new_items(retailer.new_item_days),
-            explore_slots=math.floor(k * retailer.explore_share + 1e-9),
-            seed=self._daily_seed(user_id),
-        )
+        now = self.clock()
         with report.stage(RERANKING):
+            rules = pages.page_rules(
+                self.model,
+                self.merchandising,
+                k,
+                candidates,
+                scores,
+                exclude=shopper.purchased | seen,
+                seed=pages.daily_seed(user_id, now),
+                now=now,
+                category=category,
+            )
             page = rerank(self._scored(candidates.rows, scores, candidates.sources), rules)
         return self._response(
-            user_id, page, degraded, surface=surface, personalized=state.vector is not None, report=report
+            user_id,
+            page,
+            degraded,
+            surface=surface,
+            personalized=state.vector is not None,
+            report=report,
+            state=state,
         )
 
     def candidates(self, user_id: str, k: int, report: ServingReport | None = None) -> dict:
@@ -205,7 +226,7 @@ class Recommender:
             promoted=promoted,
             explore=pool,
             explore_slots=explore_slots,
-            seed=seed if seed is not None else self._daily_seed(user_id),
+            seed=seed if seed is not None else pages.daily_seed(user_id, self.clock()),
         )
         page = rerank(self._scored(rows, scores, ["request"] * len(rows)), rules)
         return self._response(user_id, page, degraded, surface="rerank")
@@ -242,20 +263,6 @@ class Recommender:
     def _item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         return np.asarray(self.model.item_factors[self._rows(item_ids)], dtype=np.float64)
 
-    def _known_rows(self, item_ids: Sequence[str]) -> np.ndarray:
-        return self._rows([item_id for item_id in item_ids if item_id in self.model.catalog.row_of])
-
-    def _new_items(self, max_age_days: float) -> np.ndarray:
-        """Rows without interaction signal (zero popularity) created within ``max_age_days``."""
-        created = np.asarray(self.model.catalog.created_at, dtype=np.float64)
-        with np.errstate(invalid="ignore"):  # an unknown creation time (NaN) is not new
-            young = created >= self.clock() - max_age_days * 86_400.0
-        return np.flatnonzero(young & (np.asarray(self.model.popularity) == 0)).astype(np.int64)
-
-    def _daily_seed(self, user_id: str) -> str:
-        """The exploration seed: the same shopper sees the same new items all day, other ones tomorrow."""
-        return f"{user_id}:{datetime.fromtimestamp(self.clock(), UTC).date().isoformat()}"
-
     def similar(self, item_id: str, k: int, report: ServingReport | None = None) -> dict:
         report = self.start(report, frozenset({INDEX}))
         self._rows([item_id])
@@ -281,13 +288,62 @@ class Recommender:
         page = self._scored(candidates.rows, scores, candidates.sources)
         return self._response(None, page, False, surface="similar", report=report)
 
-    def popular(self, k: int, category: str | None = None, report: ServingReport | None = None) -> dict:
+    def popular(
+        self,
+        k: int,
+        category: str | None = None,
+        report: ServingReport | None = None,
+        window: int | None = None,
+    ) -> dict:
+        """Best sellers; with ``window`` (hours), what is trending now: the live hourly counters of the
+        event processor, else (no counts yet, or the store failing) the model's trending signal."""
         report = self.start(report, frozenset())
+        degraded = False
         with report.stage(RETRIEVAL):
-            candidates = self.model.popular(k=k, category=category)
+            candidates = None
+            if window is not None:
+                candidates, degraded = self._live_trending(k, category, window, report)
+            if candidates is None:
+                candidates = self.model.popular(k=k, category=category, trending=window is not None)
             report.count_candidates(candidates.sources)
-        page = self._scored(candidates.rows, candidates.scores["popularity"], candidates.sources)
-        return self._response(None, page, False, surface="popular", report=report)
+        scores = next(iter(candidates.scores.values()))
+        page = self._scored(candidates.rows, scores, candidates.sources)
+        return self._response(None, page, degraded, surface="popular", report=report)
+
+    def _live_trending(
+        self, k: int, category: str | None, window: int, report: ServingReport
+    ) -> tuple[Candidates | None, bool]:
+        try:
+            counts = self.store.trending(datetime.fromtimestamp(self.clock(), UTC), window, window / 4)
+        except Exception as error:  # the counters are a nicety: degrade to the model's signal
+            logger.exception("trending counters unavailable, serving the model's trending")
+            report.fallback(FEATURE_STORE, f"{type(error).__name__}: {error}")
+            return None, True
+        catalog = self.model.catalog
+        ranked = [
+            (catalog.row_of[item_id], score)
+            for item_id, score in trending.rank_trending(counts, len(counts))
+            if item_id in catalog.row_of
+            and catalog.in_stock[catalog.row_of[item_id]]
+            and (category is None or catalog.categories[catalog.row_of[item_id]] == category)
+        ][:k]
+        if not ranked:
+            return None, False
+        rows = np.array([row for row, _ in ranked], dtype=np.int64)
+        scores = np.array([score for _, score in ranked], dtype=np.float64)
+        return Candidates(rows=rows, scores={TRENDING: scores}, sources=[TRENDING] * len(rows)), False
+
+    def bought_together(self, item_id: str, k: int, report: ServingReport | None = None) -> dict:
+        """Frequently bought together: basket neighbours, then shopper-level ones when baskets are few."""
+        report = self.start(report, frozenset())
+        self._rows([item_id])
+        with report.stage(RETRIEVAL):
+            candidates = self.model.bought_together(item_id, k=k)
+            report.count_candidates(candidates.sources)
+        scores = np.nan_to_num(np.nanmax(np.vstack(list(candidates.scores.values())), axis=0), nan=0.0)
+        keep = np.flatnonzero(self.model.catalog.in_stock[candidates.rows])
+        page = self._scored(candidates.rows[keep], scores[keep], [candidates.sources[i] for i in keep])
+        return self._response(None, page, False, surface="bought-together", report=report)
 
     def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
         row_of = self.model.catalog.row_of
@@ -297,22 +353,7 @@ class Recommender:
         return np.array([row_of[item_id] for item_id in item_ids], dtype=np.int64)
 
     def _scored(self, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
-        catalog = self.model.catalog
-        rows = np.asarray(rows, dtype=np.int64)
-        # one gather per column, then plain Python values: indexing numpy scalars row by row cost
-        # ~7 ms per 1,000 candidates (bench_serving profile)
-        columns = zip(
-            catalog.item_ids[rows].tolist(),
-            np.asarray(scores, dtype=np.float64).tolist(),
-            sources,
-            catalog.categories[rows].tolist(),
-            catalog.in_stock[rows].tolist(),
-            strict=True,
-        )
-        return [
-            Scored(item_id=item_id, score=score, source=source, category=category, in_stock=in_stock)
-            for item_id, score, source, category, in_stock in columns
-        ]
+        return pages.scored(self.model, rows, scores, sources)
 
     def _response(
         self,
@@ -322,8 +363,10 @@ class Recommender:
         surface: str,
         personalized: bool = False,
         report: ServingReport | None = None,
+        state: UserState | None = None,
     ) -> dict[str, Any]:
         catalog = self.model.catalog
+        because = pages.reasons_from_recent(self.model, state, page) if state is not None else {}
         reasons = list(report.fallbacks) if report is not None else []
         if degraded and not reasons:
             reasons = [FEATURE_STORE]  # a caller without a report (apply_rules): only the store degrades
@@ -340,7 +383,7 @@ class Recommender:
                 {
                     "item_id": item.item_id,
                     "score": round(item.score, 6),
-                    "reason": REASONS.get(item.source, item.source),
+                    "reason": because.get(item.item_id) or REASONS.get(item.source, item.source),
                     "source": item.source,
                     "title": str(catalog.titles[catalog.row_of[item.item_id]]),
                     "category": item.category,

@@ -52,6 +52,7 @@ class EventsAccepted(Documented):
 class ItemStored(Documented):
     item_id: str
     stored: bool
+    retrievable: bool  # in the catalogue overlay: served within seconds, before the next training
     updated_at: str
 
 

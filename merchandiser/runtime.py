@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ import numpy as np
 from botocore.config import Config
 
 from merchandiser import artifacts
+from merchandiser.catalog_overlay import OVERLAY_KEY, CatalogOverlay
+from merchandiser.fresh_items import with_overlay
 from merchandiser.model import Model
 from merchandiser.recommend import Recommender
 from merchandiser.serving_report import INDEX, MODEL, RANKER
@@ -48,6 +51,7 @@ DYNAMODB_CONFIG = Config(
 )
 LAST_RESORT_ITEMS = 200  # one Scan page: bounded latency on the path that is already failing
 LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
+OVERLAY_TTL_SECONDS = 10.0  # an upserted item is served within this long, one GetItem per period
 
 
 @dataclass(frozen=True)
@@ -140,8 +144,12 @@ def _load_intact_parts(model_dir: Path) -> LoadedModel:
 def last_resort_model(items: list[dict[str, Any]], limit: int = LAST_RESORT_ITEMS) -> Model:
     """A stand-in model over catalogue records: in stock only, newest first (by ``updated_at``)."""
     records = sorted(
-        (item for item in items if item.get("in_stock", True) and item.get("item_id")),
-        key=lambda item: (-float(item.get("updated_at") or 0), str(item["item_id"])),
+        (
+            item
+            for item in items
+            if item.get("in_stock", True) and item.get("item_id") and item["item_id"] != OVERLAY_KEY
+        ),
+        key=lambda item: (-_epoch(item.get("updated_at")), str(item["item_id"])),
     )[:limit]
     count = len(records)
     catalog = artifacts.Catalog(
@@ -161,7 +169,37 @@ def last_resort_model(items: list[dict[str, Any]], limit: int = LAST_RESORT_ITEM
     return Model(manifest, catalog, np.zeros((count, 1), dtype=np.float32), popularity, index, None)
 
 
+def _epoch(value: Any) -> float:
+    """``updated_at`` as epoch seconds: a number, or the ISO time the catalogue function writes."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        try:
+            return datetime.fromisoformat(str(value)).timestamp()
+        except ValueError:
+            return 0.0
+
+
 _last_resort: tuple[float, Model] | None = None
+_overlaid: dict[int, tuple[float, tuple[tuple[str, str], ...], Model]] = {}
+
+
+def with_catalog_overlay(model: Model, items_table: str, clock: Any = time.monotonic) -> Model:
+    """``model`` with the catalogue overlay applied (``merchandiser.catalog_overlay``), read at most once
+    per ``OVERLAY_TTL_SECONDS`` per container; an unreadable overlay keeps what was served before."""
+    now = clock()
+    cached = _overlaid.get(id(model))
+    if cached is not None and now - cached[0] < OVERLAY_TTL_SECONDS:
+        return cached[2]
+    try:
+        overlay = CatalogOverlay(dynamodb_resource().Table(items_table)).read()
+    except Exception as error:  # new items wait; the page must not
+        logger.warning("catalogue overlay unreadable", extra={"error": str(error)})
+        return cached[2] if cached is not None else model
+    fingerprint = tuple(sorted((item_id, repr(item.to_record())) for item_id, item in overlay.items()))
+    served = cached[2] if cached is not None and cached[1] == fingerprint else with_overlay(model, overlay)
+    _overlaid[id(model)] = (now, fingerprint, served)
+    return served
 
 
 def last_resort(items_table: str, clock: Any = time.monotonic) -> Model:
@@ -193,7 +231,10 @@ def recommender(settings: ServingSettings) -> Recommender:
             merchandising=settings.merchandising,
         )
     return Recommender(
-        model=loaded.model, store=store, faults=loaded.faults, merchandising=settings.merchandising
+        model=with_catalog_overlay(loaded.model, settings.items_table),
+        store=store,
+        faults=loaded.faults,
+        merchandising=settings.merchandising,
     )
 
 
@@ -203,3 +244,4 @@ def reset() -> None:
     loaded_model.cache_clear()
     dynamodb_resource.cache_clear()
     _last_resort = None
+    _overlaid.clear()

@@ -71,6 +71,8 @@ class ShopperRecord:
     purchased: frozenset[str] = frozenset()
     attributes: dict[str, str] = field(default_factory=dict)
     session: tuple[SessionEvent, ...] = ()  # most recent first
+    recent: tuple[str, ...] = ()  # the profile's latest items at training time, most recent first
+    category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
 
     @property
     def known(self) -> bool:
@@ -146,6 +148,8 @@ class FeatureStore:
             purchased=frozenset(str(item) for item in purchased),
             attributes={key: str(value) for key, value in profile.get("attributes", {}).items()},
             session=tuple(events[:SESSION_EVENTS_READ]),
+            recent=tuple(str(item) for item in profile.get("recent", [])),
+            category_seen={key: float(value) for key, value in profile.get("category_seen", {}).items()},
         )
 
     def trending(
@@ -262,6 +266,9 @@ class FeatureStore:
                 batch.put_item(Item=to_dynamo({**profile, "model_version": model_version}))
                 count += 1
         return count
+
+    def table(self, name: str) -> Any:
+        return self._dynamodb.Table(name)
 
     def put_item(self, item: Mapping[str, Any]) -> None:
         if self.items_table is None:

@@ -7,8 +7,10 @@ from typing import Annotated, Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.metrics import MetricUnit
 
 from merchandiser.api import api_handler, documented, make_resolver
+from merchandiser.catalog_overlay import CatalogOverlay, OverlayFullError, OverlayItem
 from merchandiser.requests import ItemUpsert
 from merchandiser.responses import ItemStored, UserErased
 from merchandiser.schemas import ID_PATTERN
@@ -32,17 +34,39 @@ def store(settings: CatalogSettings) -> FeatureStore:
 @app.put(
     "/items/<item_id>",
     summary="Catalogue upsert",
-    description="A new item becomes retrievable without retraining.",
+    description=(
+        "Stores the item and puts it in the catalogue overlay serving reads every few seconds: a new item"
+        " gets a content vector and is retrievable without retraining; a known one gets its new stock,"
+        " price and title. `retrievable` is false when the overlay is full (the next training serves it)."
+    ),
     tags=["catalogue"],
     responses=documented(ItemStored, "stored", 400),
 )
 def put_item(
     item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]
 ) -> dict[str, Any]:
+    settings = CatalogSettings.from_env()
     now = datetime.now(UTC).isoformat()
     record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
-    store(CatalogSettings.from_env()).put_item(record)
-    return {"item_id": item_id, "stored": True, "updated_at": now}
+    catalogue = store(settings)
+    catalogue.put_item(record)
+    overlaid = OverlayItem(
+        item_id=item_id,
+        title=item.title,
+        category=item.category,
+        brand=item.brand,
+        price=float("nan") if item.price is None else item.price,
+        in_stock=item.in_stock,
+    )
+    try:
+        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid)
+        retrievable = True
+    except OverlayFullError:
+        # stored all the same: the next training serves it; until then it waits
+        logger.warning("catalogue overlay full", extra={"item_id": item_id})
+        metrics.add_metric(name="OverlayFull", unit=MetricUnit.Count, value=1)
+        retrievable = False
+    return {"item_id": item_id, "stored": True, "retrievable": retrievable, "updated_at": now}
 
 
 @cache

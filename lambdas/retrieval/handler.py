@@ -1,4 +1,5 @@
-"""Retrieval function: recommendations (retrieval → ranking → re-ranking), candidates, similar, popular."""
+"""Retrieval function: recommendations (retrieval → ranking → re-ranking), candidates, similar items,
+bought together, popular and trending."""
 
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -23,6 +24,7 @@ UserId = Annotated[str, Path(pattern=ID_PATTERN)]
 ItemId = Annotated[str, Path(pattern=ID_PATTERN)]
 K = Annotated[int, Query(ge=1, le=MAX_K)]
 Category = Annotated[str | None, Query(max_length=128)]
+Context = Annotated[str | None, Query(max_length=64, pattern=r"^[\w .'-]+$")]
 
 
 def served(serve: Callable[[ServingReport], dict[str, Any]]) -> dict[str, Any]:
@@ -55,8 +57,9 @@ def health() -> dict[str, Any]:
     summary="Recommended for you (home, category page)",
     description=(
         "Retrieval, ranking and the retailer's rules in one call. Purchases and the current session's"
-        " items are left out; an unknown shopper gets popular items. Promotions, exploration of new"
-        " items and MMR follow the function's MERCHANDISING_RULES."
+        " items are left out; an unknown shopper gets what is trending and popular in their segment"
+        " (country, device: from the profile or this request's context). Promotions, new arrivals,"
+        " discovery slots and MMR follow the function's MERCHANDISING_RULES."
     ),
     tags=["recommendations"],
     responses=documented(RecommendationPage, "a page of recommendations"),
@@ -67,10 +70,15 @@ def recommendations(
     k: K = 20,
     surface: Annotated[str, Query(pattern=r"^(home|category)$")] = "home",
     category: Category = None,
+    country: Context = None,
+    device: Context = None,
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
+    context = {name: value for name, value in (("country", country), ("device", device)) if value}
     return served(
-        lambda report: service.recommend(user_id, k=k, surface=surface, category=category, report=report)
+        lambda report: service.recommend(
+            user_id, k=k, surface=surface, category=category, report=report, context=context
+        )
     )
 
 
@@ -97,14 +105,31 @@ def similar(item_id: ItemId, k: K = 20) -> dict[str, Any]:
 
 
 @app.get(
+    "/items/<item_id>/bought-together",
+    summary="Frequently bought together",
+    tags=["recommendations"],
+    responses=documented(RecommendationPage, "items bought in the same baskets as item_id", 404),
+)
+def bought_together(item_id: ItemId, k: K = 10) -> dict[str, Any]:
+    service = runtime.recommender(ServingSettings.from_env())
+    return served(lambda report: service.bought_together(item_id, k=k, report=report))
+
+
+@app.get(
     "/items/popular",
-    summary="Best sellers",
+    summary="Best sellers, or trending with window=",
+    description=(
+        "Without window: recency-decayed best sellers. With window (hours, 1-168): trending now, from"
+        " the event processor's hourly counters, else the model's trending signal."
+    ),
     tags=["recommendations"],
     responses=documented(RecommendationPage, "the most popular items, overall or in a category"),
 )
-def popular(k: K = 20, category: Category = None) -> dict[str, Any]:
+def popular(
+    k: K = 20, category: Category = None, window: Annotated[int | None, Query(ge=1, le=168)] = None
+) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(lambda report: service.popular(k=k, category=category, report=report))
+    return served(lambda report: service.popular(k=k, category=category, report=report, window=window))
 
 
 handler = api_handler(app, logger, tracer, metrics)

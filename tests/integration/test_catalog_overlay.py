@@ -14,23 +14,23 @@ from merchandiser.model import Model
 from tests.integration.conftest import Aws
 
 
-def item(item_id: str, vector: np.ndarray | None = None, in_stock: bool = True) -> OverlayItem:
-    return OverlayItem(item_id, f"Title {item_id}", "hats", "acme", 12.5, in_stock, vector)
+def item(item_id: str, in_stock: bool = True, title: str | None = None) -> OverlayItem:
+    return OverlayItem(item_id, title or f"Title {item_id}", "hats", "acme", 12.5, in_stock)
 
 
 def test_upsert_and_read_round_trip(aws: Aws) -> None:
     overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
     # Given an empty overlay / When two items are upserted, one twice
     assert overlay.read() == {}
-    vector = np.array([0.5, -1.25, 3.0], np.float32)
-    overlay.upsert(item("new-1", vector))
+    overlay.upsert(item("new-1"))
     overlay.upsert(item("i00", in_stock=True))
     overlay.upsert(item("i00", in_stock=False))
-    # Then both are there, the vector intact, the later write winning
+    # Then both are there, the later write winning
     read = overlay.read()
-    assert set(read) == {"new-1", "i00"}
-    np.testing.assert_array_equal(read["new-1"].vector, vector)
-    assert read["i00"].in_stock is False and read["i00"].vector is None and read["i00"].price == 12.5
+    assert set(read) == {"new-1", "i00"} and read["new-1"] == item("new-1")
+    assert read["i00"].in_stock is False and read["i00"].price == 12.5
+    # And the next model's catalogue absorbs the items it holds
+    assert overlay.absorb(["i00", "i99"]) == 1 and set(overlay.read()) == {"new-1"}
     # And clearing empties it
     overlay.clear()
     assert overlay.read() == {}
@@ -53,12 +53,15 @@ def test_the_overlay_makes_a_new_item_retrievable_and_a_sold_out_item_unavailabl
     model = Model.load(model_dir)
     assert model.signals.content is not None
     # Given a new hat placed by its attributes, and known item i04 (a hat) now sold out
-    record = {"title": "Item 99 hats", "category": "hats", "brand": "acme", "price": 20.0}
-    vector = model.signals.content.vector_of(record)
-    served = with_overlay(model, {"new-hat": item("new-hat", vector), "i04": item("i04", in_stock=False)})
+    new_hat = item("new-hat", title="Item 99 hats")
+    served = with_overlay(model, {"new-hat": new_hat, "i04": item("i04", in_stock=False)})
     # Then the new item has a row, flagged as placed, and i04 is out of stock; the original is untouched
     row = served.catalog.row_of["new-hat"]
     assert row == len(model.catalog) and served.signals.placed[row]
+    expected = model.signals.content.vector_of(
+        {"title": "Item 99 hats", "category": "hats", "brand": "acme", "price": 12.5}
+    )
+    np.testing.assert_allclose(served.item_factors[row], expected, rtol=1e-5)
     assert (
         not served.catalog.in_stock[served.catalog.row_of["i04"]]
         and model.catalog.in_stock[model.catalog.row_of["i04"]]

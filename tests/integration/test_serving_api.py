@@ -105,11 +105,12 @@ def test_an_unknown_shopper_gets_popular_items_then_a_session_moves_them(call: C
     events = [SessionEvent(f"e{n}", f"i0{n * 3 + 1}", "view", 1.0, 1_800_000_000.0 + n) for n in range(3)]
     store.append_session("stranger", events, [], expires_at=1_900_000_000)
     status, after = recommendations(call, "stranger", "k=30")
-    # Then the page is personalized, leaves the viewed items out and leans to hats
+    # Then the page is personalized, leaves the viewed items out and leans to hats at its top
+    # (the category cap keeps any category to 30% of the whole page)
     assert after["personalized"] is True
     assert not {i["item_id"] for i in after["items"]} & {"i01", "i04", "i07"}
-    assert sum(i["category"] == "hats" for i in after["items"]) > sum(
-        i["category"] == "hats" for i in before["items"]
+    assert sum(i["category"] == "hats" for i in after["items"][:6]) > sum(
+        i["category"] == "hats" for i in before["items"][:6]
     )
 
 
@@ -162,6 +163,75 @@ def test_rerank_applies_the_rules(call: Call, model_dir: Path) -> None:
     )
     assert status == 200 and len(page["items"]) == 5
     assert bought not in {i["item_id"] for i in page["items"]}
+
+
+def test_bought_together_lists_basket_neighbours_in_stock(call: Call, model_dir: Path) -> None:
+    status, page = call(*TOGETHER, "k=5", params={"item_id": "i00"})
+    assert status == 200 and page["surface"] == "bought-together"
+    RecommendationPage.model_validate(page)
+    ids = [i["item_id"] for i in page["items"]]
+    assert "i00" not in ids and 0 < len(ids) <= 5
+    assert {i["source"] for i in page["items"]} <= {"bought_together", "also_viewed"}
+
+
+def test_trending_comes_from_live_counters_then_the_model(call: Call, aws) -> None:  # type: ignore[no-untyped-def]
+    # Given no counters yet: the model's trending signal answers
+    status, before = call(*POPULAR, "k=3&window=24")
+    assert status == 200 and {i["source"] for i in before["items"]} == {"trending"}
+    # When the event processor has counted views of i44 in the current hour
+    from datetime import UTC, datetime
+
+    from merchandiser import trending
+
+    key = trending.bucket_key(datetime.now(UTC))
+    aws.dynamodb.Table("sessions").put_item(
+        Item={"user_id": key, trending.COUNT_ATTRIBUTE_PREFIX + "i44": 50}
+    )
+    status, after = call(*POPULAR, "k=3&window=24")
+    # Then the live counts lead
+    assert status == 200 and after["items"][0]["item_id"] == "i44" and after["degraded"] is False
+
+
+def test_a_new_shopper_gets_the_popularity_of_their_country(call: Call) -> None:
+    # The tiny shop's south favours the other end of each category than the north
+    _, north = recommendations(call, "stranger", "k=10&country=north")
+    _, south = recommendations(call, "stranger", "k=10&country=south")
+    assert [i["item_id"] for i in north["items"]] != [i["item_id"] for i in south["items"]]
+    # and without a country the page is the plain one
+    _, nowhere = recommendations(call, "stranger", "k=10")
+    assert nowhere["items"] != north["items"] or nowhere["items"] != south["items"]
+
+
+def test_session_items_give_reasons_and_an_upserted_item_is_served(call: Call, aws) -> None:  # type: ignore[no-untyped-def]
+    # Given a shopper who just viewed hats
+    store = FeatureStore(aws.dynamodb, "users", "sessions")
+    events = [SessionEvent(f"e{n}", f"i0{n * 3 + 1}", "view", 1.0, 1_800_000_000.0 + n) for n in range(3)]
+    store.append_session("newcomer", events, [], expires_at=1_900_000_000)
+    # Then some of the page is explained by what they viewed
+    _, page = recommendations(call, "newcomer", "k=20")
+    reasons = [i["reason"] for i in page["items"]]
+    assert any(r.startswith(("because you viewed Item", "bought with Item")) for r in reasons)
+    # When the retailer adds a new hat
+    status, stored = call(
+        "catalog",
+        "PUT",
+        "/items/{item_id}",
+        "/items/hat-2027",
+        body={"title": "Item 1 hats new", "category": "hats", "price": 11.0},
+        params={"item_id": "hat-2027"},
+    )
+    assert status == 200 and stored["retrievable"] is True
+    runtime.reset()  # a new container: the overlay is read at once instead of after its TTL
+    # Then the hat shopper's candidates include it, placed by its attributes
+    status, candidates = call(
+        "retrieval",
+        "GET",
+        "/users/{user_id}/candidates",
+        "/users/newcomer/candidates",
+        "k=200",
+        params={"user_id": "newcomer"},
+    )
+    assert status == 200 and "hat-2027" in {i["item_id"] for i in candidates["items"]}
 
 
 def test_similar_and_popular(call: Call) -> None:
@@ -296,6 +366,7 @@ RECOMMENDATIONS = ("retrieval", "GET", "/users/{user_id}/recommendations", "/use
 CANDIDATES = ("retrieval", "GET", "/users/{user_id}/candidates", "/users/u1/candidates")
 SIMILAR = ("retrieval", "GET", "/items/{item_id}/similar", "/items/i00/similar")
 POPULAR = ("retrieval", "GET", "/items/popular", "/items/popular")
+TOGETHER = ("retrieval", "GET", "/items/{item_id}/bought-together", "/items/i00/bought-together")
 RANK = ("ranking", "POST", "/users/{user_id}/rank", "/users/u1/rank")
 RERANK = ("reranking", "POST", "/users/{user_id}/rerank", "/users/u1/rerank")
 EVENTS = ("events_api", "POST", "/events", "/events")
@@ -317,6 +388,12 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     (*SIMILAR, "k=0", None, 422),
     (*SIMILAR, "k=2.5", None, 422),
     (*POPULAR, "k=abc", None, 422),
+    (*POPULAR, "window=0", None, 422),
+    (*POPULAR, "window=169", None, 422),
+    ("retrieval", "GET", "/items/{item_id}/bought-together", "/items/nope/bought-together", "", None, 404),
+    (*TOGETHER, "k=0", None, 422),
+    (*RECOMMENDATIONS, "country=" + "x" * 65, None, 422),
+    (*RECOMMENDATIONS, "device=<script>", None, 422),
     (*POPULAR, "k=101", None, 422),
     (*RANK, "", b"{", 400),
     (*RANK, "", b"", 422),
