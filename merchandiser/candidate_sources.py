@@ -151,45 +151,47 @@ def merge(
 
     Every candidate carries the score of every source that proposed it, whether or not that source's
     quota admitted it, and is tagged with the first source (in the order of ``proposals``) that proposed it.
+    Vectorized over a boolean "taken" mask: this runs on every request with ~1,000 candidates.
     """
-    chosen: dict[int, str] = {}
-    cursors = dict.fromkeys(proposals, 0)
-
-    def take(source: str, limit: int) -> None:
-        rows = proposals[source].rows
-        taken = 0
-        while cursors[source] < len(rows) and taken < limit and len(chosen) < k:
-            row = int(rows[cursors[source]])
-            cursors[source] += 1
-            if row in chosen or row in exclude:
-                continue
-            chosen[row] = source
-            taken += 1
-
-    for source in proposals:
-        take(source, quotas.get(source, 0))
-    for source in proposals:
-        take(source, k)
-
-    rows = np.fromiter(chosen, dtype=np.int64, count=len(chosen))
-    scores: dict[str, np.ndarray] = {}
-    for source, proposal in proposals.items():
-        if proposal.dense is not None:
-            scores[source] = proposal.dense[rows].astype(np.float64)
-            # a dense score of 0 means "no signal", the same as not proposed
-            scores[source][scores[source] == 0] = np.nan
-            continue
-        position = {row: at for at, row in enumerate(proposal.rows.tolist())}
-        found = np.array([position.get(row, -1) for row in rows.tolist()], dtype=np.int64)
-        column = np.full(len(rows), np.nan)
-        column[found >= 0] = proposal.scores[found[found >= 0]]
-        scores[source] = column
     names = list(proposals)
+    n_items = 1 + max(
+        [int(proposal.rows.max()) for proposal in proposals.values() if len(proposal.rows)]
+        + [len(proposal.dense) - 1 for proposal in proposals.values() if proposal.dense is not None]
+        + [max(exclude, default=-1)]
+    )
+    taken = np.zeros(n_items, dtype=bool)
+    if exclude:
+        taken[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = True
+    chosen: list[np.ndarray] = []
+    chooser: list[np.ndarray] = []
+    total = 0
+    for limits in ({name: quotas.get(name, 0) for name in names}, dict.fromkeys(names, k)):
+        for position, name in enumerate(names):
+            room = min(limits[name], k - total)
+            if room <= 0:
+                continue
+            # rows of one proposal are unique, so the first free ones are the source's next best
+            rows = proposals[name].rows
+            picked = rows[~taken[rows]][:room]
+            taken[picked] = True
+            chosen.append(picked)
+            chooser.append(np.full(len(picked), position))
+            total += len(picked)
+    rows = np.concatenate(chosen).astype(np.int64) if chosen else np.empty(0, np.int64)
+    picked_by = np.concatenate(chooser) if chooser else np.empty(0, np.int64)
+
+    scores: dict[str, np.ndarray] = {}
+    for name, proposal in proposals.items():
+        if proposal.dense is not None:
+            column = proposal.dense[rows].astype(np.float64)
+            column[column == 0] = np.nan  # a dense score of 0 means "no signal", as if not proposed
+        else:
+            lookup = np.full(n_items, np.nan)
+            lookup[proposal.rows] = proposal.scores
+            column = lookup[rows]
+        scores[name] = column
     first = np.full(len(rows), len(names))
-    for position_of_source in reversed(range(len(names))):
-        first[~np.isnan(scores[names[position_of_source]])] = position_of_source
-    tags = [
-        names[at] if at < len(names) else chosen[row]
-        for at, row in zip(first.tolist(), rows.tolist(), strict=True)
-    ]
-    return Candidates(rows=rows, scores=scores, sources=tags)
+    for position in reversed(range(len(names))):
+        first[~np.isnan(scores[names[position]])] = position
+    first = np.where(first < len(names), first, picked_by)
+    return Candidates(rows=rows, scores=scores, sources=[names[at] for at in first.tolist()])

@@ -104,8 +104,9 @@ class Model:
         als = manifest.get("als", {})
         self.regularization = float(als.get("regularization", 0.05))
         self.alpha = float(als.get("alpha", 1.0))
-        # computed once: every fold-in needs Y'Y
-        self.gram = item_factors.astype(np.float64).T @ item_factors.astype(np.float64)
+        # computed once: every fold-in needs Y'Y (float32 product, then widened: the full float64
+        # copies of a 100k-item catalogue cost most of a cold start)
+        self.gram = (item_factors.T @ item_factors).astype(np.float64)
 
     @classmethod
     def load(cls, model_dir: Path) -> Model:
@@ -216,9 +217,14 @@ class Model:
             dense = self.signals.bought_together.scores(rows, RECENT_DECAY ** np.arange(len(rows)))
             proposals[BOUGHT_TOGETHER] = top_scores(dense, k, allowed, exclude)
         if user.vector is not None and len(self.placed_rows):
-            dense = np.zeros(len(self.catalog))
-            dense[self.placed_rows] = self.item_factors[self.placed_rows].astype(np.float64) @ user.vector
-            proposals[CONTENT] = top_scores(dense, k, allowed, exclude)
+            # exact search over the few placed items (no interactions yet: not in the index)
+            placed = self.placed_rows
+            if allowed is not None:
+                placed = placed[allowed[placed]]
+            scores = self.item_factors[placed].astype(np.float64) @ user.vector.astype(np.float64)
+            order = np.lexsort((placed, -scores))
+            order = order[~np.isin(placed[order], list(exclude))][:k] if exclude else order[:k]
+            proposals[CONTENT] = Proposal(placed[order].astype(np.int64), scores[order])
         proposals[TRENDING] = top_scores(self.signals.trending, k, allowed, exclude)
         proposals[POPULARITY] = popularity_source(
             self.segment_popularity(user.segments), k, self.catalog.categories, category, exclude=exclude

@@ -42,17 +42,22 @@ def top_popular(
 
     With ``category``, only items of that category (``categories`` holds each row's category).
     """
-    scores = popularity.astype(np.float64)
-    allowed = np.ones(len(scores), dtype=bool)
-    if category is not None:
-        if categories is None:
-            raise ValueError("a category filter needs the item categories")
-        allowed &= categories == category
-    if exclude:
-        allowed[np.fromiter(exclude, dtype=np.int64)] = False
-    candidates = np.flatnonzero(allowed)
+    scores = np.asarray(popularity)
+    if category is not None and categories is None:
+        raise ValueError("a category filter needs the item categories")
+    if category is None and not exclude:
+        candidates = np.arange(len(scores))
+    else:
+        allowed = np.ones(len(scores), dtype=bool) if category is None else categories == category
+        if exclude:
+            allowed[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = False
+        candidates = np.flatnonzero(allowed)
     if len(candidates) == 0 or k <= 0:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    if len(candidates) > k:
+        # the k best without sorting the whole catalogue; ties at the border are settled below
+        kth = np.partition(-scores[candidates], k - 1)[k - 1]
+        candidates = candidates[-scores[candidates] <= kth]
     # stable sort on the negated score keeps lower rows first among equals: deterministic
     order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
-    return order.astype(np.int64), scores[order]
+    return order.astype(np.int64), scores[order].astype(np.float64)

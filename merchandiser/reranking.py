@@ -38,7 +38,7 @@ DISCOVERY = "discovery"  # the reason of a discovery slot
 ItemVectors = Callable[[Sequence[str]], np.ndarray]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Scored:
     item_id: str
     score: float

@@ -8,7 +8,8 @@ recommends those, so neither does any model here).
 Models:
 - ``popularity``: recency-decayed best sellers (the baseline every recommender must beat);
 - ``als``: brute-force inner product of the folded-in user vector with every item vector;
-- one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone;
+- one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone (the
+  popularity source, which follows the shopper's segment, is ``segment_popularity``);
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.pages`` (category cap, new arrivals,
@@ -28,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merchandiser.candidate_sources import SOURCES, Proposal
+from merchandiser.candidate_sources import POPULARITY, SOURCES, Proposal, top_scores
 from merchandiser.model import Model, UserState
 from merchandiser.pages import daily_seed, page_rules, scored
 from merchandiser.popularity import top_popular
@@ -45,6 +46,11 @@ RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 PROGRESS_EVERY = 1000
 
 
+def source_model(source: str) -> str:
+    """The evaluation's name for a source alone: the popularity source must not shadow the baseline."""
+    return "segment_popularity" if source == POPULARITY else source
+
+
 def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int) -> list[int]:
     """Reciprocal rank fusion of the sources' own orders: the unlearned union."""
     fused: dict[int, float] = {}
@@ -59,10 +65,8 @@ def recommend_als(model: Model, state: UserState) -> list[int]:
     if state.vector is None:
         rows, _ = top_popular(model.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased)
         return rows.tolist()
-    scores = model.item_factors.astype(np.float64) @ state.vector.astype(np.float64)
-    if state.purchased:
-        scores[np.fromiter(state.purchased, dtype=np.int64)] = -np.inf
-    return np.argsort(-scores, kind="stable")[:LIST_LENGTH].tolist()
+    scores = model.item_factors @ state.vector
+    return top_scores(scores, LIST_LENGTH, exclude=state.purchased, positive_only=False).rows.tolist()
 
 
 def user_lists(
@@ -75,7 +79,7 @@ def user_lists(
     for source in SOURCES:
         proposal = proposals.get(source)
         rows = [] if proposal is None else proposal.rows.tolist()
-        lists[source] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
+        lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
     lists["union"] = fuse(proposals, state.purchased, LIST_LENGTH)
     candidates = model.merge_proposals(proposals, k, state.purchased)
     scores = model.score(state, candidates, now)
@@ -133,7 +137,7 @@ def evaluate(
         "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in ("popularity", "als", *SOURCES, "union", "ranker", "pipeline"):
+    for name in ("popularity", "als", *map(source_model, SOURCES), "union", "ranker", "pipeline"):
         recommendations = {user: lists[user][name] for user in users}
         metrics = summarize(recommendations, relevant, n_items, vectors)
         metrics["segments"] = {
