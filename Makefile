@@ -10,7 +10,7 @@ DATA ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test layers model synth deploy lint clean
+.PHONY: demo test bench layers model synth deploy lint clean
 
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
@@ -25,6 +25,13 @@ demo: $(STAMP)
 # The layers are built first: the infrastructure tests measure them and `python app.py` needs them.
 test: layers
 	$(VENV)/bin/pytest
+
+# Figures, not assertions: learning (Online Retail anchors + 10M synthetic), serving, events.
+# BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes on 2 cores).
+bench: layers
+	$(PY) -m training.benchmark $(BENCH_ARGS)
+	$(PY) -m local_twin.bench_serving
+	$(PY) -m local_twin.bench_events
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,47 @@
+"""Training and serving build a shopper's features with the same code: this proves they agree.
+
+Training side: the job's own histories (``user_item_weights`` → ``user_histories`` → ``UserHistory.state``).
+Serving side: the profiles the job wrote, loaded into DynamoDB (moto) as publish loads them, read back by
+the feature store and turned into a state by the recommender, exactly as a request does.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from merchandiser.features import FEATURE_NAMES, ranking_features
+from merchandiser.model import Model
+from merchandiser.publishing import user_profiles
+from merchandiser.recommend import Recommender
+from merchandiser.store import FeatureStore
+from tests.integration.conftest import Aws
+from tests.tiny_shop import shop
+from training.fit import Hyperparameters, epoch_seconds, user_histories, user_item_weights, user_segments
+
+
+def test_training_and_serving_features_agree(aws: Aws, model_dir: Path) -> None:
+    # Given the served model and the profiles its training job wrote, loaded as publish loads them
+    model = Model.load(model_dir)
+    store = FeatureStore(aws.dynamodb, aws.users_table, aws.sessions_table, aws.items_table)
+    store.put_profiles(user_profiles(model_dir), model_version=model.version)
+    recommender = Recommender(model=model, store=store)
+    # And the training job's own histories at the end of the data
+    channels = shop()
+    end = epoch_seconds(channels.interactions["timestamp"].max())
+    pairs = user_item_weights(channels.interactions, model.catalog, end, Hyperparameters().half_life_days)
+    histories = user_histories(pairs, model.catalog, user_segments(channels.users))
+    now = end + 3600.0
+    for user_id in ("u000", "u001", "u077", "u149"):
+        # When both sides build the shopper's state, candidates and features
+        trained = histories[user_id].state(model)
+        served = recommender.user_state(store.shopper(user_id))
+        candidates = model.candidates(trained, k=40)
+        assert model.candidates(served, k=40).rows.tolist() == candidates.rows.tolist()
+        # Then every feature agrees (profiles store weights to 6 decimals, times to 1 ms)
+        offline = ranking_features(trained, candidates, model, now)
+        online = ranking_features(served, candidates, model, now)
+        assert offline.shape == (40, len(FEATURE_NAMES))
+        np.testing.assert_allclose(online, offline, rtol=1e-4, atol=1e-4, equal_nan=True)
+        assert np.array_equal(np.isnan(online), np.isnan(offline))
