@@ -64,7 +64,8 @@ class Catalog:
         return len(self.item_ids)
 
     def save(self, path: Path) -> None:
-        np.savez(path, **{name: getattr(self, name) for name in CATALOG_COLUMNS})
+        # compressed: ids and titles are fixed-width unicode, mostly padding, and the layer size is capped
+        np.savez_compressed(path, **{name: getattr(self, name) for name in CATALOG_COLUMNS})
 
     @classmethod
     def load(cls, path: Path) -> Catalog:

@@ -54,7 +54,7 @@ class Signals:
         if self.content is not None:
             arrays.update({CONTENT_PREFIX + name: value for name, value in self.content.to_arrays().items()})
         with path.open("wb") as handle:
-            np.savez(handle, **arrays)
+            np.savez_compressed(handle, **arrays)  # the model layer shares 250 MB with the deps
 
     @classmethod
     def load(cls, path: Path) -> Signals:
