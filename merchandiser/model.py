@@ -63,6 +63,18 @@ class UserState:
     segments: tuple[str, ...] = ()  # e.g. ("country=France",), most specific first
 
 
+def best_of(rows: np.ndarray, scores: np.ndarray, k: int, exclude: frozenset[int]) -> Proposal:
+    """The ``k`` best of ``rows`` by ``scores`` (ties: lower row first), ``exclude`` skipped."""
+    if exclude:
+        keep = ~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+        rows, scores = rows[keep], scores[keep]
+    if len(rows) > k:
+        top = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[top], scores[top]
+    order = np.lexsort((rows, -scores))
+    return Proposal(rows[order].astype(np.int64), scores[order].astype(np.float64))
+
+
 def segment_keys(attributes: Mapping[str, str]) -> tuple[str, ...]:
     """``{"country": "France"}`` -> ``("country=France",)``, in a stable order."""
     return tuple(f"{name}={value}" for name, value in sorted(attributes.items()) if value not in ("", "nan"))
@@ -101,6 +113,7 @@ class Model:
                 f"signals describe {len(self.signals.trending)} items, not {len(catalog)}"
             )
         self.placed_rows = np.flatnonzero(self.signals.placed)
+        self._orders: dict[str, np.ndarray] = {}
         als = manifest.get("als", {})
         self.regularization = float(als.get("regularization", 0.05))
         self.alpha = float(als.get("alpha", 1.0))
@@ -217,18 +230,23 @@ class Model:
             dense = self.signals.bought_together.scores(rows, RECENT_DECAY ** np.arange(len(rows)))
             proposals[BOUGHT_TOGETHER] = top_scores(dense, k, allowed, exclude)
         if user.vector is not None and len(self.placed_rows):
-            # exact search over the few placed items (no interactions yet: not in the index)
-            placed = self.placed_rows
+            # exact search over the items placed by their attributes (no interactions yet)
+            placed, vectors = self.placed_rows, self.placed_factors
             if allowed is not None:
-                placed = placed[allowed[placed]]
-            scores = self.item_factors[placed].astype(np.float64) @ user.vector.astype(np.float64)
-            order = np.lexsort((placed, -scores))
-            order = order[~np.isin(placed[order], list(exclude))][:k] if exclude else order[:k]
-            proposals[CONTENT] = Proposal(placed[order].astype(np.int64), scores[order])
-        proposals[TRENDING] = top_scores(self.signals.trending, k, allowed, exclude)
-        proposals[POPULARITY] = popularity_source(
-            self.segment_popularity(user.segments), k, self.catalog.categories, category, exclude=exclude
-        )
+                keep = allowed[placed]
+                placed, vectors = placed[keep], vectors[keep]
+            proposals[CONTENT] = best_of(placed, vectors @ user.vector.astype(np.float32), k, exclude)
+        if allowed is None:
+            # static scores: their order is computed once per model, a request only skips exclusions
+            proposals[TRENDING] = self.ordered_top(TRENDING, self.signals.trending, k, exclude, dense=True)
+            segment = self.segment_popularity(user.segments)
+            key = next((s for s in user.segments if s in self.signals.segments), POPULARITY)
+            proposals[POPULARITY] = self.ordered_top(key, segment, k, exclude, dense=False)
+        else:
+            proposals[TRENDING] = top_scores(self.signals.trending, k, allowed, exclude)
+            proposals[POPULARITY] = popularity_source(
+                self.segment_popularity(user.segments), k, self.catalog.categories, category, exclude=exclude
+            )
         return proposals
 
     def candidates(self, user: UserState, k: int = 1000, category: str | None = None) -> Candidates:
@@ -239,6 +257,26 @@ class Model:
     def merge_proposals(proposals: Mapping[str, Proposal], k: int, exclude: frozenset[int]) -> Candidates:
         quotas = {source: math.ceil(SOURCE_SHARES[source] * k) for source in proposals}
         return merge(proposals, quotas, k, exclude=exclude)
+
+    @cached_property
+    def placed_factors(self) -> np.ndarray:
+        return np.ascontiguousarray(self.item_factors[self.placed_rows], dtype=np.float32)
+
+    def ordered_top(
+        self, key: str, scores: np.ndarray, k: int, exclude: frozenset[int], dense: bool
+    ) -> Proposal:
+        """The ``k`` best rows of a static score vector (positive scores only), ``exclude`` skipped; the
+        full order is sorted once per model and key (ties: lower row first)."""
+        order = self._orders.get(key)
+        if order is None:
+            positive = np.flatnonzero(scores > 0)
+            order = positive[np.lexsort((positive, -scores[positive]))]
+            self._orders[key] = order
+        head = order[: k + len(exclude)]
+        if exclude:
+            head = head[~np.isin(head, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
+        head = head[:k]
+        return Proposal(head.astype(np.int64), scores[head].astype(np.float64), scores if dense else None)
 
     @cached_property
     def popularity_percentile(self) -> np.ndarray:
