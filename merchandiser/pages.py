@@ -23,6 +23,8 @@ from merchandiser.settings import RetailerRules
 
 PERSONAL_SOURCES = (ANN, ALSO_VIEWED, BOUGHT_TOGETHER, CONTENT)
 DISCOVERY_DEPTH = 300  # discovery draws from the ranker's places k+1 .. this one
+RERANK_DEPTH_PER_SLOT = 10
+MIN_RERANK_DEPTH = 200
 SECONDS_PER_DAY = 86_400.0
 RULE_PLACED = (PROMOTED, NEW_ARRIVAL, DISCOVERY)  # their slot's rule is their reason
 RECENT_FOR_REASONS = 10  # "because you viewed X": X among the shopper's latest items
@@ -40,6 +42,15 @@ def scored(model: Model, rows: np.ndarray, scores: np.ndarray, sources: Sequence
         )
         for row, score, source in zip(rows.tolist(), np.asarray(scores).tolist(), sources, strict=True)
     ]
+
+
+def ranked_items(model: Model, candidates: Candidates, scores: np.ndarray, k: int) -> list[Scored]:
+    """The candidates the page's rules choose from: the ranker's best ``RERANK_DEPTH_PER_SLOT * k`` (at
+    least ``MIN_RERANK_DEPTH``), enough for filters and caps to fill the page, without building and
+    sorting a thousand items on every request."""
+    depth = max(RERANK_DEPTH_PER_SLOT * k, MIN_RERANK_DEPTH)
+    top = np.argsort(-scores, kind="stable")[:depth]
+    return scored(model, candidates.rows[top], scores[top], [candidates.sources[i] for i in top.tolist()])
 
 
 def discovery_pool(

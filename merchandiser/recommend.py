@@ -162,7 +162,7 @@ class Recommender:
                 now=now,
                 category=category,
             )
-            page = rerank(self._scored(candidates.rows, scores, candidates.sources), rules)
+            page = rerank(pages.ranked_items(self.model, candidates, scores, k), rules)
         return self._response(
             user_id,
             page,

@@ -31,7 +31,7 @@ import pandas as pd
 
 from merchandiser.candidate_sources import POPULARITY, SOURCES, Proposal, top_scores
 from merchandiser.model import Model, UserState
-from merchandiser.pages import daily_seed, page_rules, scored
+from merchandiser.pages import daily_seed, page_rules, ranked_items
 from merchandiser.popularity import top_popular
 from merchandiser.reranking import rerank
 from merchandiser.settings import RetailerRules
@@ -87,7 +87,7 @@ def user_lists(
     lists["ranker"] = ranked[:LIST_LENGTH]
     purchased = frozenset(str(model.catalog.item_ids[row]) for row in state.purchased)
     rules = page_rules(model, retailer, PAGE, candidates, scores, purchased, daily_seed(user_id, now), now)
-    page = rerank(scored(model, candidates.rows, scores, candidates.sources), rules)
+    page = rerank(ranked_items(model, candidates, scores, PAGE), rules)
     shown = [model.catalog.row_of[item.item_id] for item in page]
     lists["pipeline"] = (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
     return lists
