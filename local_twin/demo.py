@@ -49,9 +49,9 @@ def metrics_table(evaluation: dict[str, Any]) -> None:
     models = evaluation.get("models", {})
     names = sorted({metric for values in models.values() for metric in values})
     shown = [n for n in ("ndcg@10", "recall@20", "hit@10", "coverage@20") if n in names] or names[:4]
-    print(f"      {'model':<12}" + "".join(f"{name:>13}" for name in shown))
+    print(f"      {'model':<20}" + "".join(f"{name:>13}" for name in shown))
     for model, values in models.items():
-        print(f"      {model:<12}" + "".join(f"{values.get(name, float('nan')):>13.4f}" for name in shown))
+        print(f"      {model:<20}" + "".join(f"{values.get(name, float('nan')):>13.4f}" for name in shown))
 
 
 def run(data_dir: Path, workdir: Path, data_label: str) -> int:

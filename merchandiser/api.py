@@ -7,6 +7,7 @@ and anything unexpected is a logged 500 that never leaks internals.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -130,14 +131,22 @@ def api_handler(
     logging.getLogger(CORE_LOGGER)  # registers the parent logger so that it can be configured
     copy_config_to_registered_loggers(source_logger=logger, include={CORE_LOGGER})
 
-    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-    @tracer.capture_lambda_handler
-    @metrics.log_metrics(capture_cold_start_metric=True)
-    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:
         correlation_id = logger.get_correlation_id()
         if correlation_id:
             tracer.put_annotation(key="correlation_id", value=correlation_id)
             metrics.add_metadata(key="correlation_id", value=correlation_id)
         return app.resolve(event, context)
+
+    counted = metrics.log_metrics(resolve, capture_cold_start_metric=True)
+    # Powertools prints the cold-start blob even with POWERTOOLS_METRICS_DISABLED (the local twin);
+    # read per call, never at import
+    uncounted = metrics.log_metrics(resolve)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+    @tracer.capture_lambda_handler
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        disabled = os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true"
+        return (uncounted if disabled else counted)(event, context)
 
     return handler

@@ -27,7 +27,8 @@ RERANK_DEPTH_PER_SLOT = 10
 MIN_RERANK_DEPTH = 200
 SECONDS_PER_DAY = 86_400.0
 RULE_PLACED = (PROMOTED, NEW_ARRIVAL, DISCOVERY)  # their slot's rule is their reason
-RECENT_FOR_REASONS = 10  # "because you viewed X": X among the shopper's latest items
+RECENT_FOR_REASONS = 10
+REASON_NEIGHBOURS = 20  # "because you viewed X": X among the shopper's latest items
 
 
 def scored(model: Model, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
@@ -142,7 +143,8 @@ def reasons_from_recent(model: Model, state: UserState, page: Sequence[Scored]) 
         ):
             for source_row in recent:
                 rows, similarity = neighbours.of(source_row)
-                hits = np.flatnonzero(rows == row)
+                # only a close neighbour explains: the strongest REASON_NEIGHBOURS of the recent item
+                hits = np.flatnonzero(rows[:REASON_NEIGHBOURS] == row)
                 if len(hits) and (best is None or float(similarity[hits[0]]) > best[0]):
                     best = (float(similarity[hits[0]]), source_row, verb)
             if best is not None:
