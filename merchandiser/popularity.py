@@ -48,7 +48,7 @@ def top_popular(
     if category is None and not exclude:
         candidates = np.arange(len(scores))
     else:
-        allowed = np.ones(len(scores), dtype=bool) if category is None else categories == category
+        allowed = np.ones(len(scores), dtype=bool) if category is None else np.asarray(categories == category)
         if exclude:
             allowed[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = False
         candidates = np.flatnonzero(allowed)

@@ -43,7 +43,7 @@ class RetailerRules(RuleOptions):
 
     Exploration is on by default because a new item has no interactions, so neither ALS nor popularity
     would ever show it and it could never earn any: one slot in ten breaks that loop for the retailer's
-    new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last fifth
+    new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last tenth
     of the page from the shopper's own long-tail candidates, see ``merchandiser.pages``) is on for the
     same reason on the scale of the whole catalogue; the training report measures what it costs.
     """
@@ -53,7 +53,7 @@ class RetailerRules(RuleOptions):
         default=30.0, gt=0.0, description="an item without interactions is new for this many days"
     )
     discovery_share: float = Field(
-        default=0.2, ge=0.0, le=0.5, description="share of slots, at the end of the page, for discovery"
+        default=0.1, ge=0.0, le=0.5, description="share of slots, at the end of the page, for discovery"
     )
     discovery_popular_share: float = Field(
         default=0.2, ge=0.0, lt=1.0, description="the most popular share of the catalogue is not discovery"

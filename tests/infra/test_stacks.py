@@ -36,6 +36,7 @@ ROUTES = {
     ("GET", "/users/{user_id}/recommendations"): "retrieval",
     ("GET", "/users/{user_id}/candidates"): "retrieval",
     ("GET", "/items/{item_id}/similar"): "retrieval",
+    ("GET", "/items/{item_id}/bought-together"): "retrieval",
     ("GET", "/items/popular"): "retrieval",
     ("POST", "/users/{user_id}/rank"): "ranking",
     ("POST", "/users/{user_id}/rerank"): "reranking",
