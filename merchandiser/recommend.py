@@ -58,6 +58,10 @@ REASONS = {
 }
 
 
+SIMILAR_POOL_PER_SLOT = 5  # similar items re-ordered by a shopper's taste come from 5 per slot
+MIN_SIMILAR_POOL = 50
+
+
 @dataclass
 class Recommender:
     model: Model
@@ -263,30 +267,57 @@ class Recommender:
     def _item_vectors(self, item_ids: Sequence[str]) -> np.ndarray:
         return np.asarray(self.model.item_factors[self._rows(item_ids)], dtype=np.float64)
 
-    def similar(self, item_id: str, k: int, report: ServingReport | None = None) -> dict:
+    def similar(
+        self, item_id: str, k: int, report: ServingReport | None = None, user_id: str | None = None
+    ) -> dict:
+        """Similar items; with ``user_id``, a wider pool of them re-ordered half by similarity, half by
+        the shopper's taste, the shopper's purchases left out."""
         report = self.start(report, frozenset({INDEX}))
         self._rows([item_id])
+        pool = k if user_id is None else max(SIMILAR_POOL_PER_SLOT * k, MIN_SIMILAR_POOL)
         candidates = None
         with report.stage(RETRIEVAL):
             if not self.without_index:
                 try:
-                    candidates = self.model.similar(item_id, k=k)
+                    candidates = self.model.similar(item_id, k=pool)
                 except Exception as error:  # a broken index must not fail the page
                     logger.exception("similar items failed, serving popularity")
                     report.fallback(INDEX, f"{type(error).__name__}: {error}")
             if candidates is None:
                 # popular items, the item itself left out
-                popular = self.model.popular(k=k + 1)
+                popular = self.model.popular(k=pool + 1)
                 keep = popular.rows != self.model.catalog.row_of[item_id]
                 candidates = Candidates(
-                    rows=popular.rows[keep][:k],
-                    scores={name: values[keep][:k] for name, values in popular.scores.items()},
-                    sources=[s for s, kept in zip(popular.sources, keep.tolist(), strict=True) if kept][:k],
+                    rows=popular.rows[keep][:pool],
+                    scores={name: values[keep][:pool] for name, values in popular.scores.items()},
+                    sources=[s for s, kept in zip(popular.sources, keep.tolist(), strict=True) if kept][
+                        :pool
+                    ],
                 )
             report.count_candidates(candidates.sources)
         scores = np.nan_to_num(np.nanmax(np.vstack(list(candidates.scores.values())), axis=0), nan=0.0)
-        page = self._scored(candidates.rows, scores, candidates.sources)
-        return self._response(None, page, False, surface="similar", report=report)
+        degraded, personalized = False, False
+        rows, sources = candidates.rows, candidates.sources
+        if user_id is not None:
+            with report.stage(STORE):
+                shopper, degraded = self.shopper(user_id, report)
+            state = self.user_state(shopper)
+            keep = ~np.isin(rows, np.fromiter(state.purchased, dtype=np.int64, count=len(state.purchased)))
+            rows, scores = rows[keep], scores[keep]
+            sources = [source for source, kept in zip(sources, keep.tolist(), strict=True) if kept]
+            if state.vector is not None and len(rows):
+                personalized = True
+                closeness = 1.0 - np.arange(len(rows)) / len(rows)  # the similar items' own order
+                taste = self.model.item_factors[rows] @ state.vector
+                spread = float(taste.max() - taste.min())
+                taste = (taste - taste.min()) / spread if spread > 0 else np.ones(len(rows))
+                scores = 0.5 * closeness + 0.5 * taste
+                order = np.argsort(-scores, kind="stable")
+                rows, scores, sources = rows[order], scores[order], [sources[i] for i in order]
+        page = self._scored(rows[:k], scores[:k], sources[:k])
+        return self._response(
+            user_id, page, degraded, surface="similar", personalized=personalized, report=report
+        )
 
     def popular(
         self,

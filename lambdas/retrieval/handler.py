@@ -95,13 +95,15 @@ def candidates(user_id: UserId, k: Annotated[int, Query(ge=1, le=1000)] = 100) -
 
 @app.get(
     "/items/<item_id>/similar",
-    summary="Similar items",
+    summary="Similar items, blended with a shopper's taste when user_id is given",
     tags=["recommendations"],
     responses=documented(RecommendationPage, "items similar to item_id, itself left out", 404),
 )
-def similar(item_id: ItemId, k: K = 20) -> dict[str, Any]:
+def similar(
+    item_id: ItemId, k: K = 20, user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
+) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(lambda report: service.similar(item_id, k=k, report=report))
+    return served(lambda report: service.similar(item_id, k=k, report=report, user_id=user_id))
 
 
 @app.get(

@@ -234,6 +234,19 @@ def test_session_items_give_reasons_and_an_upserted_item_is_served(call: Call, a
     assert status == 200 and "hat-2027" in {i["item_id"] for i in candidates["items"]}
 
 
+def test_similar_items_blend_with_a_shoppers_taste(call: Call, model_dir: Path) -> None:
+    # Given a hats shopper (user 1 % 3) asking for items similar to a pair of shoes
+    profile = next(p for p in user_profiles(model_dir) if p["user_id"] == "u001")
+    plain_status, plain = call(*SIMILAR, "k=10", params={"item_id": "i00"})
+    status, blended = call(*SIMILAR, "k=10&user_id=u001", params={"item_id": "i00"})
+    assert plain_status == status == 200 and blended["personalized"] is True
+    # Then the page leans to hats, leaves out the shopper's purchases and the item itself
+    hats = sum(i["category"] == "hats" for i in blended["items"])
+    assert hats > sum(i["category"] == "hats" for i in plain["items"])
+    ids = {i["item_id"] for i in blended["items"]}
+    assert "i00" not in ids and not ids & set(profile["purchased"])
+
+
 def test_similar_and_popular(call: Call) -> None:
     status, similar = call(
         "retrieval", "GET", "/items/{item_id}/similar", "/items/i00/similar", "k=5", params={"item_id": "i00"}
@@ -387,6 +400,7 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     ("retrieval", "GET", "/items/{item_id}/similar", "/items/nope/similar", "", None, 404),
     (*SIMILAR, "k=0", None, 422),
     (*SIMILAR, "k=2.5", None, 422),
+    (*SIMILAR, "user_id=no%20spaces", None, 422),
     (*POPULAR, "k=abc", None, 422),
     (*POPULAR, "window=0", None, 422),
     (*POPULAR, "window=169", None, 422),
