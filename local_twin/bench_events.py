@@ -29,6 +29,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from local_twin.functions import LambdaContext
 from local_twin.poller import DEFAULT_IDLE_WAIT_SECONDS, KinesisPoller
 from merchandiser.event_processing import BatchOutcome
 from merchandiser.settings import EventProcessorSettings
+from merchandiser.store import FeatureStore
 
 OUT = Path("build/bench/events.json")
 REGION = "us-east-1"
@@ -120,9 +122,11 @@ def view(event_id: str, user: str, item: str, when: datetime, event_type: str = 
 
 
 class Instrumented:
-    """The real handler module, its DynamoDB/SQS calls counted and its batch outcomes kept."""
+    """The real handler module, its DynamoDB calls counted by operation with botocore's event hooks and
+    its batch outcomes kept; ``clock`` fixes the processor's time (tests). The integration tests use it too.
+    """
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
         from lambdas.event_processor import handler as module
 
         module.processor.cache_clear()
@@ -130,8 +134,10 @@ class Instrumented:
         self.calls: Counter[str] = Counter()
         self.outcomes: list[BatchOutcome] = []
         core = module.processor(EventProcessorSettings.from_env())
+        if clock is not None:
+            core.clock = clock
         core.store._dynamodb.meta.client.meta.events.register("before-call.dynamodb", self._count)
-        core.dead_letters._sqs.meta.events.register("before-call.sqs", self._count)
+        self.store: FeatureStore = core.store
         apply = core.apply
 
         def recorded(parsed: Any) -> BatchOutcome:
@@ -139,6 +145,10 @@ class Instrumented:
             return self.outcomes[-1]
 
         core.apply = recorded  # type: ignore[method-assign]
+
+    @property
+    def outcome(self) -> BatchOutcome:
+        return self.outcomes[-1]
 
     def _count(self, model: Any, **_: Any) -> None:
         self.calls[model.name] += 1

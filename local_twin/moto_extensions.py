@@ -20,6 +20,8 @@ from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
 
 
+# Each class subclasses CloudFormationModel directly (repeating the ARN Ref): moto finds resource types
+# through CloudFormationModel.__subclasses__(), which lists direct subclasses only.
 class TwinLayerVersion(CloudFormationModel):
     def __init__(self, arn: str) -> None:
         self.arn = arn

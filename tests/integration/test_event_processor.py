@@ -6,16 +6,14 @@ from __future__ import annotations
 import base64
 import json
 import random
-from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local_twin.functions import LambdaContext
+from local_twin.bench_events import Instrumented
 from merchandiser import trending
-from merchandiser.event_processing import BatchOutcome
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, FeatureStore
 
@@ -57,45 +55,13 @@ def batch_of(events: list[dict[str, Any]], first_sequence: int = 0) -> dict[str,
     return {"Records": [record(e, first_sequence + n, e["user_id"]) for n, e in enumerate(events)]}
 
 
-class Handler:
-    """The real handler with its store's DynamoDB calls counted by botocore's event hooks."""
-
-    def __init__(self, module: Any):
-        self.module = module
-        self.calls: Counter[str] = Counter()
-        core = module.processor(EventProcessorSettings.from_env())
-        core.clock = lambda: NOW
-        core.store._dynamodb.meta.client.meta.events.register("before-call.dynamodb", self._count)
-        self.store: FeatureStore = core.store
-        self.outcomes: list[BatchOutcome] = []
-        apply = core.apply
-
-        def recorded(parsed: Any) -> BatchOutcome:
-            self.outcomes.append(apply(parsed))
-            return self.outcomes[-1]
-
-        core.apply = recorded  # type: ignore[method-assign]
-
-    def _count(self, model: Any, **_: Any) -> None:
-        self.calls[model.name] += 1
-
-    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        return self.module.handler(batch, LambdaContext("event-processor"))
-
-    @property
-    def outcome(self) -> BatchOutcome:
-        return self.outcomes[-1]
-
-
 @pytest.fixture
 def handler(aws, monkeypatch):  # type: ignore[no-untyped-def]
     for key, value in aws.env().items():
         monkeypatch.setenv(key, value)
-    from lambdas.event_processor import handler as module
-
-    module.processor.cache_clear()
-    yield Handler(module)
-    module.processor.cache_clear()
+    instrumented = Instrumented(clock=lambda: NOW)
+    yield instrumented
+    instrumented.module.processor.cache_clear()
 
 
 def session(aws, user_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -345,8 +311,7 @@ def test_an_unreachable_dead_letter_queue_sends_the_bad_records_back_and_keeps_t
     aws, handler, monkeypatch
 ):
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", aws.queue_url + "-missing")
-    handler.module.processor.cache_clear()
-    missing = Handler(handler.module)
+    missing = Instrumented(clock=lambda: NOW)
     response = missing({"Records": [record(event("good"), 1), record(b"garbage", 2), record(b"[]", 3)]})
     assert failed(response) == [f"{2:056d}", f"{3:056d}"]
     assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["good"]
