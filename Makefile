@@ -26,12 +26,13 @@ demo: $(STAMP)
 test: layers
 	$(VENV)/bin/pytest
 
-# Figures, not assertions: learning (Online Retail anchors + 10M synthetic), serving, events.
-# BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes on 2 cores).
+# Figures, not assertions: learning (Online Retail anchors + 10M synthetic), serving, events, the twin
+# over HTTP. BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes on 2 cores).
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
+	$(PY) -m local_twin.bench_twin
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
