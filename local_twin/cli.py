@@ -12,8 +12,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+from local_twin.moto_process import MotoProcessDied
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
+
+CHECK_SECONDS = 1.0  # how soon `up` notices that moto's process died
 
 
 def shop_dir(data: Path | None, workdir: Path) -> tuple[Path, str]:
@@ -55,8 +58,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             stop = threading.Event()
             signal.signal(signal.SIGTERM, lambda *_: stop.set())
             with contextlib.suppress(KeyboardInterrupt):
-                stop.wait()
+                while not stop.wait(CHECK_SECONDS):
+                    twin.check()
             return 0
+        except MotoProcessDied as died:
+            print(f"merchandiser: {died}", file=sys.stderr, flush=True)
+            return 1
         finally:
             twin.stop()
 

@@ -30,8 +30,6 @@ from typing import Any
 
 import boto3
 
-from local_twin import moto_extensions
-
 REGION = "us-east-1"
 BOOTSTRAP_VERSION_PARAMETER = "/cdk-bootstrap/hnb659fds/version"
 BOOTSTRAP_VERSION = "30"
@@ -190,7 +188,9 @@ def create_stacks(cloudformation: Any, dynamodb: Any, assembly: Path) -> dict[st
 def deploy_to_moto(endpoint_url: str, workdir: Path, layers_dir: Path) -> TwinResources:
     """Synthesizes the app into ``workdir/cdk.out`` and deploys it into the moto server at ``endpoint_url``.
 
-    Needs no network and no Docker; returns the physical names from the stack outputs.
+    That server must carry ``local_twin.moto_extensions`` (``local_twin.moto_process`` does): without
+    them the serving functions' ``live`` aliases do not exist. Needs no network and no Docker; returns
+    the physical names from the stack outputs.
     """
     session = boto3.session.Session(
         aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "testing"),
@@ -208,7 +208,6 @@ def deploy_to_moto(endpoint_url: str, workdir: Path, layers_dir: Path) -> TwinRe
     client("ssm").put_parameter(
         Name=BOOTSTRAP_VERSION_PARAMETER, Value=BOOTSTRAP_VERSION, Type="String", Overwrite=True
     )
-    moto_extensions.register()  # AWS::Lambda::Alias (the serving functions' `live` aliases)
     outputs = create_stacks(client("cloudformation"), client("dynamodb"), assembly)
     flat = {key: value for stack in outputs.values() for key, value in stack.items()}
 

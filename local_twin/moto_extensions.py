@@ -9,15 +9,22 @@ The serving functions are invoked through their ``live`` alias pointing at a pub
 models through ``CloudFormationModel.__subclasses__()``, a later definition of a type replacing
 moto's. Each calls moto's own Lambda backend, as ``publish_layer_version``, ``publish_version``
 and ``create_alias`` do.
+
+One rule more: moto's Kinesis stream invokes the mapped function itself on every put, in Docker
+(none here); the twin's poller is the event source mapping, so a mapping created on a Kinesis stream
+is recorded by the Lambda backend (``ListEventSourceMappings`` shows it) but not attached to the stream.
+
+All of this lives in moto's process: ``local_twin.moto_process`` calls ``register()`` before serving.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moto.awslambda.models import lambda_backends
+from moto.awslambda.models import EventSourceMapping, LambdaBackend, lambda_backends
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.kinesis.models import kinesis_backends
 
 
 # Each class subclasses CloudFormationModel directly (repeating the ARN Ref): moto finds resource types
@@ -140,8 +147,22 @@ class TwinLambdaAlias(CloudFormationModel):
         return cls(alias.arn, function_name, properties["Name"])
 
 
+_create_event_source_mapping = LambdaBackend.create_event_source_mapping
+
+
+def create_event_source_mapping_without_stream_trigger(
+    backend: LambdaBackend, spec: dict[str, Any]
+) -> EventSourceMapping:
+    mapping = _create_event_source_mapping(backend, spec)
+    for stream in kinesis_backends[backend.account_id][backend.region_name].streams.values():
+        stream.lambda_event_source_mappings.pop(mapping.event_source_arn, None)
+    return mapping
+
+
 def register() -> None:
-    """Makes moto's CloudFormation see the models above (its type map is cached on first use)."""
+    """Makes moto's CloudFormation see the models above (its type map is cached on first use) and
+    leaves Kinesis streams without moto's own trigger."""
     parsing.get_model_list.cache_clear()
     parsing.get_model_map.cache_clear()
     parsing.get_name_type_map.cache_clear()
+    LambdaBackend.create_event_source_mapping = create_event_source_mapping_without_stream_trigger  # type: ignore[method-assign,assignment]

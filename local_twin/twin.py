@@ -1,4 +1,5 @@
-"""The local twin: moto on 127.0.0.1, the CDK app deployed into it, the real handlers serving it.
+"""The local twin: moto on 127.0.0.1 in its own process, the CDK app deployed into it, the real handlers
+serving it.
 
 Lifecycle: ``start()`` deploys the stacks; ``load_data()`` puts a shop's files where the training
 job's channels read them; ``train_and_publish()`` runs the scheduled path (start_training λ →
@@ -9,10 +10,8 @@ Kinesis poller. Everything a stock AWS client needs is in ``state()``.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,16 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.kinesis.models import kinesis_backends
-from moto.server import ThreadedMotoServer
 
 from layers.build import build_core, build_model
 from local_twin.archive import ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
 from local_twin.http_front import HttpFront, routes_from_rest_api
-from local_twin.moto_server import start_moto
+from local_twin.moto_process import MotoProcess
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
 from merchandiser.artifacts import MANIFEST, SERVING_FILES
@@ -46,21 +42,6 @@ TWIN_ENVIRONMENT = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
-
-
-def quiet_moto() -> None:
-    """moto logs every request and every template resource it skips; the demo narrates instead."""
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    logging.getLogger("moto").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
-
-
-def detach_moto_stream_triggers(stream_name: str) -> None:
-    """moto's own Kinesis trigger tries to run the function in Docker (none here) on every put;
-    the twin's poller is the event source mapping, so the in-process moto stream forgets it."""
-    for backend in kinesis_backends[DEFAULT_ACCOUNT_ID].values():
-        if stream_name in backend.streams:
-            backend.streams[stream_name].lambda_event_source_mappings.clear()
 
 
 @dataclass
@@ -82,7 +63,7 @@ class Twin:
         self.api_port = api_port
         self.log_level = log_level
         self.timings = Timings({})
-        self.moto: ThreadedMotoServer | None = None
+        self.moto: MotoProcess | None = None
         self.endpoint_url = ""
         self.resources: TwinResources | None = None
         self.functions: Functions | None = None
@@ -94,16 +75,15 @@ class Twin:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
         os.environ.update(TWIN_ENVIRONMENT)
-        quiet_moto()
         with self.timings.measure("moto"):
-            self.moto, self.endpoint_url = start_moto()
+            self.moto = MotoProcess.start()
+            self.endpoint_url = self.moto.endpoint
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
         with self.timings.measure("deploy"):
             layers = self.workdir / "layers"
             build_core(layers / "core")
             (layers / "model").mkdir(parents=True, exist_ok=True)  # filled by publish, as a layer swap would
             self.resources = deploy_to_moto(self.endpoint_url, self.workdir, layers)
-            detach_moto_stream_triggers(self.resources.events_stream)
         overrides = {
             "POWERTOOLS_LOG_LEVEL": self.log_level,
             **TWIN_ENVIRONMENT,
@@ -112,7 +92,14 @@ class Twin:
         self.functions = Functions(self.resources.environments(), overrides)
         return self.resources
 
+    def check(self) -> None:
+        """Raises ``MotoProcessDied`` (saying how it ended) when moto's process is gone."""
+        if self.moto is None:
+            raise RuntimeError("the twin is not started")
+        self.moto.ensure_alive()
+
     def client(self, service: str) -> Any:
+        self.check()
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=REGION)
 
     def load_data(self, data_dir: Path) -> None:
@@ -169,7 +156,7 @@ class Twin:
         if self.front:
             self.front.stop()
         if self.moto:
-            self.moto.stop()
+            self.moto.stop()  # its backends die with it: a stopped twin leaves nothing behind
 
     def state(self) -> dict[str, Any]:
         resources = self._resources

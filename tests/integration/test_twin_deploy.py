@@ -13,7 +13,7 @@ import pytest
 
 from layers.build import build_core
 from local_twin.deploy import DEPS_MARKER, TwinResources, deploy_to_moto
-from local_twin.moto_server import start_moto
+from local_twin.moto_process import MotoProcess
 from stacks.constants import API_ROUTES
 
 REGION = "us-east-1"
@@ -21,9 +21,9 @@ REGION = "us-east-1"
 
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
-    server, endpoint = start_moto()
+    server = MotoProcess.start()
     try:
-        yield endpoint
+        yield server.endpoint
     finally:
         server.stop()
 

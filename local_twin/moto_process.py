@@ -1,0 +1,162 @@
+"""moto's server in a process of its own, with the twin's extensions loaded in that process.
+
+moto keeps its backends in the memory of the process that serves them. Served from the handlers'
+own interpreter, every DynamoDB read of a page waited for the GIL behind the handlers (p99 209 ms);
+in its own process it has an interpreter to itself, and a fresh process starts with a clean slate.
+
+- The parent binds a listening socket on 127.0.0.1 (port 0: the OS picks a free one) and hands its
+  file descriptor to the child, so the port is known before the child starts and no other process
+  can take it in between; readiness is a request answered, polled until a deadline.
+- The child runs this module (``python -m local_twin.moto_process --fd N``): it installs
+  ``moto_extensions`` (the CloudFormation models and the stream-trigger rule the twin needs must live
+  where moto's backends live), then serves moto's own WSGI app with moto's own request handler.
+- Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
+  (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import warnings
+
+HOST = "127.0.0.1"
+READY_TIMEOUT_S = 60.0
+READY_PROBE = "/moto-api/"  # moto's dashboard: answered by moto's WSGI app, touches no backend
+STOP_TIMEOUT_S = 10.0
+
+
+def how_it_ended(returncode: int) -> str:
+    return f"was killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
+
+
+class MotoProcessDied(RuntimeError):
+    """moto's server process is gone: the twin's AWS endpoint no longer answers."""
+
+
+class MotoProcess:
+    """A running moto server process; ``endpoint`` is its URL on 127.0.0.1."""
+
+    def __init__(self, process: subprocess.Popen[bytes], endpoint: str):
+        self.process = process
+        self.endpoint = endpoint
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @classmethod
+    def start(cls, ready_timeout_s: float = READY_TIMEOUT_S) -> MotoProcess:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            listener.bind((HOST, 0))
+            listener.listen(128)
+            endpoint = f"http://{HOST}:{listener.getsockname()[1]}"
+            process = subprocess.Popen(
+                [sys.executable, "-m", __name__, "--fd", str(listener.fileno())],
+                stdin=subprocess.PIPE,  # the lifeline: EOF there means the twin is gone
+                pass_fds=(listener.fileno(),),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        finally:
+            listener.close()  # the child has its own copy; the parent never accepts on it
+        server = cls(process, endpoint)
+        try:
+            server.wait_until_ready(ready_timeout_s)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def wait_until_ready(self, timeout_s: float) -> None:
+        """Polls a request until moto answers it (connections queue on the socket meanwhile)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            self.ensure_alive()
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}{READY_PROBE}", timeout=1.0) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass  # importing moto takes a second or two before the first answer
+            if time.monotonic() > deadline:
+                raise MotoProcessDied(
+                    f"moto's server (pid {self.pid}) did not answer within {timeout_s:.0f} s"
+                )
+            time.sleep(0.05)
+
+    def exit_code(self) -> int | None:
+        """None while the process runs."""
+        return self.process.poll()
+
+    def ensure_alive(self) -> None:
+        code = self.exit_code()
+        if code is not None:
+            raise MotoProcessDied(
+                f"moto's server process (pid {self.pid}, {self.endpoint}) {how_it_ended(code)}: the "
+                "twin's AWS resources are gone with it; stop this twin and start a new one"
+            )
+
+    def stop(self) -> None:
+        """Ends the process (SIGTERM, then SIGKILL after a grace period) and reaps it."""
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+# -- the child ------------------------------------------------------------------------------------
+def exit_when_parent_goes() -> None:
+    """Blocks on stdin, whose other end only the parent holds: EOF means the twin is gone."""
+    sys.stdin.buffer.read()
+    os._exit(0)
+
+
+def serve(fd: int) -> None:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    from local_twin import moto_extensions
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
+    moto_extensions.register()
+    server = make_server(
+        HOST,
+        0,
+        DomainDispatcherApplication(create_backend_app),
+        threaded=True,
+        request_handler=MotoRequestHandler,
+        fd=fd,
+    )
+    threading.Thread(target=exit_when_parent_goes, name="moto-lifeline", daemon=True).start()
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_twin.moto_process", description=__doc__)
+    parser.add_argument("--fd", type=int, required=True, help="a listening socket inherited from the twin")
+    serve(parser.parse_args(argv).fd)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
