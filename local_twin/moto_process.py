@@ -9,7 +9,8 @@ in its own process it has an interpreter to itself, and a fresh process starts w
   can take it in between; readiness is a request answered, polled until a deadline.
 - The child runs this module (``python -m local_twin.moto_process --fd N``): it installs
   ``moto_extensions`` (the CloudFormation models and the stream-trigger rule the twin needs must live
-  where moto's backends live), then serves moto's own WSGI app with moto's own request handler.
+  where moto's backends live) and ``moto_fast_items`` (items answered without moto's per-value
+  serializer), then serves moto's own WSGI app with moto's own request handler.
 - Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
   (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
 """
@@ -133,12 +134,13 @@ def serve(fd: int) -> None:
     )
     from werkzeug.serving import make_server
 
-    from local_twin import moto_extensions
+    from local_twin import moto_extensions, moto_fast_items
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("moto").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     moto_extensions.register()
+    moto_fast_items.register()
     server = make_server(
         HOST,
         0,
