@@ -1,9 +1,14 @@
 """The twin's Lambda service: the real handlers, invoked in-process with their deployed environment.
 
 moto cannot run function code without Docker, so the twin imports each handler module and calls it
-with the event shape AWS would send and the environment the stack gave the function. One lock
-serializes invocations (a Lambda container also serves one request at a time) because the
-environment is process-wide.
+with the event shape AWS would send and the environment the stack gave the function.
+
+The environment is process-wide, so functions take turns: invocations of one function share its
+environment and run together (as that function's concurrent containers would in AWS: the handlers
+keep no per-request state outside their arguments), while another function's invocations wait until
+they are done, and a function that is waiting goes before newcomers of the running one, so the event
+processor is never starved by a stream of page requests. Each turn sets only the variables the
+function changes and puts them back after it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ import importlib
 import os
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +33,9 @@ HANDLER_MODULES = {
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
 }
+
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -44,27 +54,76 @@ class LambdaContext:
 
 class Functions:
     def __init__(
-        self, environments: Mapping[str, Mapping[str, str]], overrides: Mapping[str, str] | None = None
+        self,
+        environments: Mapping[str, Mapping[str, str]],
+        overrides: Mapping[str, str] | None = None,
+        handlers: Mapping[str, Handler] | None = None,
     ):
-        """``environments``: function key -> the environment it was deployed with."""
+        """``environments``: function key -> the environment it was deployed with; ``handlers``: function
+        key -> handler, for those not imported from ``HANDLER_MODULES``."""
         self._environments = {key: {**env, **(overrides or {})} for key, env in environments.items()}
-        self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
-        self._lock = threading.Lock()
+        self._handlers: dict[str, Handler] = dict(handlers or {})
+        self._imports = threading.Lock()
+        self._turns = threading.Condition()
+        self._running_key: str | None = None
+        self._running = 0
+        self._waiting = Counter[str]()
+        self._saved: dict[str, str | None] = {}  # what the running turn changed: name -> value before
 
     def set_environment(self, key: str, **values: str) -> None:
         self._environments[key] = {**self._environments[key], **values}
 
-    def invoke(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
-        with self._lock:
-            saved = dict(os.environ)
-            os.environ.update(self._environments[key])
-            try:
-                return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
+    def environments(self) -> dict[str, dict[str, str]]:
+        """Each function's environment as it is invoked now, by function key."""
+        return {key: dict(environment) for key, environment in self._environments.items()}
 
-    def _handler(self, key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-        if key not in self._handlers:
-            self._handlers[key] = importlib.import_module(HANDLER_MODULES[key]).handler
-        return self._handlers[key]
+    def invoke(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
+        with self._turn(key):  # imported inside its turn: Powertools reads the environment at import
+            return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
+
+    @contextmanager
+    def _turn(self, key: str) -> Iterator[None]:
+        with self._turns:
+            self._waiting[key] += 1
+            self._turns.wait_for(lambda: self._may_run(key))
+            self._waiting[key] -= 1
+            if self._running == 0:
+                self._enter_environment(key)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._turns:
+                self._running -= 1
+                if self._running == 0:
+                    self._leave_environment()
+                    self._turns.notify_all()
+
+    def _may_run(self, key: str) -> bool:
+        if self._running == 0:
+            return True
+        others_waiting = any(count for waiting, count in self._waiting.items() if waiting != key)
+        return self._running_key == key and not others_waiting
+
+    def _enter_environment(self, key: str) -> None:
+        environment = self._environments[key]
+        self._saved = {name: os.environ.get(name) for name, value in environment.items()}
+        for name, value in environment.items():
+            if self._saved[name] != value:
+                os.environ[name] = value
+        self._running_key = key
+
+    def _leave_environment(self) -> None:
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            elif os.environ.get(name) != value:
+                os.environ[name] = value
+        self._saved = {}
+        self._running_key = None
+
+    def _handler(self, key: str) -> Handler:
+        with self._imports:
+            if key not in self._handlers:
+                self._handlers[key] = importlib.import_module(HANDLER_MODULES[key]).handler
+            return self._handlers[key]
