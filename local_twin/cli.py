@@ -12,11 +12,12 @@ import tempfile
 import threading
 from pathlib import Path
 
+from local_twin.front_workers import FRONT_WORKERS, FrontWorkerError
 from local_twin.moto_process import MotoProcessDied
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
-CHECK_SECONDS = 1.0  # how soon `up` notices that moto's process died
+CHECK_SECONDS = 1.0  # how soon `up` notices that moto's process or a front worker died
 
 
 def shop_dir(data: Path | None, workdir: Path) -> tuple[Path, str]:
@@ -42,7 +43,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory(prefix="merchandiser-twin-") as work:
         data, label = shop_dir(args.data, Path(work))
-        twin = Twin(Path(work), api_port=args.port, log_level="INFO")
+        twin = Twin(Path(work), api_port=args.port, log_level="INFO", front_workers=args.workers)
         try:
             twin.start()
             twin.load_data(data)
@@ -61,7 +62,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                 while not stop.wait(CHECK_SECONDS):
                     twin.check()
             return 0
-        except MotoProcessDied as died:
+        except (MotoProcessDied, FrontWorkerError) as died:
             print(f"merchandiser: {died}", file=sys.stderr, flush=True)
             return 1
         finally:
@@ -90,6 +91,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--data", type=Path)
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--state", type=Path, help="write the API URL, AWS endpoint and resource names here")
+    up.add_argument(
+        "--workers", type=int, default=FRONT_WORKERS, help="processes serving the API (0: the twin's own)"
+    )
     up.set_defaults(run=cmd_up)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import threading
 import time
 import uuid
@@ -87,13 +88,20 @@ def proxy_event(
 
 class HttpFront:
     def __init__(
-        self, routes: Iterable[Route], invoke: Callable[[str, dict[str, Any]], dict[str, Any]], port: int = 0
+        self,
+        routes: Iterable[Route],
+        invoke: Callable[[str, dict[str, Any]], dict[str, Any]],
+        port: int = 0,
+        listener: socket.socket | None = None,  # a socket already listening (front_workers): port unused
     ):
         self.routes = list(routes)
         front = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body are two writes: with Nagle the body waits for the client's delayed ACK
+            # of the headers (40 ms) on every keep-alive request after the first few.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # keep the console for the demo
                 return
@@ -116,7 +124,10 @@ class HttpFront:
             do_GET = do_POST = do_PUT = do_DELETE = _serve
 
         self._invoke = invoke
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler, bind_and_activate=listener is None)
+        if listener is not None:
+            self.server.socket.close()
+            self.server.socket, self.server.server_address = listener, listener.getsockname()
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.server.serve_forever, name="twin-http", daemon=True)

@@ -23,6 +23,7 @@ import boto3
 from layers.build import build_core, build_model
 from local_twin.archive import ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
+from local_twin.front_workers import FRONT_WORKERS, FrontWorkers
 from local_twin.functions import Functions
 from local_twin.http_front import HttpFront, routes_from_rest_api
 from local_twin.moto_process import MotoProcess
@@ -58,16 +59,20 @@ class Timings:
 
 
 class Twin:
-    def __init__(self, workdir: Path, api_port: int = 0, log_level: str = "WARNING"):
+    def __init__(
+        self, workdir: Path, api_port: int = 0, log_level: str = "WARNING", front_workers: int = FRONT_WORKERS
+    ):
         self.workdir = workdir
         self.api_port = api_port
         self.log_level = log_level
+        self.front_workers = front_workers
         self.timings = Timings({})
         self.moto: MotoProcess | None = None
         self.endpoint_url = ""
         self.resources: TwinResources | None = None
         self.functions: Functions | None = None
-        self.front: HttpFront | None = None
+        self.front: HttpFront | FrontWorkers | None = None
+        self._environment: dict[str, str] = {}  # the process's own, for the front's workers
         self.poller: KinesisPoller | None = None
         self.evaluation: dict[str, Any] = {}
         self.publish_result: dict[str, Any] = {}
@@ -79,6 +84,7 @@ class Twin:
             self.moto = MotoProcess.start()
             self.endpoint_url = self.moto.endpoint
             os.environ["AWS_ENDPOINT_URL"] = self.endpoint_url
+            self._environment = dict(os.environ)
         with self.timings.measure("deploy"):
             layers = self.workdir / "layers"
             build_core(layers / "core")
@@ -93,10 +99,13 @@ class Twin:
         return self.resources
 
     def check(self) -> None:
-        """Raises ``MotoProcessDied`` (saying how it ended) when moto's process is gone."""
+        """Raises ``MotoProcessDied`` or ``FrontWorkerError`` (saying how it ended) when moto's process or
+        a worker of the front is gone."""
         if self.moto is None:
             raise RuntimeError("the twin is not started")
         self.moto.ensure_alive()
+        if isinstance(self.front, FrontWorkers):
+            self.front.ensure_alive()
 
     def client(self, service: str) -> Any:
         self.check()
@@ -135,7 +144,12 @@ class Twin:
         apigateway = self.client("apigateway")
         function_keys = {name: key for key, name in resources.function_names.items()}
         routes = routes_from_rest_api(apigateway, resources.rest_api_id, lambda name: function_keys[name])
-        self.front = HttpFront(routes, functions.invoke, port=self.api_port)
+        if self.front_workers > 0:
+            self.front = FrontWorkers(
+                routes, functions.environments(), self.front_workers, self.api_port, self._environment
+            )
+        else:
+            self.front = HttpFront(routes, functions.invoke, port=self.api_port)
         self.front.start()
         self.poller = KinesisPoller(
             self.client("kinesis"),
@@ -190,6 +204,8 @@ class Twin:
         build_model(staging, layer)
         for key in SERVING:
             self._functions.set_environment(key, MODEL_DIR=str(layer / "model"))
+        if isinstance(self.front, FrontWorkers):  # serving already: new workers with the new model
+            self.front.update(self._functions.environments())
 
     @property
     def _resources(self) -> TwinResources:

@@ -1,0 +1,242 @@
+"""The twin's API Gateway served by several processes at once, each with the real handlers in it.
+
+In one interpreter every page waits for the GIL behind the other pages, the Kinesis poller and the
+archive writer; measured on the Online Retail data, the handlers' Python work (about 12 ms a page) then
+caps the twin near one core. Here the front is pre-forked, gunicorn-style: the twin binds one listening
+socket on 127.0.0.1 and starts ``workers`` fresh interpreters (``python -m local_twin.front_workers``,
+not ``fork``: the twin's process has threads and a jsii child) that all accept on that socket, so a
+worker whose interpreter is busy leaves the next connection to an idle one. Each worker runs an
+``HttpFront`` over its own ``Functions``, imports the handlers and loads the model once (its first
+``GET /health``) before it says it is ready; the handlers keep nothing between requests but their
+caches, as Lambda containers of one function do. The poller, the archive writer and the training
+path stay in the twin's own process.
+
+A model swap changes the functions' environment (``MODEL_DIR``): ``update`` starts a new generation
+of workers with it, waits until they are ready, then stops the old ones, which finish the requests
+they hold (as Lambda sends new requests to the new version's containers). Each worker holds a pipe
+from the twin on its stdin: closing it asks the worker to stop, and it closes too when the twin dies,
+however it dies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from local_twin.http_front import HttpFront, Route
+from local_twin.moto_process import how_it_ended
+
+HOST = "127.0.0.1"
+FRONT_WORKERS = 2  # the twin's default: one per core here (0 serves from the twin's own process)
+READY_TIMEOUT_S = 180.0  # imports and the model load, on a busy 2-core machine
+STOP_TIMEOUT_S = 15.0  # in-flight requests are finished within the functions' own 10 s timeout
+WARM_UP = ("GET", "/v1/health")
+
+
+class FrontWorkerError(RuntimeError):
+    """A worker of the front did not start, or died."""
+
+
+class FrontWorkers:
+    """``workers`` processes serving ``routes`` on one port; ``url`` is the API's base URL."""
+
+    def __init__(
+        self,
+        routes: Iterable[Route],
+        environments: Mapping[str, Mapping[str, str]],
+        workers: int = 2,
+        port: int = 0,
+        base_environment: Mapping[str, str] | None = None,  # the twin's, outside any function's turn
+    ):
+        if workers < 1:
+            raise ValueError("a front needs at least one worker")
+        self.routes = list(routes)
+        self.workers = workers
+        self._environments = {key: dict(env) for key, env in environments.items()}
+        self._base_environment = dict(os.environ if base_environment is None else base_environment)
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listener.bind((HOST, port))
+        self._listener.listen(128)
+        self.url = f"http://{HOST}:{self._listener.getsockname()[1]}/v1"
+        self._workers: list[Worker] = []
+
+    @property
+    def pids(self) -> list[int]:
+        return [worker.process.pid for worker in self._workers]
+
+    def start(self) -> None:
+        self._workers = self._start_generation()
+
+    def update(self, environments: Mapping[str, Mapping[str, str]]) -> None:
+        """Serves with ``environments`` from now on: new workers first, then the old ones stop."""
+        self._environments = {key: dict(env) for key, env in environments.items()}
+        old, self._workers = self._workers, self._start_generation()
+        _stop(old)
+
+    def ensure_alive(self) -> None:
+        for worker in self._workers:
+            code = worker.process.poll()
+            if code is not None:
+                raise FrontWorkerError(
+                    f"front worker {worker.process.pid} {how_it_ended(code)}: the API at {self.url} has "
+                    "one server fewer; stop this twin and start a new one"
+                )
+
+    def stop(self) -> None:
+        _stop(self._workers)
+        self._workers = []
+        self._listener.close()
+
+    def _start_generation(self) -> list[Worker]:
+        spec = json.dumps(
+            {
+                "routes": [[route.method, route.resource, route.function] for route in self.routes],
+                "environments": self._environments,
+            }
+        ).encode()
+        workers: list[Worker] = []
+        try:
+            for _ in range(self.workers):
+                workers.append(Worker.start(self._listener, spec, self._base_environment))
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            for worker in workers:
+                worker.wait_until_ready(deadline)
+        except BaseException:
+            _stop(workers)
+            raise
+        return workers
+
+
+class Worker:
+    """One worker process: its stdin is the twin's lifeline to it; it writes "ready" on its own pipe
+    (its stdout stays the twin's, where the handlers log)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], ready: int):
+        self.process = process
+        self._ready = ready
+
+    @classmethod
+    def start(cls, listener: socket.socket, spec: bytes, environment: Mapping[str, str]) -> Worker:
+        ready_read, ready_write = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    __name__,
+                    "--fd",
+                    str(listener.fileno()),
+                    "--ready-fd",
+                    str(ready_write),
+                ],
+                stdin=subprocess.PIPE,
+                pass_fds=(listener.fileno(), ready_write),
+                env=dict(environment),
+            )
+        except BaseException:
+            os.close(ready_read)
+            raise
+        finally:
+            os.close(ready_write)
+        assert process.stdin is not None
+        process.stdin.write(spec + b"\n")
+        process.stdin.flush()  # the pipe stays open: closing it is how the twin says stop
+        return cls(process, ready_read)
+
+    def wait_until_ready(self, deadline: float) -> None:
+        with os.fdopen(self._ready, "rb") as ready:
+            readable, _, _ = select.select([ready], [], [], max(0.0, deadline - time.monotonic()))
+            if not readable:
+                raise FrontWorkerError(
+                    f"front worker {self.process.pid} not ready within {READY_TIMEOUT_S:.0f} s"
+                )
+            if ready.readline().startswith(b"ready"):
+                return
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closed: the worker is exiting
+            self.process.wait(timeout=5)
+        ended = how_it_ended(self.process.returncode or 0)
+        raise FrontWorkerError(f"front worker {self.process.pid} {ended} before it was ready")
+
+
+def _stop(workers: list[Worker]) -> None:
+    """Asks every worker to stop (its stdin closes), then waits; a worker that hangs is killed."""
+    for worker in workers:
+        if worker.process.stdin is not None and not worker.process.stdin.closed:
+            worker.process.stdin.close()
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+            worker.process.wait()
+
+
+# -- the worker -----------------------------------------------------------------------------------
+class InFlight:
+    """Counts the requests being served, so that a stopping worker finishes them first."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
+def serve(fd: int, ready_fd: int) -> None:
+    from local_twin.functions import Functions
+
+    spec = json.loads(sys.stdin.buffer.readline())
+    routes = [Route(method, resource, function) for method, resource, function in spec["routes"]]
+    functions = Functions(spec["environments"])
+    in_flight = InFlight()
+
+    def invoke(key: str, event: dict[str, Any]) -> dict[str, Any]:
+        with in_flight:
+            return functions.invoke(key, event)
+
+    front = HttpFront(routes, invoke, listener=socket.socket(fileno=fd))
+    if any(route.method == WARM_UP[0] and f"/v1{route.resource}" == WARM_UP[1] for route in routes):
+        front.handle(*WARM_UP, {}, None)  # imports the handlers and loads the model before any page
+    front.start()
+    with os.fdopen(ready_fd, "wb") as ready:
+        ready.write(b"ready\n")
+    sys.stdin.buffer.read()  # until the twin closes the pipe (stop) or dies
+    front.server.shutdown()  # no new connection; requests already in a handler finish
+    in_flight.wait_idle(STOP_TIMEOUT_S - 1.0)
+    os._exit(0)  # idle keep-alive connections are dropped, as API Gateway does
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local_twin.front_workers", description=__doc__)
+    parser.add_argument("--fd", type=int, required=True, help="the twin's listening socket, inherited")
+    parser.add_argument("--ready-fd", type=int, required=True, help="where to say ready, inherited")
+    args = parser.parse_args(argv)
+    serve(args.fd, args.ready_fd)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
