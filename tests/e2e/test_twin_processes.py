@@ -1,7 +1,9 @@
-"""The twin and its moto process: stopping the twin ends moto; a twin whose moto died says so."""
+"""The twin's processes: stopping the twin ends moto; a twin whose moto died says so; a model published
+while the front's workers serve reaches all of them."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import urllib.error
@@ -10,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from local_twin.front_workers import FrontWorkers
 from local_twin.moto_process import MotoProcessDied
 from local_twin.twin import Twin
+from training.datasets.synthetic_shop import generate
 
 pytestmark = pytest.mark.slow
 
@@ -52,3 +56,27 @@ def test_a_twin_whose_moto_died_reports_it(tmp_path: Path) -> None:
                 use()
     finally:
         twin.stop()  # stopping a twin whose moto is already gone is still clean
+
+
+def test_a_model_published_while_serving_reaches_every_worker(tmp_path: Path) -> None:
+    # Given a trained twin serving from two workers
+    generate(tmp_path / "shop", n_users=300, n_items=150, n_days=40, seed=11)
+    twin = Twin(tmp_path, front_workers=2)
+    try:
+        twin.start()
+        twin.load_data(tmp_path / "shop")
+        first = twin.train_and_publish()["model_version"]
+        api = twin.serve()
+        assert isinstance(twin.front, FrontWorkers)
+        before = twin.front.pids
+        # When the scheduled path trains and publishes again
+        second = twin.train_and_publish()
+        # Then new workers serve the new model and the old ones are gone
+        assert second["promote"] is True and second["model_version"] != first
+        assert not set(before) & set(twin.front.pids)
+        for _ in range(6):  # connections go to whichever worker accepts first: ask several times
+            with urllib.request.urlopen(f"{api}/users/u-swap/recommendations?k=5", timeout=30) as response:
+                assert json.loads(response.read())["model_version"] == second["model_version"]
+        twin.check()
+    finally:
+        twin.stop()
