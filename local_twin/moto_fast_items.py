@@ -12,14 +12,21 @@ value tree of strings, numbers, booleans, nulls, sets of strings or numbers, lis
 serializer's output is the value itself: ``serialize_attribute_value`` passes such a tree through
 unchanged and leaves every other value (binaries, anything unexpected) to moto's own serializer.
 moto still parses, validates, stores and queries every item; only the encoding of its answer is
-shortened. tests/unit/test_moto_fast_items.py checks that both paths give the same JSON.
+shortened. Before that, moto turns its item objects into those dicts with ``dynamo_to_dict``, which
+imports ``DynamoType`` on every call, once per value: ``dynamo_to_dict`` below is the same function
+with the import made once (10 -> 4 ms for that profile). tests/unit/test_moto_fast_items.py checks
+that both paths give the same JSON and the same dicts.
 """
 
 from __future__ import annotations
 
+import base64
+from datetime import datetime
 from typing import Any
 
 from moto.core.serialize import BaseJSONSerializer
+from moto.dynamodb import responses as dynamodb_responses
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 SERVICES = frozenset({"dynamodb", "dynamodbstreams"})  # the JSON protocols whose items are AttributeValues
 ATTRIBUTE_VALUE = "AttributeValue"
@@ -64,5 +71,28 @@ def serialize_structure(
     _serialize_structure(serializer, serialized, value, shape, key)
 
 
+def dynamo_to_dict(obj: Any) -> Any:
+    """``moto.dynamodb.models.utilities.dynamo_to_dict`` of moto 5.2.5, line for line, with its
+    ``DynamoType`` import at module level instead of in every (recursive) call."""
+    if isinstance(obj, datetime):
+        return obj
+    if isinstance(obj, DynamoType):
+        if obj.type == "B":
+            if isinstance(obj.value, bytes):
+                return {"B": obj.value}
+            return {"B": base64.b64decode(obj.value)}
+        if obj.type == "BS":
+            return {"BS": [v if isinstance(v, bytes) else base64.b64decode(v) for v in obj.value]}
+        return {obj.type: dynamo_to_dict(obj.value)}
+    if hasattr(obj, "to_json"):
+        return dynamo_to_dict(obj.to_json())
+    if isinstance(obj, dict):
+        return {k: dynamo_to_dict(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [dynamo_to_dict(item) for item in obj]
+    return obj
+
+
 def register() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign,assignment]
+    dynamodb_responses.dynamo_to_dict = dynamo_to_dict  # the name DynamoResult calls

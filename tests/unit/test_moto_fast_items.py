@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -12,6 +14,8 @@ import pytest
 from moto import mock_aws
 from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
 from moto.core.utils import get_service_model
+from moto.dynamodb.models import utilities
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
 from local_twin import moto_fast_items
 
@@ -28,6 +32,12 @@ EVERY_KIND = {
     "history": {"M": {"23166": {"N": "0.5"}, "nested": {"M": {"deep": {"L": [{"BOOL": True}]}}}}},
 }
 WITH_BINARIES = {**EVERY_KIND, "blob": {"B": b"\x00\xff"}, "blobs": {"BS": [b"\x01", b"\x02"]}}
+# as moto stores them: binaries base64-encoded, as they arrive on the wire
+EVERY_KIND_STORED = {
+    **EVERY_KIND,
+    "blob": {"B": base64.b64encode(b"\x00\xff").decode()},
+    "blobs": {"BS": [base64.b64encode(b"\x01").decode()]},
+}
 
 
 def serialize(operation: str, result: dict[str, Any]) -> Any:
@@ -141,3 +151,17 @@ def test_wire_form_values_never_reach_motos_per_value_walk(monkeypatch: pytest.M
     assert without > 1800
     assert walked == ["GetItemOutput"]
     assert answer["Item"] == profile
+
+
+def test_dynamo_to_dict_is_motos_own() -> None:
+    # Given moto's item objects holding every kind of value, binaries and a timestamp beside them
+    item = Item(
+        hash_key=DynamoType({"S": "u-1"}), range_key=None, attrs={**EVERY_KIND_STORED, "at": {"S": "x"}}
+    )
+    result = {
+        "Responses": {"users": [item.describe_attrs(None)["Item"]]},
+        "Item": item,
+        "Table": {"CreationDateTime": datetime(2026, 11, 30, tzinfo=UTC)},
+    }
+    # When both versions convert them, Then the dicts are the same
+    assert moto_fast_items.dynamo_to_dict(result) == utilities.dynamo_to_dict(result)
