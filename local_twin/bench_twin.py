@@ -239,7 +239,10 @@ def measure(api_url: str, twin_pid: int | None, users: list[str], args: argparse
     figures = {}
     for name, run in phases.items():
         cpu_before = process_tree_cpu_seconds(twin_pid) if twin_pid else 0.0
+        load_before = os.getloadavg()[0]
         figures[name] = run()
+        # other work on the machine shows here: 2.0 means both cores were already busy
+        figures[name]["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         if twin_pid:
             cpu = process_tree_cpu_seconds(twin_pid) - cpu_before
             figures[name]["twin_cpu_ms_per_page"] = 1000.0 * cpu / max(1, figures[name]["n"])
@@ -295,7 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         cpu = phase.get("twin_cpu_ms_per_page")
         print(f"{label:<48} {phase['p50_ms']:>7.1f} {phase['p99_ms']:>7.1f} {phase['pages_per_s']:>8.1f} "
               f"{'' if cpu is None else f'{cpu:.1f}':>11} {phase['n']:>5}")  # fmt: skip
-    print("CPU ms/page: user + system time of the twin's processes (front, handlers, moto) per page")
+    print("CPU ms/page: user + system time of the twin's processes (front, handlers, moto) per page;"
+          f" machine load (1 min) {seq['load_average_1min']} in sequence, {conc['load_average_1min']} with"
+          f" {conc['clients']} clients ({os.cpu_count()} cores)")  # fmt: skip
     print(f"statuses: sequence {seq['statuses']}, concurrent {conc['statuses']}")
     for line in result["verdicts"]:
         print(line)
