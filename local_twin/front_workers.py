@@ -124,7 +124,7 @@ class Worker:
 
     def __init__(self, process: subprocess.Popen[bytes], ready: int):
         self.process = process
-        self._ready = ready
+        self._ready: int | None = ready  # the read end of the ready pipe, until it is read
 
     @classmethod
     def start(cls, listener: socket.socket, spec: bytes, environment: Mapping[str, str]) -> Worker:
@@ -155,7 +155,9 @@ class Worker:
         return cls(process, ready_read)
 
     def wait_until_ready(self, deadline: float) -> None:
-        with os.fdopen(self._ready, "rb") as ready:
+        assert self._ready is not None, "waited for twice"
+        descriptor, self._ready = self._ready, None
+        with os.fdopen(descriptor, "rb") as ready:
             readable, _, _ = select.select([ready], [], [], max(0.0, deadline - time.monotonic()))
             if not readable:
                 raise FrontWorkerError(
@@ -165,8 +167,14 @@ class Worker:
                 return
         with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closed: the worker is exiting
             self.process.wait(timeout=5)
-        ended = how_it_ended(self.process.returncode or 0)
+        code = self.process.returncode
+        ended = "closed its ready pipe" if code is None else how_it_ended(code)
         raise FrontWorkerError(f"front worker {self.process.pid} {ended} before it was ready")
+
+    def close(self) -> None:
+        if self._ready is not None:
+            os.close(self._ready)
+            self._ready = None
 
 
 def _stop(workers: list[Worker]) -> None:
@@ -181,6 +189,7 @@ def _stop(workers: list[Worker]) -> None:
         except subprocess.TimeoutExpired:
             worker.process.kill()
             worker.process.wait()
+        worker.close()
 
 
 # -- the worker -----------------------------------------------------------------------------------
