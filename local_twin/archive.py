@@ -16,7 +16,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from merchandiser.training_jobs import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX
 
 ARCHIVE_SUFFIX = ".jsonl.gz"
 

@@ -38,9 +38,9 @@ import boto3
 
 from local_twin.functions import LambdaContext
 from local_twin.poller import DEFAULT_IDLE_WAIT_SECONDS, KinesisPoller
-from merchandiser.event_processing import BatchOutcome
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import FeatureStore
+from merchandiser.stream import BatchOutcome
 
 OUT = Path("build/bench/events.json")
 REGION = "us-east-1"

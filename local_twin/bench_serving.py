@@ -81,7 +81,7 @@ for name in sys.argv[2:]:
 started = time.perf_counter()
 from lambdas.retrieval import handler
 imported = time.perf_counter()
-from merchandiser import runtime
+from merchandiser.serving import runtime
 loaded = runtime.loaded_model(sys.argv[1])
 done = time.perf_counter()
 faults = sorted(loaded.faults)
@@ -90,7 +90,7 @@ print(json.dumps({"imports_s": imported - started, "load_s": done - imported, "f
 
 
 def cache_key() -> str:
-    from merchandiser.artifacts import SERVING_FILES
+    from merchandiser.store import SERVING_FILES
 
     # the bundle's file list is in the key: a cached model of an older layout would load degraded
     spec = {"shop": SHOP, "hp": HYPERPARAMETERS, "files": SERVING_FILES}
@@ -201,8 +201,7 @@ def handler_latency(
 ) -> dict[str, Any]:
     from local_twin.functions import LambdaContext
     from local_twin.http_front import Route, proxy_event
-    from merchandiser import runtime
-    from merchandiser.serving_report import STAGES, ServingReport
+    from merchandiser.serving import STAGES, ServingReport, runtime
     from merchandiser.store import FeatureStore
 
     runtime.reset()
@@ -273,7 +272,7 @@ def raw_libraries(model_dir: Path, repeats: int) -> dict[str, Any]:
     import hnswlib
     import lightgbm as lgb
 
-    from merchandiser.artifacts import INDEX, ITEM_FACTORS, RANKER
+    from merchandiser.store import INDEX, ITEM_FACTORS, RANKER
 
     factors = np.load(model_dir / ITEM_FACTORS)
     index = hnswlib.Index(space="ip", dim=int(factors.shape[1]))

@@ -32,8 +32,7 @@ from local_twin.http_front import HttpFront, routes_from_rest_api
 from local_twin.moto_server import start_moto
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
-from merchandiser.artifacts import MANIFEST, SERVING_FILES
-from merchandiser.training_jobs import ITEMS_PREFIX, PRODUCTION_POINTER, USERS_PREFIX
+from merchandiser.store import ITEMS_PREFIX, MANIFEST, PRODUCTION_POINTER, SERVING_FILES, USERS_PREFIX
 
 REGION = "us-east-1"
 SERVING = ("retrieval", "ranking", "reranking", "catalog")

@@ -9,11 +9,33 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer, field_validator
 
-from merchandiser.reranking import RuleOptions
+from merchandiser.schemas import ID_PATTERN
+
+Category = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ItemId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class RuleOptions(BaseModel):
+    """The retailer-tunable rules: in a rerank request, and as the recommendations route's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # tuples, not lists: the settings holding these are hashed as cache keys
+    exclude_item_ids: tuple[ItemId, ...] = Field(default=(), max_length=1000)
+    exclude_categories: tuple[Category, ...] = Field(default=(), max_length=100)
+    promoted_item_ids: tuple[ItemId, ...] = Field(
+        default=(), max_length=100, description="promoted items, in priority order"
+    )
+    promoted_share: float = Field(
+        default=0.2, ge=0.0, le=0.5, description="share of the page's slots promoted items may take"
+    )
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="MMR weight of relevance against similarity; 1 = none"
+    )
 
 
 class FunctionSettings(BaseModel):
@@ -44,7 +66,7 @@ class RetailerRules(RuleOptions):
     Exploration is on by default because a new item has no interactions, so neither ALS nor popularity
     would ever show it and it could never earn any: one slot in ten breaks that loop for the retailer's
     new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last tenth
-    of the page from the shopper's own long-tail candidates, see ``merchandiser.pages``) is on for the
+    of the page from the shopper's own long-tail candidates, see ``merchandiser.reranking``) is on for the
     same reason on the scale of the whole catalogue; the training report measures what it costs.
     """
 
@@ -120,7 +142,7 @@ class PublishSettings(FunctionSettings):
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     users_table: str = Field(alias="USERS_TABLE")
-    # Blue/green swap (merchandiser.model_swap): empty layer name = move only the S3 pointer.
+    # Blue/green swap (merchandiser.publishing.swap): empty layer name = move only the S3 pointer.
     model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
     serving_alias: str = Field(default="live", alias="SERVING_ALIAS")

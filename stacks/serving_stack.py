@@ -16,7 +16,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ServingSettings
-from merchandiser.training_jobs import TOMBSTONES_PREFIX
+from merchandiser.store import TOMBSTONES_PREFIX
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_objects, allow_tables

@@ -17,7 +17,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.training_jobs import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
 from stacks.permissions import SESSION_PROCESSOR_ACTIONS, allow_objects, allow_tables

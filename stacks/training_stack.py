@@ -16,15 +16,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from merchandiser.publishing import JOB_PREFIX
 from merchandiser.settings import PublishSettings, TrainingTriggerSettings
-from merchandiser.training_jobs import (
-    EVENTS_PREFIX,
-    ITEMS_PREFIX,
-    JOB_PREFIX,
-    MODELS_PREFIX,
-    OUTPUT_PREFIX,
-    USERS_PREFIX,
-)
+from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, MODELS_PREFIX, OUTPUT_PREFIX, USERS_PREFIX
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables

@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from merchandiser.als import confidence, fit_als, fold_in
-from merchandiser.popularity import top_popular
+from merchandiser.catalog import confidence, fit_als, fold_in, top_popular
 
 TOP_K = 20
 ANCHORS = ("own_als", "implicit_als", "item_knn", "ease")

@@ -12,16 +12,23 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from merchandiser.als import fit_als
-from merchandiser.artifacts import Catalog
-from merchandiser.candidate_sources import build_index
-from merchandiser.co_occurrence import Neighbours, fit_neighbours
-from merchandiser.content import fit_content
-from merchandiser.features import FEATURE_NAMES, ranking_features
-from merchandiser.model import Model, UserState, segment_keys
-from merchandiser.popularity import decayed_popularity, recency_decay
+from merchandiser.catalog import (
+    Catalog,
+    ItemModel,
+    Neighbours,
+    Signals,
+    decayed_popularity,
+    fit_als,
+    fit_content,
+    fit_neighbours,
+    recency_decay,
+)
+from merchandiser.ranking import FEATURE_NAMES, ranking_features
+from merchandiser.retrieval import build_index
+from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
-from merchandiser.signals import Signals
+from merchandiser.serving import Model
+from merchandiser.shopper import UserState, segment_keys, state_from_rows
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +80,10 @@ class UserHistory:
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
     segments: tuple[str, ...] = ()
 
-    def state(self, model: Model) -> UserState:
-        """The serving state of this shopper (``Model.user_state`` with rows instead of ids)."""
-        return model.state_from_rows(
-            self.weights, self.recent, self.purchased, self.category_seen, self.segments
+    def state(self, model: ItemModel) -> UserState:
+        """The serving state of this shopper (``shopper.user_state`` with rows instead of ids)."""
+        return state_from_rows(
+            model, self.weights, self.recent, self.purchased, self.category_seen, self.segments
         )
 
 
@@ -190,7 +197,7 @@ def fit_retrieval(
     now: float,
     hp: Hyperparameters,
     users: pd.DataFrame | None = None,
-) -> tuple[Model, dict[str, UserHistory]]:
+) -> tuple[ItemModel, dict[str, UserHistory]]:
     """Every retrieval artifact learnt from ``interactions`` (all before ``now``): ALS item factors (items
     without interactions placed by their attributes), popularity, trending, co-occurrence, segment
     popularity and the HNSW index. Returns the model (no ranker yet) and each user's history at ``now``.
@@ -244,7 +251,7 @@ def fit_retrieval(
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
     }
-    model = Model(manifest, catalog, item_factors, popularity, index, None, signals)
+    model = ItemModel(manifest, catalog, item_factors, popularity, index, signals)
     return model, user_histories(pairs, catalog, segments)
 
 
@@ -348,7 +355,7 @@ def sample_users(users: list[str], limit: int, seed: int) -> list[str]:
 
 
 def ranker_examples(
-    model: Model,
+    model: ItemModel,
     histories: dict[str, UserHistory],
     relevant: dict[str, set[int]],
     users: list[str],
@@ -363,10 +370,10 @@ def ranker_examples(
     for user_id in users:
         history = histories.get(user_id)
         if history is None:
-            state = model.state_from_rows({}, [], frozenset(), None, segments.get(user_id, ()))
+            state = state_from_rows(model, {}, [], frozenset(), None, segments.get(user_id, ()))
         else:
             state = history.state(model)
-        candidates = model.candidates(state, k)
+        candidates = retrieve(model, state, k)
         label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
         if not label.any():
             continue
@@ -379,7 +386,7 @@ def ranker_examples(
 
 
 def train_ranker(
-    model: Model,
+    model: ItemModel,
     histories: dict[str, UserHistory],
     label_events: pd.DataFrame,
     now: float,
@@ -455,14 +462,6 @@ def train_ranker(
     return trimmed, info
 
 
-def with_ranker(model: Model, ranker: lgb.Booster | None) -> Model:
-    """The same retrieval with a ranker."""
-    return Model(
-        model.manifest,
-        model.catalog,
-        model.item_factors,
-        model.popularity,
-        model.index,
-        ranker,
-        model.signals,
-    )
+def with_ranker(items: ItemModel, ranker: lgb.Booster | None) -> Model:
+    """The retrieval model with a ranker: what serving loads."""
+    return Model(items, ranker)

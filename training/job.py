@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from merchandiser.features import FEATURE_NAMES
+from merchandiser.ranking import FEATURE_NAMES
 from training.bundle import (
     data_fingerprint,
     library_versions,

@@ -15,6 +15,9 @@ matplotlib.use("Agg")  # files only: no display on a training instance
 
 import matplotlib.pyplot as plt
 
+from merchandiser.retrieval import SOURCES
+from training.evaluation import source_model
+
 REPORT = "report.md"
 METRICS_CHART = "metrics.png"
 RECALL_CHART = "recall_at_k.png"
@@ -57,6 +60,25 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
         "",
         _table(
             ["model", *TABLE_METRICS], [[name, *(models[name][m] for m in TABLE_METRICS)] for name in models]
+        ),
+        "",
+        "## Candidate sources",
+        "",
+        _table(
+            ["source", "share", "personal", "reason shown", "ndcg@10 alone", "recall@100 alone"],
+            [
+                [
+                    source.name,
+                    source.share,
+                    "yes" if source.personal else "no",
+                    source.reason,
+                    *(
+                        models.get(source_model(source.name), {}).get(m, "")
+                        for m in ("ndcg@10", "recall@100")
+                    ),
+                ]
+                for source in SOURCES
+            ],
         ),
         "",
         "## Per segment (NDCG@10 / Recall@20, shoppers)",

@@ -1,6 +1,6 @@
 """Event processor: Kinesis batches in, one session write per shopper and one counter add per hour out.
 
-Powertools' batch processor returns the partial batch response, so the event source mapping retries
+A Powertools partial processor returns the partial batch response, so the event source mapping retries
 only what failed for a retryable reason; records that can never succeed are dead-lettered with their
 payload and reason by the core processor.
 """
@@ -11,11 +11,10 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from merchandiser.event_processing import DeadLetters, EventBatchProcessor, EventProcessor
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import FeatureStore
+from merchandiser.stream import DeadLetters, EventBatchProcessor, EventProcessor, parse_kinesis_record
 
 logger = Logger()
 tracer = Tracer()
@@ -34,9 +33,9 @@ def processor(settings: EventProcessorSettings) -> EventProcessor:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch = EventBatchProcessor(processor(EventProcessorSettings.from_env()))
-    response = process_partial_response(
-        event=event, record_handler=EventBatchProcessor.handle_record, processor=batch, context=context
-    )
+    with batch(event.get("Records", []), parse_kinesis_record, context):
+        batch.process()
+    response = batch.response()
     outcome = batch.outcome
     for name, value in (
         ("EventsIn", len(event.get("Records", []))),

@@ -5,13 +5,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
-from merchandiser import runtime
-from merchandiser.api import api_handler, documented, make_resolver
-from merchandiser.requests import RerankRequest
-from merchandiser.responses import RecommendationPage
+from merchandiser.api import RecommendationPage, RerankRequest, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
-from merchandiser.serving_metrics import emit, new_report
-from merchandiser.serving_report import FEATURE_STORE, RERANKING
+from merchandiser.serving import FEATURE_STORE, RERANKING, emit, new_report, runtime
 from merchandiser.settings import ServingSettings
 
 logger = Logger()

@@ -7,12 +7,9 @@ from typing import Annotated, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
-from merchandiser import runtime
-from merchandiser.api import MAX_K, api_handler, documented, make_resolver
-from merchandiser.responses import Health, RecommendationPage
+from merchandiser.api import MAX_K, Health, RecommendationPage, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
-from merchandiser.serving_metrics import emit, new_report
-from merchandiser.serving_report import ServingReport
+from merchandiser.serving import ServingReport, emit, new_report, runtime
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -47,7 +44,7 @@ def health() -> dict[str, Any]:
     return {
         "status": "degraded" if loaded.faults else "ok",
         "model_version": loaded.model.version,
-        "items": len(loaded.model.catalog),
+        "items": len(loaded.model.items.catalog),
         "faults": sorted(loaded.faults),
     }
 

@@ -12,7 +12,7 @@ import boto3
 
 from local_twin.archive import ArchiveConsumer
 from local_twin.script_mode import download_prefix
-from merchandiser.training_jobs import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX
 from stacks import constants as c
 from training.channels import read_channels
 

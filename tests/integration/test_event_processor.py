@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from local_twin.bench_events import Instrumented
-from merchandiser import trending
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, FeatureStore
+from merchandiser.store import MAX_WINDOW_HOURS, SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, FeatureStore
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
@@ -263,7 +262,7 @@ def test_a_dead_letter_queue_refusal_sends_the_record_back_for_retry(aws, handle
 
 def test_events_too_old_for_any_trending_window_are_not_counted(aws, handler):
     handler(batch_of([event("old", item_id="i-old", timestamp="2026-11-01T10:00:00Z"), event("new")]))
-    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), trending.MAX_WINDOW_HOURS)
+    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), MAX_WINDOW_HOURS)
     assert counts == {"i1": 1.0}
     assert len(session(aws, "u1")["events"]) == 2  # the session still has it
 

@@ -14,11 +14,9 @@ from botocore.exceptions import ClientError
 
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
-from merchandiser import runtime
-from merchandiser.api import ErrorBody
+from merchandiser.api import ErrorBody, Health, RecommendationPage
 from merchandiser.publishing import user_profiles
-from merchandiser.recommend import Recommender
-from merchandiser.responses import Health, RecommendationPage
+from merchandiser.serving import Model, Recommender, runtime
 from merchandiser.store import FeatureStore, SessionEvent
 from stacks.constants import API_ROUTES
 from tests.tiny_shop import START
@@ -181,12 +179,10 @@ def test_trending_comes_from_live_counters_then_the_model(call: Call, aws) -> No
     # When the event processor has counted views of i44 in the current hour
     from datetime import UTC, datetime
 
-    from merchandiser import trending
+    from merchandiser.store import COUNT_ATTRIBUTE_PREFIX, bucket_key
 
-    key = trending.bucket_key(datetime.now(UTC))
-    aws.dynamodb.Table("sessions").put_item(
-        Item={"user_id": key, trending.COUNT_ATTRIBUTE_PREFIX + "i44": 50}
-    )
+    key = bucket_key(datetime.now(UTC))
+    aws.dynamodb.Table("sessions").put_item(Item={"user_id": key, COUNT_ATTRIBUTE_PREFIX + "i44": 50})
     status, after = call(*POPULAR, "k=3&window=24")
     # Then the live counts lead
     assert status == 200 and after["items"][0]["item_id"] == "i44" and after["degraded"] is False
@@ -346,13 +342,15 @@ def test_recommendations_follow_the_retailers_rules(
 
 def test_new_items_get_exploration_slots_on_the_home_page(aws, model_dir: Path) -> None:  # type: ignore[no-untyped-def]
     # Given a catalogue where three shoes arrived yesterday and nobody has interacted with them
-    model = copy.copy(runtime.model(str(model_dir)))
-    new = [model.catalog.row_of[item] for item in ("i03", "i06", "i09")]
-    model.popularity = model.popularity.copy()
-    model.popularity[new] = 0.0
-    created = model.catalog.created_at.copy()
+    served = runtime.model(str(model_dir))
+    items = copy.copy(served.items)
+    new = [items.catalog.row_of[item] for item in ("i03", "i06", "i09")]
+    items.popularity = items.popularity.copy()
+    items.popularity[new] = 0.0
+    created = items.catalog.created_at.copy()
     created[new] = START.timestamp() + 86_400
-    model.catalog = replace(model.catalog, created_at=created)
+    items.catalog = replace(items.catalog, created_at=created)
+    model = Model(items, served.ranker)
     store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
 
     def page(user: str, day: int) -> list[dict[str, Any]]:

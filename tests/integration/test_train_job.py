@@ -12,8 +12,18 @@ from typing import Any
 
 import pytest
 
-from merchandiser import artifacts
-from merchandiser.model import Model
+from merchandiser.retrieval import similar
+from merchandiser.serving import Model
+from merchandiser.store import (
+    CATALOG,
+    INDEX,
+    ITEM_FACTORS,
+    POPULARITY,
+    RANKER,
+    SIGNALS,
+    USER_FEATURES,
+    read_manifest,
+)
 from training.datasets.synthetic_shop import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,15 +83,15 @@ def runs(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Pat
 def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dict[str, Any]]]) -> None:
     # Given a finished job / When its manifest is verified / Then every artifact is listed and matches
     out, evaluation = runs[0]
-    manifest = artifacts.read_manifest(out / "model", verify=True)
+    manifest = read_manifest(out / "model", verify=True)
     expected = {
-        artifacts.CATALOG,
-        artifacts.ITEM_FACTORS,
-        artifacts.POPULARITY,
-        artifacts.INDEX,
-        artifacts.RANKER,
-        artifacts.SIGNALS,
-        artifacts.USER_FEATURES,
+        CATALOG,
+        ITEM_FACTORS,
+        POPULARITY,
+        INDEX,
+        RANKER,
+        SIGNALS,
+        USER_FEATURES,
     }
     assert set(manifest["files"]) == expected
     assert manifest["model_version"] == evaluation["model_version"]
@@ -93,7 +103,7 @@ def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dic
 
 def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]]) -> None:
     out, evaluation = runs[0]
-    with gzip.open(out / "model" / artifacts.USER_FEATURES, "rt") as lines:
+    with gzip.open(out / "model" / USER_FEATURES, "rt") as lines:
         records = [json.loads(line) for line in lines]
     assert len(records) == evaluation["data"]["users"]
     first = records[0]
@@ -119,15 +129,16 @@ def test_pipeline_beats_popularity(runs: list[tuple[Path, dict[str, Any]]]) -> N
 def test_two_runs_give_the_same_metrics_and_artifacts(runs: list[tuple[Path, dict[str, Any]]]) -> None:
     (first_dir, first), (second_dir, second) = runs
     assert first["models"] == second["models"]
-    first_files = artifacts.read_manifest(first_dir / "model")["files"]
-    second_files = artifacts.read_manifest(second_dir / "model")["files"]
+    first_files = read_manifest(first_dir / "model")["files"]
+    second_files = read_manifest(second_dir / "model")["files"]
     # hnswlib writes unused link-list slots uninitialized, so index.bin bytes differ run to run;
     # its graph does not: the same queries give the same answers
-    assert {name: digest for name, digest in first_files.items() if name != artifacts.INDEX} == {
-        name: digest for name, digest in second_files.items() if name != artifacts.INDEX
+    assert {name: digest for name, digest in first_files.items() if name != INDEX} == {
+        name: digest for name, digest in second_files.items() if name != INDEX
     }
     first_model, second_model = Model.load(first_dir / "model"), Model.load(second_dir / "model")
-    for item_id in first_model.catalog.item_ids[:50].tolist():
+    for item_id in first_model.items.catalog.item_ids[:50].tolist():
         assert (
-            first_model.similar(item_id, 10).rows.tolist() == second_model.similar(item_id, 10).rows.tolist()
+            similar(first_model.items, item_id, 10).rows.tolist()
+            == similar(second_model.items, item_id, 10).rows.tolist()
         )

@@ -138,13 +138,13 @@ def test_user_items_builds_the_matrix_and_the_purchases_from_pairs() -> None:
 
 def test_the_chunked_cg_sweep_equals_one_sweep_over_all_rows() -> None:
     # Given a random matrix whose rows are stepped in chunks of a few non-zeros, or all at once
-    from merchandiser import als
+    from merchandiser.catalog.als import _cg_sweep, initial_factors
 
     rng = np.random.default_rng(5)
     matrix = csr_matrix(rng.random((40, 25)) * (rng.random((40, 25)) < 0.3)).astype(np.float32)
-    start = als.initial_factors(40, 25, 4, seed=2)
+    start = initial_factors(40, 25, 4, seed=2)
     # When one sweep runs each way / Then every row gets the same factors (rows are independent)
-    chunked = als._cg_sweep(matrix, start.user_factors, start.item_factors, 0.1, 2.0, 3, chunk_nnz=7)
-    whole = als._cg_sweep(matrix, start.user_factors, start.item_factors, 0.1, 2.0, 3, chunk_nnz=10**9)
+    chunked = _cg_sweep(matrix, start.user_factors, start.item_factors, 0.1, 2.0, 3, chunk_nnz=7)
+    whole = _cg_sweep(matrix, start.user_factors, start.item_factors, 0.1, 2.0, 3, chunk_nnz=10**9)
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
     assert not np.allclose(chunked, start.user_factors)
