@@ -5,27 +5,52 @@
 - ``repository``: the definitions in DynamoDB with a short cache;
 - ``interleaving``: team-draft interleaving of two rankers on one page;
 - ``report`` (with ``report.sql`` and ``statistics``): attribution and the analysis over the archive,
-  DuckDB on the twin, Athena in AWS; ``report_table`` prints it. Imported on their own: DuckDB is not
-  in the serving layer.
+  DuckDB on the twin, Athena in AWS; ``report_table`` prints it. DuckDB is imported only when a report
+  runs (it is not in the serving layer).
 """
 
-from merchandiser.experiments.assignment import assign, assign_variant, variant_for
+from merchandiser.experiments.assignment import (
+    assign,
+    assign_variant,
+    assigned_variant,
+    check_surfaces_free,
+    covering,
+    variant_for,
+)
 from merchandiser.experiments.definition import SURFACES, Experiment, Variant, parse_experiment
 from merchandiser.experiments.errors import (
     ExperimentDefinitionError,
     SurfaceConflictError,
     UnknownExperimentError,
 )
+from merchandiser.experiments.interleaving import InterleavedPage, credit, team_draft
+from merchandiser.experiments.report import AttributionWindows, athena_report, report
+from merchandiser.experiments.report_table import print_report, render_table
+from merchandiser.experiments.repository import ExperimentRepository, ExperimentsTableSettings, create_table
 
 __all__ = [
     "SURFACES",
+    "AttributionWindows",
     "Experiment",
     "ExperimentDefinitionError",
+    "ExperimentRepository",
+    "ExperimentsTableSettings",
+    "InterleavedPage",
     "SurfaceConflictError",
     "UnknownExperimentError",
     "Variant",
     "assign",
     "assign_variant",
+    "assigned_variant",
+    "athena_report",
+    "check_surfaces_free",
+    "covering",
+    "create_table",
+    "credit",
     "parse_experiment",
+    "print_report",
+    "render_table",
+    "report",
+    "team_draft",
     "variant_for",
 ]

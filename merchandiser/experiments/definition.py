@@ -25,8 +25,8 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from merchandiser.candidate_sources import POPULARITY, SOURCES, TRENDING
 from merchandiser.experiments.errors import ExperimentDefinitionError
+from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, TRENDING
 from merchandiser.settings import RetailerRules
 
 # The surfaces a response names (``surface`` in merchandiser.recommend): one list for definitions,
@@ -54,9 +54,9 @@ class _Strict(BaseModel):
 def _check_source_shares(shares: dict[str, float] | None) -> None:
     if shares is None:
         return
-    unknown = sorted(set(shares) - set(SOURCES))
+    unknown = sorted(set(shares) - set(SOURCE_NAMES))
     if unknown:
-        raise ValueError(f"unknown candidate sources {unknown}; known: {list(SOURCES)}")
+        raise ValueError(f"unknown candidate sources {unknown}; known: {list(SOURCE_NAMES)}")
     if any(share < 0 for share in shares.values()):
         raise ValueError("source shares must not be negative")
     total = sum(shares.values())

@@ -25,7 +25,7 @@ from typing import Any
 
 from merchandiser.experiments.analysis import ReportRow, summarize
 from merchandiser.experiments.definition import Experiment
-from merchandiser.training_jobs import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX
 
 IMPRESSIONS_PREFIX = "impressions/"
 SQL_PATH = Path(__file__).with_name("report.sql")

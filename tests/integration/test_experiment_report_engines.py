@@ -24,7 +24,7 @@ from merchandiser.experiments.report import (
     report,
     report_sql,
 )
-from merchandiser.training_jobs import tombstone_key
+from merchandiser.store import tombstone_key
 from tests.experiment_archive import HOLDOUT_SPLIT, event, impression, known_archive, write_records
 
 ATHENA_QUEUE = "http://motoapi.amazonaws.com/moto-api/static/athena/query-results"
