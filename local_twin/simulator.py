@@ -78,6 +78,7 @@ def simulate(
         impressions=[page for outcome in done for page in outcome.impressions],
         events=[event for outcome in done for event in outcome.events],
         failures=[failure for outcome in done for failure in outcome.failures],
+        retried=[call for outcome in done for call in outcome.retried],
         shoppers_done=len(done),
         shoppers_skipped=len(outcomes) - len(done),
         seconds=clock() - started,

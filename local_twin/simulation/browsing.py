@@ -9,12 +9,15 @@ item's ``position`` (0 first), a deterministic ``event_id`` and a timestamp on t
 
 What the simulator counts is what the twin accepted: a flag on a logged item (clicked, carted,
 purchased) is set only once its event got a 202. A page or event call that still fails after the
-retries is recorded as a failure and ends that shopper's session.
+retries is recorded as a failure and ends that shopper's session. Every retry is recorded too: a page
+asked for again after no answer may have been served (and logged by the twin) twice, and an event
+batch sent again is deduplicated downstream by its event ids; exact comparisons need none of either.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +102,7 @@ class ShopperOutcome:
     impressions: list[Impression] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)  # exactly what the twin accepted
     failures: list[str] = field(default_factory=list)
+    retried: list[str] = field(default_factory=list)  # calls sent again after a 5xx or no answer
 
 
 def iso(epoch_seconds: float) -> str:
@@ -153,7 +157,7 @@ class ShopperSession:
         return self.outcome
 
     def browse(self, path: str) -> Impression | None:
-        status, page = call_with_retries(lambda: self.api.get(path), pause=self.config.pause_before_retry)
+        status, page = call_with_retries(lambda: self.api.get(path), pause=self._before_retry(f"GET {path}"))
         items = page.get("items")
         if status != 200 or not isinstance(page.get("recommendation_id"), str) or not isinstance(items, list):
             self.outcome.failures.append(f"GET {path}: {status} {page.get('message') or page}")
@@ -233,9 +237,16 @@ class ShopperSession:
             "timestamp": iso(moment),
         }
 
+    def _before_retry(self, call: str) -> Callable[[int], None]:
+        def pause(attempt: int) -> None:
+            self.outcome.retried.append(call)
+            self.config.pause_before_retry(attempt)
+
+        return pause
+
     def _send(self, events: list[dict[str, Any]]) -> bool:
         status, answer = call_with_retries(
-            lambda: self.api.post("/events", {"events": events}), pause=self.config.pause_before_retry
+            lambda: self.api.post("/events", {"events": events}), pause=self._before_retry("POST /events")
         )
         if status != 202 or answer.get("accepted") != len(events):
             self.outcome.failures.append(f"POST /events ({len(events)}): {status} {answer.get('message')}")

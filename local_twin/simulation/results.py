@@ -29,6 +29,7 @@ class SimulationResult:
     impressions: list[Impression]
     events: list[dict[str, Any]]  # exactly the events the twin accepted, in shopper order
     failures: list[str]
+    retried: list[str]  # calls sent again: a page asked for twice may have been served twice
     shoppers_done: int
     shoppers_skipped: int  # not started before max_seconds
     seconds: float
@@ -76,6 +77,7 @@ class SimulationResult:
             "examination": behaviour.curve_name,
             "seconds": round(self.seconds, 2),
             "failures": self.failures,
+            "retried": self.retried,
             "counts": self.counts(),
             "by_surface": self.counts(by=("surface",)),
             "totals": self.totals(),
