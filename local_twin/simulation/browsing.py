@@ -105,6 +105,16 @@ class ShopperOutcome:
     retried: list[str] = field(default_factory=list)  # calls sent again after a 5xx or no answer
 
 
+def is_page(page: dict[str, Any]) -> bool:
+    """A page the simulator can act on: a recommendation id and items that each have an item id."""
+    items = page.get("items")
+    return (
+        isinstance(page.get("recommendation_id"), str)
+        and isinstance(items, list)
+        and all(isinstance(item, dict) and isinstance(item.get("item_id"), str) for item in items)
+    )
+
+
 def iso(epoch_seconds: float) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z"
 
@@ -158,11 +168,10 @@ class ShopperSession:
 
     def browse(self, path: str) -> Impression | None:
         status, page = call_with_retries(lambda: self.api.get(path), pause=self._before_retry(f"GET {path}"))
-        items = page.get("items")
-        if status != 200 or not isinstance(page.get("recommendation_id"), str) or not isinstance(items, list):
-            self.outcome.failures.append(f"GET {path}: {status} {page.get('message') or page}")
+        if status != 200 or not is_page(page):
+            self.outcome.failures.append(f"GET {path}: {status} {page.get('message') or page}"[:500])
             return None
-        items = items[: self.config.k]
+        items = page["items"][: self.config.k]
         item_ids = [str(item["item_id"]) for item in items]
         relevance = self.truth.relevance(self.user_id, item_ids)
         reaction = react(relevance, self.behaviour, self.rng)

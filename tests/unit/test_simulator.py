@@ -271,3 +271,28 @@ def test_a_reaction_clicks_only_what_was_examined_and_buys_only_what_was_carted(
         assert not (reaction.carted & ~reaction.clicked).any()
         assert not (reaction.purchased & ~reaction.carted).any()
         assert ((reaction.quantity >= 1) == reaction.purchased).all()
+
+
+class MalformedPages:
+    """An API whose pages lack what the simulator needs."""
+
+    def __init__(self, page: dict[str, Any]):
+        self.page = page
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        return 200, self.page
+
+    def post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        raise AssertionError("nothing to send about a page that could not be read")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [{"items": []}, {"recommendation_id": "r1"}, {"recommendation_id": "r1", "items": [{"score": 1.0}]}],
+    ids=["no-recommendation-id", "no-items", "item-without-id"],
+)
+def test_a_page_the_simulator_cannot_read_is_a_failure(truth: SyntheticTruth, page: dict[str, Any]) -> None:
+    config = SimulationConfig(shoppers=3, seed=3, start=START, workers=1)
+    result = simulate(MalformedPages(page), truth, config)
+    assert len(result.failures) == 3 and all(failure.startswith("GET /users/") for failure in result.failures)
+    assert result.impressions == [] and result.events == []
