@@ -170,8 +170,10 @@ def add_parser(commands: Any) -> None:
     simulate_command.add_argument(
         "--state", type=Path, required=True, help="the state file of merchandiser up"
     )
-    simulate_command.add_argument("--shoppers", type=int, default=DEFAULT_SHOPPERS)
-    simulate_command.add_argument("--seed", type=int, default=7)
+    simulate_command.add_argument(
+        "--shoppers", type=int, default=DEFAULT_SHOPPERS, help="distinct shoppers of the twin's data"
+    )
+    simulate_command.add_argument("--seed", type=int, default=7, help="picks the shoppers, drives every draw")
     simulate_command.add_argument("--start", help="the simulated clock's start, ISO 8601 (default: now)")
     simulate_command.add_argument(
         "--policy", choices=POLICIES, default="recommendations", help="what the home pages show"
