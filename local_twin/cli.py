@@ -1,4 +1,4 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API) and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate and train."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from local_twin import simulator
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
@@ -47,7 +48,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             result = twin.train_and_publish()
             print(f"model {result['model_version']} promote={result['promote']}", flush=True)
             twin.serve()
-            state = twin.state()
+            state = {**twin.state(), "data_dir": str(data.resolve())}  # the simulator's shoppers come from it
             if args.state:
                 args.state.write_text(json.dumps(state, indent=2))
             print(json.dumps(state, indent=2), flush=True)
@@ -84,6 +85,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8080)
     up.add_argument("--state", type=Path, help="write the API URL, AWS endpoint and resource names here")
     up.set_defaults(run=cmd_up)
+    simulator.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
     )

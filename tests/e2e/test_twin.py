@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,24 +13,8 @@ import pytest
 from local_twin.demo import call
 from local_twin.twin import Twin
 from stacks.constants import API_ROUTES
-from training.datasets.synthetic_shop import generate
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    work = tmp_path_factory.mktemp("twin")
-    generate(work / "shop", n_users=300, n_items=150, n_days=40, seed=11)
-    twin = Twin(work)
-    try:
-        twin.start()
-        twin.load_data(work / "shop")
-        twin.train_and_publish()
-        twin.serve()
-        yield twin
-    finally:
-        twin.stop()
 
 
 def api(twin: Twin) -> str:
