@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from local_twin.simulation.client import Answer
 from local_twin.simulation.truth import ShopTruth
-from merchandiser.requests import EventsRequest
+from merchandiser.api import EventsRequest
 
 EXPERIMENT = "stub-test"
 

@@ -19,7 +19,7 @@ from local_twin.simulation.results import SimulationResult
 from local_twin.simulation.truth import ShopTruth, truth_for_data
 from local_twin.simulator import simulate
 from local_twin.twin import Twin
-from merchandiser.training_jobs import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX
 
 pytestmark = pytest.mark.slow
 

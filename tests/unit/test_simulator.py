@@ -18,7 +18,7 @@ from local_twin.simulation.results import SimulationResult
 from local_twin.simulation.shoppers import EXAMINATION_CURVES, Behaviour, examination_curve, react
 from local_twin.simulation.truth import ShopTruth, SyntheticTruth
 from local_twin.simulator import simulate
-from merchandiser.requests import IncomingEvent
+from merchandiser.api import IncomingEvent
 from merchandiser.schemas import ID_PATTERN
 from tests.fake_shop_api import EXPERIMENT, FakeShopApi
 from training.datasets.synthetic_shop import latent_truth
