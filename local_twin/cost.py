@@ -266,12 +266,23 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help=f"behaviour events per second (default: {Load(1).events_per_request:g} per request)",
     )
+    parser.add_argument(
+        "--personalize-campaigns",
+        type=lambda text: int(positive(text)),
+        default=Load(1).personalize_campaigns,
+        help="Personalize campaigns, each with its own minimum TPS (similar items, ranking: one each)",
+    )
     parser.add_argument("--bench-dir", type=Path, default=BENCH_DIR)
     parser.add_argument("--json", action="store_true", help="also write <bench-dir>/cost.json")
     args = parser.parse_args(argv)
     measured, warnings = read_measured(args.bench_dir)
     loads = [
-        Load(rps=rps, catalog_items=args.catalog_items, events_per_second_override=args.events_per_second)
+        Load(
+            rps=rps,
+            catalog_items=args.catalog_items,
+            events_per_second_override=args.events_per_second,
+            personalize_campaigns=args.personalize_campaigns,
+        )
         for rps in args.rps
     ]
     if any(load.catalog_items != measured.bench_catalog_items for load in loads):

@@ -324,28 +324,24 @@ def test_the_report_prints_every_line_item_of_both_bills_and_each_verdict():
 
 
 def test_the_command_writes_json_and_refuses_a_load_that_is_not_positive(tmp_path, capsys):
-    assert (
-        cost.main(
-            [
-                "--rps",
-                "5",
-                "--catalog-items",
-                "1000",
-                "--events-per-second",
-                "12",
-                "--bench-dir",
-                str(tmp_path),
-                "--json",
-            ]
-        )
-        == 0
-    )
+    # Given a load of 5 rps, 12 events/s, 1,000 items and two Personalize campaigns
+    argv = ["--rps", "5", "--catalog-items", "1000", "--events-per-second", "12"]
+    argv += ["--personalize-campaigns", "2", "--bench-dir", str(tmp_path), "--json"]
+    # When the command runs
+    assert cost.main(argv) == 0
+    # Then it writes the JSON of that load and says the serving time was measured on another catalogue
     written = json.loads((tmp_path / "cost.json").read_text())
     [only] = written["loads"]
     assert only["load"]["rps"] == 5.0 and only["load"]["events_per_second_override"] == 12.0
+    assert only["load"]["personalize_campaigns"] == 2
     assert only["stack"]["total_usd"] > 0 and only["verdict"] == "no goal at this load"
     assert "measured at 100,000 items, priced for 1,000" in capsys.readouterr().out
-    for bad in (["--rps", "0"], ["--events-per-second", "-1"], ["--catalog-items", "0"]):
+    for bad in (
+        ["--rps", "0"],
+        ["--events-per-second", "-1"],
+        ["--catalog-items", "0"],
+        ["--personalize-campaigns", "0"],
+    ):
         with pytest.raises(SystemExit) as refused:
             cost.main([*bad, "--bench-dir", str(tmp_path)])
         assert refused.value.code == 2
