@@ -45,6 +45,11 @@ LEVERS = (
     Lever("X-Ray: sample 1% with no reservoir", {}, {"xray_reservoir_per_s": 0.0, "xray_rate": 0.01}),
     Lever("Lambda on arm64 (aarch64 wheels in the deps layer)", {}, {"arm64": True}),
     Lever("browsers send a page's events in one POST /events", {"events_per_api_call": 2.0}, {}),
+    Lever(
+        "publish: load only the profiles of shoppers seen since the last training",
+        {},
+        {"publish_every_profile": False},
+    ),
 )
 
 

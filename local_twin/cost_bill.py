@@ -30,6 +30,7 @@ from local_twin.cost_model import (
     profile_item_bytes,
     read_units,
     traffic,
+    write_units,
 )
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, TIERED, price, tiered_cost
 from merchandiser.candidate_sources import SOURCES
@@ -46,6 +47,17 @@ RETRIEVAL_METRICS = (
 EVENTS_API_METRICS = 2
 PROCESSOR_METRICS = 9
 API_METRICS_PER_METHOD = 7
+SERVICES = (
+    "API Gateway",
+    "Lambda",
+    "DynamoDB",
+    "Kinesis",
+    "Firehose",
+    "S3",
+    "Training",
+    "CloudWatch",
+    "X-Ray",
+)
 OVERLAY_SAMPLE = OverlayItem("sku-88213", "Merino crew-neck jumper", "knitwear", "Acme", 39.9, True)
 
 
@@ -169,8 +181,36 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         counter_writes = t.event_batches * counter_calls
         label = "trending: one UpdateItem per (hour, item) in a batch (1 WRU each)"
     bill.add("DynamoDB", label, counter_writes, "WRU", counter_writes * price("ddb_wru"))
+    profiles = load.shoppers_in_window
+    window_profile = profile_item_bytes(round(load.interactions_in_window / profiles))
+    runs = DAYS_PER_MONTH / load.training_cadence_days
+    # the lever: only the shoppers seen since the last training (the recency decay applied when read)
+    loaded = profiles if config.publish_every_profile else min(profiles, load.shoppers / runs)
+    profile_writes = runs * loaded * write_units(window_profile)
+    bill.add(
+        "DynamoDB",
+        f"publish: {human_count(loaded)} shopper profiles loaded per training",
+        profile_writes,
+        "WRU",
+        profile_writes * price("ddb_wru"),
+    )
+    publish_s = loaded / assumed.profiles_per_write_call * assumed.dynamodb_call_ms / 1000.0
+    if publish_s > c.TIMEOUT_SECONDS["publish"]:
+        bill.notes.append(
+            f"the publish function would write profiles for {publish_s:,.0f} s per training: over its "
+            f"{c.TIMEOUT_SECONDS['publish']} s timeout"
+        )
+    publish_gb_s = lambda_gb_s(runs, publish_s * 1000.0, config.default_memory_mb)
+    bill.add(
+        "Lambda",
+        f"publish: {runs:.0f} runs x {publish_s:,.0f} s loading profiles",
+        publish_gb_s,
+        "GB-s",
+        publish_gb_s * gb_s_usd,
+    )
     stored = (
-        load.shoppers * (profile + session_bytes + 2 * DYNAMODB_STORAGE_OVERHEAD_BYTES)
+        profiles * (window_profile + DYNAMODB_STORAGE_OVERHEAD_BYTES)
+        + load.shoppers * (session_bytes + DYNAMODB_STORAGE_OVERHEAD_BYTES)
         + (7 * 24 + 24) * min(counter_end, DYNAMODB_MAX_ITEM_BYTES)
     ) / GB
     bill.add(
@@ -245,7 +285,6 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     objects_per_day = max(
         86400.0 / c.ARCHIVE_BUFFER_SECONDS, raw_bytes / DAYS_PER_MONTH / (c.ARCHIVE_BUFFER_MB * MB)
     )
-    runs = DAYS_PER_MONTH / load.training_cadence_days
     puts, gets = objects_per_day * DAYS_PER_MONTH, objects_per_day * load.training_window_days * runs
     bill.add(
         "S3",
@@ -257,7 +296,12 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
 
     training_lines(bill, load, assumed)
     observability_lines(bill, load, measured, assumed, config, t)
+    bill.lines.sort(key=lambda line: SERVICES.index(line.service))  # stable: each service's lines in order
     return bill
+
+
+def human_count(value: float) -> str:
+    return f"{value / 1e6:,.1f}M" if value >= 1e6 else f"{value / 1e3:,.0f}k"
 
 
 def training_lines(bill: Bill, load: Load, assumed: Assumed) -> None:

@@ -59,6 +59,7 @@ class Load:
     archive_months: float = 12.0  # months of archive held in S3 in the month priced
     overlay_items: int = 100  # catalogue upserts waiting for the next training (catalog_overlay)
     peak_to_average: float = 2.0  # sizes provisioned capacity (Kinesis shards, Lambda sandboxes)
+    returning_shopper_share: float = 0.5  # of a month's shoppers, those also seen earlier in the window
     personalize_retrain_days: float = 7.0
     personalize_campaigns: int = 1
     personalize_min_tps: float = 1.0
@@ -76,6 +77,12 @@ class Load:
     @property
     def events_per_shopper_month(self) -> float:
         return self.events_per_second * SECONDS_PER_MONTH / self.shoppers
+
+    @property
+    def shoppers_in_window(self) -> float:
+        """Distinct shoppers of the training window: each profile the publish step loads."""
+        months = max(self.training_window_days / DAYS_PER_MONTH, 1.0)
+        return self.shoppers * (1.0 + (months - 1.0) * (1.0 - self.returning_shopper_share))
 
     @property
     def interactions_in_window(self) -> float:
@@ -105,8 +112,9 @@ class Assumed:
     kinesis_put_ms: float = 10.0  # the impression PutRecord of a served page (DESIGN.md; not built yet)
     events_api_ms: float = 15.0  # POST /events: validate + PutRecords, at 512 MB
     sandbox_lifetime_hours: float = 2.0  # a warm Lambda sandbox is recycled about this often
-    platform_log_bytes: float = 350.0  # START / END / REPORT lines of one invocation
-    access_log_bytes: float = 420.0  # API Gateway's JSON access log line with the stage's standard fields
+    # CloudWatch Logs bills each event's bytes + 26 bytes of metadata
+    platform_log_bytes: float = 450.0  # START (~80 B), END (~60 B) and REPORT (~230 B) lines + 3 x 26
+    access_log_bytes: float = 330.0  # ~300 B JSON of the stage's standard access-log fields + 26
     events_api_log_bytes: float = 600.0  # EMF blob + log lines of POST /events
     processor_log_bytes: float = 1_200.0  # EMF blob (9 metrics) + "batch processed" line per batch
     archive_gzip_ratio: float = 0.15  # gzip'd JSON lines / raw
@@ -121,6 +129,7 @@ class Assumed:
     api_methods_with_traffic: int = 2  # detailed API metrics: GET recommendations, POST events
     alarms: int = 3
     dashboards: int = 1
+    profiles_per_write_call: int = 25  # publish: batch_writer's BatchWriteItem of 25
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ class StackConfig:
     xray_reservoir_per_s: float = 1.0  # tracing ACTIVE with X-Ray's default sampling rule
     xray_rate: float = 0.05
     counter_item_per_hour: bool = True  # merchandiser.trending: one counter item per hour bucket
+    publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
     batch_size: int = c.ESM_BATCH_SIZE
     overlay_ttl_s: float = 10.0  # merchandiser.runtime.OVERLAY_TTL_SECONDS
 

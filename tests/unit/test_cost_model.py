@@ -182,6 +182,17 @@ def test_the_hourly_counter_item_is_priced_by_its_size_and_flagged_past_400_kb()
     assert line(per_item, "DynamoDB", "trending").usd < line(big, "DynamoDB", "trending").usd / 5
 
 
+def test_each_training_loads_every_profile_of_the_window_unless_only_the_changed_ones():
+    load = Load(rps=1.0, **SMALL)
+    runs = 730 / 24 / load.training_cadence_days
+    every = line(stack_bill(load, Measured(), Assumed(), StackConfig()), "DynamoDB", "publish")
+    assert every.quantity == pytest.approx(runs * load.shoppers_in_window * 1)  # profiles under 1 KB
+    changed = stack_bill(load, Measured(), Assumed(), StackConfig(publish_every_profile=False))
+    assert line(changed, "DynamoDB", "publish").quantity == pytest.approx(load.shoppers)
+    slow = stack_bill(Load(rps=10.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert any("publish function" in note and "timeout" in note for note in slow.notes)
+
+
 def test_kinesis_on_demand_bills_the_stream_hour_and_1_kb_units_in_and_out_per_consumer():
     load = Load(rps=1.0, events_per_request=2.0, event_bytes=350, impression_bytes=500, **SMALL)
     bill = stack_bill(load, Measured(), Assumed(), StackConfig())
