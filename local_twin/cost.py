@@ -45,6 +45,7 @@ LEVERS = (
     Lever("X-Ray: sample 1% with no reservoir", {}, {"xray_reservoir_per_s": 0.0, "xray_rate": 0.01}),
     Lever("Lambda on arm64 (aarch64 wheels in the deps layer)", {}, {"arm64": True}),
     Lever("browsers send a page's events in one POST /events", {"events_per_api_call": 2.0}, {}),
+    Lever("API Gateway compresses responses (minimum_compression_size)", {}, {"compressed_responses": True}),
     Lever(
         "publish: load only the profiles of shoppers seen since the last training",
         {},
@@ -60,7 +61,8 @@ def read_measured(bench_dir: Path) -> tuple[Measured, list[str]]:
         f.name: getattr(defaults, f.name) for f in fields(Measured) if f.name != "sources"
     }
     sources = {name: README_DEFAULTS for name in values}
-    sources["log_bytes_per_page"] = "measured by hand 2026-11-30 (README section 'What it costs')"
+    for name in ("log_bytes_per_page", "response_bytes_per_page"):
+        sources[name] = "measured by hand 2026-11-30 on the serving bench's model (README)"
     warnings: list[str] = []
     serving, events = bench_dir / "serving.json", bench_dir / "events.json"
     try:

@@ -75,6 +75,21 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         tiered_cost(api_requests, TIERED["apigw_rest"].tiers),
     )
 
+    body = measured.response_bytes_per_page * (
+        assumed.archive_gzip_ratio if config.compressed_responses else 1.0
+    )
+    out_gb = (
+        t.pages * (body + assumed.response_header_bytes)
+        + t.event_calls * (assumed.events_response_bytes + assumed.response_header_bytes)
+    ) / GB
+    bill.add(
+        "API Gateway",
+        "data out to browsers: pages + POST /events answers",
+        out_gb,
+        "GB",
+        tiered_cost(out_gb, TIERED["data_out"].tiers),
+    )
+
     # -- Lambda ----------------------------------------------------------------------------------------
     gb_s_usd = price("lambda_gb_s_arm" if config.arm64 else "lambda_gb_s_x86")
     serving_mb, other_mb = config.serving_memory_mb, config.default_memory_mb

@@ -100,7 +100,10 @@ class Measured:
     reads_per_batch: float = 1.0  # events bench: BatchGetItem calls per batch
     writes_per_shopper_batch: float = 1.0  # events bench: session PutItem per shopper in a batch
     counter_writes_per_batch: float = 1.0  # events bench: UpdateItem ADD per batch
-    log_bytes_per_page: float = 2_560.0  # EMF metrics + the "served" line of one page, measured 2026-11-30
+    # EMF blob (986 B) + the "served" line (955 B), mean of 250 pages of the serving bench's model, measured
+    # 2026-11-30 with the real handler; + 26 B of CloudWatch metadata per log event
+    log_bytes_per_page: float = 1_940.0 + 2 * 26
+    response_bytes_per_page: float = 3_148.0  # JSON body of a 20-item page, same measurement
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -118,6 +121,8 @@ class Assumed:
     events_api_log_bytes: float = 600.0  # EMF blob + log lines of POST /events
     processor_log_bytes: float = 1_200.0  # EMF blob (9 metrics) + "batch processed" line per batch
     archive_gzip_ratio: float = 0.15  # gzip'd JSON lines / raw
+    response_header_bytes: float = 300.0  # status line and headers of an API response
+    events_response_bytes: float = 120.0  # POST /events: 202 with the accepted event ids
     model_bytes_per_item: float = 800.0  # layers: 77 MiB of model + index at 100,000 items
     model_versions_kept: int = 30  # noncurrent versions expire after 30 days, one model a day
     training_s_per_interaction: float = 967.0 / 10_662_083  # README: 10.7M interactions in 967 s
@@ -144,6 +149,7 @@ class StackConfig:
     xray_rate: float = 0.05
     counter_item_per_hour: bool = True  # merchandiser.trending: one counter item per hour bucket
     publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
+    compressed_responses: bool = False  # the RestApi sets no minimum_compression_size
     batch_size: int = c.ESM_BATCH_SIZE
     overlay_ttl_s: float = 10.0  # merchandiser.runtime.OVERLAY_TTL_SECONDS
 

@@ -143,6 +143,14 @@ TIERED: dict[str, TieredPrice] = {
         "same AWS whitepaper, Table 4",
         "aws-docs",
     ),
+    # API responses to browsers: data transfer out to the internet (API Gateway bills it at EC2's rates)
+    "data_out": TieredPrice(
+        ((10_240, 0.09), (40_960, 0.085), (102_400, 0.07), (INF, 0.05)),
+        "GB out to the internet",
+        "aws.amazon.com/ec2/pricing/on-demand (Data Transfer OUT to Internet);"
+        " aws.amazon.com/api-gateway/pricing",
+        "cross-checked",
+    ),
     # $0.20 per TPS-hour is $0.0556 per 1,000 requests at full use; one third-party table quotes it that way
     "personalize_tps_hour": TieredPrice(
         ((20_000, 0.20), (180_000, 0.10), (INF, 0.05)),

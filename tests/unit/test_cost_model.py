@@ -139,6 +139,18 @@ def test_api_gateway_bills_pages_and_event_calls():
     assert line(bill, "API Gateway", "REST").usd == pytest.approx(requests * 3.50 / 1e6)
 
 
+def test_data_out_is_the_pages_and_the_event_answers_compressed_only_when_the_api_compresses():
+    load, measured, assumed = Load(rps=1.0, events_per_request=2.0, **SMALL), Measured(), Assumed()
+    bill = stack_bill(load, measured, assumed, StackConfig())
+    per_page = measured.response_bytes_per_page + assumed.response_header_bytes
+    per_call = assumed.events_response_bytes + assumed.response_header_bytes
+    gb = SECONDS_PER_MONTH * (per_page + 2 * per_call) / 1024**3
+    assert line(bill, "API Gateway", "data out").quantity == pytest.approx(gb)
+    assert line(bill, "API Gateway", "data out").usd == pytest.approx(gb * 0.09)
+    compressed = stack_bill(load, measured, assumed, StackConfig(compressed_responses=True))
+    assert line(compressed, "API Gateway", "data out").quantity < gb
+
+
 def test_retrieval_lambda_is_measured_time_scaled_to_its_cpu_share_plus_its_two_calls():
     load, measured, assumed = Load(rps=2.0, **SMALL), Measured(handler_ms=10.0), Assumed()
     bill = stack_bill(load, measured, assumed, StackConfig(serving_memory_mb=1769))
