@@ -47,7 +47,7 @@ LEVERS = (
     Lever("browsers send a page's events in one POST /events", {"events_per_api_call": 2.0}, {}),
     Lever("API Gateway compresses responses (minimum_compression_size)", {}, {"compressed_responses": True}),
     Lever(
-        "publish: load only the profiles of shoppers seen since the last training",
+        "publish: load only the profiles changed since the last training",
         {},
         {"publish_every_profile": False},
     ),
