@@ -1,4 +1,4 @@
-"""The monthly bill of the stack, line by line, and Amazon Personalize's bill for the same load.
+"""The monthly bill of the stack, line by line (Amazon Personalize's is ``local_twin.cost_personalize``).
 
 Every quantity is per month (``SECONDS_PER_MONTH``); prices come from ``local_twin.cost_prices``.
 """
@@ -108,7 +108,7 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     )
     processor_ms = (
         t.records_per_batch * measured.processor_cpu_ms_per_event / cpu_share(other_mb)
-        + t.event_batches / t.batches * calls_per_batch * assumed.dynamodb_call_ms
+        + (t.event_batches / t.batches if t.batches else 0.0) * calls_per_batch * assumed.dynamodb_call_ms
     )
     busy = t.batches / SECONDS_PER_MONTH / t.shards * processor_ms / 1000.0
     if busy > 1.0:
