@@ -10,7 +10,7 @@ DATA ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test bench layers model synth deploy lint clean
+.PHONY: demo test bench cost layers model synth deploy lint clean
 
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
@@ -32,6 +32,11 @@ bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
+
+# The monthly AWS bill at 1, 10 and 100 recommendation requests/s beside Amazon Personalize's, from dated list
+# prices and the bench figures in build/bench/ when present. COST_ARGS=--json also writes build/bench/cost.json.
+cost: $(STAMP)
+	$(PY) -m local_twin.cost $(COST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
