@@ -33,13 +33,13 @@ from local_twin.cost_model import (
     write_units,
 )
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, TIERED, price, tiered_cost
-from merchandiser.candidate_sources import SOURCES
-from merchandiser.catalog_overlay import OVERLAY_KEY, OverlayItem
-from merchandiser.serving_report import FALLBACKS, STAGES
+from merchandiser.retrieval import SOURCES
+from merchandiser.serving import FALLBACKS, STAGES
+from merchandiser.store import OVERLAY_KEY, OverlayItem
 from stacks import constants as c
 
 # Metric series per month (standard resolution, one per name and dimension set): the retrieval function's
-# serving metrics (merchandiser/serving_metrics.py) + ColdStart, POST /events' two, the processor's nine,
+# serving metrics (merchandiser/serving/metrics.py) + ColdStart, POST /events' two, the processor's nine,
 # and API Gateway's seven detailed metrics per method with traffic (the stage sets metrics_enabled).
 RETRIEVAL_METRICS = (
     len(STAGES) + len(SOURCES) + len(("ItemsServed", "DegradedResponses")) + len(FALLBACKS) + 1

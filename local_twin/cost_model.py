@@ -18,8 +18,14 @@ from typing import Any
 import numpy as np
 
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH
-from merchandiser import trending
-from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, SessionEvent, to_dynamo
+from merchandiser.store import (
+    COUNT_ATTRIBUTE_PREFIX,
+    SEEN_EVENT_IDS_KEPT,
+    SESSION_EVENTS_KEPT,
+    TRENDING_KEY_PREFIX,
+    SessionEvent,
+    to_dynamo,
+)
 from stacks import constants as c
 
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0
@@ -147,11 +153,11 @@ class StackConfig:
     kinesis_on_demand: bool = True  # stacks/streaming_stack.py: StreamMode.ON_DEMAND
     xray_reservoir_per_s: float = 1.0  # tracing ACTIVE with X-Ray's default sampling rule
     xray_rate: float = 0.05
-    counter_item_per_hour: bool = True  # merchandiser.trending: one counter item per hour bucket
+    counter_item_per_hour: bool = True  # merchandiser.store.counters: one counter item per hour bucket
     publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
     compressed_responses: bool = False  # the RestApi sets no minimum_compression_size
     batch_size: int = c.ESM_BATCH_SIZE
-    overlay_ttl_s: float = 10.0  # merchandiser.runtime.OVERLAY_TTL_SECONDS
+    overlay_ttl_s: float = 10.0  # merchandiser.serving.runtime.OVERLAY_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -245,8 +251,8 @@ def profile_item_bytes(items: int) -> int:
 
 def counter_item_bytes(distinct_items: float) -> int:
     """An hourly trending-counter item holding ``distinct_items`` counts."""
-    key = trending.TRENDING_KEY_PREFIX + "2026113012"
-    per_item = len(trending.COUNT_ATTRIBUTE_PREFIX + ITEM_ID) + _number_bytes(12.5)
+    key = TRENDING_KEY_PREFIX + "2026113012"
+    per_item = len(COUNT_ATTRIBUTE_PREFIX + ITEM_ID) + _number_bytes(12.5)
     return (
         len("user_id")
         + len(key)
