@@ -22,13 +22,14 @@ REGENERATE = "python -m lambdas.openapi --write"
 SCHEMA_REF = "#/components/schemas/"
 
 # The functions behind API Gateway (stacks/constants.py API_ROUTES): their handler modules.
-API_FUNCTIONS = ("retrieval", "ranking", "reranking", "events_api", "catalog")
+API_FUNCTIONS = ("retrieval", "ranking", "reranking", "events_api", "catalog", "experiments")
 TITLE = "Merchandiser API"
 DESCRIPTION = (
-    "Recommendations, ranking, business rules, behaviour events and catalogue upserts of a Merchandiser"
-    ' deployment. Errors are `{"error": CODE, "message": TEXT}`: 4xx for the caller\'s fault, 500 for'
-    " ours (logged, never leaking internals). Every recommendation response carries `recommendation_id`,"
-    " `model_version`, the experiment `variant` and, per item, `item_id`, `score` and `reason`."
+    "Recommendations, ranking, business rules, behaviour events, catalogue upserts and experiments of a"
+    ' Merchandiser deployment. Errors are `{"error": CODE, "message": TEXT}`: 4xx for the caller\'s fault,'
+    " 500 for ours (logged, never leaking internals). Every recommendation response carries"
+    " `recommendation_id`, `model_version`, the `experiment` and its `variant` and, per item, `item_id`,"
+    " `score` and `reason`."
 )
 
 
