@@ -22,7 +22,7 @@ from merchandiser.experiments import render_table
 from training.channels import read_channels
 
 DEMO_SHOPPER_EVENTS = ("view", "click", "add_to_cart")
-DEMO_SHOPPERS = 120
+DEMO_SHOPPERS = 200
 DEMO_EXPERIMENT = {
     "name": "home-holdout",
     "description": "personalized home pages against the best sellers",

@@ -12,11 +12,15 @@ import importlib
 import os
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools import Metrics
+
+# With metrics disabled (the twin), a handler that added none still "flushes" and Powertools warns.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 HANDLER_MODULES = {
     "retrieval": "lambdas.retrieval.handler",
