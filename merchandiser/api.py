@@ -103,6 +103,13 @@ def make_resolver() -> APIGatewayRestResolver:
         # not a RequestValidationError: without this, a text/plain body would be a 500
         return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
 
+    @app.exception_handler(ValueError)
+    def _value_error(exc: ValueError) -> Response:
+        # Powertools raises a bare ValueError for multipart/form-data without a boundary
+        if app.current_event.headers.get("content-type", "").lower().startswith("multipart/"):
+            return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+        return _unexpected(exc)
+
     @app.exception_handler(UnknownItemError)
     def _unknown_item(exc: UnknownItemError) -> Response:
         return error(404, "NOT_FOUND", str(exc.args[0]) if exc.args else "not found")

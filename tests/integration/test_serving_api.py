@@ -498,12 +498,13 @@ def test_bad_input_is_a_4xx_with_a_message(
     assert answer["error"] and answer["message"]
 
 
-def test_a_body_in_another_media_type_is_a_415_not_a_500(call: Call) -> None:
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "Multipart/Form-Data; x=1"])
+def test_a_body_in_another_media_type_is_a_415_not_a_500(call: Call, content_type: str) -> None:
     from lambdas.ranking import handler as ranking
 
     route = Route("POST", "/users/{user_id}/rank", "ranking")
     event = proxy_event(
-        "POST", route, "/users/u1/rank", {"user_id": "u1"}, "", {"Content-Type": "text/plain"}, b"i00"
+        "POST", route, "/users/u1/rank", {"user_id": "u1"}, "", {"Content-Type": content_type}, b'{"a": 1}'
     )
     response = ranking.handler(event, LambdaContext("ranking"))
     assert response["statusCode"] == 415
