@@ -192,6 +192,7 @@ def test_unknown_anchors_are_refused_and_the_time_guard_grows_with_the_data() ->
         with_names(AnchorSettings(), ("pop_recent", "svd"))
     small = anchor_settings(10_000, 20, 0.0, 6000, 5000, 7)
     large = anchor_settings(1_000_000, 20, 0.0, 6000, 5000, 7)
-    assert small.seconds == pytest.approx(7.0) and large.seconds == pytest.approx(205.0)
-    assert anchor_settings(10**9, 20, 0.0, 6000, 5000, 7).seconds == 300.0
+    # 30 s + 60 s per 100,000 events for the six anchors, at most 900 s
+    assert small.seconds == pytest.approx(36.0 / 6) and large.seconds == pytest.approx(630.0 / 6)
+    assert anchor_settings(10**9, 20, 0.0, 6000, 5000, 7).seconds == 150.0
     assert anchor_settings(10**9, 20, 42.0, 6000, 5000, 7).seconds == 42.0

@@ -17,46 +17,66 @@ that the tests hold them to. Equal entries at the pruning border are kept by the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, diags
 
 from training.anchors.ranking import Scorer
 
 
-def keep_largest(
-    lines: np.ndarray, others: np.ndarray, values: np.ndarray, per_line: int, ranks: np.ndarray
-) -> np.ndarray:
-    """bool mask of the entries to keep: the ``per_line`` largest ``values`` of each ``lines`` value,
-    equal values ordered by the ``ranks`` of ``others``."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=bool)
-    order = np.lexsort((ranks[others], -values, lines))
-    sorted_lines = lines[order]
-    first = np.r_[0, np.flatnonzero(sorted_lines[1:] != sorted_lines[:-1]) + 1]
-    starts = np.repeat(first, np.diff(np.r_[first, len(order)]))
-    keep = np.zeros(len(values), dtype=bool)
-    keep[order[np.arange(len(order)) - starts < per_line]] = True
-    return keep
+def keep_largest(lines: csr_matrix, per_line: int, ranks: np.ndarray) -> csr_matrix:
+    """The ``per_line`` largest entries of each row of ``lines``, equal values kept by the ``ranks`` of
+    their columns. A loop over the rows longer than ``per_line`` with a partition each: sorting all the
+    entries at once (millions on a few thousand items) costs far more."""
+    lines = lines.tocsr()
+    indptr, columns, values = lines.indptr, lines.indices, lines.data
+    counts = np.diff(indptr)
+    keep = np.repeat(counts <= per_line, counts)
+    for line in np.flatnonzero(counts > per_line).tolist():
+        start, end = indptr[line], indptr[line + 1]
+        line_values = values[start:end]
+        kth = np.partition(line_values, len(line_values) - per_line)[len(line_values) - per_line]
+        above = line_values > kth
+        tied = np.flatnonzero(line_values == kth)
+        room = per_line - int(above.sum())
+        chosen = tied[np.argsort(ranks[columns[start:end][tied]], kind="stable")[:room]]
+        keep[start + np.flatnonzero(above)] = True
+        keep[start + chosen] = True
+    rows = np.repeat(np.arange(lines.shape[0]), counts)
+    return csr_matrix((values[keep], (rows[keep], columns[keep])), shape=lines.shape)
 
 
-def cosine_weights(
-    matrix: csr_matrix, neighbours: int, shrink: float, ranks: np.ndarray, gram: coo_matrix | None = None
-) -> csr_matrix:
-    """item-kNN W (items, items); ``gram`` is X'X when the caller already has it (it is the costly part
-    and the same for every neighbours and shrink)."""
-    n_items = matrix.shape[1]
-    gram = item_gram(matrix) if gram is None else gram
+@dataclass(frozen=True)
+class ItemGram:
+    """The off-diagonal non-zeros of X'X with the product of their columns' norms: the costly part of
+    item-kNN, the same for every neighbours and shrink tried."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    dots: np.ndarray
+    norm_products: np.ndarray
+    n_items: int
+
+
+def item_gram(matrix: csr_matrix) -> ItemGram:
+    gram = (matrix.T @ matrix).tocoo()
     norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=0)).ravel())
     off = (gram.row != gram.col) & (gram.data > 0)
     rows, columns = gram.row[off], gram.col[off]
-    similarity = gram.data[off] / (norms[rows] * norms[columns] + shrink)
-    keep = keep_largest(columns, rows, similarity, neighbours, ranks)
-    return csr_matrix((similarity[keep], (rows[keep], columns[keep])), shape=(n_items, n_items))
+    return ItemGram(rows, columns, gram.data[off], norms[rows] * norms[columns], matrix.shape[1])
 
 
-def item_gram(matrix: csr_matrix) -> coo_matrix:
-    gram: coo_matrix = (matrix.T @ matrix).tocoo()
-    return gram
+def cosine_weights(
+    matrix: csr_matrix, neighbours: int, shrink: float, ranks: np.ndarray, gram: ItemGram | None = None
+) -> csr_matrix:
+    """item-kNN W (items, items); ``gram`` is ``item_gram(matrix)`` when the caller already has it."""
+    gram = item_gram(matrix) if gram is None else gram
+    similarity = gram.dots / (gram.norm_products + shrink)
+    # pruned per target column: laid out with the targets as lines, then transposed back
+    shape = (gram.n_items, gram.n_items)
+    by_target = csr_matrix((similarity, (gram.columns, gram.rows)), shape=shape)
+    return keep_largest(by_target, neighbours, ranks).T.tocsr()
 
 
 def cosine_reference(matrix: np.ndarray, neighbours: int, shrink: float, ranks: np.ndarray) -> np.ndarray:
@@ -88,9 +108,8 @@ def rp3beta_weights(
     scale[degree > 0] = degree[degree > 0] ** -beta
     walk: coo_matrix = (item_to_user @ user_to_item @ diags(scale)).tocoo()
     off = (walk.row != walk.col) & (walk.data > 0)
-    rows, columns, values = walk.row[off], walk.col[off], walk.data[off]
-    keep = keep_largest(rows, columns, values, neighbours, ranks)
-    return csr_matrix((values[keep], (rows[keep], columns[keep])), shape=(n_items, n_items))
+    by_source = csr_matrix((walk.data[off], (walk.row[off], walk.col[off])), shape=(n_items, n_items))
+    return keep_largest(by_source, neighbours, ranks)
 
 
 def _rows_to_unit_sum(matrix: csr_matrix) -> csr_matrix:
