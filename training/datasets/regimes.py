@@ -11,7 +11,7 @@ the shoppers (and, above 1, the catalogue of ``sparse_views``, which stays large
   which 80% are staples; now and then an item tried becomes a staple. Purchases dominate, most are
   repeats, the user x item matrix is dense.
 - ``sparse_views``: a large catalogue browsed briefly. 20,000 items in 240 product types, 1,500 shoppers
-  each active over 1-4 days of a 30-day log with about 100 events, nearly all views: a shopper looks for
+  each active over 1-4 days of a 14-day log with about 100 events, nearly all views: a shopper looks for
   one or two product types, views popular items of them, views again what they liked, and rarely buys
   (1-2% of events), mostly an item viewed more than once.
 - ``new_releases``: popularity that moves. 500 items at the start and 10 new releases a day over 60 days;
@@ -121,7 +121,7 @@ def _dense_repeat(rng: np.random.Generator, scale: float, t0: int) -> tuple[Even
 
 
 def _sparse_views(rng: np.random.Generator, scale: float, t0: int) -> tuple[EventRows, pd.DataFrame, int]:
-    n_users, n_items, n_types, n_days = round(1500 * scale), round(20_000 * max(scale, 1.0)), 240, 30
+    n_users, n_items, n_types, n_days = round(1500 * scale), round(20_000 * max(scale, 1.0)), 240, 14
     items = _catalogue(rng, n_items, n_types, t0 - rng.integers(1, 300, n_items) * DAY)
     kind = items["_type"].to_numpy()
     starts = np.searchsorted(kind, np.arange(n_types + 1))
