@@ -131,6 +131,7 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
             "trials_per_anchor": settings.trials,
             "seconds_per_anchor": round(settings.seconds, 1),
             "ease_max_items": settings.ease_max_items,
+            "neighbour_max_pairs": settings.neighbour_max_pairs,
             "validation": "the window before the test window, as long as it; fit on what precedes it",
             "objective": "ndcg@10",
         },

@@ -187,6 +187,18 @@ def test_ease_is_skipped_with_its_reason_above_the_item_limit(shop: tuple) -> No
         assert "exceed ease_max_items=10" in results[name].summary()["skipped"]
 
 
+def test_item_item_anchors_are_skipped_with_their_reason_when_x_x_may_be_too_large(shop: tuple) -> None:
+    interactions, catalog, validation_start, test_start = shop
+    settings = with_names(
+        AnchorSettings(trials=2, neighbour_max_pairs=100), ("item_knn", "rp3beta", "trending")
+    )
+    results = tuned_anchors(interactions, catalog, validation_start, test_start, settings)
+    for name in ("item_knn", "rp3beta"):
+        assert results[name].recommender is None
+        assert "above neighbour_max_pairs=100" in results[name].summary()["skipped"]
+    assert results["trending"].recommender is not None
+
+
 def test_unknown_anchors_are_refused_and_the_time_guard_grows_with_the_data() -> None:
     with pytest.raises(ValueError, match="unknown anchors"):
         with_names(AnchorSettings(), ("pop_recent", "svd"))

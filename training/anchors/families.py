@@ -160,6 +160,7 @@ FAMILIES: tuple[Family, ...] = (
 )  # fmt: skip
 ANCHOR_NAMES: tuple[str, ...] = tuple(family.name for family in FAMILIES)
 EASE_FAMILIES = ("ease", "ease_pop")
+NEIGHBOUR_FAMILIES = ("item_knn", "rp3beta")
 
 
 def family(name: str) -> Family:

@@ -30,7 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from merchandiser.artifacts import Catalog
 from training.anchors.ease import active_items
-from training.anchors.families import ANCHOR_NAMES, EASE_FAMILIES, Family, Params, family
+from training.anchors.families import ANCHOR_NAMES, EASE_FAMILIES, NEIGHBOUR_FAMILIES, Family, Params, family
 from training.anchors.ranking import Recommender, tie_ranks
 from training.anchors.window import Window, window_of
 from training.fit import UserHistory, epoch_seconds, relevant_items, sample_users
@@ -47,6 +47,8 @@ class AnchorSettings:
     trials: int = 20  # per anchor, the default included
     seconds: float = 60.0  # per anchor: no new trial starts after this
     ease_max_items: int = 6000  # EASE inverts an (items, items) matrix: skipped above this many active items
+    # item-kNN and RP3beta hold X'X: skipped when it may have more non-zeros than this (about 24 bytes each)
+    neighbour_max_pairs: int = 100_000_000
     max_users: int = 5000  # validation users scored per trial (a deterministic sample)
     seed: int = 7
     threads: int = 1  # BLAS threads (EASE's inverse, the scores): more spin and slow down on a busy machine
@@ -124,12 +126,16 @@ def _tuned_anchors(
     results: dict[str, AnchorResult] = {}
     ranks = {"validation": tie_ranks(None, validation.window.last_seen(), validation.window.created_at),
              "full": tie_ranks(None, full.last_seen(), full.created_at)}  # fmt: skip
-    too_big = _ease_too_big(full, settings.ease_max_items)
+    too_big = {
+        **dict.fromkeys(EASE_FAMILIES, _ease_too_big(full, settings.ease_max_items)),
+        **dict.fromkeys(NEIGHBOUR_FAMILIES, _gram_too_big(full, settings.neighbour_max_pairs)),
+    }
     for name in settings.names:
         anchor = family(name)
-        if name in EASE_FAMILIES and too_big:
-            logger.warning("anchor %s skipped: %s", name, too_big)
-            results[name] = AnchorResult(name, {}, None, None, 0, 0.0, "skipped", skipped=too_big)
+        reason = too_big.get(name)
+        if reason:
+            logger.warning("anchor %s skipped: %s", name, reason)
+            results[name] = AnchorResult(name, {}, None, None, 0, 0.0, "skipped", skipped=reason)
             continue
         if name == "ease_pop" and "ease" not in results:
             results["ease"] = _tune(family("ease"), validation, full, ranks, settings, {})
@@ -172,6 +178,16 @@ def _ease_too_big(window: Window, limit: int) -> str | None:
     count = len(active_items(window.matrix("binary")))
     if count > limit:
         return f"{count} items with events exceed ease_max_items={limit} (a dense {count}^2 inverse)"
+    return None
+
+
+def _gram_too_big(window: Window, limit: int) -> str | None:
+    """X'X has at most min(sum of squared history lengths, active items squared) non-zeros."""
+    matrix = window.matrix("binary")
+    lengths = np.diff(matrix.indptr).astype(np.int64)
+    bound = min(int((lengths * lengths).sum()), len(active_items(matrix)) ** 2)
+    if bound > limit:
+        return f"X'X may hold {bound} non-zeros, above neighbour_max_pairs={limit}"
     return None
 
 

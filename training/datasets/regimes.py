@@ -16,7 +16,7 @@ the shoppers (and, above 1, the catalogue of ``sparse_views``, which stays large
   (1-2% of events), mostly an item viewed more than once.
 - ``new_releases``: popularity that moves. 500 items at the start and 10 new releases a day over 60 days;
   an item's appeal peaks at 31 times its floor at release and decays with a 5-day time constant, so new
-  releases take over the best-seller list every few days. 1,500 shoppers view and buy what is hot near
+  releases take over the best-seller list every few days. 1,200 shoppers view and buy what is hot near
   their taste.
 """
 
@@ -165,7 +165,7 @@ def _sparse_views(rng: np.random.Generator, scale: float, t0: int) -> tuple[Even
 
 
 def _new_releases(rng: np.random.Generator, scale: float, t0: int) -> tuple[EventRows, pd.DataFrame, int]:
-    n_users, n_old, per_day, n_days = round(1500 * scale), 500, 10, 60
+    n_users, n_old, per_day, n_days = round(1200 * scale), 500, 10, 60
     n_items = n_old + per_day * n_days
     released = np.r_[
         t0 - rng.integers(20, 400, n_old) * DAY,
