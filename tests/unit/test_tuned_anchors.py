@@ -208,3 +208,6 @@ def test_unknown_anchors_are_refused_and_the_time_guard_grows_with_the_data() ->
     assert small.seconds == pytest.approx(36.0 / 6) and large.seconds == pytest.approx(630.0 / 6)
     assert anchor_settings(10**9, 20, 0.0, 6000, 5000, 7).seconds == 150.0
     assert anchor_settings(10**9, 20, 42.0, 6000, 5000, 7).seconds == 42.0
+    # and every other setting is the one given
+    given = anchor_settings(10, trials=3, seconds=1.0, ease_max_items=9, max_users=11, seed=13, threads=2)
+    assert given == AnchorSettings(trials=3, seconds=1.0, ease_max_items=9, max_users=11, seed=13, threads=2)

@@ -62,7 +62,10 @@ def anchor_settings(n_events: int, trials: int, seconds: float, ease_max_items: 
     if seconds <= 0:
         total = min(SECONDS_CAP, SECONDS_BASE + SECONDS_PER_100K_EVENTS * n_events / 100_000)
         seconds = total / len(ANCHOR_NAMES)
-    return AnchorSettings(trials, seconds, ease_max_items, max_users, seed, threads)
+    return AnchorSettings(
+        trials=trials, seconds=seconds, ease_max_items=ease_max_items, max_users=max_users, seed=seed,
+        threads=threads,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
