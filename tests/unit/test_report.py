@@ -58,7 +58,7 @@ def test_report_sets_the_pipeline_beside_each_tuned_anchor_with_its_chosen_setti
     # When the report is written
     text = write_report(evaluation, tmp_path).read_text()
     # Then it gives the ratio to the best anchor and a row per anchor with its settings or why it is missing
-    assert "Pipeline NDCG@10 0.2000 is 0.80x the best tuned anchor (ease_pop, 0.2500)" in text
+    assert "Pipeline NDCG@10 0.2000 is 0.800x the best tuned anchor (ease_pop, 0.2500)" in text
     assert (
         "| pop_recent | 0.1000 | 0.1000 | 0.5000 | 0.1100 | half_life_hours=48.12, weighting=count |" in text
     )
