@@ -145,6 +145,9 @@ def _tuned_anchors(
         fixed = {"lambda_scale": results["ease"].params["lambda_scale"],
                  "matrix": results["ease"].params["matrix"]} if name == "ease_pop" else {}  # fmt: skip
         results[name] = _tune(anchor, validation, full, ranks, settings, fixed)
+        if name != "ease":  # ease_pop reuses the EASE weights of both windows
+            validation.window.forget_models()
+            full.forget_models()
         if name == "pop_recent":
             # every later anchor breaks its ties by the tuned recent popularity
             ranks = _popularity_ranks(results[name].params, validation.window, full)

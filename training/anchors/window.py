@@ -56,6 +56,15 @@ class Window:
     def remember(self, key: Any, value: Any) -> None:
         self._cache[key] = value
 
+    def forget_models(self) -> None:
+        """Drop what the anchors cached (Grams, EASE weights), keeping the window's own arrays: a fitted
+        recommender holds what it needs, and the next family need not share memory with this one's."""
+        for key in list(self._cache):
+            if key not in ("row_of", "purchased", "last_seen") and not (
+                isinstance(key, tuple) and key[0] == "matrix"
+            ):
+                del self._cache[key]
+
     def row_of(self) -> dict[str, int]:
         if "row_of" not in self._cache:
             self._cache["row_of"] = {str(user): row for row, user in enumerate(self.user_ids.tolist())}
