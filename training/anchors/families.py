@@ -37,7 +37,6 @@ class Family:
     default: Params
     suggest: Callable[[optuna.Trial], Params]
     fit: Callable[[Window, Params, np.ndarray], Recommender]  # (window, settings, tie ranks)
-    personal: bool
 
 
 def _pop_recent_space(trial: optuna.Trial) -> Params:
@@ -140,23 +139,22 @@ def _ease_pop(window: Window, params: Params, ranks: np.ndarray) -> Recommender:
 FAMILIES: tuple[Family, ...] = (
     Family(
         "pop_recent", {"half_life_hours": 720.0, "weighting": "event_weight"}, _pop_recent_space,
-        _pop_recent, personal=False,
+        _pop_recent,
     ),
     Family(
         "trending", {"window_hours": 336.0, "half_life_hours": 168.0, "weighting": "event_weight"},
-        _trending_space, _trending, personal=False,
+        _trending_space, _trending,
     ),
     Family(
         "item_knn", {"neighbours": 100, "shrink": 10.0, "matrix": "binary"}, _item_knn_space, _item_knn,
-        personal=True,
     ),
     Family(
         "rp3beta", {"alpha": 1.0, "beta": 0.5, "neighbours": 100, "matrix": "binary"}, _rp3beta_space,
-        _rp3beta, personal=True,
+        _rp3beta,
     ),
-    Family("ease", {"lambda_scale": 1.0, "matrix": "binary"}, _ease_space, _ease, personal=True),
+    Family("ease", {"lambda_scale": 1.0, "matrix": "binary"}, _ease_space, _ease),
     # the EASE part of ease_pop is the tuned ease's (its lambda_scale and matrix are added to these)
-    Family("ease_pop", {"weight": 0.2, "half_life_hours": 168.0}, _ease_pop_space, _ease_pop, personal=True),
+    Family("ease_pop", {"weight": 0.2, "half_life_hours": 168.0}, _ease_pop_space, _ease_pop),
 )  # fmt: skip
 ANCHOR_NAMES: tuple[str, ...] = tuple(family.name for family in FAMILIES)
 EASE_FAMILIES = ("ease", "ease_pop")
