@@ -30,8 +30,9 @@ demo: $(STAMP)
 test: layers $(CHECKOV_STAMP)
 	$(VENV)/bin/pytest
 
-# Figures, not assertions: learning (Online Retail anchors + 10M synthetic), serving, events.
-# BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes on 2 cores).
+# Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
+# 10M synthetic), serving, events. BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes
+# on 2 cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
