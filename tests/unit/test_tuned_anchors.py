@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from merchandiser.artifacts import Catalog
+from merchandiser.catalog import Catalog
 from training.anchors import (
     ANCHOR_NAMES,
     AnchorSettings,

@@ -28,7 +28,7 @@ import optuna
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from merchandiser.artifacts import Catalog
+from merchandiser.catalog import Catalog
 from training.anchors.ease import active_items
 from training.anchors.families import ANCHOR_NAMES, EASE_FAMILIES, NEIGHBOUR_FAMILIES, Family, Params, family
 from training.anchors.ranking import Recommender, tie_ranks

@@ -15,8 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from merchandiser.artifacts import Catalog
-from merchandiser.popularity import recency_decay
+from merchandiser.catalog import Catalog, recency_decay
 from training.fit import epoch_seconds, event_weights
 
 SECONDS_PER_HOUR = 3600.0
