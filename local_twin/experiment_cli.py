@@ -4,31 +4,28 @@
     merchandiser experiment list --state twin.json                            # GET /experiments
     merchandiser experiment report --state twin.json --name NAME [--json]     # GET /experiments/{name}/report
 
-Over the twin's HTTP API, as a retailer's back office would call the deployed one: the storefront's API
-key (``x-api-key``) when the state file has one, and every request signed with SigV4 for
-``execute-api`` (admin routes are IAM-authorized), with the credentials of the environment or, without
-any, the twin's test ones.
+Over the twin's HTTP API, as a retailer's back office would call the deployed one
+(``local_twin.api_client``): the storefront's API key (``x-api-key``) when the state file has one, and
+every request signed with SigV4 for ``execute-api`` (admin routes are IAM-authorized), with the
+credentials of the environment or, without any, the twin's test ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
+from local_twin.api_client import send
 from merchandiser.experiments import parse_experiment, print_report
 
-TWIN_CREDENTIALS = Credentials("testing", "testing")
+TWIN_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 TIMEOUT_SECONDS = 60.0  # a report on the twin is computed on the request
 
 
@@ -36,31 +33,21 @@ class AdminApi:
     def __init__(self, state: dict[str, Any]):
         self.base = str(state["api_url"]).rstrip("/")
         self.api_key = state.get("api_key")
-        self.region = str(state.get("region") or "us-east-1")
-        self.credentials = boto3.session.Session().get_credentials() or TWIN_CREDENTIALS
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.api_key:
-            headers["x-api-key"] = str(self.api_key)
-        signed = AWSRequest(method=method, url=self.base + path, data=data, headers=headers)
-        SigV4Auth(self.credentials, "execute-api", self.region).add_auth(signed)
-        request = urllib.request.Request(
-            self.base + path, data=data, method=method, headers=dict(signed.headers.items())
-        )
+        if boto3.session.Session().get_credentials() is None:  # the twin takes any: its test ones
+            os.environ.update(TWIN_CREDENTIALS)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
-                status, payload = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, payload = error.code, error.read()
+            response = send(
+                method, self.base + path, body, api_key=self.api_key, signed=True, timeout=TIMEOUT_SECONDS
+            )
         except OSError as error:
             raise SystemExit(f"merchandiser experiment: cannot reach {self.base}: {error}") from error
         try:
-            answer = json.loads(payload or b"{}")
+            answer = response.json()
         except ValueError:
-            answer = {"error": "NOT_JSON", "message": payload[:200].decode(errors="replace")}
-        return status, answer if isinstance(answer, dict) else {"body": answer}
+            answer = {"error": "NOT_JSON", "message": response.body[:200].decode(errors="replace")}
+        return response.status, answer if isinstance(answer, dict) else {"body": answer}
 
 
 def load_state(path: Path) -> dict[str, Any]:

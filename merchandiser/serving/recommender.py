@@ -105,29 +105,40 @@ class Recommender(ItemSurfaces):
         report: ServingReport | None = None,
         treatment: Treatment = PRODUCTION_TREATMENT,
     ) -> dict:
-        """Personalized order of a list the caller already has (search results, a category page)."""
+        """Personalized order of a list the caller already has (search results, a category page).
+
+        Ids the catalogue does not know (yet) stay on the list, after the ranked ones, with reason
+        "unknown item": one stale id in a search result must not cost the shopper the whole page. On an
+        interleaved page they play for no team (the impression's team list stops before them).
+        """
         report = self.start(report, frozenset({RANKER}))
         recommendation_id = str(uuid.uuid4())
-        rows = self._rows(list(dict.fromkeys(item_ids)))  # first occurrence of a repeated id wins
+        requested = list(dict.fromkeys(item_ids))  # first occurrence of a repeated id wins
+        row_of = self.items.catalog.row_of
+        rows = self._rows([item_id for item_id in requested if item_id in row_of])
+        limit = k or len(requested)
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
-        with report.stage(RANKING):
-            state = self.user_state(shopper)
-            candidates = retrieval.candidates_for(self.items, state, rows)
-        size = k or len(rows)
-
-        def page_of(arm: Arm) -> list[Scored]:
+        page: list[Scored] = []
+        if len(rows):
             with report.stage(RANKING):
-                if arm.policy is not None:  # the given list in the simple list's order
-                    signal = self.items.signals.trending if arm.policy == TRENDING else self.items.popularity
-                    scores = np.asarray(signal, dtype=np.float64)[rows]
-                else:
-                    scores = self.rank_candidates(state, candidates, report, arm.order)
-            with report.stage(RERANKING):
-                return rerank(self._scored(rows, scores, ["request"] * len(rows)), Rules(k=size))
+                state = self.user_state(shopper)
+                candidates = retrieval.candidates_for(self.items, state, rows)
 
-        page = self.arms_pages(treatment, size, recommendation_id, report, page_of)
-        return self._response(
+            def page_of(arm: Arm) -> list[Scored]:
+                with report.stage(RANKING):
+                    if arm.policy is not None:  # the given list in the simple list's order
+                        signal = (
+                            self.items.signals.trending if arm.policy == TRENDING else self.items.popularity
+                        )
+                        scores = np.asarray(signal, dtype=np.float64)[rows]
+                    else:
+                        scores = self.rank_candidates(state, candidates, report, arm.order)
+                with report.stage(RERANKING):
+                    return rerank(self._scored(rows, scores, ["request"] * len(rows)), Rules(k=limit))
+
+            page = self.arms_pages(treatment, limit, recommendation_id, report, page_of)
+        response = self._response(
             user_id,
             page,
             degraded,
@@ -136,6 +147,13 @@ class Recommender(ItemSurfaces):
             treatment=treatment,
             recommendation_id=recommendation_id,
         )
+        unknown = [item_id for item_id in requested if item_id not in row_of]
+        response["items"] += [
+            {"item_id": item_id, "score": 0.0, "reason": "unknown item", "source": "unknown", "title": "",
+             "category": ""}
+            for item_id in unknown[: max(0, limit - len(response["items"]))]
+        ]  # fmt: skip
+        return response
 
     def apply_rules(
         self,
