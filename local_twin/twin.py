@@ -160,6 +160,11 @@ class Twin:
         auth = GatewayAuth.from_rest_api(apigateway, resources.rest_api_id)
         self.front = HttpFront(routes, functions.invoke, port=self.api_port, authorize=auth.check)
         self.front.start()
+        # The event processor builds its AWS clients on its first batch. The poller runs it on its own
+        # thread, so that first batch may coincide with another thread changing the process-wide
+        # environment (a test fixture removing AWS_ENDPOINT_URL between two tests), and a client built
+        # then would talk to AWS instead of moto for the rest of the run: build them now, alone.
+        functions.invoke("event_processor", {"Records": []})
         self.poller = KinesisPoller(
             self.client("kinesis"),
             self.client("sqs"),
