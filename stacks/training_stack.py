@@ -1,4 +1,5 @@
-"""SageMaker execution role, the training source asset, start_training (scheduled) and publish."""
+"""SageMaker execution role, the training source asset, start_training (scheduled), publish, and the daily
+experiment report job (stacks/report_job.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, MODELS_PREFIX, OUTPU
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
+from stacks.report_job import ExperimentReportJob
 from stacks.training_source import build_source_tarball, ecr_repository_arn
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -150,6 +152,7 @@ class TrainingStack(Stack):
         *,
         artifacts_bucket: s3.IBucket,
         users_table: dynamodb.ITable,
+        experiments_table: dynamodb.ITable,
         layers_dir: Path,
         schedule_expression: str,
         training_image_uri: str,
@@ -239,7 +242,15 @@ class TrainingStack(Stack):
             ),
             targets=[targets.LambdaFunction(publish, retry_attempts=2)],
         )
-        self.functions: dict[str, lambda_.Function] = {"start_training": start_training, "publish": publish}
+        reports = ExperimentReportJob(
+            self, "ExperimentReports", artifacts_bucket=artifacts_bucket, experiments_table=experiments_table,
+            layers=layers,
+        )  # fmt: skip
+        self.functions: dict[str, lambda_.Function] = {
+            "start_training": start_training,
+            "publish": publish,
+            "experiment_report": reports.function,
+        }
 
         CfnOutput(self, "TrainingRoleArn", value=self.training_role.role_arn)
         CfnOutput(self, "TrainingSourceUri", value=self.training_source.s3_object_url)
