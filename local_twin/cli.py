@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         channels,
         args.model_dir,
         args.output_dir,
-        {k.removeprefix("--"): v for k, v in hyperparameters.items()},
+        {"engine": args.engine, **{k.removeprefix("--"): v for k, v in hyperparameters.items()}},
     )
     return 0
 
@@ -93,6 +93,12 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--model-dir", type=Path, required=True)
     train.add_argument("--output-dir", type=Path, required=True)
+    train.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where retrieval is learnt: this process, or Spark (local mode here, EMR Serverless in AWS)",
+    )
     train.add_argument("hyperparameters", nargs=argparse.REMAINDER, help="--name value pairs")
     train.set_defaults(run=cmd_train)
     return root

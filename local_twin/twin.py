@@ -225,7 +225,7 @@ class Twin:
     # -- internals -------------------------------------------------------------------------------
     def _swap_model(self) -> None:
         """The publish λ has already done the real blue/green swap in moto (a new model layer version,
-        a new version of each serving function, the `live` aliases moved: merchandiser.model_swap);
+        a new version of each serving function, the `live` aliases moved: merchandiser.publishing.swap);
         moto cannot run a function with its layers, so the twin's in-process functions are pointed at
         the same model files the new layer version holds."""
         s3, bucket = self.client("s3"), self._resources.artifacts_bucket

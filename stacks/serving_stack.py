@@ -241,7 +241,7 @@ class ServingStack(Stack):
                 iam.PolicyStatement(actions=["kinesis:PutRecords"], resources=[events_stream.stream_arn])
             )
         # Blue/green: API Gateway invokes the serving functions through their `live` alias; the publish
-        # step moves it to a new version with a new model layer (merchandiser.model_swap).
+        # step moves it to a new version with a new model layer (merchandiser.publishing.swap).
         self.aliases: dict[str, lambda_.Alias] = {
             name: lambda_.Alias(
                 self,

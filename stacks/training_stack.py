@@ -107,7 +107,7 @@ def swap_settings(targets: SwapTargets) -> dict[str, str]:
 
 
 def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
-    """Exactly what ``merchandiser.model_swap`` calls, on exactly the serving functions and layers."""
+    """Exactly what ``merchandiser.publishing.swap`` calls, on exactly the serving functions and layers."""
     layer = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:layer:{targets.model_layer_name}"
     publish.add_to_role_policy(iam.PolicyStatement(actions=["lambda:PublishLayerVersion"], resources=[layer]))
     # Updating a function's layers needs GetLayerVersion on every layer it will use; the new model
@@ -179,7 +179,7 @@ class TrainingStack(Stack):
         )
         start_training.add_to_role_policy(
             iam.PolicyStatement(
-                # AddTags: the job request carries tags (merchandiser.training_jobs).
+                # AddTags: the job request carries tags (merchandiser.publishing.jobs).
                 actions=["sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
                 resources=[
                     f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:training-job/{JOB_PREFIX}*"

@@ -31,7 +31,7 @@ from merchandiser.experiments.errors import ExperimentDefinitionError
 from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, TRENDING
 from merchandiser.settings import RetailerRules
 
-# The surfaces a response names (``surface`` in merchandiser.recommend): one list for definitions,
+# The surfaces a response names (``surface`` in merchandiser.serving): one list for definitions,
 # assignment and the report.
 SURFACES: tuple[str, ...] = ("home", "category", "similar", "bought-together", "rank", "popular")
 Surface = Literal["home", "category", "similar", "bought-together", "rank", "popular"]
