@@ -96,9 +96,12 @@ class Twin:
         self.evaluation: dict[str, Any] = {}
         self.publish_result: dict[str, Any] = {}
         self.api_key: str | None = None  # the storefront's x-api-key, made when serving starts
+        self._saved_environment: dict[str, str | None] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
+        # what the twin changes in this process's environment, given back by stop()
+        self._saved_environment = {key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
         os.environ.update(TWIN_ENVIRONMENT)
         quiet_moto()
         with self.timings.measure("moto"):
@@ -204,6 +207,12 @@ class Twin:
             self.front.stop()
         if self.moto:
             self.moto.stop()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environment = {}
 
     def state(self) -> dict[str, Any]:
         resources = self._resources
