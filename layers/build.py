@@ -22,7 +22,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from merchandiser.artifacts import SERVING_FILES
+from merchandiser.store import SERVING_FILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "layers" / "requirements.txt"

@@ -69,6 +69,8 @@ BENCH_ENVIRONMENT = {
     "USERS_TABLE": "users",
     "SESSIONS_TABLE": "sessions",
     "ITEMS_TABLE": "items",
+    "EXPERIMENTS_TABLE": "experiments",  # empty: every page is production
+    "EVENTS_STREAM": "events",  # every page's impression goes there, as in AWS
     "OPENBLAS_NUM_THREADS": "1",
 }
 # lightgbm imports these when it finds them; the deps layer does not ship them, so the cold start
@@ -81,7 +83,7 @@ for name in sys.argv[2:]:
 started = time.perf_counter()
 from lambdas.retrieval import handler
 imported = time.perf_counter()
-from merchandiser import runtime
+from merchandiser.serving import runtime
 loaded = runtime.loaded_model(sys.argv[1])
 done = time.perf_counter()
 faults = sorted(loaded.faults)
@@ -90,7 +92,7 @@ print(json.dumps({"imports_s": imported - started, "load_s": done - imported, "f
 
 
 def cache_key() -> str:
-    from merchandiser.artifacts import SERVING_FILES
+    from merchandiser.store import SERVING_FILES
 
     # the bundle's file list is in the key: a cached model of an older layout would load degraded
     spec = {"shop": SHOP, "hp": HYPERPARAMETERS, "files": SERVING_FILES}
@@ -176,6 +178,8 @@ def serving_process(model_dir: Path) -> Iterator[None]:
     """This process as a warm retrieval function: env, moto tables with the shoppers' profiles."""
     from moto import mock_aws
 
+    from merchandiser.experiments import create_table
+
     saved = dict(os.environ)
     os.environ.update({**BENCH_ENVIRONMENT, "MODEL_DIR": str(model_dir)})
     try:
@@ -190,6 +194,8 @@ def serving_process(model_dir: Path) -> Iterator[None]:
                     KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
                     AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 )
+            create_table(boto3.client("dynamodb"), "experiments")
+            boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
             yield
     finally:
         os.environ.clear()
@@ -201,8 +207,7 @@ def handler_latency(
 ) -> dict[str, Any]:
     from local_twin.functions import LambdaContext
     from local_twin.http_front import Route, proxy_event
-    from merchandiser import runtime
-    from merchandiser.serving_report import STAGES, ServingReport
+    from merchandiser.serving import STAGES, ServingReport, runtime
     from merchandiser.store import FeatureStore
 
     runtime.reset()
@@ -273,7 +278,7 @@ def raw_libraries(model_dir: Path, repeats: int) -> dict[str, Any]:
     import hnswlib
     import lightgbm as lgb
 
-    from merchandiser.artifacts import INDEX, ITEM_FACTORS, RANKER
+    from merchandiser.store import INDEX, ITEM_FACTORS, RANKER
 
     factors = np.load(model_dir / ITEM_FACTORS)
     index = hnswlib.Index(space="ip", dim=int(factors.shape[1]))

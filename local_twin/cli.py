@@ -1,4 +1,4 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API) and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate, experiment and train."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from local_twin import experiment_cli, simulator
 from local_twin.front_workers import FRONT_WORKERS, FrontWorkerError
 from local_twin.moto_process import MotoProcessDied
 from local_twin.script_mode import channel_dirs, run_script_mode
@@ -51,7 +52,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             result = twin.train_and_publish()
             print(f"model {result['model_version']} promote={result['promote']}", flush=True)
             twin.serve()
-            state = twin.state()
+            state = {**twin.state(), "data_dir": str(data.resolve())}  # the simulator's shoppers come from it
             if args.state:
                 args.state.write_text(json.dumps(state, indent=2))
             print(json.dumps(state, indent=2), flush=True)
@@ -76,7 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         channels,
         args.model_dir,
         args.output_dir,
-        {k.removeprefix("--"): v for k, v in hyperparameters.items()},
+        {"engine": args.engine, **{k.removeprefix("--"): v for k, v in hyperparameters.items()}},
     )
     return 0
 
@@ -95,12 +96,20 @@ def parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=FRONT_WORKERS, help="processes serving the API (0: the twin's own)"
     )
     up.set_defaults(run=cmd_up)
+    simulator.add_parser(commands)
+    experiment_cli.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
     )
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--model-dir", type=Path, required=True)
     train.add_argument("--output-dir", type=Path, required=True)
+    train.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where retrieval is learnt: this process, or Spark (local mode here, EMR Serverless in AWS)",
+    )
     train.add_argument("hyperparameters", nargs=argparse.REMAINDER, help="--name value pairs")
     train.set_defaults(run=cmd_train)
     return root

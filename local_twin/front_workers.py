@@ -33,6 +33,9 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import boto3
+
+from local_twin.gateway_auth import GatewayAuth, MethodAccess, enabled_key_values
 from local_twin.http_front import HttpFront, Route
 from local_twin.moto_process import how_it_ended
 
@@ -57,6 +60,7 @@ class FrontWorkers:
         workers: int = 2,
         port: int = 0,
         base_environment: Mapping[str, str] | None = None,  # the twin's, outside any function's turn
+        access: Mapping[tuple[str, str], MethodAccess] | None = None,  # the RestApi's credentials
     ):
         if workers < 1:
             raise ValueError("a front needs at least one worker")
@@ -70,6 +74,7 @@ class FrontWorkers:
         self._listener.listen(128)
         self.url = f"http://{HOST}:{self._listener.getsockname()[1]}/v1"
         self._workers: list[Worker] = []
+        self._access = dict(access or {})
 
     @property
     def pids(self) -> list[int]:
@@ -103,6 +108,10 @@ class FrontWorkers:
             {
                 "routes": [[route.method, route.resource, route.function] for route in self.routes],
                 "environments": self._environments,
+                "access": [
+                    [method, resource, rule.api_key_required, rule.authorization_type]
+                    for (method, resource), rule in sorted(self._access.items())
+                ],
             }
         ).encode()
         workers: list[Worker] = []
@@ -226,7 +235,16 @@ def serve(fd: int, ready_fd: int) -> None:
         with in_flight:
             return functions.invoke(key, event)
 
-    front = HttpFront(routes, invoke, listener=socket.socket(fileno=fd))
+    authorize = None
+    if spec.get("access"):
+        access = {
+            (method, resource): MethodAccess(required, kind)
+            for method, resource, required, kind in spec["access"]
+        }
+        # the keys are read from moto's API Gateway (AWS_ENDPOINT_URL), again whenever an unknown one shows
+        apigateway = boto3.client("apigateway")
+        authorize = GatewayAuth(access, lambda: enabled_key_values(apigateway)).check
+    front = HttpFront(routes, invoke, listener=socket.socket(fileno=fd), authorize=authorize)
     if any(route.method == WARM_UP[0] and f"/v1{route.resource}" == WARM_UP[1] for route in routes):
         front.handle(*WARM_UP, {}, None)  # imports the handlers and loads the model before any page
     front.start()

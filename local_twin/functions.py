@@ -17,11 +17,17 @@ import importlib
 import os
 import threading
 import uuid
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools import Metrics
+
+# With metrics disabled (the twin), a handler that added none still "flushes" and Powertools warns.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 HANDLER_MODULES = {
     "retrieval": "lambdas.retrieval.handler",
@@ -29,9 +35,11 @@ HANDLER_MODULES = {
     "reranking": "lambdas.reranking.handler",
     "events_api": "lambdas.events_api.handler",
     "catalog": "lambdas.catalog.handler",
+    "experiments": "lambdas.experiments.handler",
     "event_processor": "lambdas.event_processor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
+    "experiment_report": "lambdas.experiment_report.handler",
 }
 
 
@@ -79,7 +87,13 @@ class Functions:
 
     def invoke(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
         with self._turn(key):  # imported inside its turn: Powertools reads the environment at import
-            return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
+            try:
+                return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
+            finally:
+                if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+                    # Disabled metrics are never flushed, so Powertools keeps them (all handlers share one
+                    # set) and prints the set anyway once a metric holds 100 values: forget them per call.
+                    Metrics().clear_metrics()
 
     @contextmanager
     def _turn(self, key: str) -> Iterator[None]:

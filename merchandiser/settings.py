@@ -9,11 +9,33 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer, field_validator
 
-from merchandiser.reranking import RuleOptions
+from merchandiser.schemas import ID_PATTERN
+
+Category = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ItemId = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+
+
+class RuleOptions(BaseModel):
+    """The retailer-tunable rules: in a rerank request, and as the recommendations route's defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # tuples, not lists: the settings holding these are hashed as cache keys
+    exclude_item_ids: tuple[ItemId, ...] = Field(default=(), max_length=1000)
+    exclude_categories: tuple[Category, ...] = Field(default=(), max_length=100)
+    promoted_item_ids: tuple[ItemId, ...] = Field(
+        default=(), max_length=100, description="promoted items, in priority order"
+    )
+    promoted_share: float = Field(
+        default=0.2, ge=0.0, le=0.5, description="share of the page's slots promoted items may take"
+    )
+    mmr_lambda: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="MMR weight of relevance against similarity; 1 = none"
+    )
 
 
 class FunctionSettings(BaseModel):
@@ -44,7 +66,7 @@ class RetailerRules(RuleOptions):
     Exploration is on by default because a new item has no interactions, so neither ALS nor popularity
     would ever show it and it could never earn any: one slot in ten breaks that loop for the retailer's
     new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last tenth
-    of the page from the shopper's own long-tail candidates, see ``merchandiser.pages``) is on for the
+    of the page from the shopper's own long-tail candidates, see ``merchandiser.reranking``) is on for the
     same reason on the scale of the whole catalogue; the training report measures what it costs.
     """
 
@@ -60,8 +82,8 @@ class RetailerRules(RuleOptions):
     )
 
 
-class ServingSettings(FunctionSettings):
-    """Retrieval, ranking and re-ranking functions."""
+class ShopTablesSettings(FunctionSettings):
+    """The shop's tables and model, as the serving and catalogue functions read them."""
 
     users_table: str = Field(alias="USERS_TABLE")
     items_table: str = Field(alias="ITEMS_TABLE")
@@ -81,17 +103,57 @@ class ServingSettings(FunctionSettings):
         return value.model_dump_json(exclude_defaults=True)
 
 
+class ServingSettings(ShopTablesSettings):
+    """Retrieval, ranking and re-ranking functions: the shop, the running experiments and the stream
+    every served page goes to as one impression record."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    # How stale a container's view of the experiments may be: a start or stop reaches every page
+    # within this many seconds (one small Scan per container per period).
+    experiments_cache_seconds: float = Field(default=10.0, alias="EXPERIMENTS_CACHE_SECONDS", ge=0.0)
+    events_stream: str = Field(alias="EVENTS_STREAM")
+    # Impressions wait in a bounded in-process buffer for a background PutRecords; a full buffer
+    # drops (and counts) the newest instead of holding the page.
+    impressions_buffer: int = Field(default=5000, alias="IMPRESSIONS_BUFFER", ge=1)
+    # At the end of an invocation the handler waits at most this long for the buffer to empty, since
+    # Lambda freezes the container (and its background thread) once the response is returned.
+    impressions_flush_seconds: float = Field(default=0.2, alias="IMPRESSIONS_FLUSH_SECONDS", ge=0.0, le=5.0)
+
+
 class EventsApiSettings(FunctionSettings):
     """POST /events: validates browser events and puts them on the stream."""
 
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
-class CatalogSettings(ServingSettings):
+class CatalogSettings(ShopTablesSettings):
     """PUT /items/{item_id} and DELETE /users/{user_id}: the same tables as serving, and the bucket
     where an erasure leaves its tombstone for the next training."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+
+
+class ExperimentsSettings(FunctionSettings):
+    """The experiments admin routes: definitions in their table, reports from the artifacts bucket."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    # Where GET /experiments/{name}/report comes from: "daily", the latest report the daily job wrote
+    # to the bucket (AWS: Athena ran it); "archive", computed on the request by DuckDB over the bucket's
+    # archive (the local twin: DuckDB is not in the Lambda layers, and Athena is not in moto).
+    report_source: Literal["daily", "archive"] = Field(default="daily", alias="EXPERIMENT_REPORT_SOURCE")
+
+
+class ExperimentReportSettings(FunctionSettings):
+    """The daily experiment report job: the report SQL on Athena over the archive's Glue tables; the
+    reports and the online KPIs go to the bucket, the KPIs also to CloudWatch (EMF)."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    glue_database: str = Field(alias="GLUE_DATABASE")
+    athena_workgroup: str = Field(alias="ATHENA_WORKGROUP")
+    # A stopped experiment is still reported for this many days (late purchases, the final figures).
+    report_stopped_days: int = Field(default=7, alias="REPORT_STOPPED_DAYS", ge=0)
 
 
 class EventProcessorSettings(FunctionSettings):
@@ -120,7 +182,7 @@ class PublishSettings(FunctionSettings):
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     users_table: str = Field(alias="USERS_TABLE")
-    # Blue/green swap (merchandiser.model_swap): empty layer name = move only the S3 pointer.
+    # Blue/green swap (merchandiser.publishing.swap): empty layer name = move only the S3 pointer.
     model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
     serving_alias: str = Field(default="live", alias="SERVING_ALIAS")

@@ -1,4 +1,4 @@
-"""Writing the model dir (``merchandiser.artifacts`` layout) that serving loads and publish ships."""
+"""Writing the model dir (``merchandiser.store.artifacts`` layout) that serving loads and publish ships."""
 
 from __future__ import annotations
 
@@ -15,8 +15,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merchandiser import artifacts
-from merchandiser.model import Model
+from merchandiser.serving import Model
+from merchandiser.store import (
+    CATALOG,
+    INDEX,
+    ITEM_FACTORS,
+    POPULARITY,
+    RANKER,
+    SIGNALS,
+    USER_FEATURES,
+    sha256_of,
+    write_manifest,
+)
 from training.fit import UserHistory
 
 HISTORY_ITEMS = 200
@@ -28,7 +38,7 @@ def data_fingerprint(files: Iterable[str | Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(str(file) for file in files):
         digest.update(Path(path).name.encode())
-        digest.update(artifacts.sha256_of(Path(path)).encode())
+        digest.update(sha256_of(Path(path)).encode())
     return digest.hexdigest()
 
 
@@ -80,21 +90,21 @@ def write_model_dir(
 ) -> dict[str, Any]:
     """Writes every artifact, then the manifest with their hashes; returns the manifest."""
     model_dir.mkdir(parents=True, exist_ok=True)
-    model.catalog.save(model_dir / artifacts.CATALOG)
-    np.save(model_dir / artifacts.ITEM_FACTORS, model.item_factors.astype(np.float32))
-    np.save(model_dir / artifacts.POPULARITY, model.popularity.astype(np.float32))
-    model.index.save_index(str(model_dir / artifacts.INDEX))
-    model.signals.save(model_dir / artifacts.SIGNALS)
-    ranker_path = model_dir / artifacts.RANKER
+    model.items.catalog.save(model_dir / CATALOG)
+    np.save(model_dir / ITEM_FACTORS, model.items.item_factors.astype(np.float32))
+    np.save(model_dir / POPULARITY, model.items.popularity.astype(np.float32))
+    model.items.index.save_index(str(model_dir / INDEX))
+    model.items.signals.save(model_dir / SIGNALS)
+    ranker_path = model_dir / RANKER
     if model.ranker is not None:
         model.ranker.save_model(str(ranker_path))
     elif ranker_path.exists():
         ranker_path.unlink()  # a ranker left from an earlier run must not be served with new factors
     # mtime=0: the same users give the same bytes, hence the same hash
     with (
-        open(model_dir / artifacts.USER_FEATURES, "wb") as raw,
+        open(model_dir / USER_FEATURES, "wb") as raw,
         gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
     ):
         for record in user_features:
             compressed.write((json.dumps(record, sort_keys=True) + "\n").encode())
-    return artifacts.write_manifest(model_dir, manifest)
+    return write_manifest(model_dir, manifest)

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from merchandiser.schemas import EVENT_TYPES
-from merchandiser.training_jobs import TOMBSTONES_DIR
+from merchandiser.store import TOMBSTONES_DIR
 
 logger = logging.getLogger(__name__)
 

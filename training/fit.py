@@ -12,16 +12,23 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from merchandiser.als import fit_als
-from merchandiser.artifacts import Catalog
-from merchandiser.candidate_sources import build_index
-from merchandiser.co_occurrence import Neighbours, fit_neighbours
-from merchandiser.content import fit_content
-from merchandiser.features import FEATURE_NAMES, ranking_features
-from merchandiser.model import Model, UserState, segment_keys
-from merchandiser.popularity import decayed_popularity, recency_decay
+from merchandiser.catalog import (
+    Catalog,
+    ItemModel,
+    Neighbours,
+    Signals,
+    decayed_popularity,
+    fit_als,
+    fit_content,
+    fit_neighbours,
+    recency_decay,
+)
+from merchandiser.ranking import FEATURE_NAMES, ranking_features
+from merchandiser.retrieval import build_index
+from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
-from merchandiser.signals import Signals
+from merchandiser.serving import Model
+from merchandiser.shopper import UserState, segment_keys, state_from_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +62,10 @@ class Hyperparameters:
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
+    anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
+    anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
+    ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
+    engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,10 +84,10 @@ class UserHistory:
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
     segments: tuple[str, ...] = ()
 
-    def state(self, model: Model) -> UserState:
-        """The serving state of this shopper (``Model.user_state`` with rows instead of ids)."""
-        return model.state_from_rows(
-            self.weights, self.recent, self.purchased, self.category_seen, self.segments
+    def state(self, model: ItemModel) -> UserState:
+        """The serving state of this shopper (``shopper.user_state`` with rows instead of ids)."""
+        return state_from_rows(
+            model, self.weights, self.recent, self.purchased, self.category_seen, self.segments
         )
 
 
@@ -190,7 +201,7 @@ def fit_retrieval(
     now: float,
     hp: Hyperparameters,
     users: pd.DataFrame | None = None,
-) -> tuple[Model, dict[str, UserHistory]]:
+) -> tuple[ItemModel, dict[str, UserHistory]]:
     """Every retrieval artifact learnt from ``interactions`` (all before ``now``): ALS item factors (items
     without interactions placed by their attributes), popularity, trending, co-occurrence, segment
     popularity and the HNSW index. Returns the model (no ranker yet) and each user's history at ``now``.
@@ -206,8 +217,45 @@ def fit_retrieval(
     )
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)
     als_seconds = time.perf_counter() - started
-    item_factors = factors.item_factors.copy()
-    trained = np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0
+    segments = user_segments(users)
+    model = assemble_retrieval(
+        catalog,
+        factors.item_factors.copy(),
+        trained=np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0,
+        popularity=item_popularity(interactions, catalog, now, hp.half_life_days),
+        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
+        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
+        bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
+        segments=segment_popularity(interactions, catalog, segments, now, hp),
+        hp=hp,
+    )
+    logger.info(
+        "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
+        " ALS %.1fs, the rest %.1fs",
+        matrix.shape[0],
+        matrix.shape[1],
+        matrix.nnz,
+        len(model.placed_rows),
+        len(model.signals.segments),
+        als_seconds,
+        time.perf_counter() - started - als_seconds,
+    )
+    return model, user_histories(pairs, catalog, segments)
+
+
+def assemble_retrieval(
+    catalog: Catalog,
+    item_factors: np.ndarray,
+    trained: np.ndarray,
+    popularity: np.ndarray,
+    trending: np.ndarray,
+    also_viewed: Neighbours,
+    bought_together: Neighbours,
+    segments: dict[str, np.ndarray],
+    hp: Hyperparameters,
+) -> ItemModel:
+    """The retrieval model from what was learnt (by this module or by Spark, ``training.spark_fit``):
+    items without interactions (not ``trained``) placed by their attributes, then the HNSW index."""
     content = fit_content(catalog, item_factors, trained, hp.content_regularization)
     placed = ~trained
     if placed.any():
@@ -218,34 +266,19 @@ def fit_retrieval(
             catalog.brands[rows].tolist(),
             catalog.prices[rows].tolist(),
         )
-    segments = user_segments(users)
     signals = Signals(
-        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
-        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
-        bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
+        trending=trending,
+        also_viewed=also_viewed,
+        bought_together=bought_together,
         placed=placed,
         content=content,
-        segments=segment_popularity(interactions, catalog, segments, now, hp),
-    )
-    popularity = item_popularity(interactions, catalog, now, hp.half_life_days)
-    index = build_index(item_factors, hp.seed)
-    logger.info(
-        "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
-        " ALS %.1fs, the rest %.1fs",
-        matrix.shape[0],
-        matrix.shape[1],
-        matrix.nnz,
-        int(placed.sum()),
-        len(signals.segments),
-        als_seconds,
-        time.perf_counter() - started - als_seconds,
+        segments=segments,
     )
     manifest = {
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
     }
-    model = Model(manifest, catalog, item_factors, popularity, index, None, signals)
-    return model, user_histories(pairs, catalog, segments)
+    return ItemModel(manifest, catalog, item_factors, popularity, build_index(item_factors, hp.seed), signals)
 
 
 def shopper_neighbours(pairs: pd.DataFrame, user_row: dict[str, int], n_items: int, top_n: int) -> Neighbours:
@@ -291,21 +324,30 @@ def segment_popularity(
     now: float,
     hp: Hyperparameters,
 ) -> dict[str, np.ndarray]:
-    """Decayed popularity among the users of each segment with at least ``min_segment_users`` users."""
+    """Decayed popularity among the users of each segment kept by ``kept_segments``."""
+    kept = kept_segments(set(interactions["user_id"].unique()), segments, hp)
+    return {
+        key: item_popularity(
+            interactions[interactions["user_id"].isin(users)], catalog, now, hp.half_life_days
+        )
+        for key, users in kept.items()
+    }
+
+
+def kept_segments(
+    active: set[str], segments: dict[str, tuple[str, ...]], hp: Hyperparameters
+) -> dict[str, set[str]]:
+    """The ``max_segments`` largest segments with at least ``min_segment_users`` active users, and their
+    users."""
     members: dict[str, set[str]] = {}
     for user_id, keys in segments.items():
         for key in keys:
             members.setdefault(key, set()).add(user_id)
-    active = set(interactions["user_id"].unique())
     sizes = {key: len(users & active) for key, users in members.items()}
     kept = sorted(
         (key for key, size in sizes.items() if size >= hp.min_segment_users), key=lambda k: (-sizes[k], k)
     )
-    result: dict[str, np.ndarray] = {}
-    for key in kept[: hp.max_segments]:
-        events = interactions[interactions["user_id"].isin(members[key])]
-        result[key] = item_popularity(events, catalog, now, hp.half_life_days)
-    return result
+    return {key: members[key] for key in kept[: hp.max_segments]}
 
 
 def item_popularity(
@@ -348,7 +390,7 @@ def sample_users(users: list[str], limit: int, seed: int) -> list[str]:
 
 
 def ranker_examples(
-    model: Model,
+    model: ItemModel,
     histories: dict[str, UserHistory],
     relevant: dict[str, set[int]],
     users: list[str],
@@ -363,10 +405,10 @@ def ranker_examples(
     for user_id in users:
         history = histories.get(user_id)
         if history is None:
-            state = model.state_from_rows({}, [], frozenset(), None, segments.get(user_id, ()))
+            state = state_from_rows(model, {}, [], frozenset(), None, segments.get(user_id, ()))
         else:
             state = history.state(model)
-        candidates = model.candidates(state, k)
+        candidates = retrieve(model, state, k)
         label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
         if not label.any():
             continue
@@ -379,7 +421,7 @@ def ranker_examples(
 
 
 def train_ranker(
-    model: Model,
+    model: ItemModel,
     histories: dict[str, UserHistory],
     label_events: pd.DataFrame,
     now: float,
@@ -455,14 +497,6 @@ def train_ranker(
     return trimmed, info
 
 
-def with_ranker(model: Model, ranker: lgb.Booster | None) -> Model:
-    """The same retrieval with a ranker."""
-    return Model(
-        model.manifest,
-        model.catalog,
-        model.item_factors,
-        model.popularity,
-        model.index,
-        ranker,
-        model.signals,
-    )
+def with_ranker(items: ItemModel, ranker: lgb.Booster | None) -> Model:
+    """The retrieval model with a ranker: what serving loads."""
+    return Model(items, ranker)

@@ -9,14 +9,10 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.metrics import MetricUnit
 
-from merchandiser.api import api_handler, documented, make_resolver
-from merchandiser.catalog_overlay import CatalogOverlay, OverlayFullError, OverlayItem
-from merchandiser.requests import ItemUpsert
-from merchandiser.responses import ItemStored, UserErased
+from merchandiser.api import ItemStored, ItemUpsert, UserErased, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import CatalogSettings
-from merchandiser.store import FeatureStore
-from merchandiser.training_jobs import write_tombstone
+from merchandiser.store import CatalogOverlay, FeatureStore, OverlayFullError, OverlayItem, write_tombstone
 
 logger = Logger()
 tracer = Tracer()

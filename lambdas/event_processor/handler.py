@@ -1,8 +1,9 @@
 """Event processor: Kinesis batches in, one session write per shopper and one counter add per hour out.
 
-Powertools' batch processor returns the partial batch response, so the event source mapping retries
+A Powertools partial processor returns the partial batch response, so the event source mapping retries
 only what failed for a retryable reason; records that can never succeed are dead-lettered with their
-payload and reason by the core processor.
+payload and reason by the core processor. Impression records (one per served page, on the same stream)
+are counted and skipped: they are the archive's, not behaviour.
 """
 
 from functools import cache
@@ -11,11 +12,10 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from merchandiser.event_processing import DeadLetters, EventBatchProcessor, EventProcessor
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import FeatureStore
+from merchandiser.stream import DeadLetters, EventBatchProcessor, EventProcessor, parse_kinesis_record
 
 logger = Logger()
 tracer = Tracer()
@@ -34,9 +34,9 @@ def processor(settings: EventProcessorSettings) -> EventProcessor:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     batch = EventBatchProcessor(processor(EventProcessorSettings.from_env()))
-    response = process_partial_response(
-        event=event, record_handler=EventBatchProcessor.handle_record, processor=batch, context=context
-    )
+    with batch(event.get("Records", []), parse_kinesis_record, context):
+        batch.process()
+    response = batch.response()
     outcome = batch.outcome
     for name, value in (
         ("EventsIn", len(event.get("Records", []))),
@@ -48,6 +48,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ("CounterWrites", outcome.counter_writes),
         ("SessionConflicts", outcome.conflicts),
         ("EventsUncounted", outcome.uncounted),
+        ("ImpressionsSkipped", outcome.impressions),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -57,6 +58,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "processed": outcome.processed,
             "duplicates": outcome.duplicates,
             "dead_lettered": outcome.dead_lettered,
+            "impressions": outcome.impressions,
             "failed": outcome.failed,
             "session_writes": outcome.session_writes,
             "counter_writes": outcome.counter_writes,

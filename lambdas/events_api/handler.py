@@ -11,11 +11,9 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.metrics import MetricUnit
 
-from merchandiser.api import api_handler, documented, error, make_resolver
-from merchandiser.event_stream import StreamUnavailableError, put_events
-from merchandiser.requests import EventsRequest
-from merchandiser.responses import EventsAccepted
+from merchandiser.api import EventsAccepted, EventsRequest, api_handler, documented, error, make_resolver
 from merchandiser.settings import EventsApiSettings
+from merchandiser.stream import StreamUnavailableError, put_events
 
 logger = Logger()
 tracer = Tracer()

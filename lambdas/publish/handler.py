@@ -12,8 +12,7 @@ from urllib.parse import urlparse
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 
-from merchandiser.model_swap import ModelSwap
-from merchandiser.publishing import publish, rollback, unpack
+from merchandiser.publishing import ModelSwap, publish, rollback, unpack
 from merchandiser.settings import PublishSettings
 from merchandiser.store import FeatureStore
 

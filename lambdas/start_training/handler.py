@@ -6,8 +6,8 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 
+from merchandiser.publishing import training_job_request
 from merchandiser.settings import TrainingTriggerSettings
-from merchandiser.training_jobs import training_job_request
 
 logger = Logger()
 tracer = Tracer()

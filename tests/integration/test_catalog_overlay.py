@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from merchandiser import catalog_overlay
-from merchandiser.catalog_overlay import CatalogOverlay, OverlayFullError, OverlayItem
-from merchandiser.fresh_items import with_overlay
-from merchandiser.model import Model
+from merchandiser import ranking, retrieval
+from merchandiser.catalog import with_overlay
+from merchandiser.serving import Model
+from merchandiser.shopper import user_state
+from merchandiser.store import CatalogOverlay, OverlayFullError, OverlayItem
 from tests.integration.conftest import Aws
 
 
@@ -39,7 +40,7 @@ def test_upsert_and_read_round_trip(aws: Aws) -> None:
 def test_a_full_overlay_refuses_new_items_but_updates_known_ones(
     aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog_overlay, "MAX_ITEMS", 2)
+    monkeypatch.setattr("merchandiser.store.items.MAX_ITEMS", 2)
     overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
     overlay.upsert(item("a"))
     overlay.upsert(item("b"))
@@ -51,26 +52,27 @@ def test_a_full_overlay_refuses_new_items_but_updates_known_ones(
 
 def test_the_overlay_makes_a_new_item_retrievable_and_a_sold_out_item_unavailable(model_dir: Path) -> None:
     model = Model.load(model_dir)
-    assert model.signals.content is not None
+    assert model.items.signals.content is not None
     # Given a new hat placed by its attributes, and known item i04 (a hat) now sold out
     new_hat = item("new-hat", title="Item 99 hats")
-    served = with_overlay(model, {"new-hat": new_hat, "i04": item("i04", in_stock=False)})
+    overlay = {"new-hat": new_hat, "i04": item("i04", in_stock=False)}
+    served = Model(with_overlay(model.items, overlay), model.ranker)
     # Then the new item has a row, flagged as placed, and i04 is out of stock; the original is untouched
-    row = served.catalog.row_of["new-hat"]
-    assert row == len(model.catalog) and served.signals.placed[row]
-    expected = model.signals.content.vector_of(
+    row = served.items.catalog.row_of["new-hat"]
+    assert row == len(model.items.catalog) and served.items.signals.placed[row]
+    expected = model.items.signals.content.vector_of(
         {"title": "Item 99 hats", "category": "hats", "brand": "acme", "price": 12.5}
     )
-    np.testing.assert_allclose(served.item_factors[row], expected, rtol=1e-5)
+    np.testing.assert_allclose(served.items.item_factors[row], expected, rtol=1e-5)
     assert (
-        not served.catalog.in_stock[served.catalog.row_of["i04"]]
-        and model.catalog.in_stock[model.catalog.row_of["i04"]]
+        not served.items.catalog.in_stock[served.items.catalog.row_of["i04"]]
+        and model.items.catalog.in_stock[model.items.catalog.row_of["i04"]]
     )
     # And a hats shopper's candidates include it, from the content source
-    state = served.user_state({"i01": 8.0, "i04": 4.0, "i07": 2.0}, [], [])
-    candidates = served.candidates(state, k=40)
+    state = user_state(served.items, {"i01": 8.0, "i04": 4.0, "i07": 2.0}, [], [])
+    candidates = retrieval.candidates(served.items, state, k=40)
     assert row in candidates.rows.tolist()
-    scores = served.score(state, candidates, now=0.0)
+    scores = ranking.score(served.ranker, served.items, state, candidates, now=0.0)
     assert np.isfinite(scores).all()
     # And an empty overlay serves the model as it is
-    assert with_overlay(model, {}) is model
+    assert with_overlay(model.items, {}) is model.items

@@ -13,8 +13,7 @@ import pytest
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
 from local_twin.script_mode import download_prefix
-from merchandiser.store import FeatureStore, SessionEvent
-from merchandiser.training_jobs import EVENTS_PREFIX, tombstone_key
+from merchandiser.store import EVENTS_PREFIX, FeatureStore, SessionEvent, tombstone_key
 from training.channels import ChannelError, read_channels
 
 ROUTE = Route("DELETE", "/users/{user_id}", "catalog")

@@ -17,12 +17,29 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.stub import Stubber
 
-from merchandiser import artifacts, runtime
-from merchandiser.model import Model
+from merchandiser.catalog import Catalog
 from merchandiser.publishing import user_profiles
-from merchandiser.recommend import Recommender
-from merchandiser.serving_report import FEATURE_STORE, INDEX, MODEL, RANKER, ServingReport
-from merchandiser.store import FeatureStore
+from merchandiser.serving import (
+    FEATURE_STORE,
+    INDEX,
+    MODEL,
+    RANKER,
+    Model,
+    Recommender,
+    ServingReport,
+    runtime,
+)
+from merchandiser.store import (
+    CATALOG,
+    DYNAMODB_CONFIG,
+    ITEM_FACTORS,
+    MANIFEST,
+    POPULARITY,
+    BundleError,
+    FeatureStore,
+)
+from merchandiser.store import INDEX as INDEX_FILE
+from merchandiser.store import RANKER as RANKER_FILE
 
 Damage = Callable[[Path], None]
 
@@ -87,12 +104,12 @@ def test_an_intact_bundle_loads_without_faults(model_dir: Path, store: FeatureSt
 @pytest.mark.parametrize(
     ("damage", "fault"),
     [
-        (remove(artifacts.RANKER), RANKER),
-        (garble(artifacts.RANKER), RANKER),
-        (remove(artifacts.INDEX), INDEX),
-        (truncate(artifacts.INDEX), INDEX),
-        (garble(artifacts.INDEX), INDEX),
-        (truncate(artifacts.ITEM_FACTORS), INDEX),
+        (remove(RANKER_FILE), RANKER),
+        (garble(RANKER_FILE), RANKER),
+        (remove(INDEX_FILE), INDEX),
+        (truncate(INDEX_FILE), INDEX),
+        (garble(INDEX_FILE), INDEX),
+        (truncate(ITEM_FACTORS), INDEX),
     ],
     ids=[
         "ranker-missing",
@@ -117,7 +134,7 @@ def test_a_broken_part_is_left_out_and_the_page_is_degraded(
 def test_without_an_index_candidates_are_the_popular_items(
     broken: Callable[[Damage], Path], store: FeatureStore, shopper: dict
 ) -> None:
-    loaded = runtime.load_model(broken(truncate(artifacts.INDEX)))
+    loaded = runtime.load_model(broken(truncate(INDEX_FILE)))
     assert loaded.model is not None
     page, report = serve(Recommender(loaded.model, store, faults=loaded.faults), shopper["user_id"])
     assert page["personalized"] is False
@@ -130,7 +147,7 @@ def test_without_an_index_candidates_are_the_popular_items(
 def test_popular_items_do_not_report_a_ranker_they_never_use(
     broken: Callable[[Damage], Path], store: FeatureStore
 ) -> None:
-    loaded = runtime.load_model(broken(remove(artifacts.RANKER)))
+    loaded = runtime.load_model(broken(remove(RANKER_FILE)))
     assert loaded.model is not None
     page = Recommender(loaded.model, store, faults=loaded.faults).popular(k=5)
     assert page["degraded"] is False and len(page["items"]) == 5
@@ -138,7 +155,7 @@ def test_popular_items_do_not_report_a_ranker_they_never_use(
 
 @pytest.mark.parametrize(
     "damage",
-    [remove(artifacts.MANIFEST), garble(artifacts.CATALOG), truncate(artifacts.POPULARITY)],
+    [remove(MANIFEST), garble(CATALOG), truncate(POPULARITY)],
     ids=["manifest-missing", "catalog-corrupt", "popularity-truncated"],
 )
 def test_an_unusable_bundle_serves_the_last_resort_list_from_the_items_table(
@@ -168,7 +185,7 @@ def test_the_last_resort_without_an_items_table_is_an_empty_degraded_page(
 ) -> None:  # type: ignore[no-untyped-def]
     for key, value in {**aws.env(), "ITEMS_TABLE": "no-such-table"}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.setenv("MODEL_DIR", str(broken(remove(artifacts.MANIFEST))))
+    monkeypatch.setenv("MODEL_DIR", str(broken(remove(MANIFEST))))
     runtime.reset()
     from merchandiser.settings import ServingSettings
 
@@ -203,7 +220,7 @@ def test_an_index_failing_at_query_time_serves_popularity(
             "Cannot return the results in a contigious 2D array. Probably ef or M is too small"
         )
 
-    monkeypatch.setattr(model, "candidates", refuse)
+    monkeypatch.setattr("merchandiser.retrieval.candidates", refuse)
     page, report = serve(Recommender(model, store), shopper["user_id"])
     assert page["degraded_reasons"] == [INDEX] and len(page["items"]) == 10
     assert set(report.candidates) == {"popularity"}
@@ -240,7 +257,7 @@ def test_a_dynamodb_timeout_is_retried_once_then_served_without_user_features(
     dynamodb.meta.client.meta.events.register("before-send.dynamodb.BatchGetItem", time_out)
     page, _report = serve(Recommender(Model.load(model_dir), store), shopper["user_id"])
     runtime.reset()
-    assert len(attempts) == runtime.DYNAMODB_CONFIG.retries["total_max_attempts"]
+    assert len(attempts) == DYNAMODB_CONFIG.retries["total_max_attempts"]
     assert page["degraded_reasons"] == [FEATURE_STORE] and len(page["items"]) == 10
 
 
@@ -249,17 +266,17 @@ def test_health_reports_the_faults_and_runtime_model_refuses_an_unusable_bundle(
 ) -> None:  # type: ignore[no-untyped-def]
     from lambdas.retrieval import handler as retrieval
 
-    model_dir = broken(remove(artifacts.RANKER))
+    model_dir = broken(remove(RANKER_FILE))
     monkeypatch.setenv("MODEL_DIR", str(model_dir))
     for key, value in aws.env().items():
         monkeypatch.setenv(key, value)
     runtime.reset()
-    items = len(artifacts.Catalog.load(model_dir / artifacts.CATALOG))
+    items = len(Catalog.load(model_dir / CATALOG))
     expected = {"status": "degraded", "model_version": None, "items": items, "faults": [RANKER]}
     assert retrieval.health() | {"model_version": None} == expected
-    (model_dir / artifacts.MANIFEST).unlink()
+    (model_dir / MANIFEST).unlink()
     runtime.reset()
     assert retrieval.health()["faults"] == [MODEL]
-    with pytest.raises(artifacts.BundleError, match="no usable model"):
+    with pytest.raises(BundleError, match="no usable model"):
         runtime.model(str(model_dir))
     runtime.reset()

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from merchandiser.features import FEATURE_NAMES, ranking_features
-from merchandiser.model import Model
+from merchandiser import retrieval
 from merchandiser.publishing import user_profiles
-from merchandiser.recommend import Recommender
+from merchandiser.ranking import FEATURE_NAMES, ranking_features
+from merchandiser.serving import Model, Recommender
 from merchandiser.store import FeatureStore
 from tests.integration.conftest import Aws
 from tests.tiny_shop import shop
@@ -30,18 +30,20 @@ def test_training_and_serving_features_agree(aws: Aws, model_dir: Path) -> None:
     # And the training job's own histories at the end of the data
     channels = shop()
     end = epoch_seconds(channels.interactions["timestamp"].max())
-    pairs = user_item_weights(channels.interactions, model.catalog, end, Hyperparameters().half_life_days)
-    histories = user_histories(pairs, model.catalog, user_segments(channels.users))
+    pairs = user_item_weights(
+        channels.interactions, model.items.catalog, end, Hyperparameters().half_life_days
+    )
+    histories = user_histories(pairs, model.items.catalog, user_segments(channels.users))
     now = end + 3600.0
     for user_id in ("u000", "u001", "u077", "u149"):
         # When both sides build the shopper's state, candidates and features
-        trained = histories[user_id].state(model)
+        trained = histories[user_id].state(model.items)
         served = recommender.user_state(store.shopper(user_id))
-        candidates = model.candidates(trained, k=40)
-        assert model.candidates(served, k=40).rows.tolist() == candidates.rows.tolist()
+        candidates = retrieval.candidates(model.items, trained, k=40)
+        assert retrieval.candidates(model.items, served, k=40).rows.tolist() == candidates.rows.tolist()
         # Then every feature agrees (profiles store weights to 6 decimals, times to 1 ms)
-        offline = ranking_features(trained, candidates, model, now)
-        online = ranking_features(served, candidates, model, now)
+        offline = ranking_features(trained, candidates, model.items, now)
+        online = ranking_features(served, candidates, model.items, now)
         assert offline.shape == (40, len(FEATURE_NAMES))
         np.testing.assert_allclose(online, offline, rtol=1e-4, atol=1e-4, equal_nan=True)
         assert np.array_equal(np.isnan(online), np.isnan(offline))

@@ -16,9 +16,9 @@ from botocore.stub import Stubber
 
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
-from merchandiser import runtime
 from merchandiser.api import CORE_LOGGER
 from merchandiser.publishing import user_profiles
+from merchandiser.serving import runtime
 from merchandiser.store import FeatureStore
 
 Invoke = Callable[..., tuple[dict[str, Any], list[dict[str, Any]]]]

@@ -18,10 +18,17 @@ from typing import Any
 import boto3
 import pytest
 
-from merchandiser.model_swap import LAYER_ZIP, ModelSwap, SwapError, layer_name_of, with_layer
-from merchandiser.publishing import NothingToRollBackError, publish, rollback
-from merchandiser.store import FeatureStore
-from merchandiser.training_jobs import PRODUCTION_POINTER
+from merchandiser.publishing import (
+    LAYER_ZIP,
+    ModelSwap,
+    NothingToRollBackError,
+    SwapError,
+    layer_name_of,
+    publish,
+    rollback,
+    with_layer,
+)
+from merchandiser.store import PRODUCTION_POINTER, FeatureStore
 
 BUCKET = "artifacts"
 MODEL_LAYER = "Merchandiser-Serving-model"

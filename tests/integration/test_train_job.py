@@ -12,8 +12,18 @@ from typing import Any
 
 import pytest
 
-from merchandiser import artifacts
-from merchandiser.model import Model
+from merchandiser.retrieval import similar
+from merchandiser.serving import Model
+from merchandiser.store import (
+    CATALOG,
+    INDEX,
+    ITEM_FACTORS,
+    POPULARITY,
+    RANKER,
+    SIGNALS,
+    USER_FEATURES,
+    read_manifest,
+)
 from training.datasets.synthetic_shop import generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +38,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def train(shop: Path, out: Path) -> dict[str, Any]:
+def train(shop: Path, out: Path, engine: str = "local") -> dict[str, Any]:
     """Runs training/train.py as a script, the way the SageMaker container does."""
     hyperparameters = out / "hyperparameters.json"
     # SageMaker passes every hyperparameter as a string
@@ -49,12 +59,14 @@ def train(shop: Path, out: Path) -> dict[str, Any]:
             "32",
             "--hyperparameters-json",
             str(hyperparameters),
+            "--engine",
+            engine,
         ],
         env=env,
         cwd=out,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -70,18 +82,32 @@ def runs(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Pat
     return results
 
 
-def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+@pytest.fixture(scope="module")
+def spark_run(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("spark")
+    return out, train(shop, out, engine="spark")
+
+
+@pytest.fixture(params=["local", "spark"])
+def finished(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
+    """The same contract for both engines: a finished job's output dir and evaluation."""
+    if request.param == "spark":
+        return request.getfixturevalue("spark_run")  # type: ignore[no-any-return]
+    return request.getfixturevalue("runs")[0]  # type: ignore[no-any-return]
+
+
+def test_model_dir_holds_every_artifact_with_its_hash(finished: tuple[Path, dict[str, Any]]) -> None:
     # Given a finished job / When its manifest is verified / Then every artifact is listed and matches
-    out, evaluation = runs[0]
-    manifest = artifacts.read_manifest(out / "model", verify=True)
+    out, evaluation = finished
+    manifest = read_manifest(out / "model", verify=True)
     expected = {
-        artifacts.CATALOG,
-        artifacts.ITEM_FACTORS,
-        artifacts.POPULARITY,
-        artifacts.INDEX,
-        artifacts.RANKER,
-        artifacts.SIGNALS,
-        artifacts.USER_FEATURES,
+        CATALOG,
+        ITEM_FACTORS,
+        POPULARITY,
+        INDEX,
+        RANKER,
+        SIGNALS,
+        USER_FEATURES,
     }
     assert set(manifest["files"]) == expected
     assert manifest["model_version"] == evaluation["model_version"]
@@ -91,9 +117,9 @@ def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dic
     assert manifest["data"]["first_timestamp"] and manifest["data"]["last_timestamp"]
 
 
-def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    out, evaluation = runs[0]
-    with gzip.open(out / "model" / artifacts.USER_FEATURES, "rt") as lines:
+def test_user_features_cover_every_user(finished: tuple[Path, dict[str, Any]]) -> None:
+    out, evaluation = finished
+    with gzip.open(out / "model" / USER_FEATURES, "rt") as lines:
         records = [json.loads(line) for line in lines]
     assert len(records) == evaluation["data"]["users"]
     first = records[0]
@@ -102,8 +128,8 @@ def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]])
     assert 0 < len(first["history"]) <= 200 and first["attributes"]
 
 
-def test_evaluation_reports_every_model_and_the_split(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    _, evaluation = runs[0]
+def test_evaluation_reports_every_model_and_the_split(finished: tuple[Path, dict[str, Any]]) -> None:
+    _, evaluation = finished
     assert {"models", "data", "split"} <= set(evaluation)
     for name in MODELS:
         assert set(METRICS) <= set(evaluation["models"][name])
@@ -111,23 +137,35 @@ def test_evaluation_reports_every_model_and_the_split(runs: list[tuple[Path, dic
     assert evaluation["split"]["test_rows"] > 0
 
 
-def test_pipeline_beats_popularity(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    models = runs[0][1]["models"]
+def test_pipeline_beats_popularity(finished: tuple[Path, dict[str, Any]]) -> None:
+    models = finished[1]["models"]
     assert models["pipeline"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+
+
+def test_the_spark_model_serves_and_scores_within_5_percent_of_the_local_one(
+    runs: list[tuple[Path, dict[str, Any]]], spark_run: tuple[Path, dict[str, Any]]
+) -> None:
+    # Given the same data and flags on both engines
+    local, spark = runs[0][1]["models"]["pipeline"], spark_run[1]["models"]["pipeline"]
+    # Then the served pages score alike, and serving loads the Spark job's artifacts unchanged
+    assert spark["ndcg@10"] == pytest.approx(local["ndcg@10"], rel=0.05)
+    model = Model.load(spark_run[0] / "model")
+    assert len(similar(model.items, str(model.items.catalog.item_ids[0]), 5)) == 5
 
 
 def test_two_runs_give_the_same_metrics_and_artifacts(runs: list[tuple[Path, dict[str, Any]]]) -> None:
     (first_dir, first), (second_dir, second) = runs
     assert first["models"] == second["models"]
-    first_files = artifacts.read_manifest(first_dir / "model")["files"]
-    second_files = artifacts.read_manifest(second_dir / "model")["files"]
+    first_files = read_manifest(first_dir / "model")["files"]
+    second_files = read_manifest(second_dir / "model")["files"]
     # hnswlib writes unused link-list slots uninitialized, so index.bin bytes differ run to run;
     # its graph does not: the same queries give the same answers
-    assert {name: digest for name, digest in first_files.items() if name != artifacts.INDEX} == {
-        name: digest for name, digest in second_files.items() if name != artifacts.INDEX
+    assert {name: digest for name, digest in first_files.items() if name != INDEX} == {
+        name: digest for name, digest in second_files.items() if name != INDEX
     }
     first_model, second_model = Model.load(first_dir / "model"), Model.load(second_dir / "model")
-    for item_id in first_model.catalog.item_ids[:50].tolist():
+    for item_id in first_model.items.catalog.item_ids[:50].tolist():
         assert (
-            first_model.similar(item_id, 10).rows.tolist() == second_model.similar(item_id, 10).rows.tolist()
+            similar(first_model.items, item_id, 10).rows.tolist()
+            == similar(second_model.items, item_id, 10).rows.tolist()
         )

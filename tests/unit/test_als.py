@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.sparse import csr_matrix
 
-from merchandiser.als import confidence, fit_als, fit_als_reference, fold_in, loss
+from merchandiser.catalog import confidence, fit_als, fit_als_reference, fold_in, loss
 
 
 def two_blocks(n_users: int = 12, n_items: int = 10) -> csr_matrix:

@@ -4,13 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from merchandiser.candidate_sources import (
-    Proposal,
-    ann_source,
-    build_index,
-    merge,
-    popularity_source,
-)
+from merchandiser.retrieval import Proposal, ann_source, build_index, merge, popularity_source
 
 
 def test_hnsw_recall_against_brute_force_inner_product() -> None:

@@ -8,9 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from merchandiser import co_occurrence
-from merchandiser.co_occurrence import Neighbours, fit_neighbours
-from merchandiser.signals import Signals
+from merchandiser.catalog import Neighbours, Signals, fit_neighbours
 
 
 def baskets() -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +39,7 @@ def test_top_n_keeps_the_strongest_and_blocks_give_the_same_answer(monkeypatch: 
     whole = fit_neighbours(groups, rows, np.ones(len(rows)), n_items=4, top_n=1)
     assert [whole.of(row)[0].tolist() for row in range(4)] == [[1], [0], [3], [2]]
     # When the product is computed one item per block
-    monkeypatch.setattr(co_occurrence, "BLOCK_ITEMS", 1)
+    monkeypatch.setattr("merchandiser.catalog.neighbours.BLOCK_ITEMS", 1)
     blocked = fit_neighbours(groups, rows, np.ones(len(rows)), n_items=4, top_n=1)
     # Then the result is identical
     assert blocked.indptr.tolist() == whole.indptr.tolist()

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from merchandiser.artifacts import Catalog
-from merchandiser.content import fit_content, title_words
+from merchandiser.catalog import Catalog, fit_content, title_words
 
 
 def catalog(n: int) -> Catalog:

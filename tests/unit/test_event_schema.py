@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from merchandiser.event_processing import InvalidEventError, merge_session, parse_event
 from merchandiser.schemas import MAX_EVENT_BYTES, Event
 from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, SessionEvent, SessionState
+from merchandiser.stream import InvalidEventError, merge_session, parse_event
 
 FULL = {
     "event_id": "e-1",

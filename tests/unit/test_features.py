@@ -7,11 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from merchandiser.artifacts import Catalog
-from merchandiser.candidate_sources import Candidates, build_index
-from merchandiser.features import FEATURE_NAMES, ranking_features, source_ranks
-from merchandiser.model import Model, UserState
-from merchandiser.signals import Signals
+from merchandiser.catalog import Catalog, ItemModel, Signals
+from merchandiser.ranking import FEATURE_NAMES, ranking_features, source_ranks
+from merchandiser.retrieval import Candidates, build_index
+from merchandiser.shopper import UserState
 
 DAY = 86_400.0
 NOW = 100 * DAY
@@ -29,8 +28,8 @@ def catalog() -> Catalog:
     )
 
 
-def hand_model(factors: np.ndarray, popularity: np.ndarray, signals: Signals | None = None) -> Model:
-    return Model({}, catalog(), factors, popularity, build_index(factors, seed=7), None, signals)
+def hand_model(factors: np.ndarray, popularity: np.ndarray, signals: Signals | None = None) -> ItemModel:
+    return ItemModel({}, catalog(), factors, popularity, build_index(factors, seed=7), signals)
 
 
 def test_source_ranks_skip_absent_entries() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from merchandiser.quality_gate import decide
+from merchandiser.publishing import decide
 
 
 def evaluation(ndcg: float) -> dict:

@@ -4,7 +4,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from merchandiser.reranking import (
+from merchandiser.reranking.rules import (
     DISCOVERY,
     NEW_ARRIVAL,
     PROMOTED,

@@ -7,8 +7,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from merchandiser.serving_metrics import metric_suffix
-from merchandiser.serving_report import FEATURE_STORE, INDEX, ServingReport
+from merchandiser.serving import FEATURE_STORE, INDEX, ServingReport, metric_suffix
 
 
 def test_a_fallback_is_recorded_once_per_kind_in_the_order_it_happened() -> None:

@@ -6,39 +6,46 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from merchandiser import trending
+from merchandiser.store.counters import (
+    MAX_WINDOW_HOURS,
+    bucket_key,
+    bucket_keys,
+    counting_bucket,
+    decayed_sum,
+    rank_trending,
+)
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
 
 def test_bucket_keys_are_the_last_hours_newest_first_and_no_shopper_id_can_take_them():
-    assert trending.bucket_keys(NOW, 3) == [
+    assert bucket_keys(NOW, 3) == [
         "#trending#2026112210",
         "#trending#2026112209",
         "#trending#2026112208",
     ]
-    assert trending.bucket_key(datetime(2026, 1, 1, 0, 59, tzinfo=UTC)) == "#trending#2026010100"
+    assert bucket_key(datetime(2026, 1, 1, 0, 59, tzinfo=UTC)) == "#trending#2026010100"
 
 
-@pytest.mark.parametrize("hours", [0, trending.MAX_WINDOW_HOURS + 1])
+@pytest.mark.parametrize("hours", [0, MAX_WINDOW_HOURS + 1])
 def test_a_window_outside_the_kept_buckets_is_refused(hours):
     with pytest.raises(ValueError, match="window_hours"):
-        trending.bucket_keys(NOW, hours)
+        bucket_keys(NOW, hours)
 
 
 def test_an_event_counts_in_its_own_hour_a_future_one_now_and_a_too_old_one_nowhere():
-    assert trending.counting_bucket(NOW - timedelta(hours=2), NOW) == "#trending#2026112208"
-    assert trending.counting_bucket(NOW + timedelta(days=1), NOW) == "#trending#2026112210"
-    assert trending.counting_bucket(NOW - timedelta(days=8), NOW) is None
+    assert counting_bucket(NOW - timedelta(hours=2), NOW) == "#trending#2026112208"
+    assert counting_bucket(NOW + timedelta(days=1), NOW) == "#trending#2026112210"
+    assert counting_bucket(NOW - timedelta(days=8), NOW) is None
 
 
 def test_decayed_sum_halves_a_bucket_per_half_life():
     buckets = [{"a": 2.0}, {"a": 4.0, "b": 8.0}]
-    assert trending.decayed_sum(buckets) == {"a": 6.0, "b": 8.0}
-    assert trending.decayed_sum(buckets, half_life_hours=1.0) == {"a": 4.0, "b": 4.0}
+    assert decayed_sum(buckets) == {"a": 6.0, "b": 8.0}
+    assert decayed_sum(buckets, half_life_hours=1.0) == {"a": 4.0, "b": 4.0}
 
 
 def test_rank_trending_orders_by_score_then_id_and_skips_excluded_and_zero():
     scores = {"b": 3.0, "a": 3.0, "c": 5.0, "d": 0.0, "e": 1.0}
-    assert trending.rank_trending(scores, k=3) == [("c", 5.0), ("a", 3.0), ("b", 3.0)]
-    assert trending.rank_trending(scores, k=10, exclude={"c"}) == [("a", 3.0), ("b", 3.0), ("e", 1.0)]
+    assert rank_trending(scores, k=3) == [("c", 5.0), ("a", 3.0), ("b", 3.0)]
+    assert rank_trending(scores, k=10, exclude={"c"}) == [("a", 3.0), ("b", 3.0), ("e", 1.0)]

@@ -31,6 +31,9 @@ DIM = 16
 CANDIDATES = 32  # popularity-drawn candidates per session, resampled by taste
 MAX_VIEWS = 12
 NEW_ITEM_BOOST, NEW_ITEM_DAYS = 1.0, 14.0
+# P(click | viewed) = sigmoid(intercept + slope * z), z the standardised affinity taste . item
+CLICK_INTERCEPT, CLICK_SLOPE = -2.0, 0.7
+PARAMETERS_FILE = "_synthetic_shop.json"  # "_": the channel readers skip it
 ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
 _CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
 
@@ -90,20 +93,19 @@ def generate(
     sessions_per_user_day: float = 0.08,
     chunk_sessions: int = 40_000,
 ) -> dict[str, Any]:
-    """Write ``interactions.csv``, ``items.csv`` and ``users.csv`` into ``out_dir``; return a summary."""
-    if n_items < len(CATEGORIES) or n_users < 1 or n_days < 1:
-        raise ValueError(f"need n_items >= {len(CATEGORIES)}, n_users >= 1 and n_days >= 1")
+    """Write ``interactions.csv``, ``items.csv`` and ``users.csv`` into ``out_dir``; return a summary.
+
+    The call's parameters go to ``_synthetic_shop.json`` beside them, so that ``latent_truth`` can
+    redraw the shop's hidden tastes later (the shopper simulator's ground truth)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
-    centres = rng.normal(size=(len(CATEGORIES), DIM))
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
-    items, item_table = _make_items(rng, centres, n_items, n_days, t0)
-    share = np.bincount(items.category, minlength=len(CATEGORIES)) / n_items
-    tastes, mixtures, activity, user_table = _make_users(rng, centres, share, n_users)
+    items, item_table, tastes, mixtures, activity, user_table = _draw_shop(rng, n_users, n_items, n_days, t0)
+    out_dir.mkdir(parents=True, exist_ok=True)
     item_table.to_csv(out_dir / "items.csv", index=False)
     user_table.to_csv(out_dir / "users.csv", index=False)
+    parameters = {"n_users": n_users, "n_items": n_items, "n_days": n_days, "seed": seed, "start": start}
+    (out_dir / PARAMETERS_FILE).write_text(json.dumps(parameters, indent=2))
 
     n_sessions = rng.poisson(activity * sessions_per_user_day * n_days)
     session_user = np.repeat(np.arange(n_users), n_sessions)
@@ -115,9 +117,7 @@ def generate(
     order = np.argsort(begin, kind="stable")
     session_user, begin = session_user[order], begin[order]
 
-    # Standardise affinities once so the funnel probabilities do not depend on the shop's size.
-    sample = tastes[: min(n_users, 500)] @ items.vectors[: min(n_items, 2000)].T
-    scale = (float(sample.mean()), float(sample.std()) or 1.0)
+    scale = _affinity_scale(tastes, items.vectors)
     user_ids = pa.array(_ids("u", n_users))
     item_ids = pa.array(_ids("i", n_items))
     width = len(str(max(len(begin), 1)))
@@ -160,6 +160,59 @@ def generate(
         "seed": seed,
         "out_dir": str(out_dir),
     }
+
+
+@dataclass(frozen=True)
+class LatentTruth:
+    """What ``generate`` draws before any session: the shop's hidden truth, for shopper simulators."""
+
+    user_ids: list[str]
+    item_ids: list[str]
+    tastes: np.ndarray  # float32 (users, DIM)
+    item_vectors: np.ndarray  # float32 (items, DIM)
+    categories: list[str]  # per item
+    price: np.ndarray  # per item
+    popularity: np.ndarray  # per item, sums to 1
+    affinity_scale: tuple[float, float]  # mean and std that standardise taste . item in the click model
+
+
+def latent_truth(
+    n_users: int = 2000, n_items: int = 800, n_days: int = 90, seed: int = 7, start: str = "2026-01-01"
+) -> LatentTruth:
+    """The latent factors ``generate`` draws with the same arguments (the same generator, replayed)."""
+    rng = np.random.default_rng(seed)
+    t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
+    items, _, tastes, _, _, _ = _draw_shop(rng, n_users, n_items, n_days, t0)
+    names = list(CATEGORIES)
+    return LatentTruth(
+        user_ids=_ids("u", n_users),
+        item_ids=_ids("i", n_items),
+        tastes=tastes,
+        item_vectors=items.vectors,
+        categories=[names[c] for c in items.category],
+        price=items.price,
+        popularity=items.popularity,
+        affinity_scale=_affinity_scale(tastes, items.vectors),
+    )
+
+
+def _draw_shop(
+    rng: np.random.Generator, n_users: int, n_items: int, n_days: int, t0: int
+) -> tuple[_Items, pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, pd.DataFrame]:
+    if n_items < len(CATEGORIES) or n_users < 1 or n_days < 1:
+        raise ValueError(f"need n_items >= {len(CATEGORIES)}, n_users >= 1 and n_days >= 1")
+    centres = rng.normal(size=(len(CATEGORIES), DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    items, item_table = _make_items(rng, centres, n_items, n_days, t0)
+    share = np.bincount(items.category, minlength=len(CATEGORIES)) / n_items
+    tastes, mixtures, activity, user_table = _make_users(rng, centres, share, n_users)
+    return items, item_table, tastes, mixtures, activity, user_table
+
+
+def _affinity_scale(tastes: np.ndarray, vectors: np.ndarray) -> tuple[float, float]:
+    # Standardise affinities once so the funnel probabilities do not depend on the shop's size.
+    sample = tastes[:500] @ vectors[:2000].T
+    return float(sample.mean()), float(sample.std()) or 1.0
 
 
 def _make_items(
@@ -269,7 +322,7 @@ def _session_events(
     session_first = np.flatnonzero(np.r_[True, sess[1:] != sess[:-1]])
     elapsed -= np.repeat(elapsed[session_first], np.diff(np.r_[session_first, len(sess)]))
     viewed = begin[sess] + elapsed
-    clicked = rng.random(len(sess)) < _sigmoid(-2.0 + 0.7 * z)
+    clicked = rng.random(len(sess)) < _sigmoid(CLICK_INTERCEPT + CLICK_SLOPE * z)
     carted = clicked & (rng.random(len(sess)) < _sigmoid(-2.0 + 0.5 * z))
     bought = carted & (rng.random(len(sess)) < 0.5)
     checkout = np.zeros(n, dtype=np.int64)

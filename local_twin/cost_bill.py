@@ -1,0 +1,410 @@
+"""The monthly bill of the stack, line by line (Amazon Personalize's is ``local_twin.cost_personalize``).
+
+Every quantity is per month (``SECONDS_PER_MONTH``); prices come from ``local_twin.cost_prices``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from local_twin.cost_model import (
+    DAYS_PER_MONTH,
+    DYNAMODB_MAX_ITEM_BYTES,
+    DYNAMODB_STORAGE_OVERHEAD_BYTES,
+    GB,
+    KINESIS_CONSUMERS,
+    MB,
+    Assumed,
+    Bill,
+    Load,
+    Measured,
+    StackConfig,
+    Traffic,
+    counter_item_bytes,
+    counter_write_units,
+    cpu_share,
+    distinct_in_batch,
+    item_bytes,
+    lambda_gb_s,
+    mean_session_units,
+    profile_item_bytes,
+    read_units,
+    traffic,
+    write_units,
+)
+from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, TIERED, price, tiered_cost
+from merchandiser.retrieval import SOURCES
+from merchandiser.serving import FALLBACKS, STAGES
+from merchandiser.store import OVERLAY_KEY, OverlayItem
+from stacks import constants as c
+
+# Metric series per month (standard resolution, one per name and dimension set): the retrieval function's
+# serving metrics (merchandiser/serving/metrics.py) + ColdStart, POST /events' two, the processor's nine,
+# and API Gateway's seven detailed metrics per method with traffic (the stage sets metrics_enabled).
+RETRIEVAL_METRICS = (
+    len(STAGES) + len(SOURCES) + len(("ItemsServed", "DegradedResponses")) + len(FALLBACKS) + 1
+)
+EVENTS_API_METRICS = 2
+PROCESSOR_METRICS = 9
+API_METRICS_PER_METHOD = 7
+SERVICES = (
+    "API Gateway",
+    "Lambda",
+    "DynamoDB",
+    "Kinesis",
+    "Firehose",
+    "S3",
+    "Training",
+    "CloudWatch",
+    "X-Ray",
+)
+OVERLAY_SAMPLE = OverlayItem("sku-88213", "Merino crew-neck jumper", "knitwear", "Acme", 39.9, True)
+
+
+def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackConfig) -> Bill:
+    bill = Bill()
+    t = traffic(load, config)
+    s = SECONDS_PER_MONTH
+
+    api_requests = t.pages + t.event_calls
+    bill.add(
+        "API Gateway",
+        "REST requests: pages + POST /events calls",
+        api_requests,
+        "requests",
+        tiered_cost(api_requests, TIERED["apigw_rest"].tiers),
+    )
+
+    body = measured.response_bytes_per_page * (
+        assumed.archive_gzip_ratio if config.compressed_responses else 1.0
+    )
+    out_gb = (
+        t.pages * (body + assumed.response_header_bytes)
+        + t.event_calls * (assumed.events_response_bytes + assumed.response_header_bytes)
+    ) / GB
+    bill.add(
+        "API Gateway",
+        "data out to browsers: pages + POST /events answers",
+        out_gb,
+        "GB",
+        tiered_cost(out_gb, TIERED["data_out"].tiers),
+    )
+
+    # -- Lambda ----------------------------------------------------------------------------------------
+    gb_s_usd = price("lambda_gb_s_arm" if config.arm64 else "lambda_gb_s_x86")
+    serving_mb, other_mb = config.serving_memory_mb, config.default_memory_mb
+    # The bench runs on one full core; below 1,769 MB a function gets that share of a vCPU.
+    serving_ms = (
+        measured.handler_ms / cpu_share(serving_mb) + assumed.dynamodb_call_ms + assumed.kinesis_put_ms
+    )
+    sandboxes = math.ceil(load.peak_to_average * load.rps * serving_ms / 1000.0) + 1
+    cold_starts = sandboxes * HOURS_PER_MONTH / assumed.sandbox_lifetime_hours
+    shoppers_per_batch = t.events_per_event_batch  # one event per shopper per (about one second) batch
+    counter_calls = (
+        measured.counter_writes_per_batch if config.counter_item_per_hour else distinct_in_batch(load, t)
+    )
+    calls_per_batch = (
+        measured.reads_per_batch + shoppers_per_batch * measured.writes_per_shopper_batch + counter_calls
+    )
+    processor_ms = (
+        t.records_per_batch * measured.processor_cpu_ms_per_event / cpu_share(other_mb)
+        + (t.event_batches / t.batches if t.batches else 0.0) * calls_per_batch * assumed.dynamodb_call_ms
+    )
+    busy = t.batches / SECONDS_PER_MONTH / t.shards * processor_ms / 1000.0
+    if busy > 1.0:
+        bill.notes.append(
+            f"one event processor per shard is busy {busy:.0%} of the time: it falls behind "
+            "unless the mapping's ParallelizationFactor is raised"
+        )
+    for name, invocations, ms, mb in (
+        ("retrieval", t.pages, serving_ms, serving_mb),
+        ("events_api", t.event_calls, assumed.events_api_ms, other_mb),
+        ("event_processor", t.batches, processor_ms, other_mb),
+    ):
+        bill.add(
+            "Lambda", f"{name}: requests", invocations, "requests", invocations * price("lambda_request")
+        )
+        gb_s = lambda_gb_s(invocations, ms, mb)
+        bill.add("Lambda", f"{name}: {math.ceil(ms)} ms x {mb} MB", gb_s, "GB-s", gb_s * gb_s_usd)
+    init_gb_s = lambda_gb_s(cold_starts, measured.cold_start_s * 1000.0 / cpu_share(serving_mb), serving_mb)
+    bill.add(
+        "Lambda",
+        f"retrieval: {cold_starts:,.0f} cold starts (INIT billed)",
+        init_gb_s,
+        "GB-s",
+        init_gb_s * gb_s_usd,
+    )
+
+    # -- DynamoDB --------------------------------------------------------------------------------------
+    session_bytes, session_rru, session_rru_strong, session_wru = mean_session_units(
+        load.events_per_shopper_month
+    )
+    profile = profile_item_bytes(min(round(load.events_per_shopper_month), 200))
+    page_rru = read_units(profile, consistent=False) + session_rru
+    bill.add(
+        "DynamoDB",
+        f"page reads: 1 BatchGetItem (profile + session) = {page_rru:g} RRU",
+        t.pages * page_rru,
+        "RRU",
+        t.pages * page_rru * price("ddb_rru"),
+    )
+    overlay = {
+        "item_id": OVERLAY_KEY,
+        "items": {f"sku-{n:05d}": OVERLAY_SAMPLE.to_record() for n in range(load.overlay_items)},
+    }
+    overlay_rru = sandboxes * s / config.overlay_ttl_s * read_units(item_bytes(overlay), consistent=False)
+    bill.add(
+        "DynamoDB",
+        f"catalogue overlay: 1 GetItem per sandbox per {config.overlay_ttl_s:g} s",
+        overlay_rru,
+        "RRU",
+        overlay_rru * price("ddb_rru"),
+    )
+    batch_rru = measured.reads_per_batch * shoppers_per_batch * session_rru_strong
+    bill.add(
+        "DynamoDB",
+        "event batches: sessions read (strongly consistent)",
+        t.event_batches * batch_rru,
+        "RRU",
+        t.event_batches * batch_rru * price("ddb_rru"),
+    )
+    session_writes = t.event_batches * shoppers_per_batch * measured.writes_per_shopper_batch * session_wru
+    bill.add(
+        "DynamoDB",
+        f"event batches: session PutItem ({session_wru:.1f} WRU mean)",
+        session_writes,
+        "WRU",
+        session_writes * price("ddb_wru"),
+    )
+    if config.counter_item_per_hour:
+        counter_wru, counter_end = counter_write_units(load)
+        counter_writes = t.event_batches * counter_calls * counter_wru
+        label = f"trending: UpdateItem on the hour's counter item ({counter_wru:.0f} WRU mean)"
+        per_item_wcu = counter_writes / SECONDS_PER_MONTH
+        if per_item_wcu > 1000:
+            bill.notes.append(
+                f"the hourly counter item takes {per_item_wcu:,.0f} write units a second: over "
+                "DynamoDB's 1,000 per partition, so its updates are throttled"
+            )
+        if counter_end > DYNAMODB_MAX_ITEM_BYTES:
+            bill.notes.append(
+                f"the hourly trending-counter item would reach {counter_end / 1024:,.0f} KB: over DynamoDB's "
+                f"400 KB item limit, so updates fail for the rest of each hour (priced at 400 WRU each)"
+            )
+    else:
+        counter_end = counter_item_bytes(0.0)
+        counter_writes = t.event_batches * counter_calls
+        label = "trending: one UpdateItem per (hour, item) in a batch (1 WRU each)"
+    bill.add("DynamoDB", label, counter_writes, "WRU", counter_writes * price("ddb_wru"))
+    profiles = load.shoppers_in_window
+    window_profile = profile_item_bytes(round(load.interactions_in_window / profiles))
+    runs = DAYS_PER_MONTH / load.training_cadence_days
+    # the lever: only the shoppers seen since the last training (the recency decay applied when read)
+    loaded = profiles if config.publish_every_profile else min(profiles, load.shoppers / runs)
+    profile_writes = runs * loaded * write_units(window_profile)
+    bill.add(
+        "DynamoDB",
+        f"publish: {human_count(loaded)} shopper profiles loaded per training",
+        profile_writes,
+        "WRU",
+        profile_writes * price("ddb_wru"),
+    )
+    publish_s = loaded / assumed.profiles_per_write_call * assumed.dynamodb_call_ms / 1000.0
+    if publish_s > c.TIMEOUT_SECONDS["publish"]:
+        bill.notes.append(
+            f"the publish function would write profiles for {publish_s:,.0f} s per training: over its "
+            f"{c.TIMEOUT_SECONDS['publish']} s timeout"
+        )
+    publish_gb_s = lambda_gb_s(runs, publish_s * 1000.0, config.default_memory_mb)
+    bill.add(
+        "Lambda",
+        f"publish: {runs:.0f} runs x {publish_s:,.0f} s loading profiles",
+        publish_gb_s,
+        "GB-s",
+        publish_gb_s * gb_s_usd,
+    )
+    stored = (
+        profiles * (window_profile + DYNAMODB_STORAGE_OVERHEAD_BYTES)
+        + load.shoppers * (session_bytes + DYNAMODB_STORAGE_OVERHEAD_BYTES)
+        + (7 * 24 + 24) * min(counter_end, DYNAMODB_MAX_ITEM_BYTES)
+    ) / GB
+    bill.add(
+        "DynamoDB",
+        "storage + point-in-time recovery",
+        stored,
+        "GB-month",
+        stored * (price("ddb_storage") + price("ddb_pitr")),
+    )
+
+    # -- Kinesis, Firehose, S3 -------------------------------------------------------------------------
+    event_kb, impression_kb = math.ceil(load.event_bytes / 1024), math.ceil(load.impression_bytes / 1024)
+    if config.kinesis_on_demand:
+        bill.add(
+            "Kinesis",
+            "on-demand stream",
+            HOURS_PER_MONTH,
+            "stream-hours",
+            HOURS_PER_MONTH * price("kds_od_stream_hour"),
+        )
+        gb_in = (t.events * event_kb + t.pages * impression_kb) / MB
+        bill.add(
+            "Kinesis",
+            "data in: events + impressions (1 KB units)",
+            gb_in,
+            "GB",
+            gb_in * price("kds_od_in_gb"),
+        )
+        gb_out = gb_in * KINESIS_CONSUMERS
+        bill.add(
+            "Kinesis",
+            f"data out: {KINESIS_CONSUMERS} consumers",
+            gb_out,
+            "GB",
+            gb_out * price("kds_od_out_gb"),
+        )
+    else:
+        shard_hours = t.shards * HOURS_PER_MONTH
+        bill.add(
+            "Kinesis",
+            f"{t.shards} provisioned shard(s) for {load.peak_to_average:g}x the average",
+            shard_hours,
+            "shard-hours",
+            shard_hours * price("kds_shard_hour"),
+        )
+        units = t.events * math.ceil(load.event_bytes / 25600) + t.pages * math.ceil(
+            load.impression_bytes / 25600
+        )
+        bill.add("Kinesis", "PUT payload units (25 KB)", units, "units", units * price("kds_put_unit"))
+    firehose_gb = (
+        (t.events * math.ceil(load.event_bytes / 5120) + t.pages * math.ceil(load.impression_bytes / 5120))
+        * 5
+        / MB
+    )
+    bill.add(
+        "Firehose",
+        "ingested: records rounded up to 5 KB",
+        firehose_gb,
+        "GB",
+        firehose_gb * price("firehose_gb"),
+    )
+    raw_bytes = t.events * load.event_bytes + t.pages * load.impression_bytes
+    archive_gb = raw_bytes * assumed.archive_gzip_ratio * load.archive_months / GB
+    model_gb = load.catalog_items * assumed.model_bytes_per_item * assumed.model_versions_kept / GB
+    bill.add(
+        "S3",
+        f"archive ({load.archive_months:g} months, gzip) + model versions",
+        archive_gb + model_gb,
+        "GB-month",
+        (archive_gb + model_gb) * price("s3_gb_month"),
+    )
+    objects_per_day = max(
+        86400.0 / c.ARCHIVE_BUFFER_SECONDS, raw_bytes / DAYS_PER_MONTH / (c.ARCHIVE_BUFFER_MB * MB)
+    )
+    puts, gets = objects_per_day * DAYS_PER_MONTH, objects_per_day * load.training_window_days * runs
+    bill.add(
+        "S3",
+        "Firehose PUTs + training GETs of the window",
+        puts + gets,
+        "requests",
+        puts * price("s3_put") + gets * price("s3_get"),
+    )
+
+    training_lines(bill, load, assumed)
+    observability_lines(bill, load, measured, assumed, config, t)
+    bill.lines.sort(key=lambda line: SERVICES.index(line.service))  # stable: each service's lines in order
+    return bill
+
+
+def human_count(value: float) -> str:
+    return f"{value / 1e6:,.1f}M" if value >= 1e6 else f"{value / 1e3:,.0f}k"
+
+
+def training_lines(bill: Bill, load: Load, assumed: Assumed) -> None:
+    interactions = load.interactions_in_window
+    runs = DAYS_PER_MONTH / load.training_cadence_days
+    limit = assumed.training_instance_gib * GB * 0.85 / assumed.training_bytes_per_interaction
+    work_hours = interactions * assumed.training_s_per_interaction / 3600.0
+    if interactions <= limit:
+        hours = runs * (assumed.training_overhead_hours + work_hours)
+        bill.add(
+            "Training",
+            f"SageMaker ml.m5.xlarge: {runs:.0f} runs x {hours / runs * 60:.0f} min "
+            f"({interactions / 1e6:,.1f}M interactions)",
+            hours,
+            "instance-hours",
+            hours * price("sagemaker_m5_xlarge_hour"),
+        )
+        return
+    vcpu_hours = runs * work_hours * assumed.spark_overhead
+    gb_hours = vcpu_hours * assumed.emr_gb_per_vcpu
+    bill.add(
+        "Training",
+        f"EMR Serverless: {runs:.0f} runs over {interactions / 1e9:,.2f}B interactions",
+        vcpu_hours,
+        "vCPU-hours",
+        vcpu_hours * price("emr_serverless_vcpu_hour"),
+    )
+    bill.add(
+        "Training", "EMR Serverless memory", gb_hours, "GB-hours", gb_hours * price("emr_serverless_gb_hour")
+    )
+    bill.notes.append(
+        f"{interactions / 1e6:,.0f}M interactions exceed one ml.m5.xlarge ({limit / 1e6:,.0f}M): Spark on"
+        f" EMR Serverless, at {assumed.spark_overhead:g}x the single machine's CPU time (not measured yet)"
+    )
+
+
+def observability_lines(
+    bill: Bill, load: Load, measured: Measured, assumed: Assumed, config: StackConfig, t: Traffic
+) -> None:
+    log_bytes = (
+        t.pages * (measured.log_bytes_per_page + assumed.platform_log_bytes + assumed.access_log_bytes)
+        + t.event_calls
+        * (assumed.events_api_log_bytes + assumed.platform_log_bytes + assumed.access_log_bytes)
+        + t.batches * (assumed.processor_log_bytes + assumed.platform_log_bytes)
+    )
+    log_gb = log_bytes / GB
+    bill.add(
+        "CloudWatch",
+        "logs ingested (EMF metrics, logs, access logs)",
+        log_gb,
+        "GB",
+        log_gb * price("logs_ingest_gb"),
+    )
+    stored = log_gb * assumed.archive_gzip_ratio  # one month kept (LOG_RETENTION_DAYS), billed compressed
+    bill.add(
+        "CloudWatch",
+        f"logs kept {c.LOG_RETENTION_DAYS} days",
+        stored,
+        "GB-month",
+        stored * price("logs_store_gb_month"),
+    )
+    series = (
+        RETRIEVAL_METRICS
+        + EVENTS_API_METRICS
+        + PROCESSOR_METRICS
+        + API_METRICS_PER_METHOD * assumed.api_methods_with_traffic
+    )
+    fixed = (
+        series * price("metric_month")
+        + assumed.alarms * price("alarm_month")
+        + assumed.dashboards * price("dashboard_month")
+    )
+    bill.add(
+        "CloudWatch",
+        f"{series} metric series, {assumed.alarms} alarms, {assumed.dashboards} dashboard",
+        series,
+        "metrics",
+        fixed,
+    )
+    rate = (t.pages + t.event_calls + t.batches) / SECONDS_PER_MONTH
+    sampled = min(rate, config.xray_reservoir_per_s) + config.xray_rate * max(
+        rate - config.xray_reservoir_per_s, 0
+    )
+    traces = sampled * SECONDS_PER_MONTH
+    bill.add(
+        "X-Ray",
+        f"traces: {config.xray_reservoir_per_s:g}/s + {config.xray_rate:.0%} of the rest",
+        traces,
+        "traces",
+        traces * price("xray_trace"),
+    )

@@ -1,0 +1,386 @@
+"""The arithmetic of the cost model: a load, the measured and assumed per-request figures, and the stack's
+configuration in; the monthly bill's line items out, beside Amazon Personalize's for the same load.
+
+Pure functions over small dataclasses, so each line item is tested on known inputs
+(tests/unit/test_cost_model.py). ``local_twin.cost`` reads the bench files, prints and writes JSON.
+Sizes of DynamoDB records come from the store's own record shapes and limits (``merchandiser.store``),
+priced with DynamoDB's documented sizing rules, so a change to what a session holds changes the bill.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import numpy as np
+
+from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH
+from merchandiser.store import (
+    COUNT_ATTRIBUTE_PREFIX,
+    SEEN_EVENT_IDS_KEPT,
+    SESSION_EVENTS_KEPT,
+    TRENDING_KEY_PREFIX,
+    SessionEvent,
+    to_dynamo,
+)
+from stacks import constants as c
+
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0
+MB = 1024.0 * 1024.0
+GB = 1024.0**3
+LAMBDA_MB_PER_VCPU = 1769.0
+KINESIS_SHARD_BYTES_PER_S = 1024.0 * 1024.0
+KINESIS_SHARD_RECORDS_PER_S = 1000.0
+KINESIS_ON_DEMAND_MIN_SHARDS = 4  # a new on-demand stream accepts 4 MB/s and 4,000 records/s
+KINESIS_CONSUMERS = 2  # the event processor's mapping and Firehose both read every record
+DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
+DYNAMODB_STORAGE_OVERHEAD_BYTES = 100
+# The shopper profile the publish step writes (training/bundle.py HISTORY_ITEMS, training/fit.py RECENT_ITEMS;
+# a unit test checks these against the training code, which is too heavy to import here).
+PROFILE_HISTORY_ITEMS = 200
+PROFILE_RECENT_ITEMS = 20
+# Representative ids: the sample event tests/events/event_v1.json (user "u-1042", item "sku-88213", UUID).
+USER_ID, ITEM_ID, EVENT_ID = "u-1042", "sku-88213", "0f8e2a3c-5b9d-4e1f-a7c6-2d4b8e9f1a3c"
+EPOCH_TS = 1764403200.123456
+
+
+@dataclass(frozen=True)
+class Load:
+    """What the shop does in a month. Traffic is flat (the monthly average every hour)."""
+
+    rps: float
+    events_per_request: float = 2.0  # the page view that shows recommendations + about one other event
+    events_per_second_override: float | None = None
+    catalog_items: int = 100_000
+    requests_per_shopper_month: float = 10.0
+    event_bytes: int = 350  # compact JSON of tests/events/event_v1.json is 330 bytes
+    impression_bytes: int = 500  # one record per served page: ids of the page, model, variant, time
+    events_per_api_call: float = 1.0  # a browser POSTs each event as it happens
+    popularity_exponent: float = 0.9  # Zipf exponent of item popularity (training/datasets/synthetic_shop.py)
+    training_cadence_days: float = 1.0  # stacks/constants.DEFAULT_TRAINING_SCHEDULE is rate(1 day)
+    training_window_days: float = 90.0
+    archive_months: float = 12.0  # months of archive held in S3 in the month priced
+    overlay_items: int = 100  # catalogue upserts waiting for the next training (catalog_overlay)
+    peak_to_average: float = 2.0  # sizes provisioned capacity (Kinesis shards, Lambda sandboxes)
+    returning_shopper_share: float = 0.5  # of a month's shoppers, those also seen earlier in the window
+    personalize_retrain_days: float = 7.0
+    personalize_campaigns: int = 1
+    personalize_min_tps: float = 1.0
+
+    @property
+    def events_per_second(self) -> float:
+        if self.events_per_second_override is not None:
+            return self.events_per_second_override
+        return self.rps * self.events_per_request
+
+    @property
+    def shoppers(self) -> float:
+        return max(1.0, self.rps * SECONDS_PER_MONTH / self.requests_per_shopper_month)
+
+    @property
+    def events_per_shopper_month(self) -> float:
+        return self.events_per_second * SECONDS_PER_MONTH / self.shoppers
+
+    @property
+    def shoppers_in_window(self) -> float:
+        """Distinct shoppers of the training window: each profile the publish step loads."""
+        months = max(self.training_window_days / DAYS_PER_MONTH, 1.0)
+        return self.shoppers * (1.0 + (months - 1.0) * (1.0 - self.returning_shopper_share))
+
+    @property
+    def interactions_in_window(self) -> float:
+        return self.events_per_second * 86400.0 * self.training_window_days
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Per-request figures measured by the benches; the defaults are the README's figures of 2026-11-22."""
+
+    handler_ms: float = 14.50  # serving bench: whole handler minus the moto store, p99
+    cold_start_s: float = 1.06  # serving bench: imports + loading every artifact
+    bench_catalog_items: int = 100_000
+    processor_cpu_ms_per_event: float = 1.98  # events bench: handler CPU per event
+    reads_per_batch: float = 1.0  # events bench: BatchGetItem calls per batch
+    writes_per_shopper_batch: float = 1.0  # events bench: session PutItem per shopper in a batch
+    counter_writes_per_batch: float = 1.0  # events bench: UpdateItem ADD per batch
+    # EMF blob (986 B) + the "served" line (955 B), mean of 250 pages of the serving bench's model, measured
+    # 2026-11-30 with the real handler; + 26 B of CloudWatch metadata per log event
+    log_bytes_per_page: float = 1_940.0 + 2 * 26
+    response_bytes_per_page: float = 3_148.0  # JSON body of a 20-item page, same measurement
+    sources: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Assumed:
+    """Figures no bench here can measure (no AWS account): stated, not measured."""
+
+    dynamodb_call_ms: float = 6.0  # one in-region DynamoDB call, wall time
+    kinesis_put_ms: float = 10.0  # the impression PutRecord of a served page (DESIGN.md; not built yet)
+    events_api_ms: float = 15.0  # POST /events: validate + PutRecords, at 512 MB
+    sandbox_lifetime_hours: float = 2.0  # a warm Lambda sandbox is recycled about this often
+    # CloudWatch Logs bills each event's bytes + 26 bytes of metadata
+    platform_log_bytes: float = 450.0  # START (~80 B), END (~60 B) and REPORT (~230 B) lines + 3 x 26
+    access_log_bytes: float = 330.0  # ~300 B JSON of the stage's standard access-log fields + 26
+    events_api_log_bytes: float = 600.0  # EMF blob + log lines of POST /events
+    processor_log_bytes: float = 1_200.0  # EMF blob (9 metrics) + "batch processed" line per batch
+    archive_gzip_ratio: float = 0.15  # gzip'd JSON lines / raw
+    response_header_bytes: float = 300.0  # status line and headers of an API response
+    events_response_bytes: float = 120.0  # POST /events: 202 with the accepted event ids
+    model_bytes_per_item: float = 800.0  # layers: 77 MiB of model + index at 100,000 items
+    model_versions_kept: int = 30  # noncurrent versions expire after 30 days, one model a day
+    training_s_per_interaction: float = 967.0 / 10_662_083  # README: 10.7M interactions in 967 s
+    training_bytes_per_interaction: float = 7.23 * GB / 10_662_083  # README: peak 7.23 GiB at 10.7M
+    training_overhead_hours: float = 0.05  # SageMaker start-up, download, upload (billed)
+    training_instance_gib: float = 16.0  # ml.m5.xlarge
+    spark_overhead: float = 3.0  # Spark vCPU-seconds per single-machine second (until the Spark bench)
+    emr_gb_per_vcpu: float = 4.0  # EMR Serverless default worker: 4 vCPU, 16 GB
+    api_methods_with_traffic: int = 2  # detailed API metrics: GET recommendations, POST events
+    alarms: int = 3
+    dashboards: int = 1
+    profiles_per_write_call: int = 25  # publish: batch_writer's BatchWriteItem of 25
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """How the stack is built (today's values from stacks/), and the levers the report tries."""
+
+    serving_memory_mb: int = c.SERVING_MEMORY_MB
+    default_memory_mb: int = c.DEFAULT_MEMORY_MB
+    arm64: bool = False  # stacks/functions.py: lambda_.Architecture.X86_64
+    kinesis_on_demand: bool = True  # stacks/streaming_stack.py: StreamMode.ON_DEMAND
+    xray_reservoir_per_s: float = 1.0  # tracing ACTIVE with X-Ray's default sampling rule
+    xray_rate: float = 0.05
+    counter_item_per_hour: bool = True  # merchandiser.store.counters: one counter item per hour bucket
+    publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
+    compressed_responses: bool = False  # the RestApi sets no minimum_compression_size
+    batch_size: int = c.ESM_BATCH_SIZE
+    overlay_ttl_s: float = 10.0  # merchandiser.serving.runtime.OVERLAY_TTL_SECONDS
+
+
+@dataclass(frozen=True)
+class Line:
+    service: str
+    item: str
+    quantity: float
+    unit: str
+    usd: float
+
+
+@dataclass
+class Bill:
+    lines: list[Line] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, service: str, item: str, quantity: float, unit: str, usd: float) -> None:
+        self.lines.append(Line(service, item, quantity, unit, usd))
+
+    @property
+    def total(self) -> float:
+        return sum(line.usd for line in self.lines)
+
+
+# -- DynamoDB sizing ---------------------------------------------------------------------------------------
+def _number_bytes(value: Any) -> int:
+    digits = Decimal(str(value)).normalize().as_tuple().digits
+    significant = len(digits) if any(digits) else 1
+    return math.ceil(significant / 2) + 1
+
+
+def value_bytes(value: Any) -> int:
+    """Size of one attribute value by DynamoDB's documented rules (names are counted by the caller)."""
+    if isinstance(value, bool) or value is None:
+        return 1
+    if isinstance(value, str):
+        return len(value.encode())
+    if isinstance(value, int | float | Decimal):
+        return _number_bytes(value)
+    if isinstance(value, dict):
+        return 3 + sum(len(k.encode()) + value_bytes(v) + 1 for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return 3 + sum(value_bytes(v) + 1 for v in value)
+    if isinstance(value, set | frozenset):
+        return sum(value_bytes(v) for v in value)
+    raise TypeError(f"no DynamoDB size rule for {type(value).__name__}")
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
+def read_units(size: int, consistent: bool) -> float:
+    return math.ceil(max(size, 1) / 4096) * (1.0 if consistent else 0.5)
+
+
+def write_units(size: int) -> int:
+    return math.ceil(max(size, 1) / 1024)
+
+
+def session_item_bytes(events: int) -> int:
+    """The sessions-table item ``FeatureStore.write_session`` writes after ``events`` events."""
+    kept = min(events, SESSION_EVENTS_KEPT)
+    event = SessionEvent(event_id=EVENT_ID, item_id=ITEM_ID, event_type="view", weight=1.0, ts=EPOCH_TS)
+    item = {
+        "user_id": USER_ID,
+        "events": to_dynamo([event.__dict__] * kept),
+        "seen": [EVENT_ID] * min(events, SEEN_EVENT_IDS_KEPT),
+        "version": events,
+        "expires_at": int(EPOCH_TS),
+        "updated_at": to_dynamo(EPOCH_TS),
+        "purchased": {ITEM_ID},
+    }
+    return item_bytes(item)
+
+
+def profile_item_bytes(items: int) -> int:
+    """The users-table item the publish step writes (training/bundle.py user features)."""
+    history = {f"{ITEM_ID[:-5]}{n:05d}": 1.520332 for n in range(min(items, PROFILE_HISTORY_ITEMS))}
+    item = {
+        "user_id": USER_ID,
+        "history": to_dynamo(history),
+        "purchased": list(history)[: max(1, items // 10)],
+        "recent": list(history)[:PROFILE_RECENT_ITEMS],
+        "attributes": {"age_band": "35-44", "country": "GB", "device": "mobile"},
+        "category_seen": to_dynamo({"electronics": 1772249794.0, "kitchen": 1772457961.0}),
+        "model_version": "20261130-020000",
+    }
+    return item_bytes(item)
+
+
+def counter_item_bytes(distinct_items: float) -> int:
+    """An hourly trending-counter item holding ``distinct_items`` counts."""
+    key = TRENDING_KEY_PREFIX + "2026113012"
+    per_item = len(COUNT_ATTRIBUTE_PREFIX + ITEM_ID) + _number_bytes(12.5)
+    return (
+        len("user_id")
+        + len(key)
+        + len("expires_at")
+        + _number_bytes(int(EPOCH_TS))
+        + round(distinct_items * per_item)
+    )
+
+
+@cache
+def _log_unseen(catalog_items: int, exponent: float) -> np.ndarray:
+    """log(1 - p_i) of each item's Zipf(``exponent``) popularity, most popular first."""
+    weights = np.arange(1, catalog_items + 1, dtype=np.float64) ** -exponent
+    result: np.ndarray = np.log1p(-weights / weights.sum())
+    return result
+
+
+def expected_distinct(draws: float, catalog_items: int, exponent: float) -> float:
+    """Expected distinct items among ``draws`` events drawn from a Zipf(``exponent``) popularity:
+    sum over items of 1 - (1 - p_i)^draws."""
+    if draws <= 0:
+        return 0.0
+    return float(np.sum(-np.expm1(draws * _log_unseen(catalog_items, exponent))))
+
+
+# -- Kinesis -----------------------------------------------------------------------------------------------
+def kinesis_shards_needed(records_per_s: float, bytes_per_s: float) -> int:
+    """Provisioned shards for a write rate: 1 MB/s and 1,000 records/s per shard, at least one."""
+    return max(
+        1,
+        math.ceil(bytes_per_s / KINESIS_SHARD_BYTES_PER_S),
+        math.ceil(records_per_s / KINESIS_SHARD_RECORDS_PER_S),
+    )
+
+
+def batches_per_second(records_per_s: float, shards: int, batch_size: int) -> float:
+    """Invocations of the event processor: each shard is polled about once a second (no batching window);
+    a poll finding r records (Poisson) invokes once if r > 0, and full batches are taken back to back."""
+    per_shard = records_per_s / shards
+    return shards * max(-math.expm1(-per_shard), per_shard / batch_size)
+
+
+def event_batch_share(records_per_s: float, events_per_s: float, shards: int, batch_size: int) -> float:
+    """Share of the processor's batches holding at least one event (the others hold impressions only and
+    touch no session or counter)."""
+    if records_per_s <= 0 or events_per_s <= 0:
+        return 0.0
+    r, e = records_per_s / shards, events_per_s / shards
+    if r / batch_size >= -math.expm1(-r):  # full batches back to back
+        return 1.0 - (1.0 - e / r) ** batch_size
+    return -math.expm1(-e) / -math.expm1(-r)  # one poll a second: some polls find impressions only
+
+
+def lambda_gb_s(invocations: float, duration_ms: float, memory_mb: int) -> float:
+    """GB-seconds: each invocation billed in whole milliseconds."""
+    return invocations * math.ceil(duration_ms) / 1000.0 * memory_mb / 1024.0
+
+
+def cpu_share(memory_mb: int) -> float:
+    return min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Derived rates of one load on the stack."""
+
+    pages: float
+    events: float
+    event_calls: float
+    records_per_s: float
+    bytes_per_s: float
+    shards: int
+    batches: float
+    event_batches: float  # batches holding at least one event
+    events_per_event_batch: float
+    records_per_batch: float
+
+
+def traffic(load: Load, config: StackConfig) -> Traffic:
+    records_per_s = load.events_per_second + load.rps  # every served page is one impression record
+    bytes_per_s = load.events_per_second * load.event_bytes + load.rps * load.impression_bytes
+    peak = kinesis_shards_needed(records_per_s * load.peak_to_average, bytes_per_s * load.peak_to_average)
+    # on-demand keeps room for twice the 30-day peak, from 4 shards' worth
+    shards = max(KINESIS_ON_DEMAND_MIN_SHARDS, 2 * peak) if config.kinesis_on_demand else peak
+    per_s = batches_per_second(records_per_s, shards, config.batch_size)
+    with_events = per_s * event_batch_share(records_per_s, load.events_per_second, shards, config.batch_size)
+    return Traffic(
+        pages=load.rps * SECONDS_PER_MONTH,
+        events=load.events_per_second * SECONDS_PER_MONTH,
+        event_calls=load.events_per_second * SECONDS_PER_MONTH / load.events_per_api_call,
+        records_per_s=records_per_s,
+        bytes_per_s=bytes_per_s,
+        shards=shards,
+        batches=per_s * SECONDS_PER_MONTH,
+        event_batches=with_events * SECONDS_PER_MONTH,
+        events_per_event_batch=load.events_per_second / with_events if with_events else 0.0,
+        records_per_batch=records_per_s / per_s if per_s else 0.0,
+    )
+
+
+def mean_session_units(events_per_shopper: float) -> tuple[float, float, float, float]:
+    """Over a shopper's month (the session grows event by event up to the store's limits): mean item bytes,
+    mean eventually consistent read units, strongly consistent read units, write units."""
+    n = max(1, round(events_per_shopper))
+    sizes = [session_item_bytes(k) for k in range(1, min(n, 250) + 1)]
+    sizes += [sizes[-1]] * (n - len(sizes))  # past the limits the item no longer grows
+    count = float(len(sizes))
+    return (
+        sum(sizes) / count,
+        sum(read_units(s, consistent=False) for s in sizes) / count,
+        sum(read_units(s, consistent=True) for s in sizes) / count,
+        sum(write_units(s) for s in sizes) / count,
+    )
+
+
+def counter_write_units(load: Load) -> tuple[float, float]:
+    """Mean write units of one UpdateItem on the hour's counter item (it grows through the hour), and the
+    item's size at the end of the hour in bytes (before DynamoDB's 400 KB limit)."""
+    per_hour = load.events_per_second * 3600.0
+    minutes = [(m + 0.5) / 60.0 * per_hour for m in range(60)]
+    sizes = [
+        counter_item_bytes(expected_distinct(d, load.catalog_items, load.popularity_exponent))
+        for d in minutes
+    ]
+    units = [write_units(min(size, DYNAMODB_MAX_ITEM_BYTES)) for size in sizes]
+    end = counter_item_bytes(expected_distinct(per_hour, load.catalog_items, load.popularity_exponent))
+    return sum(units) / len(units), float(end)
+
+
+def distinct_in_batch(load: Load, t: Traffic) -> float:
+    return expected_distinct(t.events_per_event_batch, load.catalog_items, load.popularity_exponent)

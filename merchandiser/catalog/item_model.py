@@ -1,0 +1,111 @@
+"""What a trained model knows of the items, in memory: catalogue, ALS vectors and their HNSW index,
+popularity and the item-side signals; loaded once per container, shared by every stage.
+
+Only data and what is derived from it once per model (the Gram matrix every fold-in needs, the rows
+placed by their attributes, popularity percentiles, static orders); the stages' logic lives in them.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+
+from merchandiser.catalog.items import Catalog
+from merchandiser.catalog.signals import Signals
+from merchandiser.store import CATALOG, INDEX, ITEM_FACTORS, POPULARITY, SIGNALS, BundleError
+
+REQUIRED_FILES = (CATALOG, ITEM_FACTORS, POPULARITY, INDEX)
+LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, IndexError, zipfile.BadZipFile)
+
+
+class ItemModel:
+    manifest: dict[str, Any]
+    catalog: Catalog
+    version: str
+
+    def __init__(
+        self,
+        manifest: dict[str, Any],
+        catalog: Catalog,
+        item_factors: np.ndarray,
+        popularity: np.ndarray,
+        index: hnswlib.Index,
+        signals: Signals | None = None,
+    ) -> None:
+        if item_factors.shape[0] != len(catalog) or popularity.shape != (len(catalog),):
+            raise BundleError(
+                f"catalog has {len(catalog)} items but item_factors {item_factors.shape}"
+                f" and popularity {popularity.shape}"
+            )
+        self.manifest = manifest
+        self.catalog = catalog
+        self.version = str(manifest.get("model_version", "unversioned"))
+        self.item_factors = item_factors
+        self.popularity = popularity
+        self.index = index
+        self.signals = signals if signals is not None else Signals.empty(len(catalog))
+        if self.signals.trending.shape != (len(catalog),):
+            raise BundleError(f"signals describe {len(self.signals.trending)} items, not {len(catalog)}")
+        self.placed_rows = np.flatnonzero(self.signals.placed)
+        self._orders: dict[str, np.ndarray] = {}
+        als = manifest.get("als", {})
+        self.regularization = float(als.get("regularization", 0.05))
+        self.alpha = float(als.get("alpha", 1.0))
+        # computed once: every fold-in needs Y'Y (float32 product, then widened: the full float64
+        # copies of a 100k-item catalogue cost most of a cold start)
+        self.gram = (item_factors.T @ item_factors).astype(np.float64)
+
+    @classmethod
+    def load(cls, model_dir: Path, manifest: dict[str, Any]) -> ItemModel:
+        """Every item-side file of a model dir whose manifest was read (and verified) by the caller."""
+        for name in REQUIRED_FILES:
+            if not (model_dir / name).is_file():
+                raise BundleError(f"{name} is missing from {model_dir}")
+        try:
+            catalog = Catalog.load(model_dir / CATALOG)
+            item_factors = np.load(model_dir / ITEM_FACTORS, allow_pickle=False)
+            popularity = np.load(model_dir / POPULARITY, allow_pickle=False)
+            index = hnswlib.Index(space="ip", dim=int(item_factors.shape[1]))
+            index.load_index(str(model_dir / INDEX), max_elements=len(catalog))
+            signals = Signals.load(model_dir / SIGNALS) if (model_dir / SIGNALS).is_file() else None
+        except LOAD_ERRORS as error:
+            raise BundleError(f"cannot load the model in {model_dir}: {error}") from error
+        return cls(manifest, catalog, item_factors, popularity, index, signals)
+
+    @cached_property
+    def placed_factors(self) -> np.ndarray:
+        return np.ascontiguousarray(self.item_factors[self.placed_rows], dtype=np.float32)
+
+    @cached_property
+    def popularity_percentile(self) -> np.ndarray:
+        """Each item's popularity rank over the catalogue size: 0 the least, near 1 the most popular."""
+        ranks = np.empty(len(self.popularity), dtype=np.float64)
+        ranks[np.argsort(self.popularity, kind="stable")] = np.arange(len(self.popularity))
+        return ranks / max(len(self.popularity), 1)
+
+    def segment_popularity(self, segments: Sequence[str]) -> np.ndarray:
+        """Popularity among the shopper's first known segment, overall popularity otherwise."""
+        for key in segments:
+            if key in self.signals.segments:
+                return self.signals.segments[key]
+        return self.popularity
+
+    def static_order(self, key: str, scores: np.ndarray) -> np.ndarray:
+        """Rows with a positive score, best first (ties: lower row first), sorted once per model and key."""
+        order = self._orders.get(key)
+        if order is None:
+            positive = np.flatnonzero(scores > 0)
+            order = positive[np.lexsort((positive, -scores[positive]))]
+            self._orders[key] = order
+        return order
+
+    def rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Rows of known ids (unknown ones skipped)."""
+        row_of = self.catalog.row_of
+        return np.array([row_of[item] for item in item_ids if item in row_of], dtype=np.int64)

@@ -1,0 +1,76 @@
+"""Item-side signals learnt by training beside the ALS factors, saved together in ``signals.npz``.
+
+- ``trending``: interaction weight decayed with a short half-life (what is selling this week);
+- ``also_viewed`` / ``bought_together``: co-occurrence neighbours (shopper level / basket level);
+- ``content``: the attribute -> vector regression, and ``placed``: the rows whose vector came from it;
+- ``segments``: popularity among the shoppers of one segment (``"country=France"``), for new shoppers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from merchandiser.catalog.content import ContentModel
+from merchandiser.catalog.neighbours import Neighbours
+
+CONTENT_PREFIX = "content_"
+
+
+@dataclass(frozen=True)
+class Signals:
+    trending: np.ndarray  # float32 (n_items,)
+    also_viewed: Neighbours
+    bought_together: Neighbours
+    placed: np.ndarray  # bool (n_items,)
+    content: ContentModel | None = None
+    segments: dict[str, np.ndarray] = field(default_factory=dict)  # key -> float32 (n_items,)
+
+    @classmethod
+    def empty(cls, n_items: int) -> Signals:
+        return cls(
+            trending=np.zeros(n_items, np.float32),
+            also_viewed=Neighbours.empty(n_items),
+            bought_together=Neighbours.empty(n_items),
+            placed=np.zeros(n_items, bool),
+        )
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, Any] = {
+            "trending": self.trending.astype(np.float32),
+            "placed": self.placed.astype(bool),
+            **self.also_viewed.to_arrays("also_viewed"),
+            **self.bought_together.to_arrays("bought_together"),
+            "segment_keys": np.array(sorted(self.segments), dtype=str),
+            "segment_popularity": (
+                np.vstack([self.segments[key] for key in sorted(self.segments)]).astype(np.float32)
+                if self.segments
+                else np.zeros((0, len(self.trending)), np.float32)
+            ),
+        }
+        if self.content is not None:
+            arrays.update({CONTENT_PREFIX + name: value for name, value in self.content.to_arrays().items()})
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, **arrays)  # the model layer shares 250 MB with the deps
+
+    @classmethod
+    def load(cls, path: Path) -> Signals:
+        with np.load(path, allow_pickle=False) as arrays:
+            content_arrays = {
+                name[len(CONTENT_PREFIX) :]: arrays[name]
+                for name in arrays.files
+                if name.startswith(CONTENT_PREFIX)
+            }
+            keys = arrays["segment_keys"].tolist()
+            popularity = arrays["segment_popularity"]
+            return cls(
+                trending=arrays["trending"],
+                also_viewed=Neighbours.from_arrays(arrays, "also_viewed"),
+                bought_together=Neighbours.from_arrays(arrays, "bought_together"),
+                placed=arrays["placed"].astype(bool),
+                content=ContentModel.from_arrays(content_arrays) if content_arrays else None,
+                segments={key: popularity[position] for position, key in enumerate(keys)},
+            )

@@ -1,0 +1,143 @@
+"""The recommendations page's business rules in one place: serving builds every page with them and the
+training job's evaluation scores the very same page, so the offline figures are the served ones.
+
+The page (``RetailerRules`` defaults): purchases and the current session's items left out, a category
+cap, new arrivals in exploration slots spread over the page, and discovery slots at its end: the
+shopper's own candidates, proposed by a personal source (not by popularity or trending), that the ranker
+put beyond the page and that are not among the catalogue's best sellers. Discovery keeps a long tail of
+the catalogue in front of shoppers, which both they and the next training learn from.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+
+from merchandiser.catalog import SECONDS_PER_DAY, ItemModel
+from merchandiser.reranking.rules import Rules, Scored, category_cap
+from merchandiser.retrieval import PERSONAL_SOURCES, Candidates
+from merchandiser.settings import RetailerRules, RuleOptions
+
+DISCOVERY_DEPTH = 300  # discovery draws from the ranker's places k+1 .. this one
+RERANK_DEPTH_PER_SLOT = 10
+MIN_RERANK_DEPTH = 200
+
+
+def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
+    catalog = model.catalog
+    return [
+        Scored(
+            item_id=str(catalog.item_ids[row]),
+            score=float(score),
+            source=source,
+            category=str(catalog.categories[row]),
+            in_stock=bool(catalog.in_stock[row]),
+        )
+        for row, score, source in zip(rows.tolist(), np.asarray(scores).tolist(), sources, strict=True)
+    ]
+
+
+def ranked_items(model: ItemModel, candidates: Candidates, scores: np.ndarray, k: int) -> list[Scored]:
+    """The candidates the page's rules choose from: the ranker's best ``RERANK_DEPTH_PER_SLOT * k`` (at
+    least ``MIN_RERANK_DEPTH``), enough for filters and caps to fill the page, without building and
+    sorting a thousand items on every request."""
+    depth = max(RERANK_DEPTH_PER_SLOT * k, MIN_RERANK_DEPTH)
+    top = np.argsort(-scores, kind="stable")[:depth]
+    return scored(model, candidates.rows[top], scores[top], [candidates.sources[i] for i in top.tolist()])
+
+
+def discovery_pool(
+    model: ItemModel, candidates: Candidates, scores: np.ndarray, k: int, popular_share: float
+) -> list[Scored]:
+    """Candidates a personal source proposed, ranked after the first ``k`` (up to ``DISCOVERY_DEPTH``),
+    outside the ``popular_share`` most popular items of the catalogue; with their ranker scores."""
+    order = np.argsort(-scores, kind="stable")[k:DISCOVERY_DEPTH]
+    personal = np.zeros(len(candidates), dtype=bool)
+    for source in PERSONAL_SOURCES:
+        if source in candidates.scores:
+            personal |= ~np.isnan(candidates.scores[source])
+    picked = order[personal[order]]
+    picked = picked[model.popularity_percentile[candidates.rows[picked]] < 1.0 - popular_share]
+    return scored(model, candidates.rows[picked], scores[picked], [candidates.sources[i] for i in picked])
+
+
+def new_item_rows(model: ItemModel, now: float, max_age_days: float) -> np.ndarray:
+    """Rows without interaction signal (zero popularity) created within ``max_age_days``."""
+    created = np.asarray(model.catalog.created_at, dtype=np.float64)
+    with np.errstate(invalid="ignore"):  # an unknown creation time (NaN) is not new
+        young = created >= now - max_age_days * SECONDS_PER_DAY
+    return np.flatnonzero(young & (np.asarray(model.popularity) == 0)).astype(np.int64)
+
+
+def daily_seed(user_id: str, now: float) -> str:
+    """The same shopper sees the same exploration and discovery items all day, other ones tomorrow."""
+    return f"{user_id}:{datetime.fromtimestamp(now, UTC).date().isoformat()}"
+
+
+def slots(k: int, share: float) -> int:
+    return math.floor(k * share + 1e-9)
+
+
+def rules(
+    model: ItemModel,
+    options: RuleOptions,
+    k: int,
+    exclude: frozenset[str],
+    seed: str,
+    promoted: np.ndarray,
+    explore: np.ndarray,
+    explore_slots: int,
+    discover: Sequence[Scored] = (),
+    discover_slots: int = 0,
+    category: str | None = None,
+) -> Rules:
+    """The re-ranking rules of one page; MMR, when asked for, replaces the category cap."""
+    diverse = options.mmr_lambda is not None
+    return Rules(
+        k=k,
+        exclude=exclude | frozenset(options.exclude_item_ids),
+        exclude_categories=frozenset(options.exclude_categories),
+        category=category,
+        max_per_category=None if category or diverse else category_cap(k),
+        mmr_lambda=options.mmr_lambda,
+        vectors=(lambda ids: model.item_factors[model.rows(ids)]) if diverse else None,
+        # placed by a rule, not scored: 0 unless the item is also among the scored ones
+        promoted=tuple(scored(model, promoted, np.zeros(len(promoted)), ["rule"] * len(promoted))),
+        promoted_share=options.promoted_share,
+        explore=tuple(scored(model, explore, np.zeros(len(explore)), ["rule"] * len(explore))),
+        explore_slots=explore_slots,
+        discover=tuple(discover),
+        discover_slots=discover_slots,
+        seed=seed,
+    )
+
+
+def page_rules(
+    model: ItemModel,
+    retailer: RetailerRules,
+    k: int,
+    candidates: Candidates,
+    scores: np.ndarray,
+    exclude: frozenset[str],
+    seed: str,
+    now: float,
+    category: str | None = None,
+) -> Rules:
+    """The rules of one recommendations page (home or category): the retailer's, with new arrivals to
+    explore and the shopper's discovery pool."""
+    return rules(
+        model,
+        retailer,
+        k,
+        exclude,
+        seed,
+        promoted=model.rows(retailer.promoted_item_ids),
+        explore=new_item_rows(model, now, retailer.new_item_days),
+        explore_slots=slots(k, retailer.explore_share),
+        discover=discovery_pool(model, candidates, scores, k, retailer.discovery_popular_share),
+        discover_slots=slots(k, retailer.discovery_share),
+        category=category,
+    )

@@ -1,0 +1,151 @@
+"""Candidates: what one source proposes (``Proposal``), and ``merge``, which blends the proposals into one
+candidate list with per-source quotas (``registry.SOURCES`` says which sources, in which order)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from merchandiser.catalog import ItemModel
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What a request asks every source for: at most ``k`` rows, within ``category`` when given."""
+
+    k: int
+    category: str | None = None
+    allowed: np.ndarray | None = None  # per-row mask of the category's items
+
+    @classmethod
+    def of(cls, items: ItemModel, k: int, category: str | None = None) -> Ask:
+        return cls(k, category, None if category is None else items.catalog.categories == category)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """What one source proposes: item rows, best first, and their scores (higher is better)."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    dense: np.ndarray | None = None  # the source's score of every item row, when it has one
+
+    @classmethod
+    def empty(cls) -> Proposal:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+
+@dataclass(frozen=True)
+class Candidates:
+    rows: np.ndarray  # int64 item rows, unique
+    scores: dict[str, np.ndarray]  # source -> float64 score per row, NaN where that source did not propose it
+    sources: list[str]  # per row, the first source (in merge order) that proposed it
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def top_scores(
+    scores: np.ndarray,
+    k: int,
+    allowed: np.ndarray | None = None,
+    exclude: frozenset[int] = frozenset(),
+    positive_only: bool = True,
+) -> Proposal:
+    """The ``k`` best rows of a dense score vector (ties: lower row first); the vector rides along."""
+    scores = np.asarray(scores, dtype=np.float64)
+    usable = scores > 0 if positive_only else np.isfinite(scores)
+    if allowed is not None:
+        usable &= allowed
+    if exclude:
+        usable[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = False
+    rows = np.flatnonzero(usable)
+    if k <= 0 or len(rows) == 0:
+        return Proposal(np.empty(0, np.int64), np.empty(0, np.float64), scores)
+    if len(rows) > k:
+        rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
+    rows = rows[np.lexsort((rows, -scores[rows]))]
+    return Proposal(rows.astype(np.int64), scores[rows], scores)
+
+
+def merge(
+    proposals: Mapping[str, Proposal],
+    quotas: Mapping[str, int],
+    k: int,
+    exclude: frozenset[int] = frozenset(),
+) -> Candidates:
+    """About ``k`` unique candidates: each source first fills its quota in the order given, then
+    the remaining places go to the sources' next best items in the same order.
+
+    Every candidate carries the score of every source that proposed it, whether or not that source's
+    quota admitted it, and is tagged with the first source (in the order of ``proposals``) that proposed it.
+    Vectorized over a boolean "taken" mask: this runs on every request with ~1,000 candidates.
+    """
+    names = list(proposals)
+    n_items = 1 + max(
+        [int(proposal.rows.max()) for proposal in proposals.values() if len(proposal.rows)]
+        + [len(proposal.dense) - 1 for proposal in proposals.values() if proposal.dense is not None]
+        + [max(exclude, default=-1)]
+    )
+    taken = np.zeros(n_items, dtype=bool)
+    if exclude:
+        taken[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = True
+    chosen: list[np.ndarray] = []
+    chooser: list[np.ndarray] = []
+    total = 0
+    for limits in ({name: quotas.get(name, 0) for name in names}, dict.fromkeys(names, k)):
+        for position, name in enumerate(names):
+            room = min(limits[name], k - total)
+            if room <= 0:
+                continue
+            # rows of one proposal are unique, so the first free ones are the source's next best
+            rows = proposals[name].rows
+            picked = rows[~taken[rows]][:room]
+            taken[picked] = True
+            chosen.append(picked)
+            chooser.append(np.full(len(picked), position))
+            total += len(picked)
+    rows = np.concatenate(chosen).astype(np.int64) if chosen else np.empty(0, np.int64)
+    picked_by = np.concatenate(chooser) if chooser else np.empty(0, np.int64)
+
+    scores: dict[str, np.ndarray] = {}
+    for name, proposal in proposals.items():
+        if proposal.dense is not None:
+            column = proposal.dense[rows].astype(np.float64)
+            column[column == 0] = np.nan  # a dense score of 0 means "no signal", as if not proposed
+        else:
+            lookup = np.full(n_items, np.nan)
+            lookup[proposal.rows] = proposal.scores
+            column = lookup[rows]
+        scores[name] = column
+    first = np.full(len(rows), len(names))
+    for position in reversed(range(len(names))):
+        first[~np.isnan(scores[names[position]])] = position
+    first = np.where(first < len(names), first, picked_by)
+    return Candidates(rows=rows, scores=scores, sources=[names[at] for at in first.tolist()])
+
+
+def best_of(rows: np.ndarray, scores: np.ndarray, k: int, exclude: frozenset[int]) -> Proposal:
+    """The ``k`` best of ``rows`` by ``scores`` (ties: lower row first), ``exclude`` skipped."""
+    if exclude:
+        keep = ~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+        rows, scores = rows[keep], scores[keep]
+    if len(rows) > k:
+        top = np.argpartition(-scores, k - 1)[:k]
+        rows, scores = rows[top], scores[top]
+    order = np.lexsort((rows, -scores))
+    return Proposal(rows[order].astype(np.int64), scores[order].astype(np.float64))
+
+
+def static_top(
+    items: ItemModel, key: str, scores: np.ndarray, k: int, exclude: frozenset[int], dense: bool
+) -> Proposal:
+    """The ``k`` best rows of a static score vector (positive scores only), ``exclude`` skipped; its order
+    is sorted once per model and key (``ItemModel.static_order``), a request only skips exclusions."""
+    head = items.static_order(key, scores)[: k + len(exclude)]
+    if exclude:
+        head = head[~np.isin(head, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]
+    head = head[:k]
+    return Proposal(head.astype(np.int64), scores[head].astype(np.float64), scores if dense else None)

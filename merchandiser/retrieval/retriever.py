@@ -1,0 +1,105 @@
+"""Retrieval: every registered source's proposals for a shopper merged into about 1,000 candidates, and
+the item-based surfaces (similar items, bought together, popular)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from merchandiser.catalog import ItemModel
+from merchandiser.retrieval.ann import ann_source
+from merchandiser.retrieval.popularity import popularity_source
+from merchandiser.retrieval.proposal import Ask, Candidates, Proposal, merge
+from merchandiser.retrieval.registry import (
+    ALSO_VIEWED,
+    ANN,
+    BOUGHT_TOGETHER,
+    POPULARITY,
+    SOURCE_SHARES,
+    SOURCES,
+    TRENDING,
+)
+from merchandiser.shopper import UserState
+
+CANDIDATES = 1000
+
+
+def proposals(items: ItemModel, user: UserState, k: int, category: str | None = None) -> dict[str, Proposal]:
+    """What every source proposes for ``user`` (at most ``k`` each), purchases left out."""
+    ask = Ask.of(items, k, category)
+    found = {source.name: source.propose(items, user, ask) for source in SOURCES}
+    return {name: proposal for name, proposal in found.items() if proposal is not None}
+
+
+def merge_proposals(
+    found: Mapping[str, Proposal],
+    k: int,
+    exclude: frozenset[int],
+    shares: Mapping[str, float] | None = None,
+) -> Candidates:
+    """``shares`` (source -> share of the ``k`` places it fills first) default to the registry's; a
+    source a caller's shares leave out fills no place first, only what the others leave over."""
+    shares = SOURCE_SHARES if shares is None else shares
+    quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
+    return merge(found, quotas, k, exclude=exclude)
+
+
+def candidates(
+    items: ItemModel,
+    user: UserState,
+    k: int = CANDIDATES,
+    category: str | None = None,
+    shares: Mapping[str, float] | None = None,
+) -> Candidates:
+    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; an
+    experiment variant pins other ``shares`` (default: the registry's)."""
+    return merge_proposals(proposals(items, user, k, category), k, user.purchased, shares)
+
+
+def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candidates:
+    """A caller's own list (unique rows) as candidates, scored by every source as retrieval would."""
+    rows = np.asarray(rows, dtype=np.int64)
+    scores: dict[str, np.ndarray] = {}
+    for source, proposal in proposals(items, user, 0).items():
+        column = np.full(len(rows), np.nan)
+        if proposal.dense is not None:
+            column = proposal.dense[rows].astype(np.float64)
+            column[column == 0] = np.nan
+        scores[source] = column
+    if user.vector is not None:
+        scores[ANN] = items.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
+    scores[POPULARITY] = items.segment_popularity(user.segments)[rows].astype(np.float64)
+    return Candidates(rows=rows, scores=scores, sources=["request"] * len(rows))
+
+
+def popular(items: ItemModel, k: int, category: str | None = None, trending: bool = False) -> Candidates:
+    source = TRENDING if trending else POPULARITY
+    scores = items.signals.trending if trending else items.popularity
+    proposal = popularity_source(scores, k, items.catalog.categories, category)
+    return merge({source: proposal}, {source: k}, k)
+
+
+def similar(items: ItemModel, item_id: str, k: int) -> Candidates:
+    """Nearest items in the ALS space, then those most often viewed by the same shoppers."""
+    row = items.catalog.row_of[item_id]
+    itself = frozenset({row})
+    ann = ann_source(items.index, items.item_factors[row], k + 1)
+    neighbours, similarity = items.signals.also_viewed.of(row)
+    viewed = Proposal(neighbours.astype(np.int64), similarity.astype(np.float64))
+    quotas = {ANN: math.ceil(k / 2), ALSO_VIEWED: k // 2}
+    return merge({ANN: ann, ALSO_VIEWED: viewed}, quotas, k, exclude=itself)
+
+
+def bought_together(items: ItemModel, item_id: str, k: int) -> Candidates:
+    """Items bought in the same baskets, topped up with the same shoppers' items when baskets are few."""
+    row = items.catalog.row_of[item_id]
+    found = {}
+    for source, neighbours in (
+        (BOUGHT_TOGETHER, items.signals.bought_together),
+        (ALSO_VIEWED, items.signals.also_viewed),
+    ):
+        rows, similarity = neighbours.of(row)
+        found[source] = Proposal(rows.astype(np.int64), similarity.astype(np.float64))
+    return merge(found, {BOUGHT_TOGETHER: k}, k, exclude=frozenset({row}))

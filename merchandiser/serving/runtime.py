@@ -1,0 +1,161 @@
+"""What a serving container builds once and reuses: the loaded model (with the catalogue overlay), the
+DynamoDB resource, the experiments (read through their short cache) and the impression log.
+
+Built on first use (not at import) so importing a handler never touches files or AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from merchandiser.catalog import with_overlay
+from merchandiser.experiments import ExperimentRepository
+from merchandiser.serving.impressions import ImpressionLog
+from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
+from merchandiser.serving.recommender import Recommender
+from merchandiser.settings import ServingSettings
+from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
+
+logger = logging.getLogger(__name__)
+
+LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
+OVERLAY_TTL_SECONDS = 10.0  # an upserted item is served within this long, one GetItem per period
+# Impressions are put by a background thread: a slow stream delays records, never a page.
+KINESIS_CONFIG = Config(
+    connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
+)
+
+
+@cache
+def loaded_model(model_dir: str) -> LoadedModel:
+    return load_model(Path(model_dir))
+
+
+def model(model_dir: str) -> Model:
+    """The served model; raises ``BundleError`` when nothing of ``model_dir`` is usable."""
+    loaded = loaded_model(model_dir)
+    if loaded.model is None:
+        raise BundleError(f"no usable model in {model_dir}")
+    return loaded.model
+
+
+_last_resort: tuple[float, Model] | None = None
+_overlaid: dict[int, tuple[float, tuple[tuple[str, str], ...], Model]] = {}
+
+
+def with_catalog_overlay(model: Model, items_table: str, clock: Any = time.monotonic) -> Model:
+    """``model`` with the catalogue overlay applied (``merchandiser.store.items``), read at most once
+    per ``OVERLAY_TTL_SECONDS`` per container; an unreadable overlay keeps what was served before."""
+    now = clock()
+    cached = _overlaid.get(id(model))
+    if cached is not None and now - cached[0] < OVERLAY_TTL_SECONDS:
+        return cached[2]
+    try:
+        overlay = CatalogOverlay(dynamodb_resource().Table(items_table)).read()
+    except Exception as error:  # new items wait; the page must not
+        logger.warning("catalogue overlay unreadable", extra={"error": str(error)})
+        return cached[2] if cached is not None else model
+    fingerprint = tuple(sorted((item_id, repr(item.to_record())) for item_id, item in overlay.items()))
+    if cached is not None and cached[1] == fingerprint:
+        served = cached[2]
+    else:
+        items = with_overlay(model.items, overlay)
+        served = model if items is model.items else Model(items, model.ranker)
+    _overlaid[id(model)] = (now, fingerprint, served)
+    return served
+
+
+def last_resort(items_table: str, clock: Any = time.monotonic) -> Model:
+    """The last-resort model, from one bounded Scan of the items table; an empty model if that fails too."""
+    global _last_resort
+    now = clock()
+    if _last_resort is not None and now - _last_resort[0] < LAST_RESORT_TTL_SECONDS:
+        return _last_resort[1]
+    try:
+        page = dynamodb_resource().Table(items_table).scan(Limit=LAST_RESORT_ITEMS)
+        items: list[dict[str, Any]] = page.get("Items", [])
+    except Exception as error:
+        logger.error("items table unavailable for the last-resort list", extra={"error": str(error)})
+        items = []
+    _last_resort = (now, last_resort_model(items))
+    return _last_resort[1]
+
+
+def recommender(settings: ServingSettings) -> Recommender:
+    store = FeatureStore(
+        dynamodb_resource(), settings.users_table, settings.sessions_table, settings.items_table
+    )
+    loaded = loaded_model(settings.model_dir)
+    if loaded.model is None:
+        return Recommender(
+            model=last_resort(settings.items_table),
+            store=store,
+            faults=loaded.faults,
+            merchandising=settings.merchandising,
+        )
+    return Recommender(
+        model=with_catalog_overlay(loaded.model, settings.items_table),
+        store=store,
+        faults=loaded.faults,
+        merchandising=settings.merchandising,
+    )
+
+
+def clock() -> float:
+    """When a page is served (its impression's timestamp); tests may replace it."""
+    return time.time()
+
+
+@cache
+def experiment_repository(table_name: str, cache_seconds: float, resource: Any) -> ExperimentRepository:
+    """Keyed by the feature store's resource too: a new resource (``reset``) reads the table anew. A client
+    of its own: the resource's ``meta.client`` hands back deserialized items."""
+    return ExperimentRepository(table_name, boto3.client("dynamodb", config=DYNAMODB_CONFIG), cache_seconds)
+
+
+def forget_experiments() -> None:
+    """The next page reads the experiments table again instead of waiting out the cache."""
+    experiment_repository.cache_clear()
+
+
+def experiments(settings: ServingSettings) -> ExperimentRepository:
+    """The running experiments, read through the feature store's resource (its short timeouts)."""
+    return experiment_repository(
+        settings.experiments_table, settings.experiments_cache_seconds, dynamodb_resource()
+    )
+
+
+_impression_logs: dict[tuple[str, int], ImpressionLog] = {}
+
+
+def impressions(settings: ServingSettings) -> ImpressionLog:
+    """The container's impression log for the stream (one background thread each)."""
+    key = (settings.events_stream, settings.impressions_buffer)
+    if key not in _impression_logs:
+        kinesis = boto3.client("kinesis", config=KINESIS_CONFIG)
+        _impression_logs[key] = ImpressionLog(kinesis, settings.events_stream, settings.impressions_buffer)
+    return _impression_logs[key]
+
+
+def wait_for_impressions(timeout: float) -> bool:
+    """Waits at most ``timeout`` seconds for every impression log of this process to empty; True if so."""
+    deadline = time.monotonic() + timeout
+    return all(log.wait(max(0.0, deadline - time.monotonic())) for log in list(_impression_logs.values()))
+
+
+def reset() -> None:
+    """Forgets everything built so far (tests, and the twin after it swaps a model)."""
+    global _last_resort
+    loaded_model.cache_clear()
+    dynamodb_resource.cache_clear()
+    experiment_repository.cache_clear()
+    _impression_logs.clear()
+    _last_resort = None
+    _overlaid.clear()

@@ -1,0 +1,107 @@
+"""A shopper's state for one request: history and session folded into one ALS vector and row sets.
+
+Serving builds it from the stored profile and session (ids), training from its histories (rows); both
+fold the vector in with the same closed-form ALS user step, so a shopper gets the same vector either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from merchandiser.catalog import ItemModel, fold_in
+from merchandiser.store import ShopperRecord
+
+
+@dataclass(frozen=True)
+class UserState:
+    vector: np.ndarray | None  # folded-in user vector, None when nothing known
+    history: dict[int, float]  # item row -> weight (long-term + session)
+    recent: list[int]  # item rows, most recent first (session, then the profile's latest)
+    purchased: frozenset[int]
+    category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
+    segments: tuple[str, ...] = ()  # e.g. ("country=France",), most specific first
+
+
+def segment_keys(attributes: Mapping[str, str]) -> tuple[str, ...]:
+    """``{"country": "France"}`` -> ``("country=France",)``, in a stable order."""
+    return tuple(f"{name}={value}" for name, value in sorted(attributes.items()) if value not in ("", "nan"))
+
+
+def user_state(
+    items: ItemModel,
+    history: Mapping[str, float],
+    session: Sequence[tuple[str, float]],
+    purchased: Iterable[str],
+    recent: Sequence[str] = (),
+    category_seen: Mapping[str, float] | None = None,
+    attributes: Mapping[str, str] | None = None,
+    session_times: Sequence[float] = (),
+) -> UserState:
+    """Ids to rows: ``session`` (most recent first) adds to the history and leads ``recent``;
+    ``session_times`` (epoch s, same order) refresh ``category_seen``."""
+    row_of = items.catalog.row_of
+    weights: dict[int, float] = {}
+    for item_id, weight in history.items():
+        if item_id in row_of:
+            weights[row_of[item_id]] = weights.get(row_of[item_id], 0.0) + float(weight)
+    latest: list[int] = []
+    seen = dict(category_seen or {})
+    for position, (item_id, weight) in enumerate(session):
+        if item_id in row_of:
+            row = row_of[item_id]
+            weights[row] = weights.get(row, 0.0) + float(weight)
+            if row not in latest:
+                latest.append(row)
+            if position < len(session_times):
+                category = str(items.catalog.categories[row])
+                seen[category] = max(seen.get(category, 0.0), float(session_times[position]))
+    for item_id in recent:
+        if item_id in row_of and row_of[item_id] not in latest:
+            latest.append(row_of[item_id])
+    bought = frozenset(row_of[item_id] for item_id in purchased if item_id in row_of)
+    return state_from_rows(items, weights, latest, bought, seen, segment_keys(attributes or {}))
+
+
+def state_from_rows(
+    items: ItemModel,
+    history: dict[int, float],
+    recent: list[int],
+    purchased: frozenset[int],
+    category_seen: dict[str, float] | None = None,
+    segments: tuple[str, ...] = (),
+) -> UserState:
+    """``user_state`` once ids are rows (training builds states this way)."""
+    positive = {row: weight for row, weight in history.items() if weight > 0}
+    vector = None
+    if positive:
+        rows = np.fromiter(positive, dtype=np.int64, count=len(positive))
+        values = np.fromiter(positive.values(), dtype=np.float64, count=len(positive))
+        vector = fold_in(items.item_factors, items.gram, rows, values, items.regularization, items.alpha)
+    return UserState(
+        vector=vector,
+        history=history,
+        recent=recent,
+        purchased=purchased,
+        category_seen=category_seen or {},
+        segments=segments,
+    )
+
+
+def from_record(
+    items: ItemModel, shopper: ShopperRecord, context: Mapping[str, str] | None = None
+) -> UserState:
+    """A stored shopper (profile + session) as a state; the request's ``context`` (country, device...)
+    adds to and overrides the profile's attributes, which pick the popularity segment."""
+    return user_state(
+        items,
+        shopper.history,
+        [(event.item_id, event.weight) for event in shopper.session],
+        shopper.purchased,
+        recent=shopper.recent,
+        category_seen=shopper.category_seen,
+        attributes={**shopper.attributes, **(context or {})},
+        session_times=[event.ts for event in shopper.session],
+    )

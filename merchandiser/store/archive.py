@@ -1,0 +1,44 @@
+"""The artifacts bucket's layout, and the erasure tombstones training honours.
+
+Bucket layout (one artifacts bucket):
+- ``events/year=YYYY/month=MM/day=DD/*.jsonl.gz``  raw events archived from the stream by Firehose, one
+  JSON event per line (channel ``interactions``)
+- ``impressions/year=YYYY/month=MM/day=DD/*.jsonl.gz``  one impression record per served page, archived
+  from the same stream (``merchandiser.serving.impressions``); the experiment report reads both
+- ``reports/experiments/<name>/``, ``reports/kpis/``  the daily experiment reports and online KPIs
+  (``merchandiser.experiments.reports``, ``.daily``); ``athena-results/`` their queries' result files
+- ``events/_tombstones/<user_id>.json``  one per erased shopper (DELETE /users/{id}); inside the
+  interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files
+- ``catalog/items/``, ``catalog/users/``   catalogue and shopper attributes (channels ``items``, ``users``)
+- ``training-output/<job>/output/model.tar.gz``  what the job writes (SM_MODEL_DIR, packed by SageMaker)
+- ``models/<version>/``, ``models/production.json``  published models and the production pointer
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+EVENTS_PREFIX = "events/"
+IMPRESSIONS_PREFIX = "impressions/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
+TOMBSTONES_DIR = "_tombstones"
+TOMBSTONES_PREFIX = f"{EVENTS_PREFIX}{TOMBSTONES_DIR}/"
+ITEMS_PREFIX = "catalog/items/"
+USERS_PREFIX = "catalog/users/"
+OUTPUT_PREFIX = "training-output/"
+MODELS_PREFIX = "models/"
+PRODUCTION_POINTER = "models/production.json"
+
+
+def tombstone_key(user_id: str) -> str:
+    return f"{TOMBSTONES_PREFIX}{user_id}.json"
+
+
+def write_tombstone(s3: Any, bucket: str, user_id: str, erased_at: datetime) -> str:
+    """Records that a shopper's archived events up to ``erased_at`` must never be trained on again."""
+    key = tombstone_key(user_id)
+    body = {"user_id": user_id, "erased_at": erased_at.astimezone(UTC).isoformat()}
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
+    return key

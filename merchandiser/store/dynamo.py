@@ -1,0 +1,67 @@
+"""What every DynamoDB record handler shares: the client's timeouts, value conversion, batched reads.
+
+Item shapes live with their handlers: ``shoppers`` (users table), ``sessions`` and ``counters`` (sessions
+table), ``items`` (items table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+BATCH_GET_LIMIT = 100
+# A page waits for DynamoDB at most about 2 x (connect + read) before it is served without user
+# features: the default (60 s, 5 legacy retries) would outlive the function's 10 s timeout.
+DYNAMODB_CONFIG = Config(
+    connect_timeout=0.3, read_timeout=0.3, retries={"total_max_attempts": 2, "mode": "standard"}
+)
+
+
+@cache
+def dynamodb_resource():  # type: ignore[no-untyped-def]
+    """One resource per container, built on first use (never at import)."""
+    return boto3.resource("dynamodb", config=DYNAMODB_CONFIG)
+
+
+class Tables:
+    """The tables a record handler works on. ``dynamodb`` is a boto3 DynamoDB service resource."""
+
+    def __init__(self, dynamodb: Any, users_table: str, sessions_table: str, items_table: str | None = None):
+        self._dynamodb = dynamodb
+        self.users_table = users_table
+        self.sessions_table = sessions_table
+        self.items_table = items_table
+
+    def table(self, name: str) -> Any:
+        return self._dynamodb.Table(name)
+
+    def _batch_get(self, table: str, keys: list[str], consistent: bool) -> dict[str, dict[str, Any]]:
+        """Items by key, following UnprocessedKeys until DynamoDB has answered for every key."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {
+                table: {"Keys": [{"user_id": key} for key in keys[start : start + BATCH_GET_LIMIT]],
+                        "ConsistentRead": consistent}
+            }  # fmt: skip
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(table, []):
+                    found[str(item["user_id"])] = item
+                request = response.get("UnprocessedKeys") or {}
+        return found
+
+
+def to_dynamo(value: Any) -> Any:
+    """Floats become Decimals (boto3's resource layer refuses floats)."""
+    if isinstance(value, float):
+        return Decimal(str(round(value, 6)))
+    if isinstance(value, Mapping):
+        return {key: to_dynamo(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_dynamo(item) for item in value]
+    return value

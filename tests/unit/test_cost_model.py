@@ -1,0 +1,396 @@
+"""The cost model (``python -m local_twin.cost``): each line item's arithmetic on known inputs, the limits
+it relies on, Personalize's minimum, the bench files it reads and the report it prints."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from local_twin import cost
+from local_twin.cost_bill import stack_bill
+from local_twin.cost_model import (
+    Assumed,
+    Load,
+    Measured,
+    StackConfig,
+    batches_per_second,
+    counter_item_bytes,
+    cpu_share,
+    event_batch_share,
+    expected_distinct,
+    item_bytes,
+    kinesis_shards_needed,
+    lambda_gb_s,
+    read_units,
+    session_item_bytes,
+    traffic,
+    value_bytes,
+    write_units,
+)
+from local_twin.cost_personalize import personalize_bill, personalize_hours
+from local_twin.cost_prices import PRICES, SECONDS_PER_MONTH, TIERED, price, tiered_cost
+from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT
+
+REPO = Path(__file__).resolve().parents[2]
+SMALL = {"catalog_items": 1000}  # keeps the counter arithmetic fast; the sizes do not depend on it
+
+
+def line(bill, service: str, starts: str):
+    [found] = [item for item in bill.lines if item.service == service and item.item.startswith(starts)]
+    return found
+
+
+# -- arithmetic primitives -----------------------------------------------------------------------------
+def test_lambda_gb_seconds_are_requests_times_whole_milliseconds_times_memory():
+    # Given 1,000 invocations of 41.2 ms: each is billed 42 ms
+    assert lambda_gb_s(1000, 41.2, 1024) == pytest.approx(1000 * 0.042 * 1.0)
+    assert lambda_gb_s(1000, 41.2, 512) == pytest.approx(1000 * 0.042 * 0.5)
+    assert lambda_gb_s(1000, 42.0, 1024) == pytest.approx(42.0)
+
+
+def test_a_function_below_1769_mb_gets_that_share_of_a_vcpu():
+    assert cpu_share(1024) == pytest.approx(1024 / 1769)
+    assert cpu_share(1769) == 1.0
+    assert cpu_share(4096) == 1.0
+
+
+def test_tiered_prices_fill_each_tier_before_the_next():
+    tiers = TIERED["apigw_rest"].tiers
+    assert tiered_cost(0, tiers) == 0.0
+    assert tiered_cost(1e6, tiers) == pytest.approx(3.50)
+    assert tiered_cost(334e6, tiers) == pytest.approx(333 * 3.50 + 1 * 2.80)
+    with pytest.raises(ValueError, match=">= 0"):
+        tiered_cost(-1, tiers)
+
+
+@pytest.mark.parametrize(
+    ("records_per_s", "bytes_per_s", "shards"),
+    [
+        (0, 0, 1),
+        (1000, 1000, 1),  # exactly at the 1,000 records/s limit
+        (1001, 1000, 2),
+        (10, 1024 * 1024, 1),  # exactly at the 1 MB/s limit
+        (10, 1024 * 1024 + 1, 2),
+        (5000, 3 * 1024 * 1024, 5),  # the records bound the bytes
+    ],
+)
+def test_kinesis_shards_cover_both_per_shard_limits(records_per_s, bytes_per_s, shards):
+    assert kinesis_shards_needed(records_per_s, bytes_per_s) == shards
+
+
+def test_the_processor_runs_once_per_poll_that_finds_records_and_back_to_back_when_batches_fill():
+    # Given one shard polled once a second: 0.5 records/s -> P(a poll finds one) = 1 - e^-0.5
+    assert batches_per_second(0.5, 1, 100) == pytest.approx(1 - math.exp(-0.5))
+    # Given 50 records/s a shard: about one batch a second per shard
+    assert batches_per_second(200, 4, 100) == pytest.approx(4 * (1 - math.exp(-50)))
+    # Given 1,000 records/s on one shard: full batches of 100
+    assert batches_per_second(1000, 1, 100) == pytest.approx(10.0)
+
+
+def test_batches_of_impressions_alone_touch_no_session():
+    assert event_batch_share(3.0, 0.0, 1, 100) == 0.0
+    assert event_batch_share(3.0, 3.0, 1, 100) == pytest.approx(1.0)
+    assert 0 < event_batch_share(3.0, 1.0, 4, 100) < 1
+
+
+def test_dynamodb_sizes_follow_the_documented_rules():
+    assert value_bytes("abc") == 3
+    assert value_bytes(12.5) == 3  # 3 significant digits: 2 bytes + 1
+    assert value_bytes(100) == 2  # trailing zeros trimmed: 1 digit
+    assert value_bytes(True) == 1
+    assert value_bytes(["a", "b"]) == 3 + 2 * (1 + 1)
+    assert value_bytes({"a": "x"}) == 3 + 1 + 1 + 1
+    assert value_bytes({"ab", "c"}) == 3
+    assert item_bytes({"id": "x", "n": 7}) == 2 + 1 + 1 + 2
+    with pytest.raises(TypeError, match="no DynamoDB size rule"):
+        value_bytes(object())
+
+
+def test_reads_round_up_to_4_kb_and_half_a_unit_when_eventually_consistent_writes_to_1_kb():
+    assert read_units(4096, consistent=False) == 0.5
+    assert read_units(4097, consistent=False) == 1.0
+    assert read_units(4097, consistent=True) == 2.0
+    assert read_units(0, consistent=True) == 1.0
+    assert (write_units(1024), write_units(1025), write_units(0)) == (1, 2, 1)
+
+
+def test_a_session_grows_with_its_events_up_to_the_store_limits():
+    limit = max(SESSION_EVENTS_KEPT, SEEN_EVENT_IDS_KEPT)
+    assert session_item_bytes(1) < session_item_bytes(SESSION_EVENTS_KEPT) < session_item_bytes(limit)
+    assert session_item_bytes(limit) == session_item_bytes(limit + 50)
+
+
+def test_expected_distinct_items_match_the_closed_form_for_uniform_popularity():
+    # Given 10 equally popular items and 10 draws: 10 * (1 - 0.9^10) distinct on average
+    assert expected_distinct(10, 10, 0.0) == pytest.approx(10 * (1 - 0.9**10))
+    assert expected_distinct(0, 10, 0.9) == 0.0
+    assert expected_distinct(1e6, 100, 0.9) == pytest.approx(100, rel=1e-3)
+
+
+# -- the stack's line items ----------------------------------------------------------------------------
+def test_api_gateway_bills_pages_and_event_calls():
+    load = Load(rps=1.0, events_per_request=2.0, **SMALL)
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    requests = SECONDS_PER_MONTH * (1.0 + 2.0)
+    assert line(bill, "API Gateway", "REST").quantity == pytest.approx(requests)
+    assert line(bill, "API Gateway", "REST").usd == pytest.approx(requests * 3.50 / 1e6)
+
+
+def test_data_out_is_the_pages_and_the_event_answers_compressed_only_when_the_api_compresses():
+    load, measured, assumed = Load(rps=1.0, events_per_request=2.0, **SMALL), Measured(), Assumed()
+    bill = stack_bill(load, measured, assumed, StackConfig())
+    per_page = measured.response_bytes_per_page + assumed.response_header_bytes
+    per_call = assumed.events_response_bytes + assumed.response_header_bytes
+    gb = SECONDS_PER_MONTH * (per_page + 2 * per_call) / 1024**3
+    assert line(bill, "API Gateway", "data out").quantity == pytest.approx(gb)
+    assert line(bill, "API Gateway", "data out").usd == pytest.approx(gb * 0.09)
+    compressed = stack_bill(load, measured, assumed, StackConfig(compressed_responses=True))
+    assert line(compressed, "API Gateway", "data out").quantity < gb
+
+
+def test_retrieval_lambda_is_measured_time_scaled_to_its_cpu_share_plus_its_two_calls():
+    load, measured, assumed = Load(rps=2.0, **SMALL), Measured(handler_ms=10.0), Assumed()
+    bill = stack_bill(load, measured, assumed, StackConfig(serving_memory_mb=1769))
+    ms = math.ceil(10.0 + assumed.dynamodb_call_ms + assumed.kinesis_put_ms)
+    compute = line(bill, "Lambda", f"retrieval: {ms} ms x 1769 MB")
+    assert compute.quantity == pytest.approx(2.0 * SECONDS_PER_MONTH * ms / 1000 * 1769 / 1024)
+    assert compute.usd == pytest.approx(compute.quantity * PRICES["lambda_gb_s_x86"].usd)
+    arm = stack_bill(load, measured, assumed, StackConfig(serving_memory_mb=1769, arm64=True))
+    assert line(arm, "Lambda", f"retrieval: {ms} ms").usd == pytest.approx(
+        compute.quantity * price("lambda_gb_s_arm")
+    )
+    assert line(bill, "Lambda", "retrieval: requests").usd == pytest.approx(2.0 * SECONDS_PER_MONTH * 0.2e-6)
+
+
+def test_a_page_reads_one_profile_and_one_session_eventually_consistent():
+    bill = stack_bill(Load(rps=1.0, **SMALL), Measured(), Assumed(), StackConfig())
+    reads = line(bill, "DynamoDB", "page reads")
+    assert reads.item.endswith("= 1 RRU")  # two items under 4 KB: 0.5 + 0.5
+    assert reads.quantity == pytest.approx(SECONDS_PER_MONTH)
+
+
+def test_session_writes_follow_the_measured_writes_per_shopper():
+    load, config = Load(rps=1.0, **SMALL), StackConfig()
+    once = line(stack_bill(load, Measured(), Assumed(), config), "DynamoDB", "event batches: session PutItem")
+    twice = line(
+        stack_bill(load, Measured(writes_per_shopper_batch=2.0), Assumed(), config),
+        "DynamoDB",
+        "event batches: session PutItem",
+    )
+    assert twice.quantity == pytest.approx(2 * once.quantity)
+
+
+def test_the_hourly_counter_item_is_priced_by_its_size_and_flagged_past_400_kb():
+    small = stack_bill(Load(rps=1.0, catalog_items=100), Measured(), Assumed(), StackConfig())
+    counter = line(small, "DynamoDB", "trending")
+    assert "(2 WRU mean)" in counter.item  # at most 100 counts: about 1.4 KB, 2 write units
+    assert counter_item_bytes(100) < 2048
+    big = stack_bill(Load(rps=100.0), Measured(), Assumed(), StackConfig())
+    assert any("400 KB item limit" in note for note in big.notes)
+    per_item = stack_bill(Load(rps=100.0), Measured(), Assumed(), StackConfig(counter_item_per_hour=False))
+    assert line(per_item, "DynamoDB", "trending").usd < line(big, "DynamoDB", "trending").usd / 5
+
+
+def test_each_training_loads_every_profile_of_the_window_unless_only_the_changed_ones():
+    load = Load(rps=1.0, **SMALL)
+    runs = 730 / 24 / load.training_cadence_days
+    every = line(stack_bill(load, Measured(), Assumed(), StackConfig()), "DynamoDB", "publish")
+    assert every.quantity == pytest.approx(runs * load.shoppers_in_window * 1)  # profiles under 1 KB
+    changed = stack_bill(load, Measured(), Assumed(), StackConfig(publish_every_profile=False))
+    assert line(changed, "DynamoDB", "publish").quantity == pytest.approx(load.shoppers)
+    slow = stack_bill(Load(rps=10.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert any("publish function" in note and "timeout" in note for note in slow.notes)
+
+
+def test_kinesis_on_demand_bills_the_stream_hour_and_1_kb_units_in_and_out_per_consumer():
+    load = Load(rps=1.0, events_per_request=2.0, event_bytes=350, impression_bytes=500, **SMALL)
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    assert line(bill, "Kinesis", "on-demand").usd == pytest.approx(730 * 0.04)
+    gb_in = 3 * SECONDS_PER_MONTH / 1024**2  # 3 records/s, each under 1 KB
+    assert line(bill, "Kinesis", "data in").quantity == pytest.approx(gb_in)
+    assert line(bill, "Kinesis", "data out").quantity == pytest.approx(2 * gb_in)
+    provisioned = stack_bill(load, Measured(), Assumed(), StackConfig(kinesis_on_demand=False))
+    assert line(provisioned, "Kinesis", "1 provisioned shard").usd == pytest.approx(730 * 0.015)
+
+
+def test_firehose_rounds_each_record_up_to_5_kb():
+    bill = stack_bill(Load(rps=1.0, events_per_request=2.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert line(bill, "Firehose", "ingested").quantity == pytest.approx(3 * SECONDS_PER_MONTH * 5 / 1024**2)
+
+
+def test_training_runs_on_one_instance_until_the_data_outgrows_it_then_on_emr_serverless():
+    small = stack_bill(Load(rps=1.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert line(small, "Training", "SageMaker ml.m5.xlarge").unit == "instance-hours"
+    large = stack_bill(Load(rps=100.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert not [item for item in large.lines if "SageMaker" in item.item]
+    assert line(large, "Training", "EMR Serverless:").unit == "vCPU-hours"
+    assert any("EMR" in note for note in large.notes)
+
+
+def test_xray_records_the_reservoir_then_a_share_of_the_rest():
+    load = Load(rps=1.0, **SMALL)
+    t = traffic(load, StackConfig())
+    rate = (t.pages + t.event_calls + t.batches) / SECONDS_PER_MONTH
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    assert line(bill, "X-Ray", "traces").quantity == pytest.approx(
+        (1 + 0.05 * (rate - 1)) * SECONDS_PER_MONTH
+    )
+
+
+# -- Personalize -----------------------------------------------------------------------------------------
+def test_personalize_bills_its_minimum_tps_at_low_load_and_the_actual_tps_above_it():
+    low = personalize_bill(Load(rps=0.1, **SMALL))
+    assert line(low, "Personalize", "campaign").quantity == pytest.approx(730.0)
+    assert "(its minimum)" in line(low, "Personalize", "campaign").item
+    assert line(low, "Personalize", "campaign").usd == pytest.approx(146.0)
+    high = personalize_bill(Load(rps=100.0, **SMALL))
+    assert line(high, "Personalize", "campaign").usd == pytest.approx(20_000 * 0.20 + 53_000 * 0.10)
+    three = personalize_bill(Load(rps=0.1, personalize_campaigns=3, **SMALL))
+    assert line(three, "Personalize", "campaign").usd == pytest.approx(3 * 146.0)
+
+
+def test_personalize_training_hours_pass_through_the_published_points():
+    assert personalize_hours(0.1e6) == pytest.approx(2.135)
+    assert personalize_hours(50e6) == pytest.approx(53.9)
+
+
+# -- inputs, goals and the report ------------------------------------------------------------------------
+def test_the_model_reads_the_bench_files_and_says_which_figures_it_used(tmp_path):
+    (tmp_path / "serving.json").write_text(
+        json.dumps(
+            {
+                "catalog_items": 1000,
+                "cold_start": {"total_s": 0.5},
+                "handler": {"whole_without_store": {"p50_ms": 3.0, "p99_ms": 7.0}},
+            }
+        )
+    )
+    (tmp_path / "events.json").write_text(
+        json.dumps(
+            {
+                "processor": {
+                    "events": 3000,
+                    "batches": 30,
+                    "shoppers_per_batch": 20,
+                    "cpu_ms_per_event": 2.5,
+                    "reads_per_event": 0.01,
+                    "session_writes_per_event": 0.2,
+                    "counter_writes_per_event": 0.02,
+                }
+            }
+        )
+    )
+    measured, warnings = cost.read_measured(tmp_path)
+    assert (measured.handler_ms, measured.cold_start_s, measured.bench_catalog_items) == (7.0, 0.5, 1000)
+    assert measured.processor_cpu_ms_per_event == 2.5
+    assert measured.reads_per_batch == pytest.approx(1.0)
+    assert measured.writes_per_shopper_batch == pytest.approx(1.0)
+    assert measured.counter_writes_per_batch == pytest.approx(2.0)
+    assert measured.sources["handler_ms"].endswith("serving.json")
+    assert warnings == []
+
+
+def test_without_bench_files_the_readme_figures_are_used_and_named(tmp_path):
+    measured, warnings = cost.read_measured(tmp_path)
+    assert measured.handler_ms == Measured().handler_ms
+    assert measured.sources["handler_ms"] == cost.README_DEFAULTS
+    assert warnings == []
+
+
+def test_an_unreadable_bench_file_is_reported_and_the_readme_figures_are_used(tmp_path):
+    (tmp_path / "serving.json").write_text(json.dumps({"handler": {}}))
+    (tmp_path / "events.json").write_text("not json")
+    measured, warnings = cost.read_measured(tmp_path)
+    assert measured.handler_ms == Measured().handler_ms
+    assert len(warnings) == 2 and all("unreadable" in warning for warning in warnings)
+
+
+@pytest.mark.parametrize(
+    ("rps", "ratio", "says"),
+    [
+        (1.0, 0.19, "PASS"),
+        (1.0, 0.21, "FAIL"),
+        (100.0, 1.0, "PASS"),
+        (100.0, 1.01, "FAIL"),
+        (10.0, 5.0, "no goal"),
+    ],
+)
+def test_the_goal_is_a_fifth_of_personalize_at_1_rps_and_at_most_equal_at_100(rps, ratio, says):
+    assert cost.verdict(rps, ratio)[1].startswith(says)
+
+
+def test_the_report_prints_every_line_item_of_both_bills_and_each_verdict():
+    loads = [Load(rps=rps, **SMALL) for rps in (1.0, 100.0)]
+    report = cost.evaluate(loads, Measured(sources={"handler_ms": "x"}), Assumed(), StackConfig())
+    text = cost.render(report, warnings=["w1"])
+    for result in report["results"]:
+        for bill in (result["stack"], result["personalize"]):
+            for item in bill.lines:
+                assert item.item in text
+    services = {item.service for result in report["results"] for item in result["stack"].lines}
+    assert services >= {
+        "API Gateway",
+        "Lambda",
+        "DynamoDB",
+        "Kinesis",
+        "Firehose",
+        "S3",
+        "Training",
+        "CloudWatch",
+        "X-Ray",
+    }
+    assert "FAIL" in text or "PASS" in text
+    assert "warning: w1" in text and "handler_ms = " in text
+
+
+def test_the_command_writes_json_and_refuses_a_load_that_is_not_positive(tmp_path, capsys):
+    # Given a load of 5 rps, 12 events/s, 1,000 items and two Personalize campaigns
+    argv = ["--rps", "5", "--catalog-items", "1000", "--events-per-second", "12"]
+    argv += ["--personalize-campaigns", "2", "--bench-dir", str(tmp_path), "--json"]
+    # When the command runs
+    assert cost.main(argv) == 0
+    # Then it writes the JSON of that load and says the serving time was measured on another catalogue
+    written = json.loads((tmp_path / "cost.json").read_text())
+    [only] = written["loads"]
+    assert only["load"]["rps"] == 5.0 and only["load"]["events_per_second_override"] == 12.0
+    assert only["load"]["personalize_campaigns"] == 2
+    assert only["stack"]["total_usd"] > 0 and only["verdict"] == "no goal at this load"
+    assert "measured at 100,000 items, priced for 1,000" in capsys.readouterr().out
+    for bad in (
+        ["--rps", "0"],
+        ["--events-per-second", "-1"],
+        ["--catalog-items", "0"],
+        ["--personalize-campaigns", "0"],
+    ):
+        with pytest.raises(SystemExit) as refused:
+            cost.main([*bad, "--bench-dir", str(tmp_path)])
+        assert refused.value.code == 2
+
+
+# -- the model stays tied to the code it prices ------------------------------------------------------------
+def test_the_profile_limits_match_the_training_code():
+    from local_twin import cost_model
+    from training.bundle import HISTORY_ITEMS
+    from training.fit import RECENT_ITEMS
+
+    assert (cost_model.PROFILE_HISTORY_ITEMS, cost_model.PROFILE_RECENT_ITEMS) == (
+        HISTORY_ITEMS,
+        RECENT_ITEMS,
+    )
+
+
+def test_the_stack_configuration_priced_is_the_one_the_stacks_build():
+    functions = (REPO / "stacks" / "functions.py").read_text()
+    streaming = (REPO / "stacks" / "streaming_stack.py").read_text()
+    config = StackConfig()
+    assert ("Architecture.ARM_64" in functions) == config.arm64
+    assert ("StreamMode.ON_DEMAND" in streaming) == config.kinesis_on_demand
+    assert "tracing=lambda_.Tracing.ACTIVE" in functions  # X-Ray is priced
+
+
+def test_every_price_is_dated_sourced_and_says_how_it_was_checked():
+    for entry in [*PRICES.values(), *TIERED.values()]:
+        assert entry.source and entry.checked in {"aws-docs", "cross-checked", "memory"}
