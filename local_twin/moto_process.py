@@ -10,7 +10,8 @@ in its own process it has an interpreter to itself, and a fresh process starts w
 - The child runs this module (``python -m local_twin.moto_process --fd N``): it installs
   ``moto_extensions`` (the CloudFormation models and the stream-trigger rule the twin needs must live
   where moto's backends live) and ``moto_fast_items`` (items answered without moto's per-value
-  serializer), then serves moto's own WSGI app with moto's own request handler.
+  serializer), then serves moto's own WSGI app with moto's own request handler, one request at a
+  time inside the app (``SerializedApp``): moto's backends are plain dicts and lists without locks.
 - Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
   (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
 """
@@ -28,6 +29,8 @@ import time
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
 
 HOST = "127.0.0.1"
 READY_TIMEOUT_S = 60.0
@@ -120,6 +123,36 @@ class MotoProcess:
 
 
 # -- the child ------------------------------------------------------------------------------------
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class SerializedApp:
+    """moto's WSGI app, entered by one request at a time.
+
+    moto's backends keep their state in plain dicts and lists and take no lock: two PutRecords on one
+    shard read the same last sequence number and one record overwrites the other, an ADD on one item
+    loses an increment, a GetRecords iterating a shard while a put appends raises "OrderedDict mutated
+    during iteration" (a 500). The server stays threaded, so connections are accepted and bodies written
+    concurrently, but what touches a backend runs alone. The GIL serialized that work anyway, so little
+    is lost. Nothing the twin sends waits inside moto (no SQS long poll), which would hold the others.
+    """
+
+    def __init__(self, app: WsgiApp):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self.lock:
+            response = self.app(environ, start_response)
+            try:
+                body = b"".join(response)  # moto builds the whole answer here: done under the lock
+            finally:
+                close = getattr(response, "close", None)
+                if close is not None:
+                    close()
+        return [body]
+
+
 def exit_when_parent_goes() -> None:
     """Blocks on stdin, whose other end only the parent holds: EOF means the twin is gone."""
     sys.stdin.buffer.read()
@@ -144,7 +177,7 @@ def serve(fd: int) -> None:
     server = make_server(
         HOST,
         0,
-        DomainDispatcherApplication(create_backend_app),
+        SerializedApp(DomainDispatcherApplication(create_backend_app)),
         threaded=True,
         request_handler=MotoRequestHandler,
         fd=fd,

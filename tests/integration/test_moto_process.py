@@ -8,13 +8,16 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 
 from local_twin.moto_process import MotoProcess, MotoProcessDied
 
@@ -113,3 +116,111 @@ def test_moto_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
     parent.wait(timeout=30)
     # Then its moto process ends too
     assert exited_within(moto_pid, 30)
+
+
+WRITERS = 6
+PUTS_PER_WRITER = 40
+RECORDS_PER_PUT = 10
+
+
+def client(moto: MotoProcess, service: str) -> Any:
+    """A client that never retries: a request moto failed on would otherwise be hidden by a retry."""
+    never_retry = Config(retries={"total_max_attempts": 1}, max_pool_connections=WRITERS + 2)
+    return boto3.client(service, endpoint_url=moto.endpoint, region_name="us-east-1", config=never_retry)
+
+
+def hammer(writers: int, write: Callable[[int], None], read: Callable[[], None]) -> list[BaseException]:
+    """Runs ``write(writer)`` on `writers` threads while one more thread keeps calling ``read()`` until the
+    writers are done; returns what any of them raised."""
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def guarded(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except BaseException as error:  # reported by the test, not swallowed
+            errors.append(error)
+
+    def keep_reading() -> None:
+        while not done.is_set():
+            read()
+
+    reader = threading.Thread(target=guarded, args=(keep_reading,))
+    threads = [threading.Thread(target=guarded, args=(lambda n=n: write(n),)) for n in range(writers)]
+    reader.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    done.set()
+    reader.join()
+    return errors
+
+
+def test_concurrent_puts_on_one_stream_lose_no_record(moto: MotoProcess) -> None:
+    # Given a one-shard stream (every record on the same shard) and a reader polling it meanwhile
+    kinesis = client(moto, "kinesis")
+    kinesis.create_stream(StreamName="s", ShardCount=1)
+    shard_id = kinesis.list_shards(StreamName="s")["Shards"][0]["ShardId"]
+
+    def iterator() -> str:
+        return str(
+            kinesis.get_shard_iterator(StreamName="s", ShardId=shard_id, ShardIteratorType="TRIM_HORIZON")[
+                "ShardIterator"
+            ]
+        )
+
+    def write(writer: int) -> None:
+        for put in range(PUTS_PER_WRITER):
+            records = [
+                {"Data": f"{writer}-{put}-{n}".encode(), "PartitionKey": f"p{writer}"}
+                for n in range(RECORDS_PER_PUT)
+            ]
+            assert kinesis.put_records(StreamName="s", Records=records)["FailedRecordCount"] == 0
+
+    # When several threads put records at once
+    errors = hammer(WRITERS, write, lambda: kinesis.get_records(ShardIterator=iterator(), Limit=10_000))
+    # Then every record is on the stream once, with a sequence number of its own
+    assert errors == []
+    read: list[dict[str, Any]] = []
+    shard_iterator: str | None = iterator()
+    while shard_iterator:
+        page = kinesis.get_records(ShardIterator=shard_iterator, Limit=10_000)
+        read += page["Records"]
+        shard_iterator = page.get("NextShardIterator") if page["Records"] else None
+    sent = {
+        f"{w}-{p}-{n}" for w in range(WRITERS) for p in range(PUTS_PER_WRITER) for n in range(RECORDS_PER_PUT)
+    }
+    assert sorted(record["Data"].decode() for record in read) == sorted(sent)
+    assert len({record["SequenceNumber"] for record in read}) == len(sent)
+
+
+def test_concurrent_writes_on_one_table_lose_no_item(moto: MotoProcess) -> None:
+    # Given a table and a reader scanning it meanwhile
+    dynamodb = client(moto, "dynamodb")
+    dynamodb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def write(writer: int) -> None:
+        for put in range(PUTS_PER_WRITER):
+            dynamodb.put_item(TableName="t", Item={"k": {"S": f"{writer}-{put}"}})
+            dynamodb.update_item(
+                TableName="t",
+                Key={"k": {"S": "counter"}},
+                UpdateExpression="ADD hits :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    # When several threads put items and add to one counter at once
+    errors = hammer(WRITERS, write, lambda: dynamodb.scan(TableName="t"))
+    # Then every item is there and the counter counted every addition
+    assert errors == []
+    items = dynamodb.scan(TableName="t", ConsistentRead=True)["Items"]
+    keys = {item["k"]["S"] for item in items} - {"counter"}
+    assert keys == {f"{w}-{p}" for w in range(WRITERS) for p in range(PUTS_PER_WRITER)}
+    counter = dynamodb.get_item(TableName="t", Key={"k": {"S": "counter"}})["Item"]
+    assert int(counter["hits"]["N"]) == WRITERS * PUTS_PER_WRITER
