@@ -127,15 +127,16 @@ def process_tree_cpu_seconds(root: int) -> float:
     return sum(times.get(pid, 0.0) for pid in tree)
 
 
-def get(api_url: str, path: str) -> tuple[int, float]:
-    """One request on its own connection: (status, seconds). Status 0: no answer."""
+def get(api_url: str, path: str, api_key: str | None = None) -> tuple[int, float]:
+    """One request on its own connection, with the storefront's key: (status, seconds). Status 0: no
+    answer."""
     parts = urlsplit(api_url)
     started = time.perf_counter()
     connection = http.client.HTTPConnection(
         parts.hostname or "127.0.0.1", parts.port, timeout=REQUEST_TIMEOUT_S
     )
     try:
-        connection.request("GET", f"{parts.path}{path}")
+        connection.request("GET", f"{parts.path}{path}", headers={"x-api-key": api_key} if api_key else {})
         response = connection.getresponse()
         response.read()
         status = response.status
@@ -156,14 +157,16 @@ def percentiles(seconds: list[float]) -> dict[str, float]:
     }
 
 
-def sequential(api_url: str, users: list[str], requests: int, time_limit_s: float) -> dict[str, Any]:
+def sequential(
+    api_url: str, api_key: str | None, users: list[str], requests: int, time_limit_s: float
+) -> dict[str, Any]:
     latencies, statuses = [], Counter[int]()
     deadline = time.monotonic() + time_limit_s
     started = time.perf_counter()
     for n in range(requests):
         if time.monotonic() > deadline:
             break
-        status, seconds = get(api_url, PAGE.format(user_id=users[n % len(users)]))
+        status, seconds = get(api_url, PAGE.format(user_id=users[n % len(users)]), api_key)
         statuses[status] += 1
         latencies.append(seconds)
     wall = time.perf_counter() - started
@@ -176,7 +179,7 @@ def sequential(api_url: str, users: list[str], requests: int, time_limit_s: floa
 
 
 def concurrent(
-    api_url: str, users: list[str], clients: int, requests: int, time_limit_s: float
+    api_url: str, api_key: str | None, users: list[str], clients: int, requests: int, time_limit_s: float
 ) -> dict[str, Any]:
     """``clients`` threads share ``requests`` pages; pages/s counts only 200s over the wall time."""
     latencies: list[float] = []
@@ -193,7 +196,7 @@ def concurrent(
                 n = next(taken, None)
             if n is None:
                 return
-            status, seconds = get(api_url, PAGE.format(user_id=users[(n * 7919) % len(users)]))
+            status, seconds = get(api_url, PAGE.format(user_id=users[(n * 7919) % len(users)]), api_key)
             with lock:
                 statuses[status] += 1
                 latencies.append(seconds)
@@ -217,23 +220,30 @@ def concurrent(
 
 def verdicts(result: dict[str, Any]) -> list[str]:
     p99, rate = result["sequential"]["p99_ms"], result["concurrent"]["pages_per_s"]
+    # a fast answer that is not a page (a 403, a 500) meets no target
+    pages_only = set(result["sequential"]["statuses"]) == {200}
+    met = p99 <= TARGETS["sequential_p99_ms"] and pages_only
     return [
-        f"{'PASS' if p99 <= TARGETS['sequential_p99_ms'] else 'MISS'}  one client in sequence, "
-        f"p99 <= {TARGETS['sequential_p99_ms']:.0f} ms: {p99:.1f} ms",
+        f"{'PASS' if met else 'MISS'}  one client in sequence, "
+        f"p99 <= {TARGETS['sequential_p99_ms']:.0f} ms: {p99:.1f} ms"
+        + ("" if pages_only else f" (not all pages: {result['sequential']['statuses']})"),
         f"{'PASS' if rate >= TARGETS['concurrent_pages_per_s'] else 'MISS'}  "
         f"{result['concurrent']['clients']} concurrent clients, >= {TARGETS['concurrent_pages_per_s']:.0f}"
         f" pages/s: {rate:.1f} pages/s",
     ]
 
 
-def measure(api_url: str, twin_pid: int | None, users: list[str], args: argparse.Namespace) -> dict[str, Any]:
+def measure(
+    state: dict[str, Any], twin_pid: int | None, users: list[str], args: argparse.Namespace
+) -> dict[str, Any]:
+    api_url, api_key = state["api_url"], state.get("api_key")  # pages need the storefront's x-api-key
     for user_id in users[: args.warmup]:
-        get(api_url, PAGE.format(user_id=user_id))
-    concurrent(api_url, users, args.clients, args.warmup, args.time_limit)  # every serving process warm
+        get(api_url, PAGE.format(user_id=user_id), api_key)
+    concurrent(api_url, api_key, users, args.clients, args.warmup, args.time_limit)  # every process warm
     phases = {
-        "sequential": lambda: sequential(api_url, users, args.requests, args.time_limit),
+        "sequential": lambda: sequential(api_url, api_key, users, args.requests, args.time_limit),
         "concurrent": lambda: concurrent(
-            api_url, users, args.clients, args.concurrent_requests, args.time_limit
+            api_url, api_key, users, args.clients, args.concurrent_requests, args.time_limit
         ),
     }
     figures = {}
@@ -270,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.state:
         state = json.loads(args.state.read_text())
-        figures = measure(state["api_url"], args.pid, users, args)
+        figures = measure(state, args.pid, users, args)
     else:
         args.out.mkdir(parents=True, exist_ok=True)
         with (
@@ -278,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             twin_process(data_dir, Path(work)) as (state, pid),
         ):
             print(f"twin up in {time.perf_counter() - started:.0f} s: {state['api_url']}", flush=True)
-            figures = measure(state["api_url"], pid, users, args)
+            figures = measure(state, pid, users, args)
     result = {
         "data": str(data_dir),
         "shoppers": len(users),
