@@ -19,6 +19,7 @@ in its own process it has an interpreter to itself, and a fresh process starts w
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -109,6 +110,10 @@ class MotoProcess:
                 "twin's AWS resources are gone with it; stop this twin and start a new one"
             )
 
+    def set_faults(self, **settings: float) -> dict[str, Any]:
+        """Turns the injected faults on or off (``moto_faults.FaultSettings``); returns what moto says."""
+        return faults(self.endpoint, settings)
+
     def stop(self) -> None:
         """Ends the process (SIGTERM, then SIGKILL after a grace period) and reaps it."""
         if self.process.stdin is not None:
@@ -120,6 +125,20 @@ class MotoProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def faults(endpoint: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The injected faults of the moto at ``endpoint``: set to ``settings`` when given, and the counts
+    of what was refused so far (``moto_faults``)."""
+    from local_twin.moto_faults import FAULTS_PATH
+
+    body = None if settings is None else json.dumps(settings).encode()
+    request = urllib.request.Request(
+        f"{endpoint}{FAULTS_PATH}", data=body, method="GET" if body is None else "POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
 
 
 # -- the child ------------------------------------------------------------------------------------
@@ -168,6 +187,7 @@ def serve(fd: int) -> None:
     from werkzeug.serving import make_server
 
     from local_twin import moto_extensions, moto_fast_items
+    from local_twin.moto_faults import FaultInjector
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
     logging.getLogger("moto").setLevel(logging.ERROR)
@@ -177,7 +197,7 @@ def serve(fd: int) -> None:
     server = make_server(
         HOST,
         0,
-        SerializedApp(DomainDispatcherApplication(create_backend_app)),
+        SerializedApp(FaultInjector(DomainDispatcherApplication(create_backend_app))),
         threaded=True,
         request_handler=MotoRequestHandler,
         fd=fd,
