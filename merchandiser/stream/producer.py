@@ -11,7 +11,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from merchandiser.schemas import Event
 
 PUT_RECORDS_LIMIT = 500
-ATTEMPTS = 3
+# Kinesis refuses records one by one when a shard is over its write limit (a share of a batch): each
+# attempt retries only those, after the caller's backoff (the events API: 50 ms doubling, 1.55 s in all
+# before the 6th), so a throttled shard delays events rather than failing the shopper's request.
+ATTEMPTS = 6
 
 
 class StreamUnavailableError(RuntimeError):
