@@ -13,7 +13,7 @@ DATA ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test bench cost layers model synth deploy lint clean checkov checkov-venv
+.PHONY: demo test bench load cost layers model synth deploy lint clean checkov checkov-venv
 
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
@@ -41,6 +41,12 @@ bench: layers
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
 	$(PY) -m local_twin.bench_twin
+
+# Shoppers (locust) against the twin for LOAD_SECONDS (60) while DynamoDB throttles, Kinesis refuses records
+# and the model loads slowly: requests, failures, p50/p99, 5xx (none expected) and the events' balance.
+LOAD_SECONDS ?= 60
+load: $(STAMP)
+	$(PY) -m local_twin.load --seconds $(LOAD_SECONDS) $(LOAD_ARGS)
 
 # The monthly AWS bill at 1, 10 and 100 recommendation requests/s beside Amazon Personalize's, from dated list
 # prices and the bench figures in build/bench/ when present. COST_ARGS=--json also writes build/bench/cost.json.

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
+import time
 import uuid
 import warnings
 from collections import Counter
@@ -41,6 +42,31 @@ HANDLER_MODULES = {
     "publish": "lambdas.publish.handler",
     "experiment_report": "lambdas.experiment_report.handler",
 }
+
+# A twin-only fault (the load test's slow model load): seconds each model load of a serving function
+# waits first, from that function's environment. Read only by the twin's wrapper below: production
+# code has no such delay.
+MODEL_LOAD_DELAY = "TWIN_MODEL_LOAD_DELAY_SECONDS"
+
+
+def delay_model_loads() -> None:
+    """Wraps serving's model loader (once per process) so that a model load first waits the invoked
+    function's ``TWIN_MODEL_LOAD_DELAY_SECONDS``; called inside a function's turn, as the handler
+    imports serving there."""
+    from merchandiser.serving import runtime
+
+    load = runtime.load_model
+    if getattr(load, "delayed_by_twin", False):
+        return
+
+    def delayed(model_dir: Any) -> Any:
+        delay = float(os.environ.get(MODEL_LOAD_DELAY) or 0.0)  # the invoked function's
+        if delay > 0:
+            time.sleep(delay)
+        return load(model_dir)
+
+    delayed.delayed_by_twin = True  # type: ignore[attr-defined]
+    runtime.load_model = delayed  # type: ignore[assignment]
 
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -87,6 +113,8 @@ class Functions:
 
     def invoke(self, key: str, event: dict[str, Any]) -> dict[str, Any]:
         with self._turn(key):  # imported inside its turn: Powertools reads the environment at import
+            if MODEL_LOAD_DELAY in self._environments[key]:
+                delay_model_loads()
             try:
                 return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
             finally:

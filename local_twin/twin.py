@@ -24,7 +24,7 @@ from layers.build import build_core, build_model
 from local_twin.archive import DEFAULT_BUFFER_SECONDS, ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.front_workers import FRONT_WORKERS, FrontWorkers
-from local_twin.functions import Functions
+from local_twin.functions import MODEL_LOAD_DELAY, Functions
 from local_twin.gateway_auth import GatewayAuth, create_twin_api_key, method_access
 from local_twin.http_front import HttpFront, routes_from_rest_api
 from local_twin.moto_process import MotoProcess
@@ -108,6 +108,9 @@ class Twin:
         self.functions = Functions(self.resources.environments(), overrides)
         for key, values in TWIN_FUNCTION_ENVIRONMENT.items():
             self.functions.set_environment(key, **values)
+        if os.environ.get(MODEL_LOAD_DELAY):  # a fault for load tests: serving's model loads are slow
+            for key in SERVING:
+                self.functions.set_environment(key, **{MODEL_LOAD_DELAY: os.environ[MODEL_LOAD_DELAY]})
         return self.resources
 
     def check(self) -> None:
@@ -206,6 +209,17 @@ class Twin:
         """Serving reads the experiments through a cache (EXPERIMENTS_CACHE_SECONDS, 10 s): in AWS a
         start or stop reaches every page within that time; on the twin it can reach the next page."""
         serving_runtime.forget_experiments()
+
+    def reload_serving(self) -> float:
+        """Serving loads its model again, as new containers do after a deploy: new front workers load it
+        while the old ones serve, then the old ones stop (in-process serving forgets what it loaded).
+        Returns the seconds it took."""
+        started = time.perf_counter()
+        if isinstance(self.front, FrontWorkers):
+            self.front.update(self._functions.environments())
+        else:
+            serving_runtime.reset()
+        return time.perf_counter() - started
 
     def stop(self) -> None:
         if self.poller:

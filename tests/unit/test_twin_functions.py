@@ -116,3 +116,27 @@ def test_a_handler_that_raises_gives_back_its_turn_and_the_environment(
         functions.invoke("a", {})
     assert os.environ["FUNCTION"] == "process"
     assert functions.invoke("b", {}) == {"seen": "b"}
+
+
+def test_a_serving_function_with_a_model_load_delay_waits_before_each_model_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given serving's model loader, and a function whose environment asks for a 2.5 s delay
+    from local_twin import functions as module
+    from merchandiser.serving import runtime
+
+    loads: list[str] = []
+    waits: list[float] = []
+    monkeypatch.setattr(runtime, "load_model", lambda model_dir: loads.append(str(model_dir)) or "model")
+    monkeypatch.setattr(module.time, "sleep", waits.append)  # the delay is recorded, never slept
+    handlers = {
+        key: (lambda event, context: {"model": runtime.load_model(event["dir"])})
+        for key in ("retrieval", "ranking")
+    }
+    functions = Functions({"retrieval": {module.MODEL_LOAD_DELAY: "2.5"}, "ranking": {}}, handlers=handlers)
+    # When it loads a model, and another function without the delay loads one too
+    slow = functions.invoke("retrieval", {"dir": "m1"})
+    plain = functions.invoke("ranking", {"dir": "m2"})
+    # Then only the first waited, 2.5 s, before the real loader ran; both got the model
+    assert (slow, plain) == ({"model": "model"}, {"model": "model"})
+    assert loads == ["m1", "m2"] and waits == [2.5]
