@@ -28,10 +28,8 @@ import select
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import boto3
 
@@ -43,6 +41,9 @@ HOST = "127.0.0.1"
 FRONT_WORKERS = 2  # the twin's default: one per core here (0 serves from the twin's own process)
 READY_TIMEOUT_S = 180.0  # imports and the model load, on a busy 2-core machine
 STOP_TIMEOUT_S = 15.0  # in-flight requests are finished within the functions' own 10 s timeout
+# A stopping worker still answers its kept-alive connections this long (with Connection: close), so a
+# client between two requests moves to a new worker instead of finding its connection dropped.
+DRAIN_GRACE_S = 1.0
 WARM_UP = ("GET", "/v1/health")
 
 
@@ -202,39 +203,12 @@ def _stop(workers: list[Worker]) -> None:
 
 
 # -- the worker -----------------------------------------------------------------------------------
-class InFlight:
-    """Counts the requests being served, so that a stopping worker finishes them first."""
-
-    def __init__(self) -> None:
-        self._count = 0
-        self._idle = threading.Condition()
-
-    def __enter__(self) -> None:
-        with self._idle:
-            self._count += 1
-
-    def __exit__(self, *_: object) -> None:
-        with self._idle:
-            self._count -= 1
-            self._idle.notify_all()
-
-    def wait_idle(self, timeout: float) -> bool:
-        with self._idle:
-            return self._idle.wait_for(lambda: self._count == 0, timeout)
-
-
 def serve(fd: int, ready_fd: int) -> None:
     from local_twin.functions import Functions
 
     spec = json.loads(sys.stdin.buffer.readline())
     routes = [Route(method, resource, function) for method, resource, function in spec["routes"]]
     functions = Functions(spec["environments"])
-    in_flight = InFlight()
-
-    def invoke(key: str, event: dict[str, Any]) -> dict[str, Any]:
-        with in_flight:
-            return functions.invoke(key, event)
-
     authorize = None
     if spec.get("access"):
         access = {
@@ -244,15 +218,15 @@ def serve(fd: int, ready_fd: int) -> None:
         # the keys are read from moto's API Gateway (AWS_ENDPOINT_URL), again whenever an unknown one shows
         apigateway = boto3.client("apigateway")
         authorize = GatewayAuth(access, lambda: enabled_key_values(apigateway)).check
-    front = HttpFront(routes, invoke, listener=socket.socket(fileno=fd), authorize=authorize)
+    front = HttpFront(routes, functions.invoke, listener=socket.socket(fileno=fd), authorize=authorize)
     if any(route.method == WARM_UP[0] and f"/v1{route.resource}" == WARM_UP[1] for route in routes):
         front.handle(*WARM_UP, {}, None)  # imports the handlers and loads the model before any page
     front.start()
     with os.fdopen(ready_fd, "wb") as ready:
         ready.write(b"ready\n")
     sys.stdin.buffer.read()  # until the twin closes the pipe (stop) or dies
-    front.server.shutdown()  # no new connection; requests already in a handler finish
-    in_flight.wait_idle(STOP_TIMEOUT_S - 1.0)
+    # No new connection; kept-alive ones are told to close with their next answer; answers begun finish.
+    front.drain(DRAIN_GRACE_S, STOP_TIMEOUT_S - DRAIN_GRACE_S - 1.0)
     os._exit(0)  # idle keep-alive connections are dropped, as API Gateway does
 
 

@@ -88,6 +88,27 @@ def proxy_event(
     }
 
 
+class InFlight:
+    """Counts the requests being answered, so that a stopping server finishes them first."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._idle:
+            self._count += 1
+
+    def __exit__(self, *_: object) -> None:
+        with self._idle:
+            self._count -= 1
+            self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        with self._idle:
+            return self._idle.wait_for(lambda: self._count == 0, timeout)
+
+
 class HttpFront:
     def __init__(
         self,
@@ -99,6 +120,8 @@ class HttpFront:
     ):
         self.routes = list(routes)
         self.authorize = authorize
+        self.in_flight = InFlight()
+        self.draining = False
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -111,16 +134,19 @@ class HttpFront:
                 return
 
             def _serve(self) -> None:
-                status, headers, payload = front.handle(
-                    self.command, self.path, dict(self.headers), self._body()
-                )
-                self.send_response(status)
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(payload)
+                with front.in_flight:  # until the answer is written: a draining front waits for it
+                    status, headers, payload = front.handle(
+                        self.command, self.path, dict(self.headers), self._body()
+                    )
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        self.send_header(key, value)
+                    self.send_header("Content-Length", str(len(payload)))
+                    if front.draining:  # the client's next request goes to a new connection (a new server)
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(payload)
 
             def _body(self) -> bytes | None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -147,6 +173,16 @@ class HttpFront:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+    def drain(self, grace_s: float, timeout_s: float) -> bool:
+        """Stops accepting connections; for ``grace_s`` the kept-alive ones are still answered, each answer
+        saying ``Connection: close``, so that their clients move to another server rather than find the
+        connection gone; then waits (at most ``timeout_s``) until every answer begun is written. True if
+        all were."""
+        self.draining = True
+        self.server.shutdown()
+        time.sleep(grace_s)
+        return self.in_flight.wait_idle(timeout_s)
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes | None

@@ -280,6 +280,10 @@ def report(
         "p99_ms": total.get_response_time_percentile(0.99),
         "requests_per_s": total.num_requests / args.seconds,
         "statuses": {str(status): n for status, n in sorted(tally.statuses.items())},
+        "errors": [
+            f"{error.method} {error.name}: {error.error} (x{error.occurrences})"
+            for error in environment.stats.errors.values()
+        ],
         "responses_5xx": sum(n for status, n in tally.statuses.items() if status >= 500),
         "pages": tally.pages,
         "degraded_pages_by_reason": dict(tally.degraded),
@@ -319,6 +323,8 @@ def print_report(result: dict[str, Any]) -> None:
           f"p99 {result['p99_ms']:.0f} ms  ({result['requests_per_s']:.1f} req/s)")  # fmt: skip
     print(f"responses by status {result['statuses']}: 5xx {result['responses_5xx']}; "
           f"{result['pages']} pages, degraded by reason {result['degraded_pages_by_reason']}")  # fmt: skip
+    for error in result["errors"]:
+        print(f"  failed: {error}")
     print(f"events: sent {events['sent']} (accepted {events['accepted_by_api']}, of them re-sent "
           f"{events['resent']}; garbage {events['garbage']}) = processed {events['processed']} + duplicates "
           f"{events['duplicates']} + dead-lettered {events['dead_lettered']} "

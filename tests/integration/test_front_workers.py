@@ -21,7 +21,13 @@ HEALTH = Route("GET", "/health", "retrieval")
 
 
 def environments(model_dir: Path | str) -> dict[str, dict[str, str]]:
-    tables = {"USERS_TABLE": "users", "ITEMS_TABLE": "items", "SESSIONS_TABLE": "sessions"}
+    tables = {
+        "USERS_TABLE": "users",
+        "ITEMS_TABLE": "items",
+        "SESSIONS_TABLE": "sessions",
+        "EXPERIMENTS_TABLE": "experiments",  # serving's settings since experiments and impressions
+        "EVENTS_STREAM": "events",
+    }
     return {"retrieval": {**tables, "MODEL_DIR": str(model_dir), "POWERTOOLS_LOG_LEVEL": "WARNING"}}
 
 
