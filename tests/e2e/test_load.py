@@ -16,8 +16,10 @@ from training.datasets.synthetic_shop import generate
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
-# Higher shares than make load's, so that a few seconds of load certainly meet each fault.
-FAULTS = {"dynamodb_throttle_share": 0.3, "kinesis_put_failure_share": 0.3}
+# More throttling than make load's, so that a few seconds of load certainly degrade some pages. Kinesis
+# refuses make load's 10% of records (about 100 in a run: some are refused): at 30% a record is refused
+# on all 6 of the events API's attempts about once in 1,400 and that post is a 503 the caller must resend.
+FAULTS = {"dynamodb_throttle_share": 0.3, "kinesis_put_failure_share": 0.1}
 
 
 def test_a_short_load_with_faults_answers_no_5xx_and_balances_its_events(tmp_path: Path) -> None:

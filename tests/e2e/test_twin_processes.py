@@ -75,7 +75,10 @@ def test_a_model_published_while_serving_reaches_every_worker(tmp_path: Path) ->
         assert second["promote"] is True and second["model_version"] != first
         assert not set(before) & set(twin.front.pids)
         for _ in range(6):  # connections go to whichever worker accepts first: ask several times
-            with urllib.request.urlopen(f"{api}/users/u-swap/recommendations?k=5", timeout=30) as response:
+            page = urllib.request.Request(
+                f"{api}/users/u-swap/recommendations?k=5", headers={"x-api-key": str(twin.api_key)}
+            )
+            with urllib.request.urlopen(page, timeout=30) as response:
                 assert json.loads(response.read())["model_version"] == second["model_version"]
         twin.check()
     finally:
