@@ -31,9 +31,12 @@ def store(settings: CatalogSettings) -> FeatureStore:
     "/items/<item_id>",
     summary="Catalogue upsert",
     description=(
-        "Stores the item and puts it in the catalogue overlay serving reads every few seconds: a new item"
-        " gets a content vector and is retrievable without retraining; a known one gets its new stock,"
-        " price and title. `retrievable` is false when the overlay is full (the next training serves it)."
+        "Merges the fields given into the item's record in the items table (the catalogue's source of"
+        ' truth; a partial update such as {"in_stock": false} keeps the other fields) and into the'
+        " catalogue overlay serving applies from the moment this call answers: a new item gets a content"
+        " vector and is retrievable without retraining; a known one gets its new stock, price and title;"
+        " an item out of stock is served on no surface. The next training reads the table, so the change"
+        " survives it. `retrievable` is false when the overlay is full (the next training serves it)."
     ),
     tags=["catalogue"],
     responses=documented(ItemStored, "stored", 400),
@@ -43,26 +46,24 @@ def put_item(
 ) -> dict[str, Any]:
     settings = CatalogSettings.from_env()
     now = datetime.now(UTC).isoformat()
-    record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
     catalogue = store(settings)
-    catalogue.put_item(record)
-    overlaid = OverlayItem(
-        item_id=item_id,
-        title=item.title,
-        category=item.category,
-        brand=item.brand,
-        price=float("nan") if item.price is None else item.price,
-        in_stock=item.in_stock,
-    )
+    record = catalogue.upsert_item(item_id, item.model_dump(exclude_none=True), now)
     try:
-        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid)
+        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlay_entry(record))
         retrievable = True
     except OverlayFullError:
         # stored all the same: the next training serves it; until then it waits
         logger.warning("catalogue overlay full", extra={"item_id": item_id})
         metrics.add_metric(name="OverlayFull", unit=MetricUnit.Count, value=1)
         retrievable = False
-    return {"item_id": item_id, "stored": True, "retrievable": retrievable, "updated_at": now}
+    return {
+        "item_id": item_id,
+        "stored": True,
+        "retrievable": retrievable,
+        "updated_at": now,
+        "revision": int(record["revision"]),
+        "item": {name: record[name] for name in ITEM_FIELDS if name in record},
+    }
 
 
 @cache

@@ -4,7 +4,7 @@ loaded once per container, fallbacks for every broken part, and the stage timing
 from merchandiser.serving import runtime
 from merchandiser.serving.metrics import emit, metric_suffix, new_report
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
-from merchandiser.serving.recommender import CANDIDATES, SURFACES, Recommender
+from merchandiser.serving.recommender import CANDIDATES, OUT_OF_STOCK, SURFACES, Recommender
 from merchandiser.serving.report import (
     FALLBACKS,
     FEATURE_STORE,
@@ -26,6 +26,7 @@ __all__ = [
     "INDEX",
     "LAST_RESORT_ITEMS",
     "MODEL",
+    "OUT_OF_STOCK",
     "RANKER",
     "RANKING",
     "RERANKING",

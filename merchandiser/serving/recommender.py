@@ -61,6 +61,7 @@ CANDIDATES = retrieval.CANDIDATES
 SURFACES = ("home", "category")
 
 
+OUT_OF_STOCK = "out of stock"  # the reason of an item of a caller's list that cannot be sold now
 SIMILAR_POOL_PER_SLOT = 5  # similar items re-ordered by a shopper's taste come from 5 per slot
 MIN_SIMILAR_POOL = 50
 
@@ -112,12 +113,12 @@ class Recommender:
         candidates = None
         if not self.without_index:
             try:
-                candidates = retrieval.candidates(self.items, state, k, category)
+                candidates = retrieval.candidates(self.items, state, k, category, self.items.out_of_stock)
             except Exception as error:  # a broken index must not fail the page
                 logger.exception("candidate retrieval failed, serving popularity")
                 report.fallback(INDEX, f"{type(error).__name__}: {error}")
         if candidates is None:
-            candidates = retrieval.popular(self.items, k, category)
+            candidates = retrieval.popular(self.items, k, category, exclude=self.items.out_of_stock)
         report.count_candidates(candidates.sources)
         return candidates
 
@@ -186,18 +187,36 @@ class Recommender:
     def rank(
         self, user_id: str, item_ids: Sequence[str], k: int | None = None, report: ServingReport | None = None
     ) -> dict:
-        """Personalized order of a list the caller already has (search results, a category page)."""
+        """Personalized order of a list the caller already has (search results, a category page).
+
+        The list is the caller's, so nothing in it is dropped: items out of stock stay on it, after the
+        ranked ones, with reason "out of stock" and ``in_stock: false``, for the storefront to show
+        greyed out or leave out; they are never ranked among the others.
+        """
         report = self.start(report, frozenset({RANKER}))
         rows = self._rows(list(dict.fromkeys(item_ids)))  # first occurrence of a repeated id wins
+        sold_out = self.items.out_of_stock
+        available = np.array([row for row in rows.tolist() if row not in sold_out], dtype=np.int64)
+        limit = k or len(rows)
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
-        with report.stage(RANKING):
-            state = self.user_state(shopper)
-            candidates = retrieval.candidates_for(self.items, state, rows)
-            scores = self.rank_candidates(state, candidates, report)
-        with report.stage(RERANKING):
-            page = rerank(self._scored(rows, scores, ["request"] * len(rows)), Rules(k=k or len(rows)))
-        return self._response(user_id, page, degraded, surface="rank", report=report)
+        page: list[Scored] = []
+        if len(available):
+            with report.stage(RANKING):
+                state = self.user_state(shopper)
+                candidates = retrieval.candidates_for(self.items, state, available)
+                scores = self.rank_candidates(state, candidates, report)
+            with report.stage(RERANKING):
+                page = rerank(self._scored(available, scores, ["request"] * len(available)), Rules(k=limit))
+        response = self._response(user_id, page, degraded, surface="rank", report=report)
+        catalog = self.items.catalog
+        response["items"] += [
+            {"item_id": str(catalog.item_ids[row]), "score": 0.0, "reason": OUT_OF_STOCK, "source": "request",
+             "title": str(catalog.titles[row]), "category": str(catalog.categories[row]), "in_stock": False}
+            for row in rows.tolist()
+            if row in sold_out
+        ][: max(0, limit - len(response["items"]))]  # fmt: skip
+        return response
 
     def apply_rules(
         self,
@@ -244,13 +263,13 @@ class Recommender:
         with report.stage(RETRIEVAL):
             if not self.without_index:
                 try:
-                    candidates = retrieval.similar(self.items, item_id, pool)
+                    candidates = retrieval.similar(self.items, item_id, pool, self.items.in_stock_mask)
                 except Exception as error:  # a broken index must not fail the page
                     logger.exception("similar items failed, serving popularity")
                     report.fallback(INDEX, f"{type(error).__name__}: {error}")
             if candidates is None:
                 # popular items, the item itself left out
-                popular = retrieval.popular(self.items, pool + 1)
+                popular = retrieval.popular(self.items, pool + 1, exclude=self.items.out_of_stock)
                 keep = popular.rows != self.items.catalog.row_of[item_id]
                 candidates = Candidates(
                     rows=popular.rows[keep][:pool],
@@ -300,7 +319,9 @@ class Recommender:
             if window is not None:
                 candidates, degraded = self._live_trending(k, category, window, report)
             if candidates is None:
-                candidates = retrieval.popular(self.items, k, category, trending=window is not None)
+                candidates = retrieval.popular(
+                    self.items, k, category, trending=window is not None, exclude=self.items.out_of_stock
+                )
             report.count_candidates(candidates.sources)
         scores = next(iter(candidates.scores.values()))
         page = self._scored(candidates.rows, scores, candidates.sources)
@@ -334,11 +355,10 @@ class Recommender:
         report = self.start(report, frozenset())
         self._rows([item_id])
         with report.stage(RETRIEVAL):
-            candidates = retrieval.bought_together(self.items, item_id, k)
+            candidates = retrieval.bought_together(self.items, item_id, k, self.items.in_stock_mask)
             report.count_candidates(candidates.sources)
         scores = np.nan_to_num(np.nanmax(np.vstack(list(candidates.scores.values())), axis=0), nan=0.0)
-        keep = np.flatnonzero(self.items.catalog.in_stock[candidates.rows])
-        page = self._scored(candidates.rows[keep], scores[keep], [candidates.sources[i] for i in keep])
+        page = self._scored(candidates.rows, scores, candidates.sources)
         return self._response(None, page, False, surface="bought-together", report=report)
 
     def _rows(self, item_ids: Sequence[str]) -> np.ndarray:
