@@ -39,6 +39,7 @@ from training.fit import (
     user_segments,
     with_ranker,
 )
+from training.production import score_production
 from training.report import write_report
 from training.split import temporal_split
 
@@ -56,8 +57,17 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
     logger.info("%s done in %.1fs", name, timings[name])
 
 
-def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path) -> dict[str, Any]:
-    """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation."""
+def run(
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    production_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
+
+    ``production_dir``: the model in production (the ``production`` channel), scored on this job's test
+    window beside the candidate for the quality gate (``training.production``)."""
     timings: dict[str, float] = {}
     interactions = channels.interactions
     catalog = build_catalog(channels.items)
@@ -83,6 +93,12 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+    gate = None
+    if production_dir is not None:
+        with step("2. production on the same test window", timings):
+            gate = score_production(
+                pipeline, production_dir, histories_before_test, split.test, test_start, hp, segments
+            )
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
             retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
@@ -97,8 +113,9 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     )
     version = model_version(created_at, data_sha256, hp.as_dict())
     data = {
-        "first_timestamp": channels.report.get("first_timestamp"),
-        "last_timestamp": channels.report.get("last_timestamp"),
+        # from the events trained on (the gate of a later job scores this model only on events after these)
+        "first_timestamp": interactions["timestamp"].min().isoformat(),
+        "last_timestamp": interactions["timestamp"].max().isoformat(),
         "interactions": len(interactions),
         "users": int(interactions["user_id"].nunique()),
         "items": len(catalog),
@@ -133,6 +150,8 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         "ranker": ranker_info,
         "timings": timings,
     }
+    if gate is not None:
+        evaluation["gate"] = manifest["gate"] = gate
     with step("writing the model dir", timings):
         published = with_ranker(retrieval_all, ranker)
         records = user_feature_records(histories_all, channels.users, catalog.item_ids)
