@@ -69,6 +69,7 @@ def build_app(
         c.STACK_NAMES.training,
         artifacts_bucket=data.artifacts_bucket,
         users_table=data.users_table,
+        items_table=data.items_table,
         layers_dir=layers_dir,
         schedule_expression=schedule,
         training_image_uri=image_uri,

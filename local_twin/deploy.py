@@ -47,6 +47,7 @@ FUNCTION_OUTPUTS = {
     "EventProcessorFunctionName": "event_processor",
     "StartTrainingFunctionName": "start_training",
     "PublishFunctionName": "publish",
+    "ErasureFunctionName": "erasure",
 }
 
 

@@ -25,6 +25,7 @@ HANDLER_MODULES = {
     "event_processor": "lambdas.event_processor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
+    "erasure": "lambdas.erasure.handler",
 }
 
 
@@ -50,6 +51,10 @@ class Functions:
         self._environments = {key: {**env, **(overrides or {})} for key, env in environments.items()}
         self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+
+    def environment(self, key: str) -> dict[str, str]:
+        """The environment function ``key`` runs with now."""
+        return dict(self._environments[key])
 
     def set_environment(self, key: str, **values: str) -> None:
         self._environments[key] = {**self._environments[key], **values}

@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from merchandiser.api import ItemStored, ItemUpsert, UserErased, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import CatalogSettings
-from merchandiser.store import CatalogOverlay, FeatureStore, OverlayFullError, OverlayItem, write_tombstone
+from merchandiser.store import (
+    ITEM_FIELDS,
+    CatalogOverlay,
+    FeatureStore,
+    OverlayFullError,
+    overlay_entry,
+    write_tombstone,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -83,8 +90,9 @@ def erase_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, A
     # Tombstone first: if the deletes then fail, the caller retries, and the next training already
     # leaves the shopper out; the other order could train on someone whose profile is gone.
     tombstone = write_tombstone(s3(), settings.artifacts_bucket, user_id, erased_at)
-    store(settings).erase_user(user_id)
-    logger.info("erased a shopper's profile and session", extra={"erased_user": user_id})
+    store(settings).erase_user(user_id, erased_at.timestamp())
+    # the log names the erasure by its tombstone (the sha256 of the id): logs outlive an erasure
+    logger.info("erased a shopper's profile and session", extra={"tombstone": tombstone})
     return {"user_id": user_id, "erased": True, "erased_at": erased_at.isoformat(), "tombstone": tombstone}
 
 
