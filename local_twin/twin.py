@@ -116,6 +116,7 @@ class Twin:
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
         self.functions = Functions(self.resources.environments(), overrides)
+        Functions.cold_start()
         return self.resources
 
     def client(self, service: str) -> Any:
@@ -199,6 +200,7 @@ class Twin:
             self.front.stop()
         if self.moto:
             self.moto.stop()
+        Functions.cold_start()  # no cached client outlives the moto server it talks to
 
     def state(self) -> dict[str, Any]:
         resources = self._resources

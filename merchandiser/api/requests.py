@@ -58,7 +58,7 @@ class ItemUpsert(BaseModel):
     """A catalogue update: the fields given replace the stored ones, the others are kept (``{"in_stock":
     false}`` alone is an update). A field cannot be removed, only replaced."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
 
     title: str | None = Field(default=None, min_length=1, max_length=300)
     category: str | None = Field(default=None, min_length=1, max_length=128)

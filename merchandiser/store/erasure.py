@@ -219,16 +219,19 @@ class ArchiveEraser:
     def _csv_without(
         self, text: bytes, erased: Mapping[str, datetime], at_time: datetime | None
     ) -> tuple[bytes, int]:
-        reader = csv.DictReader(io.StringIO(text.decode()))
-        if reader.fieldnames is None or "user_id" not in reader.fieldnames:
+        """The CSV without the shopper's rows; the other rows are written back as they were read."""
+        rows = csv.reader(io.StringIO(text.decode()))
+        header = next(rows, None)
+        if header is None or "user_id" not in header:
             return text, 0
+        user, stamp = header.index("user_id"), header.index("timestamp") if "timestamp" in header else None
         out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=reader.fieldnames, lineterminator="\n")
-        writer.writeheader()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
         removed = 0
-        for row in reader:
-            moment = at_time or _time(row.get("timestamp"))
-            if self._erased(row.get("user_id"), moment, erased):
+        for row in rows:
+            moment = at_time or (_time(row[stamp]) if stamp is not None and stamp < len(row) else None)
+            if user < len(row) and self._erased(row[user], moment, erased):
                 removed += 1
             else:
                 writer.writerow(row)
