@@ -162,8 +162,8 @@ class Twin:
 
     def retrain(self, hyperparameters: dict[str, str] | None = None) -> dict[str, Any]:
         """The daily jobs on what the twin has gathered: the archive eraser (so no erased shopper is trained
-        on or kept), then the training job (archive's events and impressions, the catalogue from the items
-        table, the users channel, the production model for the same-window gate), gate, publish, swap."""
+        on or kept), then the training job (the archive's events, the catalogue from the items table, the
+        users channel, the production model for the same-window gate), gate, publish, swap."""
         with self._retraining:
             erased = self.erase()
             published = self.train_and_publish(hyperparameters=hyperparameters)

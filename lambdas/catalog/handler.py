@@ -81,6 +81,12 @@ def s3():  # type: ignore[no-untyped-def]
 @app.delete(
     "/users/<user_id>",
     summary="Erase a shopper's data (GDPR)",
+    description=(
+        "The bound: the profile and session at once (events of the shopper still on the stream are"
+        " dropped), the archive (events, impressions, the users channel) within a day by the daily"
+        " eraser, every model at the next training. The tombstone names the shopper by the sha256 of"
+        " the id."
+    ),
     tags=["catalogue"],
     responses=documented(UserErased, "profile and session erased"),
 )
