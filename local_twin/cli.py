@@ -1,4 +1,5 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate, retrain and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate, experiment, retrain
+and train."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from local_twin import simulator
+from local_twin import experiment_cli, simulator
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
@@ -115,7 +116,8 @@ def pairs(words: list[str]) -> dict[str, str]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    run_script_mode(channel_dirs(args.data), args.model_dir, args.output_dir, pairs(args.hyperparameters))
+    hyperparameters = {"engine": args.engine, **pairs(args.hyperparameters)}
+    run_script_mode(channel_dirs(args.data), args.model_dir, args.output_dir, hyperparameters)
     return 0
 
 
@@ -138,12 +140,19 @@ def parser() -> argparse.ArgumentParser:
     retrain.add_argument("--state", type=Path, required=True, help="the state file `merchandiser up` wrote")
     retrain.add_argument("--output-dir", type=Path, help="write the training job's evaluation.json here")
     retrain.set_defaults(run=cmd_retrain, hyperparameters=[])  # any other --name value goes to the job
+    experiment_cli.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
     )
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--model-dir", type=Path, required=True)
     train.add_argument("--output-dir", type=Path, required=True)
+    train.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where retrieval is learnt: this process, or Spark (local mode here, EMR Serverless in AWS)",
+    )
     train.set_defaults(run=cmd_train, hyperparameters=[])  # any other --name value goes to the job
     return root
 

@@ -4,8 +4,9 @@ Three fits, so that no ranker ever learns from labels its retrieval model has se
 
 1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
 2. retrieval on ``train + validation`` with the ranker of step 1 (as production pairs a ranker with
-   the retrieval refitted after its labels) and the baselines are scored on ``test``; the published
-   ranker learns its labels from ``test``;
+   the retrieval refitted after its labels) and the baselines are scored on ``test``, among them the
+   tuned anchors (``training.anchors``: searched on ``validation``, refitted on ``train + validation``);
+   the published ranker learns its labels from ``test``;
 3. retrieval on all data, served with the ranker of step 2.
 """
 
@@ -14,13 +15,16 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
+from training.anchors import anchor_settings, tuned_anchors
 from training.bundle import (
     data_fingerprint,
     library_versions,
@@ -29,9 +33,10 @@ from training.bundle import (
     write_model_dir,
 )
 from training.channels import Channels
-from training.evaluation import evaluate
+from training.evaluation import evaluate, evaluate_anchors
 from training.fit import (
     Hyperparameters,
+    UserHistory,
     build_catalog,
     epoch_seconds,
     fit_retrieval,
@@ -42,6 +47,8 @@ from training.fit import (
 from training.production import score_production
 from training.report import write_report
 from training.split import temporal_split
+
+FitRetrieval = Callable[..., tuple[ItemModel, dict[str, UserHistory]]]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +64,9 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
     logger.info("%s done in %.1fs", name, timings[name])
 
 
+ENGINES = ("local", "spark")
+
+
 def run(
     channels: Channels,
     hp: Hyperparameters,
@@ -66,8 +76,33 @@ def run(
 ) -> dict[str, Any]:
     """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
 
-    ``production_dir``: the model in production (the ``production`` channel), scored on this job's test
-    window beside the candidate for the quality gate (``training.production``)."""
+    ``hp.engine`` picks where retrieval is learnt: in this process, or on Spark (``training.spark_fit``);
+    everything else is the same code on both, so both publish the same artifacts. ``production_dir``: the
+    model in production (the ``production`` channel), scored on this job's test window beside the
+    candidate for the quality gate (``training.production``)."""
+    if hp.engine not in ENGINES:
+        raise ValueError(f"unknown engine {hp.engine!r}: one of {', '.join(ENGINES)}")
+    if hp.engine == "local":
+        return _run(channels, hp, model_dir, output_dir, fit_retrieval, production_dir)
+    from training.spark_fit import fit_retrieval_spark, spark_session
+
+    spark = spark_session()
+    try:
+        return _run(
+            channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), production_dir
+        )
+    finally:
+        spark.stop()
+
+
+def _run(
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    fit_retrieval: FitRetrieval,
+    production_dir: Path | None,
+) -> dict[str, Any]:
     timings: dict[str, float] = {}
     interactions = channels.interactions
     catalog = build_catalog(channels.items)
@@ -93,6 +128,20 @@ def run(
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+    with step("2. tuned anchors: search on the validation window, refit, test", timings):
+        settings = anchor_settings(
+            len(before_test),
+            hp.anchor_trials,
+            hp.anchor_seconds,
+            hp.ease_max_items,
+            hp.max_eval_users,
+            hp.seed,
+            hp.threads,
+        )
+        anchors = tuned_anchors(before_test, catalog, validation_start, test_start, settings)
+        models.update(evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp))
+        anchor_summaries = {name: result.summary() for name, result in anchors.items()}
+        del anchors  # their windows hold dense EASE matrices: free them before the next fits
     gate = None
     if production_dir is not None:
         with step("2. production on the same test window", timings):
@@ -127,6 +176,15 @@ def run(
         "models": models,
         "data": data,
         "split": split.summary(),
+        "anchors": anchor_summaries,
+        "anchor_search": {
+            "trials_per_anchor": settings.trials,
+            "seconds_per_anchor": round(settings.seconds, 1),
+            "ease_max_items": settings.ease_max_items,
+            "neighbour_max_pairs": settings.neighbour_max_pairs,
+            "validation": "the window before the test window, as long as it; fit on what precedes it",
+            "objective": "ndcg@10",
+        },
         "ranker": {
             "evaluated": ranker_eval_info,
             "published": ranker_info,

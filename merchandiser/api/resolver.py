@@ -13,13 +13,17 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from pydantic import BaseModel, Field
 
 from merchandiser.errors import BadRequestError, UnknownItemError
+from merchandiser.experiments import ExperimentDefinitionError, SurfaceConflictError, UnknownExperimentError
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +45,9 @@ class ErrorBody(BaseModel):
 
 ERRORS: dict[int, str] = {
     400: "MALFORMED_JSON: the body is not JSON; BAD_REQUEST: a request that cannot be served",
-    404: "NOT_FOUND: an unknown item id, or no such route",
-    422: "VALIDATION_ERROR: a parameter or body field is missing, of the wrong type or out of range",
+    404: "NOT_FOUND: an unknown item id or experiment, or no such route",
+    422: "VALIDATION_ERROR: a parameter or body field is missing, of the wrong type or out of range;"
+    " INVALID_EXPERIMENT, SURFACE_CONFLICT: an experiment definition that cannot run",
     500: "INTERNAL: an unexpected failure, logged; the message never carries internals",
     503: "a dependency (e.g. the event stream) is unavailable: retry later",
 }
@@ -95,9 +100,30 @@ def make_resolver() -> APIGatewayRestResolver:
             status, "VALIDATION_ERROR" if status == 422 else "MALFORMED_JSON", describe(exc.errors())
         )
 
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response:
+        # not a RequestValidationError: without this, a text/plain body would be a 500
+        return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+
+    @app.exception_handler(ValueError)
+    def _value_error(exc: ValueError) -> Response:
+        # Powertools raises a bare ValueError for multipart/form-data without a boundary
+        if app.current_event.headers.get("content-type", "").lower().startswith("multipart/"):
+            return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+        return _unexpected(exc)
+
     @app.exception_handler(UnknownItemError)
     def _unknown_item(exc: UnknownItemError) -> Response:
         return error(404, "NOT_FOUND", str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(UnknownExperimentError)
+    def _unknown_experiment(exc: UnknownExperimentError) -> Response:
+        return error(404, "NOT_FOUND", str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(ExperimentDefinitionError)
+    def _invalid_experiment(exc: ExperimentDefinitionError) -> Response:
+        code = "SURFACE_CONFLICT" if isinstance(exc, SurfaceConflictError) else "INVALID_EXPERIMENT"
+        return error(422, code, str(exc))
 
     @app.exception_handler(BadRequestError)
     def _bad_request(exc: BadRequestError) -> Response:

@@ -6,6 +6,7 @@ records in DynamoDB; the artifacts bucket's layout; model files on disk.
 
 from merchandiser.store.archive import (
     ERASURE_STATE,
+    ATHENA_RESULTS_PREFIX,
     EVENTS_PREFIX,
     IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
@@ -80,6 +81,7 @@ class FeatureStore(Shoppers, Sessions, Counters, ItemRecords):
 
 
 __all__ = [
+    "ATHENA_RESULTS_PREFIX",
     "BATCH_GET_LIMIT",
     "BUCKET_TTL",
     "CATALOG",

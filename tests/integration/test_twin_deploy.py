@@ -13,8 +13,9 @@ import pytest
 
 from layers.build import build_core
 from local_twin.deploy import DEPS_MARKER, TwinResources, deploy_to_moto
+from local_twin.gateway_auth import MethodAccess, method_access
 from local_twin.moto_server import start_moto
-from stacks.constants import API_ROUTES
+from stacks.constants import API_KEY, API_ROUTES, IAM, ROUTE_ACCESS
 
 REGION = "us-east-1"
 
@@ -60,7 +61,12 @@ def test_deploy_creates_every_resource_under_the_names_it_returns(
     resources, _, seconds = deployed
     print(f"\ndeploy_to_moto: {seconds:.1f} s")
     dynamodb = client(moto_endpoint, "dynamodb")
-    for table in (resources.users_table, resources.items_table, resources.sessions_table):
+    for table in (
+        resources.users_table,
+        resources.items_table,
+        resources.sessions_table,
+        resources.experiments_table,
+    ):
         assert dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
     ttl = dynamodb.describe_time_to_live(TableName=resources.sessions_table)["TimeToLiveDescription"]
     assert ttl.get("AttributeName") == "expires_at"
@@ -77,8 +83,8 @@ def test_every_function_exists_with_the_environment_it_returns(
     resources, _, _ = deployed
     lambda_client = client(moto_endpoint, "lambda")
     assert set(resources.function_names) == {
-        "retrieval", "ranking", "reranking", "events_api", "catalog", "event_processor", "start_training",
-        "publish", "erasure",
+        "retrieval", "ranking", "reranking", "events_api", "catalog", "experiments", "event_processor",
+        "start_training", "publish", "experiment_report", "erasure",
     }  # fmt: skip
     for key, name in resources.function_names.items():
         configuration = lambda_client.get_function_configuration(FunctionName=name)
@@ -88,6 +94,10 @@ def test_every_function_exists_with_the_environment_it_returns(
     serving = resources.environment_for("retrieval")
     assert serving["USERS_TABLE"] == resources.users_table  # cross-stack references resolved
     assert resources.environment_for("events_api")["EVENTS_STREAM"] == resources.events_stream
+    # every served page's impression goes on the same stream; the running experiments come from their table
+    assert serving["EVENTS_STREAM"] == resources.events_stream
+    assert serving["EXPERIMENTS_TABLE"] == resources.experiments_table
+    assert resources.environment_for("experiments")["EXPERIMENTS_TABLE"] == resources.experiments_table
     assert (
         resources.environment_for("event_processor")["DEAD_LETTER_QUEUE_URL"]
         == resources.dead_letter_queue_url
@@ -113,6 +123,20 @@ def test_the_api_in_moto_routes_every_path_to_a_function(
     items = apigateway.get_resources(restApiId=resources.rest_api_id, embed=["methods"])["items"]
     routes = {(method, item["path"]) for item in items for method in item.get("resourceMethods", {})}
     assert routes == {(method, path) for method, path, _ in API_ROUTES}
+
+
+def test_the_api_in_moto_carries_each_methods_credentials_as_declared(
+    moto_endpoint: str, deployed: tuple[TwinResources, Path, float]
+) -> None:
+    # Given the RestApi CloudFormation created in moto, When the twin reads what each method requires
+    resources, _, _ = deployed
+    found = method_access(client(moto_endpoint, "apigateway"), resources.rest_api_id)
+    # Then it is what stacks/constants.py declares: the key on shopper routes, IAM on admin routes
+    expected = {
+        route: MethodAccess(access == API_KEY, "AWS_IAM" if access == IAM else "NONE")
+        for route, access in ROUTE_ACCESS.items()
+    }
+    assert found == expected
 
 
 def test_deps_layer_is_a_marked_placeholder(deployed: tuple[TwinResources, Path, float]) -> None:
