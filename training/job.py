@@ -88,9 +88,7 @@ def run(
 
     spark = spark_session()
     try:
-        return _run(
-            channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), production_dir
-        )
+        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), production_dir)
     finally:
         spark.stop()
 

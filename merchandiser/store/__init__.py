@@ -5,8 +5,8 @@ records in DynamoDB; the artifacts bucket's layout; model files on disk.
 """
 
 from merchandiser.store.archive import (
-    ERASURE_STATE,
     ATHENA_RESULTS_PREFIX,
+    ERASURE_STATE,
     EVENTS_PREFIX,
     IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
