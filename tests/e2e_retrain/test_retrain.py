@@ -1,5 +1,9 @@
 """``merchandiser retrain`` on a running twin: catalogue changes survive it, and an erased shopper leaves no
-trace in any store or artifact once it has run (the bound README states)."""
+trace in any store or artifact once it has run (the bound README states).
+
+A package of its own: its twin retrains and erases, so it must not share one with tests/e2e; and every
+twin resets moto's in-process state, so the two twins never run at once (tests/e2e's twin is package
+scoped and stopped before this package starts)."""
 
 from __future__ import annotations
 
@@ -17,8 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from local_twin import cli
-from local_twin.demo import call
+from local_twin import api_client, cli
 from local_twin.twin import Twin
 from merchandiser.store import CatalogOverlay
 from training.datasets.synthetic_shop import generate
@@ -42,6 +45,11 @@ def retrain_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
         twin.stop()
 
 
+def call(twin: Twin, method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any], float]:
+    """One request with the storefront's key; catalogue and shopper changes signed, as admin routes need."""
+    return api_client.call(method, url, body, api_key=twin.api_key, signed=method in ("PUT", "DELETE"))
+
+
 def api(twin: Twin) -> str:
     return str(twin.state()["api_url"])
 
@@ -59,7 +67,7 @@ def surfaces(twin: Twin, items: pd.DataFrame, users: list[str]) -> dict[str, set
     served: dict[str, set[str]] = {}
 
     def get(name: str, path: str) -> None:
-        status, page, _ = call("GET", f"{api(twin)}{path}")
+        status, page, _ = call(twin, "GET", f"{api(twin)}{path}")
         assert status == 200, page
         served.setdefault(name, set()).update(item["item_id"] for item in page["items"])
 
@@ -77,7 +85,7 @@ def surfaces(twin: Twin, items: pd.DataFrame, users: list[str]) -> dict[str, set
 
 
 def rank(twin: Twin, item_ids: list[str]) -> list[dict[str, Any]]:
-    status, page, _ = call("POST", f"{api(twin)}/users/u00001/rank", {"item_ids": item_ids})
+    status, page, _ = call(twin, "POST", f"{api(twin)}/users/u00001/rank", {"item_ids": item_ids})
     assert status == 200, page
     return list(page["items"])
 
@@ -87,12 +95,12 @@ def test_titles_stock_and_new_items_set_by_put_survive_a_retrain(retrain_twin: T
     shop = twin.workdir / "shop"
     items = pd.read_csv(shop / "items.csv", dtype=str)
     users = sorted(pd.read_csv(shop / "interactions.csv", dtype=str)["user_id"].unique())[:15]
-    status, popular, _ = call("GET", f"{api(twin)}/items/popular?k=2")
+    status, popular, _ = call(twin, "GET", f"{api(twin)}/items/popular?k=2")
     sold_out, renamed = (item["item_id"] for item in popular["items"])
     category = items.set_index("item_id").loc[renamed, "category"]
     # Given the best seller, served on every surface, and a shopper viewing it right now (live trending)
     view = {"user_id": "fresh-9", "item_id": sold_out, "event_type": "view"}
-    assert call("POST", f"{api(twin)}/events", {"events": [view]})[0] == 202
+    assert call(twin, "POST", f"{api(twin)}/events", {"events": [view]})[0] == 202
     assert twin.poller is not None
     twin.poller.drain()
     before = surfaces(twin, items, users)
@@ -104,11 +112,11 @@ def test_titles_stock_and_new_items_set_by_put_survive_a_retrain(retrain_twin: T
         "new-2027": {"title": "Brand new arrival", "category": category, "price": 42.0},
     }
     for item_id, body in changes.items():
-        status, stored, _ = call("PUT", f"{api(twin)}/items/{item_id}", body)
+        status, stored, _ = call(twin, "PUT", f"{api(twin)}/items/{item_id}", body)
         assert status == 200 and stored["retrievable"] is True, stored
     # Then at once: the title is served, the new item is retrievable, the sold-out one is served nowhere
     assert rank(twin, [renamed])[0]["title"] == "Renamed by the retailer"
-    assert call("GET", f"{api(twin)}/items/new-2027/similar?k=5")[0] == 200
+    assert call(twin, "GET", f"{api(twin)}/items/new-2027/similar?k=5")[0] == 200
     now = surfaces(twin, items, users)
     assert not {name for name, ids in now.items() if sold_out in ids}
     # When the twin retrains (merchandiser retrain --state ... --output-dir ...)
@@ -123,7 +131,7 @@ def test_titles_stock_and_new_items_set_by_put_survive_a_retrain(retrain_twin: T
     assert published["overlay_absorbed"] == 3 and CatalogOverlay(items_table(twin)).read() == {}
     # And still: the title served, the new item retrievable, the sold-out item served nowhere
     assert rank(twin, [renamed])[0]["title"] == "Renamed by the retailer"
-    assert call("GET", f"{api(twin)}/items/new-2027/similar?k=5")[0] == 200
+    assert call(twin, "GET", f"{api(twin)}/items/new-2027/similar?k=5")[0] == 200
     after = surfaces(twin, items, users)
     assert not {name for name, ids in after.items() if sold_out in ids}
     last = rank(twin, [sold_out, renamed])[-1]
@@ -172,23 +180,23 @@ def test_after_the_bound_an_erased_shopper_is_in_no_store_and_no_artifact(
     needle = user.encode()
     # Given the shopper's profile (from training), a live session and events on the stream and archive
     click = {"user_id": user, "item_id": interactions["item_id"].iloc[0], "event_type": "click"}
-    assert call("POST", f"{api(twin)}/events", {"events": [click]})[0] == 202
+    assert call(twin, "POST", f"{api(twin)}/events", {"events": [click]})[0] == 202
     assert twin.poller is not None
     twin.poller.drain()
     dynamodb = twin.client("dynamodb")
     state = twin.state()
     tables = (state["users_table"], state["sessions_table"], state["items_table"])
     assert "Item" in dynamodb.get_item(TableName=state["users_table"], Key={"user_id": {"S": user}})
-    status, page, _ = call("GET", f"{api(twin)}/users/{user}/recommendations?k=10")
+    status, page, _ = call(twin, "GET", f"{api(twin)}/users/{user}/recommendations?k=10")
     assert status == 200 and page["personalized"] is True
     # When the shopper asks to be erased
-    status, erased, _ = call("DELETE", f"{api(twin)}/users/{user}")
+    status, erased, _ = call(twin, "DELETE", f"{api(twin)}/users/{user}")
     assert status == 200 and erased["erased"] is True
     # Then at once, serving holds nothing of them: no profile, no session, served as a stranger
     for table in tables:
         items = dynamodb.scan(TableName=table)["Items"]
         assert not [item for item in items if needle in json.dumps(item).encode()], table
-    status, page, _ = call("GET", f"{api(twin)}/users/{user}/recommendations?k=10")
+    status, page, _ = call(twin, "GET", f"{api(twin)}/users/{user}/recommendations?k=10")
     assert status == 200 and page["personalized"] is False
     # When the daily jobs run (the archive eraser, then the next training)
     published = retrain(twin, tmp_path)
