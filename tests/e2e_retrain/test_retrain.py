@@ -25,7 +25,7 @@ import pytest
 from local_twin import api_client, cli
 from local_twin.twin import Twin
 from merchandiser.store import CatalogOverlay
-from training.datasets.synthetic_shop import generate
+from tests.e2e.conftest import serving_twin
 
 pytestmark = pytest.mark.slow
 
@@ -35,14 +35,8 @@ ARCHIVE_PREFIXES = ("events/year=", "impressions/year=")
 @pytest.fixture(scope="module")
 def retrain_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     """A twin of its own: these tests retrain it and erase a shopper from it."""
-    work = tmp_path_factory.mktemp("retrain-twin")
-    generate(work / "shop", n_users=300, n_items=150, n_days=40, seed=11)
-    twin = Twin(work)
+    twin = serving_twin(tmp_path_factory.mktemp("retrain-twin"))
     try:
-        twin.start()
-        twin.load_data(work / "shop")
-        twin.train_and_publish()
-        twin.serve()
         yield twin
     finally:
         twin.stop()
