@@ -46,6 +46,7 @@ FUNCTION_OUTPUTS = {
     "EventProcessorFunctionName": "event_processor",
     "StartTrainingFunctionName": "start_training",
     "PublishFunctionName": "publish",
+    "ErasureFunctionName": "erasure",
     "ExperimentReportFunctionName": "experiment_report",
 }
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import time
 import uuid
@@ -40,6 +41,7 @@ HANDLER_MODULES = {
     "event_processor": "lambdas.event_processor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
+    "erasure": "lambdas.erasure.handler",
     "experiment_report": "lambdas.experiment_report.handler",
 }
 
@@ -104,6 +106,10 @@ class Functions:
         self._waiting = Counter[str]()
         self._saved: dict[str, str | None] = {}  # what the running turn changed: name -> value before
 
+    def environment(self, key: str) -> dict[str, str]:
+        """The environment function ``key`` runs with now."""
+        return dict(self._environments[key])
+
     def set_environment(self, key: str, **values: str) -> None:
         self._environments[key] = {**self._environments[key], **values}
 
@@ -163,6 +169,22 @@ class Functions:
                 os.environ[name] = value
         self._saved = {}
         self._running_key = None
+
+    @staticmethod
+    def cold_start() -> None:
+        """Every function starts cold, as after a deployment: the clients and models the handler modules
+        and the core library cached (``functools.cache``) are dropped, so none still points at another
+        twin's moto server (tests start more than one twin in a process)."""
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith(("lambdas.", "merchandiser.")):
+                continue
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear) and getattr(value, "__module__", None) == name:
+                    clear()
+        runtime = sys.modules.get("merchandiser.serving.runtime")
+        if runtime is not None:
+            runtime.reset()  # also the overlay and last-resort models it keeps outside a cache
 
     def _handler(self, key: str) -> Handler:
         with self._imports:
