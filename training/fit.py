@@ -66,6 +66,15 @@ class Hyperparameters:
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
     engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
+    # Learning from what was shown (training.impressions): the impressions of this many days before the
+    # test window, and the test window's own, estimate the position propensities; the click ranker is
+    # compared only with this many pages with a click, and LambdaRank's sizes for it.
+    impression_window_days: float = 30.0
+    min_click_pages: int = 200
+    click_ranker_rounds: int = 50
+    click_ranker_leaves: int = 7
+    click_ranker_min_data_in_leaf: int = 50
+    position_bias_regularization: float = 0.0  # lambdarank_position_bias_regularization
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
 from training.anchors import anchor_settings, tuned_anchors
@@ -44,6 +46,7 @@ from training.fit import (
     user_segments,
     with_ranker,
 )
+from training.impressions import no_position_evidence, position_evidence
 from training.report import write_report
 from training.split import temporal_split
 
@@ -66,26 +69,40 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
 ENGINES = ("local", "spark")
 
 
-def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path) -> dict[str, Any]:
+def run(
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    impressions: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
+
+    ``impressions``: the shown items of the ``impressions`` channel (``training.impressions
+    .read_impressions``): the position propensities and the counterfactual CTR come from them.
 
     ``hp.engine`` picks where retrieval is learnt: in this process, or on Spark (``training.spark_fit``);
     everything else is the same code on both, so both publish the same artifacts."""
     if hp.engine not in ENGINES:
         raise ValueError(f"unknown engine {hp.engine!r}: one of {', '.join(ENGINES)}")
     if hp.engine == "local":
-        return _run(channels, hp, model_dir, output_dir, fit_retrieval)
+        return _run(channels, hp, model_dir, output_dir, fit_retrieval, impressions)
     from training.spark_fit import fit_retrieval_spark, spark_session
 
     spark = spark_session()
     try:
-        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark))
+        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), impressions)
     finally:
         spark.stop()
 
 
 def _run(
-    channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path, fit_retrieval: FitRetrieval
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    fit_retrieval: FitRetrieval,
+    impressions: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     timings: dict[str, float] = {}
     interactions = channels.interactions
@@ -112,6 +129,21 @@ def _run(
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+    with step("2. position bias and counterfactual CTR on the impressions", timings):
+        evidence = (
+            no_position_evidence()
+            if impressions is None or impressions.empty
+            else position_evidence(
+                impressions,
+                interactions,
+                pipeline,
+                histories_before_test,
+                split.test_start,
+                test_start,
+                hp,
+                segments,
+            )
+        )
     with step("2. tuned anchors: search on the validation window, refit, test", timings):
         settings = anchor_settings(
             len(before_test),
@@ -167,6 +199,7 @@ def _run(
             "published": ranker_info,
             "feature_importance": ranker_eval_info.get("feature_importance", {}),
         },
+        **evidence,
         "protocol": (
             "temporal split; relevant = items a user interacted with in the test window minus items "
             "already purchased; histories cut at the test start; users without history get their "
@@ -184,6 +217,9 @@ def _run(
         "metrics": models,
         "ranker": ranker_info,
         "timings": timings,
+        # the quality gate reads the manifest: the counterfactual estimate travels with the model
+        "counterfactual": evidence["counterfactual"],
+        "position_propensities": evidence["position_propensities"],
     }
     with step("writing the model dir", timings):
         published = with_ranker(retrieval_all, ranker)

@@ -3,7 +3,8 @@
     python training/train.py [--factors 64 --alpha 1.0 ...] [--data DIR --model-dir DIR --output-dir DIR]
 
 Channels come from ``SM_CHANNEL_INTERACTIONS``, ``SM_CHANNEL_ITEMS`` and ``SM_CHANNEL_USERS`` (optional),
-or from ``--data DIR`` holding all three; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
+or from ``--data DIR`` holding all three; ``SM_CHANNEL_IMPRESSIONS`` (or ``--impressions DIR``), the
+archive's impressions, when given; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
 Hyperparameters: defaults < ``/opt/ml/input/config/hyperparameters.json`` < command line.
 """
 
@@ -26,6 +27,7 @@ if not __package__:
 
 from training.channels import ChannelError, read_channels
 from training.fit import Hyperparameters
+from training.impressions import read_impressions
 from training.job import run
 
 logger = logging.getLogger("training")
@@ -49,6 +51,12 @@ def parse_args(
         "--output-dir", type=Path, default=Path(environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
     )
     parser.add_argument("--hyperparameters-json", type=Path, default=HYPERPARAMETERS_JSON)
+    parser.add_argument(
+        "--impressions",
+        type=Path,
+        default=Path(environ["SM_CHANNEL_IMPRESSIONS"]) if "SM_CHANNEL_IMPRESSIONS" in environ else None,
+        help="the archive's impression records (what was shown): position bias and counterfactual CTR",
+    )
     for name, default in Hyperparameters().as_dict().items():
         parser.add_argument(_option(name), dest=name, type=type(default), default=None)
     args = parser.parse_args(argv)
@@ -98,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("cannot read the channels: %s", error)
         return 2
     logger.info("channels read in %.1fs", time.perf_counter() - started)
-    evaluation = run(channels, hp, args.model_dir, args.output_dir)
+    impressions = None
+    if args.impressions is not None and args.impressions.is_dir():
+        impressions = read_impressions(args.impressions, interactions)
+        logger.info("%d shown items on %d pages read", len(impressions), impressions["page"].nunique())
+    evaluation = run(channels, hp, args.model_dir, args.output_dir, impressions)
     summary = {name: metrics["ndcg@10"] for name, metrics in evaluation["models"].items()}
     logger.info("done in %.1fs; ndcg@10 %s", time.perf_counter() - started, summary)
     return 0

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from merchandiser.settings import TrainingTriggerSettings
-from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, OUTPUT_PREFIX, USERS_PREFIX
+from merchandiser.store import EVENTS_PREFIX, IMPRESSIONS_PREFIX, ITEMS_PREFIX, OUTPUT_PREFIX, USERS_PREFIX
 
 JOB_PREFIX = "merchandiser-"
 
@@ -47,6 +47,7 @@ def training_job_request(
             _channel("interactions", bucket, EVENTS_PREFIX),
             _channel("items", bucket, ITEMS_PREFIX),
             _channel("users", bucket, USERS_PREFIX),
+            _channel("impressions", bucket, IMPRESSIONS_PREFIX),  # what was shown: position bias
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{OUTPUT_PREFIX}"},
         "ResourceConfig": {
