@@ -217,3 +217,5 @@ class PublishSettings(FunctionSettings):
     model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
     serving_alias: str = Field(default="live", alias="SERVING_ALIAS")
+    # From this many logged pages under the candidate's counterfactual CTR, that estimate decides the gate.
+    counterfactual_min_impressions: int = Field(default=1000, alias="COUNTERFACTUAL_MIN_IMPRESSIONS", ge=1)
