@@ -40,6 +40,7 @@ bench: layers
 	$(PY) -m training.bench_spark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
+	$(PY) -m training.bench_position_bias
 
 # The monthly AWS bill at 1, 10 and 100 recommendation requests/s beside Amazon Personalize's, from dated list
 # prices and the bench figures in build/bench/ when present. COST_ARGS=--json also writes build/bench/cost.json.
