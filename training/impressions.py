@@ -28,10 +28,11 @@ from training.channels import drop_erased, parse_timestamps, read_tombstones
 from training.click_ranker import ClickLists, choose_click_ranker
 from training.counterfactual import counterfactual_ctr, positions_by_score
 from training.fit import Hyperparameters, UserHistory
-from training.position_bias import PropensityEstimate, estimate_propensities, flat_estimate
+from training.position_bias import PropensityEstimate, flat_estimate
 
 logger = logging.getLogger(__name__)
 
+HELD_OUT_SHARE = 0.2  # of a window's shoppers, whose pages compare the debiased fits
 LABELS = {"click": 1, "add_to_cart": 2, "purchase": 3}  # graded: a purchase says more than a click
 SHOWN_COLUMNS = ("page", "query", "user_id", "surface", "variant", "model_version", "timestamp",
                  "item_id", "position", "ranked_position", "swapped")  # fmt: skip
@@ -117,6 +118,8 @@ def page_features(
     segments = segments or {}
     items = model.items
     row_of = items.catalog.row_of
+    if shown.empty:
+        return shown, np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0)
     known = shown["item_id"].map(lambda item_id: item_id in row_of)
     complete = known.groupby(shown["page"]).transform("all")
     kept = shown[complete].sort_values(["page", "position"], kind="stable").reset_index(drop=True)
@@ -144,59 +147,49 @@ def click_lists(rows: pd.DataFrame, features: np.ndarray) -> ClickLists:
     )
 
 
-def position_evidence(
-    shown: pd.DataFrame,
-    interactions: pd.DataFrame,
-    candidate: Model,
-    histories: dict[str, UserHistory],
-    test_start: pd.Timestamp,
-    now: float,
-    hp: Hyperparameters,
-    segments: dict[str, tuple[str, ...]] | None = None,
-) -> dict[str, Any]:
-    """``evaluation.json``'s ``position_propensities``, ``counterfactual`` and ``position_bias`` (the
-    estimate's details and the click ranker's comparison) from the impressions of the window."""
+def labelled_impressions(
+    shown: pd.DataFrame, interactions: pd.DataFrame, test_start: pd.Timestamp, hp: Hyperparameters
+) -> pd.DataFrame:
+    """The shown items from ``impression_window_days`` before the test window on, labelled by the events."""
     window_start = test_start - pd.Timedelta(days=hp.impression_window_days)
-    labelled = attribute_events(shown[shown["timestamp"] >= window_start], interactions)
-    estimate = estimate_propensities(labelled)
-    test_rows, test_features, candidate_scores = page_features(
-        candidate, labelled[labelled["timestamp"] >= test_start], histories, now, segments
-    )
-    counterfactual = counterfactual_ctr(test_rows, positions_by_score(test_rows, candidate_scores), estimate)
-    details: dict[str, Any] = {**estimate.summary(), "window_days": hp.impression_window_days}
-    details["click_ranker"] = _click_ranker(test_rows, test_features, estimate, hp)
-    logger.info("counterfactual %s", counterfactual)
-    return {
-        "position_propensities": estimate.propensities,
-        "counterfactual": counterfactual,
-        "position_bias": details,
-    }
+    return attribute_events(shown[shown["timestamp"] >= window_start], interactions)
 
 
-def no_position_evidence() -> dict[str, Any]:
-    """What ``evaluation.json`` says when the job had no impressions: no correction, no counterfactual."""
-    estimate = flat_estimate()
-    empty = pd.DataFrame({"page": [], "position": [], "clicked": []})
-    return {
-        "position_propensities": estimate.propensities,
-        "counterfactual": counterfactual_ctr(empty, np.empty(0, np.int64), estimate),
-        "position_bias": {
-            **estimate.summary(),
-            "click_ranker": {"trained": False, "reason": "no impressions"},
-        },
-    }
+def window_pages(
+    labelled: pd.DataFrame | None,
+    start: pd.Timestamp,
+    end: pd.Timestamp | None,
+    model: Model,
+    histories: dict[str, UserHistory],
+    now: float,
+    segments: dict[str, tuple[str, ...]] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``page_features`` of the pages served in [start, end) (end None: to the last)."""
+    if labelled is None:
+        empty = pd.DataFrame(columns=[*SHOWN_COLUMNS, "label", "clicked"])
+        return empty, np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0)
+    inside = labelled["timestamp"] >= start
+    if end is not None:
+        inside &= labelled["timestamp"] < end
+    return page_features(model, labelled[inside], histories, now, segments)
 
 
-def _click_ranker(
+def compare_debiasing(
     rows: pd.DataFrame, features: np.ndarray, estimate: PropensityEstimate, hp: Hyperparameters
 ) -> dict[str, Any]:
-    """The debiased fits compared on the test window's pages (a fifth of its shoppers held out)."""
+    """The click ranker's fits (``training.click_ranker``) on a window's pages, a fifth of the shoppers held
+    out; ``kept`` is the debiasing the ranker uses (``hp.page_debiasing`` when the pages are too few)."""
     lists = click_lists(rows, features).with_clicks() if len(rows) else None
     if lists is None or len(lists) < hp.min_click_pages:
-        return {"trained": False, "reason": f"fewer than {hp.min_click_pages} pages with a click"}
-    page_users = rows.groupby("page", sort=False)["user_id"].first()
-    page_users = page_users[rows.groupby("page", sort=False)["label"].max() > 0]
-    held = np.array([hash_share(user, hp.seed) < 0.2 for user in page_users.tolist()])
+        pages = 0 if lists is None else len(lists)
+        return {
+            "trained": False,
+            "kept": hp.page_debiasing,
+            "reason": f"{pages} pages with a click, fewer than {hp.min_click_pages}",
+        }
+    clicked_pages = rows.groupby("page", sort=False)["label"].max() > 0
+    page_users = rows.groupby("page", sort=False)["user_id"].first()[clicked_pages]
+    held = np.array([hash_share(user, hp.seed) < HELD_OUT_SHARE for user in page_users.tolist()])
     params = {
         "learning_rate": hp.ranker_learning_rate,
         "num_leaves": hp.click_ranker_leaves,
@@ -217,6 +210,43 @@ def _click_ranker(
         hp.position_bias_regularization,
     )
     return {"trained": True, **info}
+
+
+def no_position_evidence() -> dict[str, Any]:
+    """What ``evaluation.json`` says when the job had no impressions: no correction, no counterfactual."""
+    estimate = flat_estimate()
+    empty = pd.DataFrame({"page": [], "position": [], "clicked": []})
+    return {
+        "position_propensities": estimate.propensities,
+        "counterfactual": counterfactual_ctr(empty, np.empty(0, np.int64), estimate),
+        "position_bias": {
+            **estimate.summary(),
+            "click_ranker": {"trained": False, "reason": "no impressions"},
+        },
+    }
+
+
+def position_evidence(
+    estimate: PropensityEstimate,
+    test_rows: pd.DataFrame,
+    candidate_scores: np.ndarray,
+    comparison: dict[str, Any],
+    hp: Hyperparameters,
+) -> dict[str, Any]:
+    """``evaluation.json``'s ``position_propensities``, ``counterfactual`` (the candidate re-ordering the
+    test window's pages by ``candidate_scores``) and ``position_bias`` (the estimate's details and the
+    click ranker's comparison)."""
+    counterfactual = counterfactual_ctr(test_rows, positions_by_score(test_rows, candidate_scores), estimate)
+    logger.info("counterfactual %s", counterfactual)
+    return {
+        "position_propensities": estimate.propensities,
+        "counterfactual": counterfactual,
+        "position_bias": {
+            **estimate.summary(),
+            "window_days": hp.impression_window_days,
+            "click_ranker": comparison,
+        },
+    }
 
 
 def hash_share(key: str, seed: int) -> float:

@@ -46,7 +46,15 @@ from training.fit import (
     user_segments,
     with_ranker,
 )
-from training.impressions import no_position_evidence, position_evidence
+from training.impressions import (
+    click_lists,
+    compare_debiasing,
+    labelled_impressions,
+    no_position_evidence,
+    position_evidence,
+    window_pages,
+)
+from training.position_bias import estimate_propensities, flat_estimate
 from training.report import write_report
 from training.split import temporal_split
 
@@ -117,9 +125,39 @@ def _run(
         retrieval_train, histories_train = fit_retrieval(
             split.train, catalog, validation_start, hp, channels.users
         )
-    with step("1. ranker on the validation window", timings):
+    labelled = (
+        None
+        if impressions is None or impressions.empty
+        else labelled_impressions(impressions, interactions, split.test_start, hp)
+    )
+    with step("position propensities from the pages since the validation window", timings):
+        # each shown item's features from the histories before the validation window: no page's own
+        # clicks are in them (the regression EM's attractiveness model must not see the clicks it explains)
+        pages, page_features, _ = window_pages(
+            labelled,
+            split.validation_start,
+            None,
+            with_ranker(retrieval_train, None),
+            histories_train,
+            validation_start,
+            segments,
+        )
+        estimate = flat_estimate() if labelled is None else estimate_propensities(pages, page_features)
+    with step("1. ranker on the validation window (its candidates and its logged pages)", timings):
+        in_validation = (pages["timestamp"] < split.test_start).to_numpy(bool)
+        rows, features = pages[in_validation], page_features[in_validation]
+        validation_comparison = compare_debiasing(rows, features, estimate, hp)
+        debiasing = str(validation_comparison["kept"])
         ranker_eval, ranker_eval_info = train_ranker(
-            retrieval_train, histories_train, split.validation, validation_start, hp, segments
+            retrieval_train,
+            histories_train,
+            split.validation,
+            validation_start,
+            hp,
+            segments,
+            click_lists(rows, features),
+            estimate,
+            debiasing,
         )
     before_test = interactions[interactions["timestamp"] < split.test_start]
     with step("2. retrieval on train + validation", timings):
@@ -129,19 +167,23 @@ def _run(
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
-    with step("2. position bias and counterfactual CTR on the impressions", timings):
+    with step("2. counterfactual CTR on the test window's logged pages", timings):
+        test_rows, test_features, candidate_scores = window_pages(
+            labelled, split.test_start, None, pipeline, histories_before_test, test_start, segments
+        )
         evidence = (
             no_position_evidence()
-            if impressions is None or impressions.empty
+            if labelled is None
             else position_evidence(
-                impressions,
-                interactions,
-                pipeline,
-                histories_before_test,
-                split.test_start,
-                test_start,
+                estimate,
+                test_rows,
+                candidate_scores,
+                {
+                    "validation": validation_comparison,
+                    "test": compare_debiasing(test_rows, test_features, estimate, hp),
+                    "used": debiasing,
+                },
                 hp,
-                segments,
             )
         )
     with step("2. tuned anchors: search on the validation window, refit, test", timings):
@@ -160,7 +202,15 @@ def _run(
         del anchors  # their windows hold dense EASE matrices: free them before the next fits
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
-            retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
+            retrieval_before_test,
+            histories_before_test,
+            split.test,
+            test_start,
+            hp,
+            segments,
+            click_lists(test_rows, test_features),
+            estimate,
+            debiasing,
         )
     end = epoch_seconds(interactions["timestamp"].max())
     with step("3. retrieval on all data", timings):

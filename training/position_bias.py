@@ -15,6 +15,16 @@ every such pair weighted once, c_k^kk' = sum over S_kk' of the pair's click rate
 theta_k * r_kk' * |S_kk'|, where r_kk' (the mean attractiveness of S_kk') is the same for k and k'.
 theta and r maximize sum over k != k' of c log(theta_k r_kk') + (|S_kk'| - c) log(1 - theta_k r_kk').
 
+With the items' features (the training job has each shown item's ranking features), the estimator is the
+regression EM of Wang, Golbandi, Bendersky, Metzler and Najork, "Position Bias Estimation for Unbiased
+Learning to Rank in Personal Search" (WSDM 2018): the same click model, the attractiveness a function
+gamma(x) of the features fitted by gradient boosting, theta and gamma by expectation-maximisation of the
+clicks' likelihood. Each click is a Bernoulli(theta_k gamma(x)) draw given that the item was shown, so a
+page that depends on earlier clicks (serving leaves a clicked item out of the shopper's next pages) does not
+bias it, while harvesting, which keeps only the items shown twice, would see only the unclicked first
+showings. What identifies theta is the variation of positions at equal features: the swaps, the session
+moving items between pages, variants and model versions.
+
 As a check on the swap pages alone, ``swap_ratios`` gives the ratio estimator of Joachims, Swaminathan and
 Schnabel, "Unbiased Learning-to-Rank with Biased Feedback" (WSDM 2017), section 5: the items the ranker
 put at k are shown at k + 1 on a random share of pages, so the click rate of those items at k + 1 over
@@ -30,6 +40,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
@@ -40,6 +51,20 @@ MIN_POSITIONS = 20  # evaluation.json's position_propensities has at least this 
 MAX_POSITIONS = 50  # positions past this are not estimated (pages that long are rare)
 MIN_PAIR_CLICKS = 1.0  # a position pair whose harvested items never got a click carries no evidence
 FLOOR = 1e-3  # the smallest propensity reported (an IPS weight is at most 1 / FLOOR)
+EM_ITERATIONS = 30
+EM_ROUNDS = 30  # trees of each M-step's attractiveness model
+EM_MIN_SHOWN = 50  # items shown at a position before its propensity is estimated
+EM_PARAMS = {
+    "objective": "cross_entropy",  # soft labels: the E-step's P(attractive)
+    "num_leaves": 7,
+    "learning_rate": 0.1,
+    "min_data_in_leaf": 50,
+    "num_threads": 1,
+    "seed": 7,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbosity": -1,
+}
 
 
 @dataclass(frozen=True)
@@ -131,6 +156,36 @@ def allpairs_propensities(counts: np.ndarray, clicks: np.ndarray) -> tuple[np.nd
     return theta / theta[0], reached
 
 
+def regression_em_propensities(
+    features: np.ndarray, positions: np.ndarray, clicks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """theta (relative to position 0) by the regression EM, and which positions had enough shown items.
+
+    E-step, for an item at position k not clicked: P(examined) = theta_k (1 - gamma) / (1 - theta_k gamma),
+    P(attractive) = (1 - theta_k) gamma / (1 - theta_k gamma); a click was both. M-step: theta_k is the mean
+    P(examined) at k; gamma(x) a LightGBM fit of P(attractive) under the cross-entropy loss (soft labels)."""
+    keep = positions < MAX_POSITIONS
+    features, positions, clicks = features[keep], positions[keep], clicks[keep]
+    n = int(positions.max()) + 1 if len(positions) else 0
+    shown_at = np.bincount(positions, minlength=n)
+    reached = shown_at >= EM_MIN_SHOWN
+    if not reached.any() or n == 0:
+        return np.ones(n), reached
+    theta = np.full(n, 0.5)
+    gamma = np.full(len(clicks), min(0.5, 2 * float(clicks.mean())))
+    for _ in range(EM_ITERATIONS):
+        examined_theta = theta[positions]
+        unclicked = 1.0 - examined_theta * gamma
+        examined = np.where(clicks > 0, 1.0, examined_theta * (1 - gamma) / unclicked)
+        attractive = np.where(clicks > 0, 1.0, (1 - examined_theta) * gamma / unclicked)
+        theta = np.clip(
+            np.bincount(positions, weights=examined, minlength=n) / np.maximum(shown_at, 1), FLOOR, 1
+        )
+        booster = lgb.train(EM_PARAMS, lgb.Dataset(features, attractive), num_boost_round=EM_ROUNDS)
+        gamma = np.clip(np.asarray(booster.predict(features)), 1e-4, 1 - 1e-4)
+    return theta / theta[0], reached
+
+
 def swap_ratios(shown: pd.DataFrame) -> dict[int, dict[str, float]]:
     """theta_{k+1} / theta_k from the randomized adjacent swaps (Joachims et al. 2017), where there were
     swaps: the items ranked at k, their click rate shown at k + 1 (swapped pages) over shown at k (the
@@ -150,14 +205,25 @@ def swap_ratios(shown: pd.DataFrame) -> dict[int, dict[str, float]]:
     return ratios
 
 
-def estimate_propensities(shown: pd.DataFrame, min_positions: int = MIN_POSITIONS) -> PropensityEstimate:
+def estimate_propensities(
+    shown: pd.DataFrame, features: np.ndarray | None = None, min_positions: int = MIN_POSITIONS
+) -> PropensityEstimate:
     """The examination propensities from one row per shown item (``harvested_clicks``' columns, and
-    ``page`` to count pages; ``ranked_position`` and ``swapped`` add the swap ratios)."""
+    ``page`` to count pages; ``ranked_position`` and ``swapped`` add the swap ratios). With ``features``
+    (one row per shown item) the regression EM, else intervention harvesting."""
     pages = int(shown["page"].nunique()) if "page" in shown.columns else 0
     if shown.empty or not shown["clicked"].any():
         return flat_estimate(pages)
     counts, clicks = harvested_clicks(shown)
-    theta, reached = allpairs_propensities(counts, clicks)
+    pairs = int(counts.sum() // 2)
+    if features is not None:
+        theta, reached = regression_em_propensities(
+            features, shown["position"].to_numpy(np.int64), shown["clicked"].to_numpy(np.float64)
+        )
+        method = "regression EM (Wang et al. 2018)"
+    else:
+        theta, reached = allpairs_propensities(counts, clicks)
+        method = PropensityEstimate.method
     estimated = int(np.argmin(reached)) if not reached.all() else len(reached)
     if estimated <= 1:
         return flat_estimate(pages)
@@ -167,9 +233,10 @@ def estimate_propensities(shown: pd.DataFrame, min_positions: int = MIN_POSITION
     estimate = PropensityEstimate(
         propensities=[round(float(value), 6) for value in filled],
         estimated=estimated,
-        pairs=int(counts.sum() // 2),
+        pairs=pairs,
         pages=pages,
         swap_ratios=swap_ratios(shown),
+        method=method,
     )
     logger.info("position propensities %s (%d estimated)", estimate.propensities[:10], estimated)
     return estimate

@@ -7,6 +7,7 @@ The module name sorts after the other twin tests: it retrains the package's twin
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -39,6 +40,9 @@ def test_retraining_on_what_the_twin_gathered_estimates_position_bias(twin: Twin
     twin.functions.set_environment("publish", COUNTERFACTUAL_MIN_IMPRESSIONS="100")
     decision = twin.train_and_publish()
     evaluation = twin.evaluation
+    figures = ("position_propensities", "counterfactual", "position_bias")
+    # shown on failure:
+    print(json.dumps({key: evaluation[key] for key in figures} | {"decision": decision}, indent=1))
     # Then evaluation.json carries the propensities, relative to position 0, from harvested interventions
     propensities = evaluation["position_propensities"]
     assert len(propensities) >= MIN_POSITIONS and propensities[0] == 1.0
@@ -52,6 +56,11 @@ def test_retraining_on_what_the_twin_gathered_estimates_position_bias(twin: Twin
     assert 100 <= counterfactual["impressions"] <= pages
     assert counterfactual["logged_ctr"] > 0
     assert counterfactual["ci_low"] <= counterfactual["estimated_ctr"] <= counterfactual["ci_high"]
+    # and the published ranker learnt from the simulated pages too, debiased as the comparison chose
+    comparison = details["click_ranker"]
+    published = evaluation["ranker"]["published"]
+    assert published["impression_pages"] > 0 and published["debiasing"] == comparison["used"]
+    assert comparison["used"] in ("position", "ips")
     # and the gate decided on it
     assert decision["evidence"] == "counterfactual", decision
     assert "counterfactual CTR" in decision["reasons"][0]

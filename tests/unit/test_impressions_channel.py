@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from training.fit import Hyperparameters
 from training.impressions import attribute_events, no_position_evidence, read_impressions
 from training.position_bias import MIN_POSITIONS
 
@@ -88,3 +90,8 @@ def test_without_impressions_the_evaluation_says_so() -> None:
     assert evidence["position_propensities"] == [1.0] * MIN_POSITIONS
     assert evidence["counterfactual"]["impressions"] == 0
     assert evidence["position_bias"]["click_ranker"] == {"trained": False, "reason": "no impressions"}
+
+
+def test_an_unknown_page_debiasing_is_refused() -> None:
+    with pytest.raises(ValueError, match="page_debiasing"):
+        Hyperparameters(page_debiasing="clairvoyant")
