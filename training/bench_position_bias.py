@@ -60,6 +60,8 @@ def run(config: LoggedPagesConfig) -> dict[str, Any]:
     simulated = time.perf_counter() - started
     estimate = estimate_propensities(logs.shown)
     estimated = time.perf_counter() - started - simulated
+    regression_em = estimate_propensities(logs.shown, logs.shown[list(FEATURES)].to_numpy(np.float32))
+    em_seconds = time.perf_counter() - started - simulated - estimated
     truth = logs.behaviour.examination(np.arange(len(estimate.propensities)))
     shown = logs.shown
     lists = ClickLists(
@@ -119,9 +121,20 @@ def run(config: LoggedPagesConfig) -> dict[str, Any]:
             ],
             **estimate.summary(),
         },
+        "regression_em": {
+            "estimated": regression_em.propensities,
+            "relative_error_1_5": [
+                round(float(e / t - 1), 4)
+                for e, t in zip(regression_em.propensities[1:6], truth[1:6], strict=True)
+            ],
+        },
         "click_ranker": {**info, "true_ndcg@10": on_truth},
         "counterfactual": counterfactual,
-        "seconds": {"simulation": round(simulated, 2), "estimate": round(estimated, 2)},
+        "seconds": {
+            "simulation": round(simulated, 2),
+            "harvesting": round(estimated, 2),
+            "regression_em": round(em_seconds, 2),
+        },
     }
 
 
@@ -145,6 +158,9 @@ def main(argv: list[str] | None = None) -> None:
     print("  estimated  " + " ".join(f"{v:6.3f}" for v in propensities["estimated"][:10]))
     print("  true       " + " ".join(f"{v:6.3f}" for v in propensities["true"][:10]))
     print(f"  relative error at 1..5: {propensities['relative_error_1_5']}")
+    em = figures["regression_em"]
+    print("  regression EM " + " ".join(f"{v:6.3f}" for v in em["estimated"][:10]))
+    print(f"  regression EM relative error at 1..5: {em['relative_error_1_5']}")
     ranker = figures["click_ranker"]
     print(f"click ranker: held-out IPS nDCG@10 {ranker['held_out_ips_ndcg@10']}, kept {ranker['kept']}")
     print(f"  true-relevance nDCG@10, held-out pages re-ordered: {ranker['true_ndcg@10']['held_out_pages']}")
