@@ -3,8 +3,10 @@
     python training/train.py [--factors 64 --alpha 1.0 ...] [--data DIR --model-dir DIR --output-dir DIR]
 
 Channels come from ``SM_CHANNEL_INTERACTIONS``, ``SM_CHANNEL_ITEMS`` and ``SM_CHANNEL_USERS`` (optional),
-or from ``--data DIR`` holding all three; ``SM_CHANNEL_IMPRESSIONS`` (or ``--impressions DIR``), the
-archive's impressions, when given; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
+or from ``--data DIR`` holding all three; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
+``SM_CHANNEL_PRODUCTION`` (or ``--production-dir``), when given, is the model in production: it is scored
+on this job's test window beside the candidate, for the quality gate. ``SM_CHANNEL_IMPRESSIONS`` (or
+``--impressions DIR``), when given, is the archive's impressions: position bias and counterfactual CTR.
 Hyperparameters: defaults < ``/opt/ml/input/config/hyperparameters.json`` < command line.
 """
 
@@ -25,6 +27,7 @@ if not __package__:
     # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from merchandiser.store import MANIFEST
 from training.channels import ChannelError, read_channels
 from training.fit import Hyperparameters
 from training.impressions import read_impressions
@@ -51,6 +54,12 @@ def parse_args(
         "--output-dir", type=Path, default=Path(environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
     )
     parser.add_argument("--hyperparameters-json", type=Path, default=HYPERPARAMETERS_JSON)
+    parser.add_argument(
+        "--production-dir",
+        type=Path,
+        default=Path(environ["SM_CHANNEL_PRODUCTION"]) if "SM_CHANNEL_PRODUCTION" in environ else None,
+        help="the production model dir, scored on the same test window for the quality gate",
+    )
     parser.add_argument(
         "--impressions",
         type=Path,
@@ -106,11 +115,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("cannot read the channels: %s", error)
         return 2
     logger.info("channels read in %.1fs", time.perf_counter() - started)
+    production = args.production_dir
+    if production is not None and not (production / MANIFEST).is_file():
+        logger.warning("the production channel %s holds no model: no same-window comparison", production)
     impressions = None
     if args.impressions is not None and args.impressions.is_dir():
         impressions = read_impressions(args.impressions, interactions)
         logger.info("%d shown items on %d pages read", len(impressions), impressions["page"].nunique())
-    evaluation = run(channels, hp, args.model_dir, args.output_dir, impressions)
+    evaluation = run(channels, hp, args.model_dir, args.output_dir, production, impressions)
     summary = {name: metrics["ndcg@10"] for name, metrics in evaluation["models"].items()}
     logger.info("done in %.1fs; ndcg@10 %s", time.perf_counter() - started, summary)
     return 0

@@ -1,14 +1,21 @@
 """Quality gate: a freshly trained model replaces production only if it is not measurably worse.
 
-Two kinds of evidence, and the decision says which one decided (``evidence``):
+The evidence is one window: the training job scores the candidate and the production model on the same
+shoppers and events of its test window (``training.production``: the manifest's ``gate`` block), never
+a number production recorded at its own training on another window.
 
-- ``counterfactual``: the candidate's click-through rate estimated on the logged impressions of its test
-  window (``training.counterfactual``: what shoppers would have clicked had it ordered the pages they saw),
-  beside production's logged CTR on the same pages. Once the estimate rests on at least
-  ``min_impressions`` pages it decides: the candidate is refused when even the top of its 95% interval is
-  below production's logged CTR;
-- ``offline``: with fewer impressions, the candidate's offline ``metric`` on the held-out future against
-  the one production recorded, within ``tolerance``.
+The same window alone does not stop a ratchet: five models each 0.01 worse than the one before all pass
+a 0.02 tolerance when each is compared with the last. So the tolerance is a budget: the production
+pointer carries ``drift``, the loss accepted since the last model that was at least as good as its
+predecessor (each measured on its own same-window comparison), and a candidate is promoted only while
+``drift + loss <= tolerance``; a candidate that beats production pays the budget back.
+
+Clicks, once there are enough of them, outrank the offline metric: the candidate's click-through rate
+estimated on the logged impressions of its test window (``training.counterfactual``: what shoppers would
+have clicked had it ordered the pages they saw) beside production's logged CTR on the same pages. Once
+that estimate rests on at least ``min_impressions`` pages it decides (evidence ``counterfactual``): the
+candidate is refused when even the top of its 95% interval is below production's logged CTR. The offline
+comparison is still made and reported beside it, and its drift carried on.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 
 MODEL = "pipeline"
 MIN_IMPRESSIONS = 1000  # logged pages under the counterfactual estimate before it decides
+EPSILON = 1e-9  # float noise in a sum of losses must not refuse a model exactly at the tolerance
 
 
 def _metric(evaluation: dict[str, Any], metric: str) -> float | None:
@@ -24,6 +32,37 @@ def _metric(evaluation: dict[str, Any], metric: str) -> float | None:
     models = evaluation.get("models") or evaluation.get("metrics") or {}
     value = models.get(MODEL, {}).get(metric)
     return float(value) if isinstance(value, int | float) else None
+
+
+def drift_of(pointer: dict[str, Any] | None) -> float:
+    """The regression budget production has used (0 for a pointer written before the budget existed)."""
+    if pointer is None:
+        return 0.0
+    return float(pointer.get("gate", {}).get("drift", 0.0))
+
+
+def decide(
+    candidate: dict[str, Any],
+    production: dict[str, Any] | None,
+    metric: str = "ndcg@10",
+    tolerance: float = 0.02,
+    min_impressions: int = MIN_IMPRESSIONS,
+) -> dict[str, Any]:
+    """The counterfactual estimate decides once it rests on ``min_impressions`` pages; otherwise the
+    same-window comparison (``offline_decision``). A candidate without its ``metric``, or the first model,
+    is decided offline either way."""
+    offline = offline_decision(candidate, production, metric, tolerance)
+    if _metric(candidate, metric) is None or production is None:
+        return offline
+    counterfactual = counterfactual_decision(candidate, min_impressions)
+    if counterfactual is None:
+        return offline
+    return {
+        **counterfactual,
+        "drift": offline.get("drift", drift_of(production)),
+        "reasons": counterfactual["reasons"]
+        + [f"offline ({offline['evidence']}): {r}" for r in offline["reasons"]],
+    }
 
 
 def counterfactual_decision(evaluation: dict[str, Any], min_impressions: int) -> dict[str, Any] | None:
@@ -46,66 +85,74 @@ def counterfactual_decision(evaluation: dict[str, Any], min_impressions: int) ->
     return {"promote": True, "evidence": "counterfactual", "reasons": [f"{summary}: not worse"]}
 
 
-def decide(
-    candidate_eval: dict[str, Any],
-    production_manifest: dict[str, Any] | None,
+def offline_decision(
+    candidate: dict[str, Any],
+    production: dict[str, Any] | None,
     metric: str = "ndcg@10",
     tolerance: float = 0.02,
-    min_impressions: int = MIN_IMPRESSIONS,
 ) -> dict[str, Any]:
-    """The counterfactual estimate decides once it rests on ``min_impressions`` pages; otherwise promote
-    when there is no production model, or when the candidate's ``metric`` is at least the production one
-    minus ``tolerance`` (absolute). A candidate without the metric is refused either way."""
-    offline = _offline(candidate_eval, production_manifest, metric, tolerance)
-    if _metric(candidate_eval, metric) is None or production_manifest is None:
-        return offline
-    counterfactual = counterfactual_decision(candidate_eval, min_impressions)
-    if counterfactual is None:
-        return offline
-    return {
-        **counterfactual,
-        "reasons": counterfactual["reasons"] + [f"offline: {r}" for r in offline["reasons"]],
-    }
+    """``candidate``: its manifest (or ``evaluation.json``), with the ``gate`` block when the job scored
+    production; ``production``: the production pointer (``model_version``, ``gate.drift``), None if none.
 
-
-def _offline(
-    candidate_eval: dict[str, Any],
-    production_manifest: dict[str, Any] | None,
-    metric: str,
-    tolerance: float,
-) -> dict[str, Any]:
-    result = _offline_decision(candidate_eval, production_manifest, metric, tolerance)
-    return {**result, "evidence": "offline"}
-
-
-def _offline_decision(
-    candidate_eval: dict[str, Any],
-    production_manifest: dict[str, Any] | None,
-    metric: str,
-    tolerance: float,
-) -> dict[str, Any]:
-    candidate = _metric(candidate_eval, metric)
-    if candidate is None:
-        return {"promote": False, "reasons": [f"the candidate evaluation has no {MODEL} {metric}"]}
-    if production_manifest is None:
-        return {"promote": True, "reasons": [f"no production model; candidate {metric} = {candidate:.4f}"]}
-    production = _metric(production_manifest, metric)
+    Returns ``promote``, ``reasons``, the ``evidence`` that decided and the ``drift`` production will carry
+    if promoted."""
+    own = _metric(candidate, metric)
+    if own is None:
+        return {
+            "promote": False,
+            "evidence": "none",
+            "reasons": [f"the candidate evaluation has no {MODEL} {metric}"],
+        }
     if production is None:
         return {
             "promote": True,
-            "reasons": [f"the production model records no {metric}; candidate {metric} = {candidate:.4f}"],
+            "evidence": "no production",
+            "drift": 0.0,
+            "reasons": [f"no production model; candidate {metric} = {own:.4f}"],
         }
-    floor = production - tolerance
-    if candidate >= floor:
+    version, drift = production.get("model_version"), drift_of(production)
+    gate = candidate.get("gate")
+    if not isinstance(gate, dict):
+        return {
+            "promote": False,
+            "evidence": "none",
+            "reasons": [f"the candidate was not scored against production {version} on its test window"],
+        }
+    if gate.get("model_version") not in (None, version):
+        return {
+            "promote": False,
+            "evidence": "stale",
+            "reasons": [
+                f"the candidate was scored against {gate['model_version']}, but production is now {version};"
+                " the next training compares them"
+            ],
+        }
+    if not gate.get("scored"):
         return {
             "promote": True,
+            "evidence": "production not scored",
+            "drift": drift,
             "reasons": [
-                f"candidate {metric} {candidate:.4f} >= production {production:.4f} - tolerance {tolerance}"
+                f"production {version} not compared: {gate.get('reason')}; candidate {metric} = {own:.4f}"
             ],
+        }
+    candidate_score, production_score = float(gate["candidate"]), float(gate["production"])
+    loss = production_score - candidate_score
+    span = f"{gate.get('window_start')} .. {gate.get('window_end')}"
+    window = f"on the same window ({gate.get('users')} shoppers, {span})"
+    comparison = (
+        f"candidate {metric} {candidate_score:.4f}, production {version} {production_score:.4f} {window}"
+    )
+    budget = f"regression budget: {drift:.4f} used before, {tolerance} in all"
+    if drift + max(loss, 0.0) <= tolerance + EPSILON:
+        return {
+            "promote": True,
+            "evidence": "same window",
+            "drift": max(0.0, drift + loss),
+            "reasons": [comparison, budget],
         }
     return {
         "promote": False,
-        "reasons": [
-            f"candidate {metric} {candidate:.4f} < production {production:.4f} - tolerance {tolerance}"
-        ],
+        "evidence": "same window",
+        "reasons": [comparison, f"{budget}: a loss of {loss:.4f} exceeds what is left"],
     }
