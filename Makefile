@@ -41,6 +41,7 @@ bench: layers
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
 	$(PY) -m local_twin.bench_twin
+	$(PY) -m training.bench_position_bias
 
 # Shoppers (locust) against the twin for LOAD_SECONDS (60) while DynamoDB throttles, Kinesis refuses records
 # and the model loads slowly: requests, failures, p50/p99, 5xx (none expected) and the events' balance.

@@ -82,6 +82,24 @@ class RetailerRules(RuleOptions):
     )
 
 
+class PositionRandomization(BaseModel):
+    """Serving's small randomization that makes position bias measurable (``reranking.randomize``): on
+    ``share`` of a surface's pages one random adjacent pair among the first ``depth`` positions is swapped,
+    the draw derived from the recommendation id; ``surfaces`` overrides the share per surface (0: never)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    share: float = Field(default=0.05, ge=0.0, le=1.0)
+    depth: int = Field(default=20, ge=2, le=100)
+    # a re-ranked list carries the caller's promotions and pins: not shuffled unless the retailer says so
+    surfaces: dict[str, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=lambda: {"rerank": 0.0}
+    )
+
+    def share_for(self, surface: str) -> float:
+        return self.surfaces.get(surface, self.share)
+
+
 class ShopTablesSettings(FunctionSettings):
     """The shop's tables and model, as the serving and catalogue functions read them."""
 
@@ -118,6 +136,19 @@ class ServingSettings(ShopTablesSettings):
     # At the end of an invocation the handler waits at most this long for the buffer to empty, since
     # Lambda freezes the container (and its background thread) once the response is returned.
     impressions_flush_seconds: float = Field(default=0.2, alias="IMPRESSIONS_FLUSH_SECONDS", ge=0.0, le=5.0)
+    # One JSON object (PositionRandomization): on by default, so every surface's logs identify position bias.
+    position_randomization: PositionRandomization = Field(
+        default_factory=PositionRandomization, alias="POSITION_RANDOMIZATION"
+    )
+
+    @field_validator("position_randomization", mode="before")
+    @classmethod
+    def _randomization_from_json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_serializer("position_randomization")
+    def _randomization_to_json(self, value: PositionRandomization) -> str:
+        return value.model_dump_json(exclude_defaults=True)
 
 
 class EventsApiSettings(FunctionSettings):
@@ -196,3 +227,5 @@ class PublishSettings(FunctionSettings):
     model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
     serving_alias: str = Field(default="live", alias="SERVING_ALIAS")
+    # From this many logged pages under the candidate's counterfactual CTR, that estimate decides the gate.
+    counterfactual_min_impressions: int = Field(default=1000, alias="COUNTERFACTUAL_MIN_IMPRESSIONS", ge=1)

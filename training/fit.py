@@ -29,10 +29,13 @@ from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
+from training.click_ranker import ClickLists
+from training.position_bias import PropensityEstimate, flat_estimate
 
 logger = logging.getLogger(__name__)
 
 NANOS_PER_SECOND = 1_000_000_000
+PAGE_DEBIASING = ("position", "ips", "off")
 MIN_RANKER_GROUPS = 10  # per part (fit / early stopping); fewer and the ranker is skipped
 
 
@@ -68,6 +71,22 @@ class Hyperparameters:
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
     engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
+    # Learning from what was shown (training.impressions): the impressions of this many days before the
+    # test window, and the test window's own, estimate the position propensities; the click ranker is
+    # compared only with this many pages with a click, and LambdaRank's sizes for it.
+    impression_window_days: float = 30.0
+    min_click_pages: int = 200
+    click_ranker_rounds: int = 50
+    click_ranker_leaves: int = 7
+    click_ranker_min_data_in_leaf: int = 50
+    position_bias_regularization: float = 0.0  # lambdarank_position_bias_regularization
+    # How the logged pages join the ranker's lists when no comparison could choose (too few pages with a
+    # click in the validation window): "position" (LightGBM's) or "ips"; "off" leaves the pages out.
+    page_debiasing: str = "position"
+
+    def __post_init__(self) -> None:
+        if self.page_debiasing not in PAGE_DEBIASING:
+            raise ValueError(f"page_debiasing must be one of {', '.join(PAGE_DEBIASING)}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -429,10 +448,16 @@ def train_ranker(
     now: float,
     hp: Hyperparameters,
     segments: dict[str, tuple[str, ...]] | None = None,
+    pages: ClickLists | None = None,
+    estimate: PropensityEstimate | None = None,
+    debiasing: str = "position",
 ) -> tuple[lgb.Booster | None, dict[str, Any]]:
     """LambdaRank over the candidates of users active in ``label_events`` (which all happen after ``now``).
 
     The label window's users are split in two: one part fits the trees, the other stops the boosting.
+    ``pages``: the label window's logged pages (``training.impressions``), more lists to fit: their shown
+    and not clicked items are negatives, debiased by ``debiasing`` (``training.click_ranker``: LightGBM's
+    ``position`` or ``ips`` weights from ``estimate``); the candidate lists count as one more position.
     """
     started = time.perf_counter()
     relevant = relevant_items(label_events, model.catalog, histories)
@@ -471,7 +496,32 @@ def train_ranker(
         "seed": hp.seed,
         "verbosity": -1,
     }
-    fit_set = lgb.Dataset(x_fit, y_fit, group=g_fit, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    weight, position = None, None
+    pages = pages.with_clicks() if pages is not None and debiasing != "off" else None
+    if pages is not None and len(pages):
+        estimate = estimate or flat_estimate()
+        unshown = np.full(len(y_fit), int(pages.positions.max()) + 1)  # their own position factor
+        clicked = (pages.labels > 0).astype(np.float32)
+        if debiasing == "ips":
+            weight = np.r_[np.ones(len(y_fit)), np.where(clicked > 0, estimate.weight(pages.positions), 1.0)]
+        else:
+            position = np.r_[unshown, pages.positions].astype(np.int32)
+            params["lambdarank_position_bias_regularization"] = hp.position_bias_regularization
+        x_fit, y_fit, g_fit = (
+            np.vstack([x_fit, pages.features]),
+            np.r_[y_fit, clicked],
+            [*g_fit, *pages.groups],
+        )
+        info = {**info, "impression_pages": len(pages), "debiasing": debiasing}
+    fit_set = lgb.Dataset(
+        x_fit,
+        y_fit,
+        group=g_fit,
+        weight=weight,
+        position=position,
+        feature_name=list(FEATURE_NAMES),
+        free_raw_data=False,
+    )
     stop_set = lgb.Dataset(x_stop, y_stop, group=g_stop, reference=fit_set)
     booster = lgb.train(
         params,

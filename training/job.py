@@ -22,6 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
 from training.anchors import anchor_settings, tuned_anchors
@@ -44,6 +46,15 @@ from training.fit import (
     user_segments,
     with_ranker,
 )
+from training.impressions import (
+    click_lists,
+    compare_debiasing,
+    labelled_impressions,
+    no_position_evidence,
+    position_evidence,
+    window_pages,
+)
+from training.position_bias import estimate_propensities, flat_estimate
 from training.production import score_production
 from training.report import write_report
 from training.split import temporal_split
@@ -73,8 +84,12 @@ def run(
     model_dir: Path,
     output_dir: Path,
     production_dir: Path | None = None,
+    impressions: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
+
+    ``impressions``: the shown items of the ``impressions`` channel (``training.impressions
+    .read_impressions``): the position propensities and the counterfactual CTR come from them.
 
     ``hp.engine`` picks where retrieval is learnt: in this process, or on Spark (``training.spark_fit``);
     everything else is the same code on both, so both publish the same artifacts. ``production_dir``: the
@@ -83,12 +98,13 @@ def run(
     if hp.engine not in ENGINES:
         raise ValueError(f"unknown engine {hp.engine!r}: one of {', '.join(ENGINES)}")
     if hp.engine == "local":
-        return _run(channels, hp, model_dir, output_dir, fit_retrieval, production_dir)
+        return _run(channels, hp, model_dir, output_dir, fit_retrieval, production_dir, impressions)
     from training.spark_fit import fit_retrieval_spark, spark_session
 
     spark = spark_session()
     try:
-        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), production_dir)
+        fit_on_spark = partial(fit_retrieval_spark, spark)
+        return _run(channels, hp, model_dir, output_dir, fit_on_spark, production_dir, impressions)
     finally:
         spark.stop()
 
@@ -100,6 +116,7 @@ def _run(
     output_dir: Path,
     fit_retrieval: FitRetrieval,
     production_dir: Path | None,
+    impressions: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     timings: dict[str, float] = {}
     interactions = channels.interactions
@@ -114,9 +131,39 @@ def _run(
         retrieval_train, histories_train = fit_retrieval(
             split.train, catalog, validation_start, hp, channels.users
         )
-    with step("1. ranker on the validation window", timings):
+    labelled = (
+        None
+        if impressions is None or impressions.empty
+        else labelled_impressions(impressions, interactions, split.test_start, hp)
+    )
+    with step("position propensities from the pages since the validation window", timings):
+        # each shown item's features from the histories before the validation window: no page's own
+        # clicks are in them (the regression EM's attractiveness model must not see the clicks it explains)
+        pages, page_features, _ = window_pages(
+            labelled,
+            split.validation_start,
+            None,
+            with_ranker(retrieval_train, None),
+            histories_train,
+            validation_start,
+            segments,
+        )
+        estimate = flat_estimate() if labelled is None else estimate_propensities(pages, page_features)
+    with step("1. ranker on the validation window (its candidates and its logged pages)", timings):
+        in_validation = (pages["timestamp"] < split.test_start).to_numpy(bool)
+        rows, features = pages[in_validation], page_features[in_validation]
+        validation_comparison = compare_debiasing(rows, features, estimate, hp)
+        debiasing = str(validation_comparison["kept"])
         ranker_eval, ranker_eval_info = train_ranker(
-            retrieval_train, histories_train, split.validation, validation_start, hp, segments
+            retrieval_train,
+            histories_train,
+            split.validation,
+            validation_start,
+            hp,
+            segments,
+            click_lists(rows, features),
+            estimate,
+            debiasing,
         )
     before_test = interactions[interactions["timestamp"] < split.test_start]
     with step("2. retrieval on train + validation", timings):
@@ -126,6 +173,25 @@ def _run(
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+    with step("2. counterfactual CTR on the test window's logged pages", timings):
+        test_rows, test_features, candidate_scores = window_pages(
+            labelled, split.test_start, None, pipeline, histories_before_test, test_start, segments
+        )
+        evidence = (
+            no_position_evidence()
+            if labelled is None
+            else position_evidence(
+                estimate,
+                test_rows,
+                candidate_scores,
+                {
+                    "validation": validation_comparison,
+                    "test": compare_debiasing(test_rows, test_features, estimate, hp),
+                    "used": debiasing,
+                },
+                hp,
+            )
+        )
     with step("2. tuned anchors: search on the validation window, refit, test", timings):
         settings = anchor_settings(
             len(before_test),
@@ -148,7 +214,15 @@ def _run(
             )
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
-            retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
+            retrieval_before_test,
+            histories_before_test,
+            split.test,
+            test_start,
+            hp,
+            segments,
+            click_lists(test_rows, test_features),
+            estimate,
+            debiasing,
         )
     end = epoch_seconds(interactions["timestamp"].max())
     with step("3. retrieval on all data", timings):
@@ -188,6 +262,7 @@ def _run(
             "published": ranker_info,
             "feature_importance": ranker_eval_info.get("feature_importance", {}),
         },
+        **evidence,
         "protocol": (
             "temporal split; relevant = items a user interacted with in the test window minus items "
             "already purchased; histories cut at the test start; users without history get their "
@@ -205,6 +280,9 @@ def _run(
         "metrics": models,
         "ranker": ranker_info,
         "timings": timings,
+        # the quality gate reads the manifest: the counterfactual estimate travels with the model
+        "counterfactual": evidence["counterfactual"],
+        "position_propensities": evidence["position_propensities"],
     }
     if gate is not None:
         evaluation["gate"] = manifest["gate"] = gate

@@ -5,7 +5,8 @@
 Channels come from ``SM_CHANNEL_INTERACTIONS``, ``SM_CHANNEL_ITEMS`` and ``SM_CHANNEL_USERS`` (optional),
 or from ``--data DIR`` holding all three; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
 ``SM_CHANNEL_PRODUCTION`` (or ``--production-dir``), when given, is the model in production: it is scored
-on this job's test window beside the candidate, for the quality gate.
+on this job's test window beside the candidate, for the quality gate. ``SM_CHANNEL_IMPRESSIONS`` (or
+``--impressions DIR``), when given, is the archive's impressions: position bias and counterfactual CTR.
 Hyperparameters: defaults < ``/opt/ml/input/config/hyperparameters.json`` < command line.
 """
 
@@ -29,6 +30,7 @@ if not __package__:
 from merchandiser.store import MANIFEST
 from training.channels import ChannelError, read_channels
 from training.fit import Hyperparameters
+from training.impressions import read_impressions
 from training.job import run
 
 logger = logging.getLogger("training")
@@ -57,6 +59,12 @@ def parse_args(
         type=Path,
         default=Path(environ["SM_CHANNEL_PRODUCTION"]) if "SM_CHANNEL_PRODUCTION" in environ else None,
         help="the production model dir, scored on the same test window for the quality gate",
+    )
+    parser.add_argument(
+        "--impressions",
+        type=Path,
+        default=Path(environ["SM_CHANNEL_IMPRESSIONS"]) if "SM_CHANNEL_IMPRESSIONS" in environ else None,
+        help="the archive's impression records (what was shown): position bias and counterfactual CTR",
     )
     for name, default in Hyperparameters().as_dict().items():
         parser.add_argument(_option(name), dest=name, type=type(default), default=None)
@@ -110,7 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     production = args.production_dir
     if production is not None and not (production / MANIFEST).is_file():
         logger.warning("the production channel %s holds no model: no same-window comparison", production)
-    evaluation = run(channels, hp, args.model_dir, args.output_dir, production)
+    impressions = None
+    if args.impressions is not None and args.impressions.is_dir():
+        impressions = read_impressions(args.impressions, interactions)
+        logger.info("%d shown items on %d pages read", len(impressions), impressions["page"].nunique())
+    evaluation = run(channels, hp, args.model_dir, args.output_dir, production, impressions)
     summary = {name: metrics["ndcg@10"] for name, metrics in evaluation["models"].items()}
     logger.info("done in %.1fs; ndcg@10 %s", time.perf_counter() - started, summary)
     return 0

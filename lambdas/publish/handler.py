@@ -49,4 +49,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         archive = Path(work) / "model.tar.gz"
         s3.download_file(artifact.netloc, artifact.path.lstrip("/"), str(archive))
         model_dir = unpack(archive, Path(work) / "model")
-        return publish(s3, store, settings.artifacts_bucket, model_dir, model_swap(settings))
+        return publish(
+            s3,
+            store,
+            settings.artifacts_bucket,
+            model_dir,
+            model_swap(settings),
+            settings.counterfactual_min_impressions,
+        )

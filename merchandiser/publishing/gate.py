@@ -9,6 +9,13 @@ a 0.02 tolerance when each is compared with the last. So the tolerance is a budg
 pointer carries ``drift``, the loss accepted since the last model that was at least as good as its
 predecessor (each measured on its own same-window comparison), and a candidate is promoted only while
 ``drift + loss <= tolerance``; a candidate that beats production pays the budget back.
+
+Clicks, once there are enough of them, outrank the offline metric: the candidate's click-through rate
+estimated on the logged impressions of its test window (``training.counterfactual``: what shoppers would
+have clicked had it ordered the pages they saw) beside production's logged CTR on the same pages. Once
+that estimate rests on at least ``min_impressions`` pages it decides (evidence ``counterfactual``): the
+candidate is refused when even the top of its 95% interval is below production's logged CTR. The offline
+comparison is still made and reported beside it, and its drift carried on.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 MODEL = "pipeline"
+MIN_IMPRESSIONS = 1000  # logged pages under the counterfactual estimate before it decides
 EPSILON = 1e-9  # float noise in a sum of losses must not refuse a model exactly at the tolerance
 
 
@@ -34,6 +42,50 @@ def drift_of(pointer: dict[str, Any] | None) -> float:
 
 
 def decide(
+    candidate: dict[str, Any],
+    production: dict[str, Any] | None,
+    metric: str = "ndcg@10",
+    tolerance: float = 0.02,
+    min_impressions: int = MIN_IMPRESSIONS,
+) -> dict[str, Any]:
+    """The counterfactual estimate decides once it rests on ``min_impressions`` pages; otherwise the
+    same-window comparison (``offline_decision``). A candidate without its ``metric``, or the first model,
+    is decided offline either way."""
+    offline = offline_decision(candidate, production, metric, tolerance)
+    if _metric(candidate, metric) is None or production is None:
+        return offline
+    counterfactual = counterfactual_decision(candidate, min_impressions)
+    if counterfactual is None:
+        return offline
+    return {
+        **counterfactual,
+        "drift": offline.get("drift", drift_of(production)),
+        "reasons": counterfactual["reasons"]
+        + [f"offline ({offline['evidence']}): {r}" for r in offline["reasons"]],
+    }
+
+
+def counterfactual_decision(evaluation: dict[str, Any], min_impressions: int) -> dict[str, Any] | None:
+    """The decision of the counterfactual estimate, or None when it rests on too few impressions."""
+    block = evaluation.get("counterfactual")
+    if not isinstance(block, dict):
+        return None
+    pages = block.get("impressions") or 0
+    figures = [block.get(name) for name in ("logged_ctr", "estimated_ctr", "ci_low", "ci_high")]
+    numbers = [float(value) for value in figures if isinstance(value, int | float)]
+    if pages < min_impressions or len(numbers) < len(figures):
+        return None
+    logged, estimated, low, high = numbers
+    summary = (
+        f"counterfactual CTR {estimated:.4f} [{low:.4f}, {high:.4f}] ({block.get('estimator')}, {pages} "
+        f"impressions) vs production's logged CTR {logged:.4f}"
+    )
+    if high < logged:
+        return {"promote": False, "evidence": "counterfactual", "reasons": [f"{summary}: worse"]}
+    return {"promote": True, "evidence": "counterfactual", "reasons": [f"{summary}: not worse"]}
+
+
+def offline_decision(
     candidate: dict[str, Any],
     production: dict[str, Any] | None,
     metric: str = "ndcg@10",

@@ -20,6 +20,7 @@ from typing import Any
 from merchandiser.settings import TrainingTriggerSettings
 from merchandiser.store import (
     EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
     ITEMS_TABLE_SNAPSHOT_KEY,
     OUTPUT_PREFIX,
@@ -83,6 +84,7 @@ def training_job_request(
             _channel("interactions", bucket, EVENTS_PREFIX),
             _channel("items", bucket, ITEMS_PREFIX),
             _channel("users", bucket, USERS_PREFIX),
+            _channel("impressions", bucket, IMPRESSIONS_PREFIX),  # what was shown: position bias
             *([_channel("production", bucket, production_prefix)] if production_prefix else []),
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{OUTPUT_PREFIX}"},

@@ -24,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from merchandiser.catalog import Catalog
-from merchandiser.publishing.gate import decide
+from merchandiser.publishing.gate import MIN_IMPRESSIONS, decide
 from merchandiser.publishing.swap import LAYER_ZIP, FunctionSwitch, ModelSwap, zip_model_layer
 from merchandiser.store import (
     CATALOG,
@@ -80,14 +80,20 @@ def unpack(archive: Path, into: Path) -> Path:
 
 
 def publish(
-    s3: Any, store: FeatureStore, bucket: str, model_dir: Path, swap: ModelSwap | None = None
+    s3: Any,
+    store: FeatureStore,
+    bucket: str,
+    model_dir: Path,
+    swap: ModelSwap | None = None,
+    min_impressions: int = MIN_IMPRESSIONS,
 ) -> dict[str, Any]:
     """``swap``: how to switch the serving functions to the model (None: only the S3 pointer moves,
-    as in the local twin, which repoints the functions' model dir itself)."""
+    as in the local twin, which repoints the functions' model dir itself); ``min_impressions``: from how
+    many logged pages the counterfactual estimate decides (``gate.decide``)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)
-    decision = decide(manifest, current)
+    decision = decide(manifest, current, min_impressions=min_impressions)
     decided_at = datetime.now(UTC).isoformat()
     record = {"model_version": version, "decided_at": decided_at, **decision}
     prefix = f"{MODELS_PREFIX}{version}/"

@@ -12,6 +12,7 @@ from merchandiser.reranking.page import (
     scored,
     slots,
 )
+from merchandiser.reranking.randomize import adjacent_swap, swapped
 from merchandiser.reranking.rules import (
     DISCOVERY,
     NEW_ARRIVAL,
@@ -29,6 +30,7 @@ __all__ = [
     "REASONS",
     "Rules",
     "Scored",
+    "adjacent_swap",
     "category_cap",
     "daily_seed",
     "discovery_pool",
@@ -41,4 +43,5 @@ __all__ = [
     "rules",
     "scored",
     "slots",
+    "swapped",
 ]

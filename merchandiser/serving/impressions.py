@@ -5,9 +5,14 @@ The record (what ``merchandiser/experiments/report.sql`` reads, archived under `
 ```json
 {"record_type": "impression", "recommendation_id": "...", "user_id": "u-1042" | null, "surface": "home",
  "experiment": "home-vs-popularity" | "", "variant": "personalized" | "production", "model_version": "...",
- "timestamp": "2026-12-01T10:00:00.123Z", "items": [{"item_id": "...", "position": 0, "source": "ann"}],
+ "timestamp": "2026-12-01T10:00:00.123Z",
+ "items": [{"item_id": "...", "position": 0, "source": "ann", "swapped": false}, ...],
  "interleaving": ["A", "B", ...]}
 ```
+
+``swapped`` is true on the two items of a page's randomized adjacent swap (``reranking.adjacent_swap``),
+which also carry ``ranked_position``, where the ranker had put them; ``position`` is always where the shopper
+saw the item (what click events carry).
 
 ``interleaving`` (the team of each item, in page order) is there only on an interleaved page. The
 partition key is the user id (one shopper's records stay in order beside their events), else the
@@ -43,10 +48,11 @@ PUT_ATTEMPTS = 2  # a record Kinesis refuses (throttled) is tried once more
 
 
 def impression_record(
-    response: dict[str, Any], teams: Sequence[str] | None, served_at: float
+    response: dict[str, Any], teams: Sequence[str] | None, served_at: float, swap: int | None = None
 ) -> dict[str, Any]:
-    """The impression of one served page, from its response."""
+    """The impression of one served page, from its response (as shown: after the swap at ``swap``, if any)."""
     moment = datetime.fromtimestamp(served_at, UTC)
+    moved = {} if swap is None else {swap: swap + 1, swap + 1: swap}
     record: dict[str, Any] = {
         RECORD_TYPE_FIELD: IMPRESSION_RECORD_TYPE,
         "recommendation_id": response["recommendation_id"],
@@ -57,7 +63,15 @@ def impression_record(
         "model_version": response["model_version"],
         "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:23] + "Z",
         "items": [
-            {"item_id": item["item_id"], "position": position, "source": item["source"]}
+            {"item_id": item["item_id"], "position": position, "source": item["source"], "swapped": False}
+            if position not in moved
+            else {
+                "item_id": item["item_id"],
+                "position": position,
+                "source": item["source"],
+                "swapped": True,
+                "ranked_position": moved[position],
+            }
             for position, item in enumerate(response["items"])
         ],
     }

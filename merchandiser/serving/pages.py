@@ -5,6 +5,10 @@ variant of the shopper on the surface (``treatment.treatment_for``), builds the 
 the page's impression record for the stream (``impressions.ImpressionLog``, never waiting on Kinesis),
 emits the request's metrics and log line (``metrics.emit``) and the page's (``metrics.emit_page``), then
 gives the impression log a bounded time to empty before the function returns.
+
+Before the page leaves, a small share of pages get one random adjacent swap (``reranking.adjacent_swap``,
+``ServingSettings.position_randomization`` per surface): the shopper sees the swapped page and its
+impression records which items moved, so training can measure how much each position is looked at.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
+from merchandiser.reranking import adjacent_swap, swapped
 from merchandiser.serving import runtime
 from merchandiser.serving.impressions import impression_record
 from merchandiser.serving.metrics import emit, emit_page
@@ -37,8 +42,19 @@ def serve_page(
     """``report`` is the request's (``metrics.new_report``: the handler makes it, a bench may watch it)."""
     treatment = treatment_for(runtime.experiments(settings), surface, user_id, report)
     response = build(report, treatment)
+    randomization = settings.position_randomization
+    swap = adjacent_swap(
+        response["recommendation_id"],
+        len(response["items"]),
+        randomization.share_for(surface),
+        randomization.depth,
+    )
+    if swap is not None:
+        response["items"] = swapped(response["items"], swap)
+        if report.teams is not None and len(report.teams) > swap + 1:
+            report.teams = swapped(report.teams, swap)  # an interleaved item keeps its team
     log = runtime.impressions(settings)
-    log.put(impression_record(response, report.teams, runtime.clock()))
+    log.put(impression_record(response, report.teams, runtime.clock(), swap))
     emit(metrics, logger, tracer, report, response)
     log.wait(settings.impressions_flush_seconds)
     emit_page(metrics, response, log.take_dropped())

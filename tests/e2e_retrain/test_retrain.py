@@ -123,6 +123,10 @@ def test_titles_stock_and_new_items_set_by_put_survive_a_retrain(retrain_twin: T
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert "ndcg@10" in evaluation["models"]["pipeline"] and evaluation["gate"]["model_version"] == version
     assert evaluation["data"]["channels"]["items_from_table"] == 3
+    # and what the twin showed: the position propensities and the counterfactual CTR of its pages
+    assert len(evaluation["position_propensities"]) >= 20 and evaluation["position_propensities"][0] == 1.0
+    assert evaluation["counterfactual"]["estimator"] == "ips-pbm"
+    assert evaluation["counterfactual"]["impressions"] > 0
     assert published["promote"] is True and twin.state()["model_version"] != version
     # And the new model's own catalogue holds the changes: the overlay has nothing left to add
     assert published["overlay_absorbed"] == 3 and CatalogOverlay(items_table(twin)).read() == {}

@@ -63,8 +63,8 @@ def test_the_record_is_what_the_report_reads_with_a_team_per_item_when_interleav
         "model_version": "m-1",
         "timestamp": "2026-11-30T00:53:20.250Z",
         "items": [
-            {"item_id": "a", "position": 0, "source": "popularity"},
-            {"item_id": "b", "position": 1, "source": "new arrival"},
+            {"item_id": "a", "position": 0, "source": "popularity", "swapped": False},
+            {"item_id": "b", "position": 1, "source": "new arrival", "swapped": False},
         ],
         "interleaving": ["A", "B"],
     }
