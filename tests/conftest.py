@@ -22,6 +22,9 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # the twin switches them off
+    # Pages served in a test process are deterministic: no random adjacent swap (tests of it set their own;
+    # the twin's functions take the template's setting, the production default)
+    monkeypatch.setenv("POSITION_RANDOMIZATION", '{"share": 0}')
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 
