@@ -14,6 +14,18 @@ def _metric(evaluation: dict[str, Any], metric: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def fallback_note(evaluation: dict[str, Any]) -> str | None:
+    """What the decision must say when the candidate serves a simple list because the pipeline lost to it
+    on validation (``fallback_to_anchor`` of its evaluation or manifest)."""
+    fallback = evaluation.get("fallback_to_anchor") or {}
+    if not fallback.get("engaged"):
+        return None
+    return (
+        f"the candidate serves the simple list {fallback.get('anchor')} (blend weight"
+        f" {fallback.get('weight')}) on its recommendations pages: {fallback.get('reason', '')}"
+    )
+
+
 def decide(
     candidate_eval: dict[str, Any],
     production_manifest: dict[str, Any] | None,
@@ -21,7 +33,22 @@ def decide(
     tolerance: float = 0.02,
 ) -> dict[str, Any]:
     """Promote when there is no production model, or when the candidate's ``metric`` is at least
-    the production one minus ``tolerance`` (absolute); a candidate without the metric is refused."""
+    the production one minus ``tolerance`` (absolute); a candidate without the metric is refused. A
+    candidate that serves a simple list (the fallback) says so in the reasons and ``fallback_to_anchor``."""
+    decision = _decide(candidate_eval, production_manifest, metric, tolerance)
+    note = fallback_note(candidate_eval)
+    if note is not None:
+        decision["reasons"].append(note)
+        decision["fallback_to_anchor"] = True
+    return decision
+
+
+def _decide(
+    candidate_eval: dict[str, Any],
+    production_manifest: dict[str, Any] | None,
+    metric: str,
+    tolerance: float,
+) -> dict[str, Any]:
     candidate = _metric(candidate_eval, metric)
     if candidate is None:
         return {"promote": False, "reasons": [f"the candidate evaluation has no {MODEL} {metric}"]}

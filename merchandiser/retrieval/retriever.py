@@ -33,16 +33,38 @@ def proposals(items: ItemModel, user: UserState, k: int, category: str | None = 
     return {name: proposal for name, proposal in found.items() if proposal is not None}
 
 
-def merge_proposals(found: Mapping[str, Proposal], k: int, exclude: frozenset[int]) -> Candidates:
-    quotas = {source: math.ceil(SOURCE_SHARES[source] * k) for source in found}
+def model_shares(items: ItemModel) -> dict[str, float]:
+    """The source shares a model was trained with: those its training job chose (``source_shares`` in
+    its manifest), the registry's for any source the manifest does not name (a model trained before the
+    shares were tuned, or before a source existed)."""
+    chosen = items.manifest.get("source_shares") or {}
+    return {name: float(chosen.get(name, share)) for name, share in SOURCE_SHARES.items()}
+
+
+def merge_proposals(
+    found: Mapping[str, Proposal],
+    k: int,
+    exclude: frozenset[int],
+    shares: Mapping[str, float] | None = None,
+) -> Candidates:
+    """The proposals merged into ``k`` candidates, each source's quota its share of ``k`` (``shares``: the
+    registry's when not given)."""
+    shares = SOURCE_SHARES if shares is None else shares
+    quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
     return merge(found, quotas, k, exclude=exclude)
 
 
 def candidates(
-    items: ItemModel, user: UserState, k: int = CANDIDATES, category: str | None = None
+    items: ItemModel,
+    user: UserState,
+    k: int = CANDIDATES,
+    category: str | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates."""
-    return merge_proposals(proposals(items, user, k, category), k, user.purchased)
+    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates;
+    ``shares``: the model's own (``model_shares``) when not given."""
+    shares = model_shares(items) if shares is None else shares
+    return merge_proposals(proposals(items, user, k, category), k, user.purchased, shares)
 
 
 def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candidates:
@@ -64,7 +86,7 @@ def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candi
 def popular(items: ItemModel, k: int, category: str | None = None, trending: bool = False) -> Candidates:
     source = TRENDING if trending else POPULARITY
     scores = items.signals.trending if trending else items.popularity
-    proposal = popularity_source(scores, k, items.catalog.categories, category)
+    proposal = popularity_source(scores, k, items.catalog.categories, category, tie=items.tie_rank)
     return merge({source: proposal}, {source: k}, k)
 
 

@@ -29,6 +29,7 @@ from merchandiser.errors import UnknownItemError
 from merchandiser.reranking import (
     Rules,
     Scored,
+    anchor_blend,
     daily_seed,
     page_rules,
     ranked_items,
@@ -37,8 +38,9 @@ from merchandiser.reranking import (
     rerank,
     rules,
     scored,
+    tuned_rules,
 )
-from merchandiser.retrieval import TRENDING, Candidates
+from merchandiser.retrieval import TRENDING, Candidates, best_positions
 from merchandiser.serving.model import Model
 from merchandiser.serving.report import (
     FEATURE_STORE,
@@ -151,9 +153,12 @@ class Recommender:
         seen = frozenset(event.item_id for event in shopper.session)
         now = self.clock()
         with report.stage(RERANKING):
+            # the page orders by the ranker's scores, blended with a simple list when the training job
+            # found that list better on its validation window (merchandiser.reranking.fallback)
+            scores = anchor_blend(self.items, candidates, scores)
             the_rules = page_rules(
                 self.items,
-                self.merchandising,
+                tuned_rules(self.items, self.merchandising),
                 k,
                 candidates,
                 scores,
@@ -277,7 +282,7 @@ class Recommender:
                 spread = float(taste.max() - taste.min())
                 taste = (taste - taste.min()) / spread if spread > 0 else np.ones(len(rows))
                 scores = 0.5 * closeness + 0.5 * taste
-                order = np.argsort(-scores, kind="stable")
+                order = best_positions(scores, len(scores), self.items.tie_rank[rows])
                 rows, scores, sources = rows[order], scores[order], [sources[i] for i in order]
         page = self._scored(rows[:k], scores[:k], sources[:k])
         return self._response(
@@ -322,11 +327,14 @@ class Recommender:
             if item_id in catalog.row_of
             and catalog.in_stock[catalog.row_of[item_id]]
             and (category is None or catalog.categories[catalog.row_of[item_id]] == category)
-        ][:k]
+        ]
         if not ranked:
             return None, False
         rows = np.array([row for row, _ in ranked], dtype=np.int64)
         scores = np.array([score for _, score in ranked], dtype=np.float64)
+        # equal counts: the model's tie order (recent popularity, recency), not the item ids'
+        best = best_positions(scores, k, self.items.tie_rank[rows])
+        rows, scores = rows[best], scores[best]
         return Candidates(rows=rows, scores={TRENDING: scores}, sources=[TRENDING] * len(rows)), False
 
     def bought_together(self, item_id: str, k: int, report: ServingReport | None = None) -> dict:
