@@ -71,14 +71,17 @@ def shop(seed: int = 3) -> Channels:
     return Channels(interactions=interactions, items=items, users=users, report=report)
 
 
-def train_tiny_model(root: Path) -> Path:
-    hp = Hyperparameters(
-        factors=8,
-        iterations=10,
-        test_fraction=0.2,
-        candidates=30,
-        ranker_candidates=30,
-        early_stopping_rounds=10,
-    )
+TINY_HYPERPARAMETERS = Hyperparameters(
+    factors=8,
+    iterations=10,
+    test_fraction=0.2,
+    candidates=30,
+    ranker_candidates=30,
+    early_stopping_rounds=10,
+    tuning_trials=0,  # the defaults, known to the tests; tests/unit/test_tuning.py tunes this shop
+)
+
+
+def train_tiny_model(root: Path, hp: Hyperparameters = TINY_HYPERPARAMETERS) -> Path:
     run(shop(), hp, root / "model", root / "output")
     return root / "model"

@@ -7,13 +7,16 @@ recommends those, so neither does any model here).
 
 Models:
 - ``popularity``: recency-decayed best sellers (the baseline every recommender must beat);
+- ``pop_recent`` and ``trending_list``: the simple lists with the settings tuned on validation
+  (``training.simple_lists``), which the served page must never lose to;
 - ``als``: brute-force inner product of the folded-in user vector with every item vector;
 - one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone (the
   popularity source, which follows the shopper's segment, is ``segment_popularity``);
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.reranking`` (category cap, new arrivals,
-  discovery) for the first ``PAGE`` places, then the ranker's order.
+  discovery; the model's tuned page rules and shares, and its simple-list fallback when engaged) for the
+  first ``PAGE`` places, then the same order.
 
 Segments: ``warm_users`` (a history before the cut), ``new_users`` (none), ``new_items`` (relevant
 items restricted to those without interactions before the cut, over the users who have one).
@@ -29,10 +32,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merchandiser.catalog import top_popular
+from merchandiser.catalog import ItemModel, top_popular
 from merchandiser.ranking import score
-from merchandiser.reranking import daily_seed, page_rules, ranked_items, rerank
-from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, Proposal, merge_proposals, proposals, top_scores
+from merchandiser.reranking import (
+    anchor_blend,
+    daily_seed,
+    page_rules,
+    ranked_items,
+    ranked_order,
+    rerank,
+    tuned_rules,
+)
+from merchandiser.retrieval import (
+    POPULARITY,
+    SOURCE_NAMES,
+    Candidates,
+    Proposal,
+    merge_proposals,
+    model_shares,
+    proposals,
+    top_scores,
+)
 from merchandiser.serving import Model
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState, state_from_rows
@@ -45,6 +65,10 @@ LIST_LENGTH = 100  # recall@100 needs 100 items
 PAGE = 20  # the served page: what coverage@20 and recall@20 measure
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 PROGRESS_EVERY = 1000
+# The simple lists the served page must never lose to (training.simple_lists), with their tuned settings:
+# model name -> the signal that holds the list in a model.
+SIMPLE_LIST_SIGNALS = {"pop_recent": "recent_popularity", "trending_list": "trending"}
+SIMPLE_LIST_MODELS = tuple(SIMPLE_LIST_SIGNALS)
 
 
 def source_model(source: str) -> str:
@@ -52,24 +76,49 @@ def source_model(source: str) -> str:
     return "segment_popularity" if source == POPULARITY else source
 
 
-def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int) -> list[int]:
+def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int, tie: np.ndarray) -> list[int]:
     """Reciprocal rank fusion of the sources' own orders: the unlearned union."""
     fused: dict[int, float] = {}
     for proposal in proposals.values():
         for rank, row in enumerate(proposal.rows.tolist()):
             if row not in exclude:
                 fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(fused, key=lambda row: (-fused[row], row))[:k]
+    return sorted(fused, key=lambda row: (-fused[row], int(tie[row])))[:k]
 
 
 def recommend_als(model: Model, state: UserState) -> list[int]:
+    tie = model.items.tie_rank
     if state.vector is None:
         rows, _ = top_popular(
-            model.items.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased
+            model.items.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased, tie=tie
         )
         return rows.tolist()
     scores = model.items.item_factors @ state.vector
-    return top_scores(scores, LIST_LENGTH, exclude=state.purchased, positive_only=False).rows.tolist()
+    found = top_scores(scores, LIST_LENGTH, exclude=state.purchased, positive_only=False, tie=tie)
+    return found.rows.tolist()
+
+
+def page_list(
+    items: ItemModel,
+    candidates: Candidates,
+    page_scores: np.ndarray,
+    purchased_rows: frozenset[int],
+    user_id: str,
+    now: float,
+    retailer: RetailerRules,
+) -> list[int]:
+    """The served page (``PAGE`` places, the very rules and page builder serving uses) over the
+    candidates ordered by ``page_scores`` (the ranker's, blended with a fallback list when engaged), then
+    the rest of that order, ``LIST_LENGTH`` rows in all."""
+    ranked = candidates.rows[ranked_order(items, candidates, page_scores, LIST_LENGTH + PAGE)].tolist()
+    purchased = frozenset(str(items.catalog.item_ids[row]) for row in purchased_rows)
+    rules = page_rules(
+        items, retailer, PAGE, candidates, page_scores, purchased, daily_seed(user_id, now), now
+    )
+    page = rerank(ranked_items(items, candidates, page_scores, PAGE), rules)
+    shown = [items.catalog.row_of[item.item_id] for item in page]
+    placed = set(shown)
+    return (shown + [row for row in ranked if row not in placed])[:LIST_LENGTH]
 
 
 def user_lists(
@@ -78,22 +127,23 @@ def user_lists(
     """Every model's list for one user; the sources' proposals are computed once and shared."""
     items = model.items
     found = proposals(items, state, k)
-    popular, _ = top_popular(items.popularity, LIST_LENGTH, exclude=state.purchased)
+    popular, _ = top_popular(items.popularity, LIST_LENGTH, exclude=state.purchased, tie=items.tie_rank)
     lists = {"popularity": popular.tolist(), "als": recommend_als(model, state)}
+    for name, signal in SIMPLE_LIST_SIGNALS.items():
+        rows, _ = top_popular(
+            getattr(items.signals, signal), LIST_LENGTH, exclude=state.purchased, tie=items.tie_rank
+        )
+        lists[name] = rows.tolist()
     for source in SOURCE_NAMES:
         proposal = found.get(source)
         rows = [] if proposal is None else proposal.rows.tolist()
         lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
-    lists["union"] = fuse(found, state.purchased, LIST_LENGTH)
-    candidates = merge_proposals(found, k, state.purchased)
+    lists["union"] = fuse(found, state.purchased, LIST_LENGTH, items.tie_rank)
+    candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
-    ranked = candidates.rows[np.argsort(-scores, kind="stable")].tolist()
-    lists["ranker"] = ranked[:LIST_LENGTH]
-    purchased = frozenset(str(items.catalog.item_ids[row]) for row in state.purchased)
-    rules = page_rules(items, retailer, PAGE, candidates, scores, purchased, daily_seed(user_id, now), now)
-    page = rerank(ranked_items(items, candidates, scores, PAGE), rules)
-    shown = [items.catalog.row_of[item.item_id] for item in page]
-    lists["pipeline"] = (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
+    lists["ranker"] = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
+    page_scores = anchor_blend(items, candidates, scores)
+    lists["pipeline"] = page_list(items, candidates, page_scores, state.purchased, user_id, now, retailer)
     return lists
 
 
@@ -109,9 +159,9 @@ def evaluate(
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every model over the users active in ``test_events`` (a deterministic sample if many);
     ``segments``: user attributes' segment keys, which new users are served by; ``retailer``: the page's
-    rules (the defaults serving applies when none are configured)."""
+    rules (those serving applies when the retailer configured none: the model's tuned ones)."""
     started = time.perf_counter()
-    retailer = retailer or RetailerRules()
+    retailer = tuned_rules(pipeline.items, retailer or RetailerRules())
     segments = segments or {}
     relevant = relevant_items(test_events, pipeline.items.catalog, histories)
     users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
@@ -141,7 +191,8 @@ def evaluate(
         "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in ("popularity", "als", *map(source_model, SOURCE_NAMES), "union", "ranker", "pipeline"):
+    names = ("popularity", *SIMPLE_LIST_MODELS, "als", *map(source_model, SOURCE_NAMES), "union", "ranker")
+    for name in (*names, "pipeline"):
         recommendations = {user: lists[user][name] for user in users}
         metrics = summarize(recommendations, relevant, n_items, vectors)
         metrics["segments"] = {

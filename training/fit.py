@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,8 +45,20 @@ class Hyperparameters:
     iterations: int = 15
     cg_steps: int = 3
     half_life_days: float = 30.0
+    # implicit feedback of each event type in the user x item matrix (schemas.EVENT_WEIGHTS by default)
+    view_weight: float = EVENT_WEIGHTS["view"]
+    click_weight: float = EVENT_WEIGHTS["click"]
+    favourite_weight: float = EVENT_WEIGHTS["favourite"]
+    cart_weight: float = EVENT_WEIGHTS["add_to_cart"]
+    purchase_weight: float = EVENT_WEIGHTS["purchase"]
+    rating_weight: float = EVENT_WEIGHTS["rating"]
     trending_half_life_days: float = 7.0
+    trending_window_days: float = 56.0  # events older than this do not trend at all
+    trending_weighting: str = "event_weight"  # or "count": every event counts once
+    recent_half_life_hours: float = 72.0  # the recent_popularity source, feature and tie-break
+    recent_weighting: str = "event_weight"
     neighbours: int = 100  # co-occurrence neighbours kept per item
+    cooccurrence_items: int = 200  # each shopper's latest items that "also viewed" pairs up
     content_regularization: float = 1.0
     min_segment_users: int = 20
     max_segments: int = 50
@@ -62,9 +75,101 @@ class Hyperparameters:
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
+    # validation tuning (training/tuning.py): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
+    # with the training window (tuning.auto_seconds), 0 = off
+    tuning_trials: int = 40
+    tuning_seconds: float = -1.0
+    tuning_users: int = 1500  # validation shoppers whose served page is the objective (a sample if more)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def event_weights(self) -> dict[str, float]:
+        """Event type -> implicit-feedback weight, for the user x item matrix and the manifest."""
+        return {
+            "view": self.view_weight,
+            "click": self.click_weight,
+            "add_to_cart": self.cart_weight,
+            "purchase": self.purchase_weight,
+            "rating": self.rating_weight,
+            "favourite": self.favourite_weight,
+        }
+
+    def trending_list(self) -> ListSettings:
+        return ListSettings(
+            self.trending_half_life_days * HOURS_PER_DAY,
+            self.trending_weighting,
+            self.trending_window_days * HOURS_PER_DAY if self.trending_window_days > 0 else None,
+        )
+
+    def recent_list(self) -> ListSettings:
+        return ListSettings(self.recent_half_life_hours, self.recent_weighting)
+
+
+HOURS_PER_DAY = 24.0
+WEIGHTINGS = ("event_weight", "count")  # how a simple list counts an event
+
+
+@dataclass(frozen=True)
+class ListSettings:
+    """A recency-weighted popularity list: events decayed by ``half_life_hours``, weighted by their type's
+    default weight (``schemas.EVENT_WEIGHTS``) or counted once, only those of the last ``window_hours``."""
+
+    half_life_hours: float
+    weighting: str = "event_weight"
+    window_hours: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"unknown weighting {self.weighting!r}: one of {', '.join(WEIGHTINGS)}")
+        if self.half_life_hours <= 0:
+            raise ValueError(f"half_life_hours must be positive, got {self.half_life_hours}")
+
+
+@dataclass(frozen=True)
+class EventArrays:
+    """The events on catalogue items as arrays, read once: every list a search tries is a sum over them."""
+
+    rows: np.ndarray  # int64 item row per event
+    weights: np.ndarray  # float64 default weight of the event's type
+    seconds: np.ndarray  # float64 epoch seconds
+    n_items: int
+
+    @classmethod
+    def of(cls, interactions: pd.DataFrame, catalog: Catalog) -> EventArrays:
+        rows = item_rows(interactions, catalog)
+        known = rows >= 0
+        return cls(
+            rows=rows[known],
+            weights=event_weights(interactions)[known],
+            seconds=epoch_seconds(interactions["timestamp"])[known],
+            n_items=len(catalog),
+        )
+
+    def before(self, now: float) -> EventArrays:
+        keep = self.seconds < now
+        return EventArrays(self.rows[keep], self.weights[keep], self.seconds[keep], self.n_items)
+
+    def scores(self, now: float, settings: ListSettings) -> np.ndarray:
+        """float32 (n_items,): the list's score of every item at ``now``."""
+        weights = self.weights if settings.weighting == "event_weight" else np.ones_like(self.weights)
+        keep = np.ones(len(self.rows), dtype=bool)
+        if settings.window_hours is not None:
+            keep = self.seconds >= now - settings.window_hours * 3600.0
+        return decayed_popularity(
+            self.rows[keep],
+            weights[keep],
+            self.seconds[keep],
+            now,
+            settings.half_life_hours / HOURS_PER_DAY,
+            self.n_items,
+        )
+
+    def last_seen(self) -> np.ndarray:
+        """float64 (n_items,): each item's latest event, NaN for none."""
+        latest = np.full(self.n_items, -np.inf)
+        np.maximum.at(latest, self.rows, self.seconds)
+        return np.where(np.isfinite(latest), latest, np.nan)
 
 
 RECENT_ITEMS = 20
@@ -110,9 +215,19 @@ def build_catalog(items: pd.DataFrame) -> Catalog:
     )
 
 
-def event_weights(interactions: pd.DataFrame) -> np.ndarray:
-    """Implicit-feedback weight of each event: ``EVENT_WEIGHTS``, a rating scaled by its value / 5."""
-    weights = interactions["event_type"].map(EVENT_WEIGHTS).to_numpy(dtype=np.float64)
+def item_rows(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
+    """int64 catalogue row of each event's item, -1 for an item the catalogue lacks (one hash lookup
+    over the column: a dict ``map`` per call cost seconds on a few hundred thousand events)."""
+    return pd.Index(catalog.item_ids).get_indexer(events["item_id"].astype(str)).astype(np.int64)
+
+
+def event_weights(
+    interactions: pd.DataFrame, weights_by_type: Mapping[str, float] | None = None
+) -> np.ndarray:
+    """Implicit-feedback weight of each event: ``weights_by_type`` (``EVENT_WEIGHTS`` by default), a rating
+    scaled by its value / 5."""
+    table = EVENT_WEIGHTS if weights_by_type is None else weights_by_type
+    weights = interactions["event_type"].map(table).to_numpy(dtype=np.float64)
     if "value" in interactions.columns:
         rating = (interactions["event_type"] == "rating").to_numpy()
         values = interactions["value"].to_numpy(dtype=np.float64)
@@ -121,17 +236,21 @@ def event_weights(interactions: pd.DataFrame) -> np.ndarray:
 
 
 def user_item_weights(
-    interactions: pd.DataFrame, catalog: Catalog, now: float, half_life_days: float
+    interactions: pd.DataFrame,
+    catalog: Catalog,
+    now: float,
+    half_life_days: float,
+    weights_by_type: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per (user_id, item row): summed event weight x recency decay at ``now``, and purchased."""
-    rows = interactions["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
+    rows = item_rows(interactions, catalog)
+    known = rows >= 0
     frame = pd.DataFrame(
         {
             "user_id": interactions["user_id"].to_numpy()[known],
-            "row": rows.to_numpy()[known].astype(np.int64),
+            "row": rows[known],
             "weight": (
-                event_weights(interactions)
+                event_weights(interactions, weights_by_type)
                 * recency_decay(epoch_seconds(interactions["timestamp"]), now, half_life_days)
             )[known],
             "purchased": (interactions["event_type"] == "purchase").to_numpy()[known],
@@ -203,7 +322,7 @@ def fit_retrieval(
     popularity and the HNSW index. Returns the model (no ranker yet) and each user's history at ``now``.
     """
     started = time.perf_counter()
-    pairs = user_item_weights(interactions, catalog, now, hp.half_life_days)
+    pairs = user_item_weights(interactions, catalog, now, hp.half_life_days, hp.event_weights())
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
     user_positions = pairs["user_id"].map(user_row).to_numpy()
@@ -226,15 +345,18 @@ def fit_retrieval(
             catalog.prices[rows].tolist(),
         )
     segments = user_segments(users)
+    events = EventArrays.of(interactions, catalog)
     signals = Signals(
-        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
-        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
+        trending=events.scores(now, hp.trending_list()),
+        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours, hp.cooccurrence_items),
         bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
         placed=placed,
         content=content,
         segments=segment_popularity(interactions, catalog, segments, now, hp),
+        recent_popularity=events.scores(now, hp.recent_list()),
+        last_seen=events.last_seen(),
     )
-    popularity = item_popularity(interactions, catalog, now, hp.half_life_days)
+    popularity = events.scores(now, ListSettings(hp.half_life_days * HOURS_PER_DAY))
     index = build_index(item_factors, hp.seed)
     logger.info(
         "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
@@ -250,19 +372,26 @@ def fit_retrieval(
     manifest = {
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
+        "event_weights": hp.event_weights(),
     }
     model = ItemModel(manifest, catalog, item_factors, popularity, index, signals)
     return model, user_histories(pairs, catalog, segments)
 
 
-def shopper_neighbours(pairs: pd.DataFrame, user_row: dict[str, int], n_items: int, top_n: int) -> Neighbours:
-    """The "also viewed" neighbours: co-occurrence within each shopper's latest ``NEIGHBOUR_HISTORY``
-    items (a few very long histories would otherwise dominate the pairs and the cost, which grows as
-    their square)."""
+def shopper_neighbours(
+    pairs: pd.DataFrame,
+    user_row: dict[str, int],
+    n_items: int,
+    top_n: int,
+    window: int = NEIGHBOUR_HISTORY,
+) -> Neighbours:
+    """The "also viewed" neighbours: co-occurrence within each shopper's latest ``window`` items (a few
+    very long histories would otherwise dominate the pairs and the cost, which grows as their square; a
+    short window pairs what a shopper looked at together, a long one their lasting tastes)."""
     latest = (
         pairs.sort_values(["user_id", "last", "row"], ascending=[True, False, True], kind="stable")
         .groupby("user_id", sort=False)
-        .head(NEIGHBOUR_HISTORY)
+        .head(window)
     )
     return fit_neighbours(
         latest["user_id"].map(user_row).to_numpy(),
@@ -277,8 +406,8 @@ def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) 
     """ "Bought together": co-occurrence within a basket (the session, else the shopper's day) of the
     purchase and add-to-cart events."""
     baskets = interactions[interactions["event_type"].isin(BASKET_EVENTS)]
-    rows = baskets["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
+    rows = item_rows(baskets, catalog)
+    known = rows >= 0
     baskets = baskets[known]
     if "session_id" in baskets.columns:
         day = baskets["timestamp"].dt.strftime("%Y-%m-%d")
@@ -286,9 +415,7 @@ def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) 
     else:
         keys = baskets["user_id"].astype("string") + "/" + baskets["timestamp"].dt.strftime("%Y-%m-%d")
     groups = pd.factorize(keys.to_numpy(), sort=True)[0]
-    return fit_neighbours(
-        groups, rows.to_numpy()[known].astype(np.int64), np.ones(len(groups)), len(catalog), top_n
-    )
+    return fit_neighbours(groups, rows[known], np.ones(len(groups)), len(catalog), top_n)
 
 
 def segment_popularity(
@@ -318,24 +445,16 @@ def segment_popularity(
 def item_popularity(
     interactions: pd.DataFrame, catalog: Catalog, now: float, half_life_days: float
 ) -> np.ndarray:
-    rows = interactions["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
-    return decayed_popularity(
-        rows.to_numpy()[known].astype(np.int64),
-        event_weights(interactions)[known],
-        epoch_seconds(interactions["timestamp"])[known],
-        now,
-        half_life_days,
-        len(catalog),
-    )
+    return EventArrays.of(interactions, catalog).scores(now, ListSettings(half_life_days * HOURS_PER_DAY))
 
 
 def relevant_items(
     events: pd.DataFrame, catalog: Catalog, histories: dict[str, UserHistory]
 ) -> dict[str, set[int]]:
     """Per user, the item rows interacted with in ``events`` minus what they had already purchased."""
-    rows = events["item_id"].map(catalog.row_of)
-    frame = pd.DataFrame({"user_id": events["user_id"].to_numpy(), "row": rows.to_numpy()}).dropna()
+    rows = item_rows(events, catalog)
+    known = rows >= 0
+    frame = pd.DataFrame({"user_id": events["user_id"].to_numpy()[known], "row": rows[known]})
     relevant: dict[str, set[int]] = {}
     for user_id, group in frame.groupby("user_id", sort=True):
         history = histories.get(str(user_id))
@@ -362,17 +481,14 @@ def ranker_examples(
     now: float,
     k: int,
     segments: dict[str, tuple[str, ...]] | None = None,
+    states: Mapping[str, UserState] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Features, 0/1 labels and group sizes for users with at least one positive candidate; users new at
-    ``now`` are served as serving serves them (their segment's candidates), so the ranker learns them too."""
-    segments = segments or {}
+    ``now`` are served as serving serves them (their segment's candidates), so the ranker learns them too.
+    ``states``: the users' states when already built (the tuning reuses them over its trials)."""
     features, labels, groups = [], [], []
     for user_id in users:
-        history = histories.get(user_id)
-        if history is None:
-            state = state_from_rows(model, {}, [], frozenset(), None, segments.get(user_id, ()))
-        else:
-            state = history.state(model)
+        state = states[user_id] if states is not None else user_state_at(model, histories, user_id, segments)
         candidates = retrieve(model, state, k)
         label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
         if not label.any():
@@ -383,6 +499,28 @@ def ranker_examples(
     if not groups:
         return np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0, np.float32), []
     return np.vstack(features), np.concatenate(labels), groups
+
+
+def user_state_at(
+    model: ItemModel,
+    histories: Mapping[str, UserHistory],
+    user_id: str,
+    segments: Mapping[str, tuple[str, ...]] | None = None,
+) -> UserState:
+    """The user's state from their history, or a new user's (their segments only)."""
+    history = histories.get(user_id)
+    if history is None:
+        return state_from_rows(model, {}, [], frozenset(), None, (segments or {}).get(user_id, ()))
+    return history.state(model)
+
+
+def split_holdout(users: list[str], share: float, seed: int) -> tuple[list[str], list[str]]:
+    """``users`` split (seeded) into the part that fits the trees and the part that stops the boosting."""
+    order = np.random.default_rng(seed).permutation(len(users))
+    n_holdout = round(share * len(users))
+    holdout = [users[position] for position in sorted(order[:n_holdout])]
+    fitting = [users[position] for position in sorted(order[n_holdout:])]
+    return fitting, holdout
 
 
 def train_ranker(
@@ -400,16 +538,23 @@ def train_ranker(
     started = time.perf_counter()
     relevant = relevant_items(label_events, model.catalog, histories)
     users = sample_users(list(relevant), hp.max_ranker_users, hp.seed)
-    order = np.random.default_rng(hp.seed).permutation(len(users))
-    n_holdout = round(hp.ranker_holdout * len(users))
-    holdout = [users[position] for position in sorted(order[:n_holdout])]
-    fitting = [users[position] for position in sorted(order[n_holdout:])]
-    x_fit, y_fit, g_fit = ranker_examples(
-        model, histories, relevant, fitting, now, hp.ranker_candidates, segments
-    )
-    x_stop, y_stop, g_stop = ranker_examples(
-        model, histories, relevant, holdout, now, hp.ranker_candidates, segments
-    )
+    fitting, holdout = split_holdout(users, hp.ranker_holdout, hp.seed)
+    fit_part = ranker_examples(model, histories, relevant, fitting, now, hp.ranker_candidates, segments)
+    stop_part = ranker_examples(model, histories, relevant, holdout, now, hp.ranker_candidates, segments)
+    booster, info = fit_ranker(fit_part, stop_part, hp)
+    logger.info("ranker: %s in %.1fs", info, time.perf_counter() - started)
+    return booster, info
+
+
+Examples = tuple[np.ndarray, np.ndarray, list[int]]  # features, labels, group sizes
+
+
+def fit_ranker(
+    fit_part: Examples, stop_part: Examples, hp: Hyperparameters
+) -> tuple[lgb.Booster | None, dict[str, Any]]:
+    """LambdaRank trees on ``fit_part``, early-stopped on ``stop_part``; None when either holds fewer than
+    ``MIN_RANKER_GROUPS`` lists with a positive."""
+    (x_fit, y_fit, g_fit), (x_stop, y_stop, g_stop) = fit_part, stop_part
     info: dict[str, Any] = {
         "groups_fit": len(g_fit),
         "groups_early_stopping": len(g_stop),
@@ -456,7 +601,6 @@ def train_ranker(
             name: round(float(gain), 3) for name, gain in zip(FEATURE_NAMES, gains, strict=True)
         },
     }
-    logger.info("ranker: %s in %.1fs", info, time.perf_counter() - started)
     # keep only the trees up to the best iteration, so serving needs no num_iteration argument
     trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return trimmed, info

@@ -1,6 +1,11 @@
-"""The training job's steps: split, evaluate against baselines on the held-out future, refit, write.
+"""The training job's steps: split, tune on validation, evaluate against baselines on the held-out future,
+refit, write.
 
-Three fits, so that no ranker ever learns from labels its retrieval model has seen:
+0. validation tuning (``training.tuning``, unless its budget is 0): the knobs that matter chosen on the
+   validation window, the simple lists it must never lose to, and the fallback to them if it does;
+
+Then three fits with the chosen values, so that no ranker ever learns from labels its retrieval model has
+seen:
 
 1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
 2. retrieval on ``train + validation`` with the ranker of step 1 (as production pairs a ranker with
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from merchandiser.ranking import FEATURE_NAMES
+from merchandiser.reranking import FALLBACK
 from training.bundle import (
     data_fingerprint,
     library_versions,
@@ -29,7 +35,7 @@ from training.bundle import (
     write_model_dir,
 )
 from training.channels import Channels
-from training.evaluation import evaluate
+from training.evaluation import SIMPLE_LIST_MODELS, evaluate
 from training.fit import (
     Hyperparameters,
     build_catalog,
@@ -41,6 +47,7 @@ from training.fit import (
 )
 from training.report import write_report
 from training.split import temporal_split
+from training.tuning import ServingChoices, Tuned, budget_of, tune
 
 logger = logging.getLogger(__name__)
 
@@ -66,11 +73,24 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     test_start = epoch_seconds(split.test_start)
     logger.info("split: %s", split.summary())
     segments = user_segments(channels.users)
+    given = hp
+    choices, tuned = ServingChoices(), None
+    budget = budget_of(hp, len(split.train))
+    if budget is not None:
+        with step("0. validation tuning", timings):
+            tuned = tune(
+                split.train, split.validation, catalog, validation_start, hp, channels.users, segments, budget
+            )
+        hp, choices = tuned.hp, tuned.choices
 
     with step("1. retrieval on train", timings):
-        retrieval_train, histories_train = fit_retrieval(
-            split.train, catalog, validation_start, hp, channels.users
-        )
+        if tuned is not None and tuned.retrieval is not None:
+            retrieval_train, histories_train = tuned.retrieval  # the search's best fit: these very values
+        else:
+            retrieval_train, histories_train = fit_retrieval(
+                split.train, catalog, validation_start, hp, channels.users
+            )
+        choices.apply(retrieval_train)
     with step("1. ranker on the validation window", timings):
         ranker_eval, ranker_eval_info = train_ranker(
             retrieval_train, histories_train, split.validation, validation_start, hp, segments
@@ -80,6 +100,7 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         retrieval_before_test, histories_before_test = fit_retrieval(
             before_test, catalog, test_start, hp, channels.users
         )
+        choices.apply(retrieval_before_test)
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
@@ -90,12 +111,15 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     end = epoch_seconds(interactions["timestamp"].max())
     with step("3. retrieval on all data", timings):
         retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp, channels.users)
+        choices.apply(retrieval_all)
 
     created_at = datetime.now(UTC)
     data_sha256 = data_fingerprint(
         [path for paths in channels.report.get("files", {}).values() for path in paths]
     )
-    version = model_version(created_at, data_sha256, hp.as_dict())
+    version = model_version(created_at, data_sha256, given.as_dict())
+    tuning = tuning_section(tuned, given, len(split.train))
+    fallback = {**choices.fallback, "test": fallback_on_test(models)}
     data = {
         "first_timestamp": channels.report.get("first_timestamp"),
         "last_timestamp": channels.report.get("last_timestamp"),
@@ -110,6 +134,8 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         "models": models,
         "data": data,
         "split": split.summary(),
+        "tuning": tuning,
+        "fallback_to_anchor": fallback,
         "ranker": {
             "evaluated": ranker_eval_info,
             "published": ranker_info,
@@ -126,7 +152,12 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         "created_at": created_at.isoformat(),
         "libraries": library_versions(),
         "hyperparameters": hp.as_dict(),
+        "given_hyperparameters": given.as_dict(),
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
+        "event_weights": hp.event_weights(),
+        **choices.manifest(),
+        FALLBACK: fallback,
+        "tuning": {key: value for key, value in tuning.items() if key != "trials"},
         "features": list(FEATURE_NAMES),
         "data": data,
         "metrics": models,
@@ -143,3 +174,23 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     write_report(evaluation, output_dir)
     logger.info("model %s written to %s, evaluation to %s", version, model_dir, output_dir / EVALUATION)
     return evaluation
+
+
+def tuning_section(tuned: Tuned | None, given: Hyperparameters, n_events: int) -> dict[str, Any]:
+    """``evaluation.json``'s ``tuning``: the search's record, or why there was none."""
+    if tuned is not None:
+        return tuned.summary
+    return {
+        "enabled": False,
+        "reason": f"tuning_trials={given.tuning_trials}, tuning_seconds={given.tuning_seconds}",
+        "training_events": n_events,
+    }
+
+
+def fallback_on_test(models: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The served page against the simple lists on the test window (NDCG@10), for the report and gate."""
+    return {
+        name: round(float(models[name]["ndcg@10"]), 6)
+        for name in ("pipeline", *SIMPLE_LIST_MODELS)
+        if name in models
+    }

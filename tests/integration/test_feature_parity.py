@@ -27,11 +27,12 @@ def test_training_and_serving_features_agree(aws: Aws, model_dir: Path) -> None:
     store = FeatureStore(aws.dynamodb, aws.users_table, aws.sessions_table, aws.items_table)
     store.put_profiles(user_profiles(model_dir), model_version=model.version)
     recommender = Recommender(model=model, store=store)
-    # And the training job's own histories at the end of the data
+    # And the training job's own histories at the end of the data, with the values it chose
     channels = shop()
     end = epoch_seconds(channels.interactions["timestamp"].max())
+    chosen = Hyperparameters(**model.items.manifest["hyperparameters"])
     pairs = user_item_weights(
-        channels.interactions, model.items.catalog, end, Hyperparameters().half_life_days
+        channels.interactions, model.items.catalog, end, chosen.half_life_days, chosen.event_weights()
     )
     histories = user_histories(pairs, model.items.catalog, user_segments(channels.users))
     now = end + 3600.0
