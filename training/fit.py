@@ -1,4 +1,5 @@
-"""Learning: the weighted user x item matrix, ALS + popularity + index (retrieval), the LightGBM ranker."""
+"""Learning: the weighted user x item matrix, ALS + popularity + index (retrieval); the LightGBM ranker is in
+``training.ranker``."""
 
 from __future__ import annotations
 
@@ -18,23 +19,26 @@ from merchandiser.catalog import (
     ItemModel,
     Neighbours,
     Signals,
-    decayed_popularity,
     fit_als,
     fit_content,
     fit_neighbours,
     recency_decay,
 )
-from merchandiser.ranking import FEATURE_NAMES, ranking_features
 from merchandiser.retrieval import build_index
-from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
+from training.events import (
+    HOURS_PER_DAY,
+    NANOS_PER_SECOND,
+    EventArrays,
+    ListSettings,
+    epoch_seconds,
+    event_weights,
+    item_rows,
+)
 
 logger = logging.getLogger(__name__)
-
-NANOS_PER_SECOND = 1_000_000_000
-MIN_RANKER_GROUPS = 10  # per part (fit / early stopping); fewer and the ranker is skipped
 
 
 @dataclass(frozen=True)
@@ -106,72 +110,6 @@ class Hyperparameters:
         return ListSettings(self.recent_half_life_hours, self.recent_weighting)
 
 
-HOURS_PER_DAY = 24.0
-WEIGHTINGS = ("event_weight", "count")  # how a simple list counts an event
-
-
-@dataclass(frozen=True)
-class ListSettings:
-    """A recency-weighted popularity list: events decayed by ``half_life_hours``, weighted by their type's
-    default weight (``schemas.EVENT_WEIGHTS``) or counted once, only those of the last ``window_hours``."""
-
-    half_life_hours: float
-    weighting: str = "event_weight"
-    window_hours: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"unknown weighting {self.weighting!r}: one of {', '.join(WEIGHTINGS)}")
-        if self.half_life_hours <= 0:
-            raise ValueError(f"half_life_hours must be positive, got {self.half_life_hours}")
-
-
-@dataclass(frozen=True)
-class EventArrays:
-    """The events on catalogue items as arrays, read once: every list a search tries is a sum over them."""
-
-    rows: np.ndarray  # int64 item row per event
-    weights: np.ndarray  # float64 default weight of the event's type
-    seconds: np.ndarray  # float64 epoch seconds
-    n_items: int
-
-    @classmethod
-    def of(cls, interactions: pd.DataFrame, catalog: Catalog) -> EventArrays:
-        rows = item_rows(interactions, catalog)
-        known = rows >= 0
-        return cls(
-            rows=rows[known],
-            weights=event_weights(interactions)[known],
-            seconds=epoch_seconds(interactions["timestamp"])[known],
-            n_items=len(catalog),
-        )
-
-    def before(self, now: float) -> EventArrays:
-        keep = self.seconds < now
-        return EventArrays(self.rows[keep], self.weights[keep], self.seconds[keep], self.n_items)
-
-    def scores(self, now: float, settings: ListSettings) -> np.ndarray:
-        """float32 (n_items,): the list's score of every item at ``now``."""
-        weights = self.weights if settings.weighting == "event_weight" else np.ones_like(self.weights)
-        keep = np.ones(len(self.rows), dtype=bool)
-        if settings.window_hours is not None:
-            keep = self.seconds >= now - settings.window_hours * 3600.0
-        return decayed_popularity(
-            self.rows[keep],
-            weights[keep],
-            self.seconds[keep],
-            now,
-            settings.half_life_hours / HOURS_PER_DAY,
-            self.n_items,
-        )
-
-    def last_seen(self) -> np.ndarray:
-        """float64 (n_items,): each item's latest event, NaN for none."""
-        latest = np.full(self.n_items, -np.inf)
-        np.maximum.at(latest, self.rows, self.seconds)
-        return np.where(np.isfinite(latest), latest, np.nan)
-
-
 RECENT_ITEMS = 20
 NEIGHBOUR_HISTORY = 200
 BASKET_EVENTS = ("purchase", "add_to_cart")
@@ -192,13 +130,6 @@ class UserHistory:
         )
 
 
-def epoch_seconds(stamps: pd.Series | pd.Timestamp) -> Any:
-    """UTC timestamps -> float epoch seconds (array for a Series)."""
-    if isinstance(stamps, pd.Timestamp):
-        return stamps.value / NANOS_PER_SECOND
-    return stamps.astype("int64").to_numpy() / NANOS_PER_SECOND
-
-
 def build_catalog(items: pd.DataFrame) -> Catalog:
     """Item rows in ``item_id`` order, so the same items always get the same rows."""
     frame = items.sort_values("item_id", kind="stable").reset_index(drop=True)
@@ -213,26 +144,6 @@ def build_catalog(items: pd.DataFrame) -> Catalog:
         created_at=created_seconds.astype(np.float64),
         in_stock=frame["in_stock"].to_numpy(dtype=bool),
     )
-
-
-def item_rows(events: pd.DataFrame, catalog: Catalog) -> np.ndarray:
-    """int64 catalogue row of each event's item, -1 for an item the catalogue lacks (one hash lookup
-    over the column: a dict ``map`` per call cost seconds on a few hundred thousand events)."""
-    return pd.Index(catalog.item_ids).get_indexer(events["item_id"].astype(str)).astype(np.int64)
-
-
-def event_weights(
-    interactions: pd.DataFrame, weights_by_type: Mapping[str, float] | None = None
-) -> np.ndarray:
-    """Implicit-feedback weight of each event: ``weights_by_type`` (``EVENT_WEIGHTS`` by default), a rating
-    scaled by its value / 5."""
-    table = EVENT_WEIGHTS if weights_by_type is None else weights_by_type
-    weights = interactions["event_type"].map(table).to_numpy(dtype=np.float64)
-    if "value" in interactions.columns:
-        rating = (interactions["event_type"] == "rating").to_numpy()
-        values = interactions["value"].to_numpy(dtype=np.float64)
-        weights = np.where(rating & ~np.isnan(values), weights * values / 5.0, weights)
-    return weights
 
 
 def user_item_weights(
@@ -471,139 +382,6 @@ def sample_users(users: list[str], limit: int, seed: int) -> list[str]:
         return users
     picked = np.random.default_rng(seed).choice(len(users), size=limit, replace=False)
     return [users[position] for position in sorted(picked)]
-
-
-def ranker_examples(
-    model: ItemModel,
-    histories: dict[str, UserHistory],
-    relevant: dict[str, set[int]],
-    users: list[str],
-    now: float,
-    k: int,
-    segments: dict[str, tuple[str, ...]] | None = None,
-    states: Mapping[str, UserState] | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Features, 0/1 labels and group sizes for users with at least one positive candidate; users new at
-    ``now`` are served as serving serves them (their segment's candidates), so the ranker learns them too.
-    ``states``: the users' states when already built (the tuning reuses them over its trials)."""
-    features, labels, groups = [], [], []
-    for user_id in users:
-        state = states[user_id] if states is not None else user_state_at(model, histories, user_id, segments)
-        candidates = retrieve(model, state, k)
-        label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
-        if not label.any():
-            continue
-        features.append(ranking_features(state, candidates, model, now))
-        labels.append(label)
-        groups.append(len(label))
-    if not groups:
-        return np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0, np.float32), []
-    return np.vstack(features), np.concatenate(labels), groups
-
-
-def user_state_at(
-    model: ItemModel,
-    histories: Mapping[str, UserHistory],
-    user_id: str,
-    segments: Mapping[str, tuple[str, ...]] | None = None,
-) -> UserState:
-    """The user's state from their history, or a new user's (their segments only)."""
-    history = histories.get(user_id)
-    if history is None:
-        return state_from_rows(model, {}, [], frozenset(), None, (segments or {}).get(user_id, ()))
-    return history.state(model)
-
-
-def split_holdout(users: list[str], share: float, seed: int) -> tuple[list[str], list[str]]:
-    """``users`` split (seeded) into the part that fits the trees and the part that stops the boosting."""
-    order = np.random.default_rng(seed).permutation(len(users))
-    n_holdout = round(share * len(users))
-    holdout = [users[position] for position in sorted(order[:n_holdout])]
-    fitting = [users[position] for position in sorted(order[n_holdout:])]
-    return fitting, holdout
-
-
-def train_ranker(
-    model: ItemModel,
-    histories: dict[str, UserHistory],
-    label_events: pd.DataFrame,
-    now: float,
-    hp: Hyperparameters,
-    segments: dict[str, tuple[str, ...]] | None = None,
-) -> tuple[lgb.Booster | None, dict[str, Any]]:
-    """LambdaRank over the candidates of users active in ``label_events`` (which all happen after ``now``).
-
-    The label window's users are split in two: one part fits the trees, the other stops the boosting.
-    """
-    started = time.perf_counter()
-    relevant = relevant_items(label_events, model.catalog, histories)
-    users = sample_users(list(relevant), hp.max_ranker_users, hp.seed)
-    fitting, holdout = split_holdout(users, hp.ranker_holdout, hp.seed)
-    fit_part = ranker_examples(model, histories, relevant, fitting, now, hp.ranker_candidates, segments)
-    stop_part = ranker_examples(model, histories, relevant, holdout, now, hp.ranker_candidates, segments)
-    booster, info = fit_ranker(fit_part, stop_part, hp)
-    logger.info("ranker: %s in %.1fs", info, time.perf_counter() - started)
-    return booster, info
-
-
-Examples = tuple[np.ndarray, np.ndarray, list[int]]  # features, labels, group sizes
-
-
-def fit_ranker(
-    fit_part: Examples, stop_part: Examples, hp: Hyperparameters
-) -> tuple[lgb.Booster | None, dict[str, Any]]:
-    """LambdaRank trees on ``fit_part``, early-stopped on ``stop_part``; None when either holds fewer than
-    ``MIN_RANKER_GROUPS`` lists with a positive."""
-    (x_fit, y_fit, g_fit), (x_stop, y_stop, g_stop) = fit_part, stop_part
-    info: dict[str, Any] = {
-        "groups_fit": len(g_fit),
-        "groups_early_stopping": len(g_stop),
-        "rows": len(y_fit),
-    }
-    if len(g_fit) < MIN_RANKER_GROUPS or len(g_stop) < MIN_RANKER_GROUPS:
-        logger.warning("ranker skipped: %s groups with a positive candidate are too few", info)
-        return None, {**info, "trained": False}
-    params = {
-        "objective": "lambdarank",
-        "metric": "ndcg",
-        "eval_at": [10],
-        "learning_rate": hp.ranker_learning_rate,
-        "num_leaves": hp.ranker_leaves,
-        "min_data_in_leaf": hp.ranker_min_data_in_leaf,
-        "feature_fraction": 0.9,
-        "bagging_fraction": 1.0,
-        "lambdarank_truncation_level": 20,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": hp.threads,
-        "seed": hp.seed,
-        "verbosity": -1,
-    }
-    fit_set = lgb.Dataset(x_fit, y_fit, group=g_fit, feature_name=list(FEATURE_NAMES), free_raw_data=False)
-    stop_set = lgb.Dataset(x_stop, y_stop, group=g_stop, reference=fit_set)
-    booster = lgb.train(
-        params,
-        fit_set,
-        num_boost_round=hp.ranker_rounds,
-        valid_sets=[stop_set],
-        valid_names=["early_stopping"],
-        callbacks=[lgb.early_stopping(hp.early_stopping_rounds, verbose=False)],
-    )
-    best = booster.best_iteration or booster.current_iteration()
-    score = float(booster.best_score.get("early_stopping", {}).get("ndcg@10", np.nan))
-    gains = booster.feature_importance(importance_type="gain", iteration=best)
-    info = {
-        **info,
-        "trained": True,
-        "trees": int(best),
-        "early_stopping_ndcg@10": score,
-        "feature_importance": {
-            name: round(float(gain), 3) for name, gain in zip(FEATURE_NAMES, gains, strict=True)
-        },
-    }
-    # keep only the trees up to the best iteration, so serving needs no num_iteration argument
-    trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    return trimmed, info
 
 
 def with_ranker(items: ItemModel, ranker: lgb.Booster | None) -> Model:

@@ -41,10 +41,10 @@ from training.fit import (
     build_catalog,
     epoch_seconds,
     fit_retrieval,
-    train_ranker,
     user_segments,
     with_ranker,
 )
+from training.ranker import train_ranker
 from training.report import write_report
 from training.split import temporal_split
 from training.tuning import ServingChoices, Tuned, budget_of, tune
@@ -78,10 +78,21 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     budget = budget_of(hp, len(split.train))
     if budget is not None:
         with step("0. validation tuning", timings):
+            # the ranker's labels: the last part of the training window, as long as the validation window
+            ranker_start = validation_start - (test_start - validation_start)
             tuned = tune(
-                split.train, split.validation, catalog, validation_start, hp, channels.users, segments, budget
+                split.train,
+                split.validation,
+                catalog,
+                validation_start,
+                ranker_start,
+                hp,
+                channels.users,
+                segments,
+                budget,
             )
-        hp, choices = tuned.hp, tuned.choices
+        if tuned is not None:
+            hp, choices = tuned.hp, tuned.choices
 
     with step("1. retrieval on train", timings):
         if tuned is not None and tuned.retrieval is not None:
@@ -180,11 +191,11 @@ def tuning_section(tuned: Tuned | None, given: Hyperparameters, n_events: int) -
     """``evaluation.json``'s ``tuning``: the search's record, or why there was none."""
     if tuned is not None:
         return tuned.summary
-    return {
-        "enabled": False,
-        "reason": f"tuning_trials={given.tuning_trials}, tuning_seconds={given.tuning_seconds}",
-        "training_events": n_events,
-    }
+    if budget_of(given, n_events) is None:
+        reason = f"tuning_trials={given.tuning_trials}, tuning_seconds={given.tuning_seconds}"
+    else:
+        reason = "the training window holds no shoppers to learn a ranker from before the validation window"
+    return {"enabled": False, "reason": reason, "training_events": n_events}
 
 
 def fallback_on_test(models: dict[str, dict[str, Any]]) -> dict[str, float]:

@@ -4,7 +4,7 @@
   counted once (the ``recent_popularity`` source, ranker feature and tie-break use the chosen settings);
 - ``trending``: the same over the last 6 hours to 8 weeks only (the ``trending`` source uses them).
 
-Each list is one score per item (``fit.EventArrays.scores``), the same for every shopper minus what they
+Each list is one score per item (``events.EventArrays.scores``), the same for every shopper minus what they
 bought. ``tune_simple_lists`` searches each with Optuna's TPE (fixed seed, the current settings first) on
 the validation users of ``training.tuning`` and reports the validation NDCG@10; ``training.anchors`` (the
 tuned anchors of the benchmark) can take its place when it lands: it returns the same settings per name.
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import optuna
 
-from training.fit import HOURS_PER_DAY, WEIGHTINGS, EventArrays, Hyperparameters, ListSettings
+from training.events import HOURS_PER_DAY, WEIGHTINGS, EventArrays, ListSettings
+from training.fit import Hyperparameters
 from training.metrics import ndcg_at_k
 
 logger = logging.getLogger(__name__)

@@ -98,7 +98,8 @@ def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dic
     }
     assert set(manifest["files"]) == expected
     assert manifest["model_version"] == evaluation["model_version"]
-    assert manifest["given_hyperparameters"]["factors"] == 32 and manifest["hyperparameters"]["iterations"] == 15
+    assert manifest["given_hyperparameters"]["factors"] == 32
+    assert manifest["hyperparameters"]["iterations"] == 15
     assert manifest["tuning"]["budget"]["trials"] == 6 and evaluation["tuning"]["enabled"] is True
     assert manifest["metrics"]["pipeline"]["ndcg@10"] == evaluation["models"]["pipeline"]["ndcg@10"]
     assert {"numpy", "lightgbm", "chroma-hnswlib"} <= set(manifest["libraries"])
