@@ -89,16 +89,24 @@ class EventArrays:
         return EventArrays(self.rows[keep], self.weights[keep], self.seconds[keep], self.n_items)
 
     def scores(self, now: float, settings: ListSettings) -> np.ndarray:
-        """float32 (n_items,): the list's score of every item at ``now``."""
+        """float32 (n_items,): the list's score of every item at ``now``.
+
+        The window and the decay are measured back from the latest event at or before ``now``, not from
+        ``now`` itself: a quiet night or weekend before the cut (a shop that does not trade on Saturdays)
+        must neither empty a six-hour window nor decay a one-hour half-life to float32 zeros, and the
+        scores keep one scale whatever the hour of the cut (the ranker reads them as features).
+        """
         weights = self.weights if settings.weighting == "event_weight" else np.ones_like(self.weights)
+        past = self.seconds <= now
+        latest = float(self.seconds[past].max()) if past.any() else now
         keep = np.ones(len(self.rows), dtype=bool)
         if settings.window_hours is not None:
-            keep = self.seconds >= now - settings.window_hours * 3600.0
+            keep = self.seconds >= latest - settings.window_hours * 3600.0
         return decayed_popularity(
             self.rows[keep],
             weights[keep],
             self.seconds[keep],
-            now,
+            latest,
             settings.half_life_hours / HOURS_PER_DAY,
             self.n_items,
         )

@@ -83,7 +83,7 @@ class Hyperparameters:
     # with the training window (tuning.auto_seconds), 0 = off
     tuning_trials: int = 40
     tuning_seconds: float = -1.0
-    tuning_users: int = 1500  # validation shoppers whose served page is the objective (a sample if more)
+    tuning_users: int = 1000  # validation shoppers whose served page is the objective (a sample if more)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -133,7 +133,7 @@ def test_the_budget_scales_with_the_data_and_zero_turns_tuning_off() -> None:
     assert budget_of(replace(HP, tuning_trials=0), 10_000) is None
     assert budget_of(replace(HP, tuning_seconds=0.0), 10_000) is None
     assert budget_of(replace(HP, tuning_seconds=-1.0), 200_000) == Budget(TRIALS, auto_seconds(200_000), True)
-    assert auto_seconds(0) == 10.0 and auto_seconds(100_000) == 40.0 and auto_seconds(10**8) == SECONDS_CAP
+    assert auto_seconds(0) == 10.0 and auto_seconds(100_000) == 50.0 and auto_seconds(10**8) == SECONDS_CAP
 
 
 def test_the_fallback_stays_off_where_the_pipeline_beats_the_simple_lists(tuned: Tuned) -> None:

@@ -9,7 +9,7 @@ from training.fit import Hyperparameters
 STAGES = ("retrieval", "ranker", "page")
 STAGE_TRIAL_SHARES = {"retrieval": 0.25, "ranker": 0.4, "page": 0.35}
 STAGE_TIME_SHARES = {"retrieval": 0.45, "ranker": 0.3, "page": 0.25}
-SECONDS_BASE, SECONDS_PER_100K, SECONDS_CAP = 10.0, 30.0, 600.0
+SECONDS_BASE, SECONDS_PER_100K, SECONDS_CAP = 10.0, 40.0, 600.0
 BUDGET_RULE = (
     f"{SECONDS_BASE:.0f} s + {SECONDS_PER_100K:.0f} s per 100,000 events of the training window, at most"
     f" {SECONDS_CAP:.0f} s of CPU"
