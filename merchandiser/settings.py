@@ -87,6 +87,11 @@ class RetailerRules(RuleOptions):
     discovery_popular_share: float = Field(
         default=0.2, ge=0.0, lt=1.0, description="the most popular share of the catalogue is not discovery"
     )
+    show_session_items: bool = Field(
+        default=False,
+        description="the items of the shopper's current session may be on the page (a shop where shoppers "
+        "buy what they just viewed); by default they belong on a 'recently viewed' rail",
+    )
 
 
 class ServingSettings(FunctionSettings):

@@ -149,8 +149,10 @@ class Recommender:
             candidates = self.retrieve(state, CANDIDATES, report, category=category)
         with report.stage(RANKING):
             scores = self.rank_candidates(state, candidates, report)
-        # Items from the current session belong on a "recently viewed" rail, not in "for you".
-        seen = frozenset(event.item_id for event in shopper.session)
+        retailer = tuned_rules(self.items, self.merchandising)
+        # Items from the current session belong on a "recently viewed" rail, not in "for you", unless the
+        # retailer wants them there (shoppers who buy what they just viewed)
+        seen = frozenset(() if retailer.show_session_items else (event.item_id for event in shopper.session))
         now = self.clock()
         with report.stage(RERANKING):
             # the page orders by the ranker's scores, blended with a simple list when the training job
@@ -158,7 +160,7 @@ class Recommender:
             scores = anchor_blend(self.items, candidates, scores)
             the_rules = page_rules(
                 self.items,
-                tuned_rules(self.items, self.merchandising),
+                retailer,
                 k,
                 candidates,
                 scores,
