@@ -116,7 +116,9 @@ def retrieval_stage(
             if event_type in present:
                 params[name] = _float(trial, name, getattr(hp, name), 0.05, 16.0)
         params["half_life_days"] = _float(trial, "half_life_days", hp.half_life_days, 2.0, 365.0)
-        factors = sorted({16, 32, 64, 128, hp.factors})
+        # at most the job's own size: more factors cost ALS several times the trial the stage's time was
+        # planned on (128 took four times 64's CPU on Online Retail)
+        factors = sorted({f for f in (16, 32, 64) if f <= hp.factors} | {hp.factors})
         params["factors"] = int(trial.suggest_categorical("factors", factors))
         params["regularization"] = _float(trial, "regularization", hp.regularization, 0.002, 2.0)
         params["alpha"] = _float(trial, "alpha", hp.alpha, 0.05, 40.0)
@@ -201,17 +203,23 @@ def ranker_stage(
 
 
 def page_stage(search: Search, pages: Pages, value: float) -> tuple[dict[str, float], float]:
+    """The category cap and discovery share, in steps of 0.05: a 20-item page changes only by whole
+    slots, so finer values would only repeat pages (a repeated value is scored once)."""
     defaults = RetailerRules()
     default = {"category_share": defaults.category_share, "discovery_share": defaults.discovery_share}
+    scored: dict[tuple[float, float], float] = {}
 
     def suggest(trial: optuna.Trial) -> dict[str, Any]:
         return {
-            "category_share": trial.suggest_float("category_share", 0.1, 1.0),
-            "discovery_share": trial.suggest_float("discovery_share", 0.0, 0.3),
+            "category_share": trial.suggest_float("category_share", 0.1, 1.0, step=0.05),
+            "discovery_share": trial.suggest_float("discovery_share", 0.0, 0.3, step=0.05),
         }
 
     def evaluate(params: dict[str, Any]) -> float:
-        return search.page_value(pages, RetailerRules.model_validate(params))
+        key = (round(params["category_share"], 4), round(params["discovery_share"], 4))
+        if key not in scored:
+            scored[key] = search.page_value(pages, RetailerRules.model_validate(params))
+        return scored[key]
 
     best, value, stopped_by = search.stage("page", default, suggest, evaluate, default_value=value)
     search.note("page", stopped_by)
