@@ -7,16 +7,17 @@ recommends those, so neither does any model here).
 
 Models:
 - ``popularity``: recency-decayed best sellers (the baseline every recommender must beat);
-- ``pop_recent`` and ``trending_list``: the simple lists with the settings tuned on validation
-  (``training.simple_lists``), which the served page must never lose to;
 - ``als``: brute-force inner product of the folded-in user vector with every item vector;
 - one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone (the
-  popularity source, which follows the shopper's segment, is ``segment_popularity``);
+  popularity source, which follows the shopper's segment, is ``segment_popularity``; the trending
+  source is ``trending_source``);
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.reranking`` (category cap, new arrivals,
   discovery; the model's tuned page rules and shares, and its simple-list fallback when engaged) for the
-  first ``PAGE`` places, then the same order.
+  first ``PAGE`` places, then the same order;
+- the tuned anchors of ``training.anchors`` (``pop_recent``, ``trending``, ``item_knn``, ``rp3beta``,
+  ``ease``, ``ease_pop``), through ``evaluate_anchors`` on the same users and relevant items.
 
 Segments: ``warm_users`` (a history before the cut), ``new_users`` (none), ``new_items`` (relevant
 items restricted to those without interactions before the cut, over the users who have one).
@@ -46,6 +47,7 @@ from merchandiser.reranking import (
 from merchandiser.retrieval import (
     POPULARITY,
     SOURCE_NAMES,
+    TRENDING,
     Candidates,
     Proposal,
     merge_proposals,
@@ -56,6 +58,7 @@ from merchandiser.retrieval import (
 from merchandiser.serving import Model
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState, state_from_rows
+from training.anchors import AnchorResult
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
 from training.metrics import summarize, unit_rows
 
@@ -65,15 +68,12 @@ LIST_LENGTH = 100  # recall@100 needs 100 items
 PAGE = 20  # the served page: what coverage@20 and recall@20 measure
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009)
 PROGRESS_EVERY = 1000
-# The simple lists the served page must never lose to (training.simple_lists), with their tuned settings:
-# model name -> the signal that holds the list in a model.
-SIMPLE_LIST_SIGNALS = {"pop_recent": "recent_popularity", "trending_list": "trending"}
-SIMPLE_LIST_MODELS = tuple(SIMPLE_LIST_SIGNALS)
 
 
 def source_model(source: str) -> str:
-    """The evaluation's name for a source alone: the popularity source must not shadow the baseline."""
-    return "segment_popularity" if source == POPULARITY else source
+    """The evaluation's name for a source alone: the popularity and trending sources must not shadow the
+    popularity baseline and the tuned trending anchor."""
+    return {POPULARITY: "segment_popularity", TRENDING: "trending_source"}.get(source, source)
 
 
 def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int, tie: np.ndarray) -> list[int]:
@@ -129,11 +129,6 @@ def user_lists(
     found = proposals(items, state, k)
     popular, _ = top_popular(items.popularity, LIST_LENGTH, exclude=state.purchased, tie=items.tie_rank)
     lists = {"popularity": popular.tolist(), "als": recommend_als(model, state)}
-    for name, signal in SIMPLE_LIST_SIGNALS.items():
-        rows, _ = top_popular(
-            getattr(items.signals, signal), LIST_LENGTH, exclude=state.purchased, tie=items.tie_rank
-        )
-        lists[name] = rows.tolist()
     for source in SOURCE_NAMES:
         proposal = found.get(source)
         rows = [] if proposal is None else proposal.rows.tolist()
@@ -163,9 +158,7 @@ def evaluate(
     started = time.perf_counter()
     retailer = tuned_rules(pipeline.items, retailer or RetailerRules())
     segments = segments or {}
-    relevant = relevant_items(test_events, pipeline.items.catalog, histories)
-    users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
-    relevant = {user: relevant[user] for user in users}
+    users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
     lists: dict[str, dict[str, list[int]]] = {}
     for done, user in enumerate(users, start=1):
         history = histories.get(user)
@@ -178,7 +171,31 @@ def evaluate(
             logger.info("evaluation: %d/%d users", done, len(users))
             if progress is not None:
                 progress(done, len(users))
+    names = ("popularity", "als", *map(source_model, SOURCE_NAMES), "union", "ranker", "pipeline")
+    by_model = {name: {user: lists[user][name] for user in users} for name in names}
+    results = score_models(by_model, relevant, pipeline, histories)
+    logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
+    return results
 
+
+def evaluation_targets(
+    test_events: pd.DataFrame, pipeline: Model, histories: Mapping[str, UserHistory], hp: Hyperparameters
+) -> tuple[list[str], dict[str, set[int]]]:
+    """The evaluated users (a deterministic sample if many) and their relevant item rows."""
+    relevant = relevant_items(test_events, pipeline.items.catalog, dict(histories))
+    users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
+    return users, {user: relevant[user] for user in users}
+
+
+def score_models(
+    lists: Mapping[str, Mapping[str, Sequence[int]]],
+    relevant: Mapping[str, set[int]],
+    pipeline: Model,
+    histories: Mapping[str, UserHistory],
+) -> dict[str, dict[str, Any]]:
+    """Every model's metrics from its list per user, overall and per segment (``lists``: model -> user ->
+    item rows, over the users of ``relevant``)."""
+    users = list(relevant)
     vectors = unit_rows(pipeline.items.item_factors)
     n_items = len(pipeline.items.catalog)
     trained = np.zeros(n_items, dtype=bool)
@@ -191,9 +208,7 @@ def evaluate(
         "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    names = ("popularity", *SIMPLE_LIST_MODELS, "als", *map(source_model, SOURCE_NAMES), "union", "ranker")
-    for name in (*names, "pipeline"):
-        recommendations = {user: lists[user][name] for user in users}
+    for name, recommendations in lists.items():
         metrics = summarize(recommendations, relevant, n_items, vectors)
         metrics["segments"] = {
             group: summarize(_subset(recommendations, members), members, n_items, vectors)
@@ -203,8 +218,25 @@ def evaluate(
         logger.info(
             "evaluation %s: ndcg@10 %.4f recall@20 %.4f", name, metrics["ndcg@10"], metrics["recall@20"]
         )
-    logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
     return results
+
+
+def evaluate_anchors(
+    anchors: Mapping[str, AnchorResult],
+    pipeline: Model,
+    histories: Mapping[str, UserHistory],
+    test_events: pd.DataFrame,
+    hp: Hyperparameters,
+) -> dict[str, dict[str, Any]]:
+    """The tuned anchors (refitted on the training window) scored like ``evaluate``'s models: the same
+    users, relevant items, metrics and segments; a skipped anchor has no entry."""
+    users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
+    lists = {
+        name: result.recommender.recommend(users, LIST_LENGTH)
+        for name, result in anchors.items()
+        if result.recommender is not None
+    }
+    return score_models(lists, relevant, pipeline, histories)
 
 
 def _subset(recommendations: Mapping[str, Sequence[int]], members: Mapping[str, set[int]]) -> dict:

@@ -79,11 +79,14 @@ class Hyperparameters:
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
-    # validation tuning (training/tuning.py): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
+    # validation tuning (training/tuning/): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
     # with the training window (tuning.auto_seconds), 0 = off
     tuning_trials: int = 40
     tuning_seconds: float = -1.0
     tuning_users: int = 1000  # validation shoppers whose served page is the objective (a sample if more)
+    anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
+    anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
+    ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
