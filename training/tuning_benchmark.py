@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from training.anchors import ANCHOR_NAMES
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RUNS = {"untuned": ["--tuning-trials", "0"], "tuned": []}
 METRICS = ("ndcg@10", "recall@20", "coverage@20")
@@ -63,9 +65,10 @@ def summary(result: dict[str, Any]) -> dict[str, Any]:
         "validation": {key: tuning.get(key) for key in ("default_ndcg@10", "best_ndcg@10")},
         "pipeline": {metric: round(models["pipeline"][metric], 4) for metric in METRICS},
         "ranker": {metric: round(models["ranker"][metric], 4) for metric in METRICS},
-        "best_simple_list": max(
-            ((name, round(models[name]["ndcg@10"], 4)) for name in ("pop_recent", "trending_list")),
+        "best_anchor": max(
+            ((name, round(models[name]["ndcg@10"], 4)) for name in ANCHOR_NAMES if name in models),
             key=lambda pair: pair[1],
+            default=("none", 0.0),
         ),
         "fallback_engaged": evaluation.get("fallback_to_anchor", {}).get("engaged"),
     }
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for name, values in results.items():
         pipeline = values["pipeline"]
-        best = values["best_simple_list"]
+        best = values["best_anchor"]
         print(
             f"{name:<10}{values['cpu_seconds']:>9.1f}{values['wall_seconds']:>9.1f}"
             + "".join(f"{pipeline[m]:>13.4f}" for m in METRICS)
