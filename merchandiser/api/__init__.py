@@ -24,6 +24,9 @@ from merchandiser.api.resolver import (
 )
 from merchandiser.api.responses import (
     EventsAccepted,
+    ExperimentList,
+    ExperimentReport,
+    ExperimentStopped,
     Health,
     ItemStored,
     RecommendationPage,
@@ -39,6 +42,9 @@ __all__ = [
     "ErrorBody",
     "EventsAccepted",
     "EventsRequest",
+    "ExperimentList",
+    "ExperimentReport",
+    "ExperimentStopped",
     "Health",
     "IncomingEvent",
     "ItemStored",

@@ -5,11 +5,13 @@
 - ``repository``: the definitions in DynamoDB with a short cache;
 - ``interleaving``: team-draft interleaving of two rankers on one page;
 - ``report`` (with ``report.sql`` and ``statistics``): attribution and the analysis over the archive,
-  DuckDB on the twin, Athena in AWS; ``report_table`` prints it. DuckDB is imported only when a report
-  runs (it is not in the serving layer).
+  DuckDB on the twin, Athena in AWS; ``report_table`` prints it; ``reports``: where a report comes from
+  (the daily job's output in the bucket, or computed on the spot) and its period. DuckDB is imported
+  only when a report runs (it is not in the serving layer).
 """
 
 from merchandiser.experiments.assignment import (
+    NO_EXPERIMENT,
     assign,
     assign_variant,
     assigned_variant,
@@ -17,40 +19,107 @@ from merchandiser.experiments.assignment import (
     covering,
     variant_for,
 )
-from merchandiser.experiments.definition import SURFACES, Experiment, Variant, parse_experiment
+from merchandiser.experiments.athena import (
+    GLUE_TYPES,
+    JSON_SERDE,
+    PARTITION_KEYS,
+    SERDE_PARAMETERS,
+    glue_columns,
+    raw_table,
+)
+from merchandiser.experiments.daily import (
+    KPIS_PREFIX,
+    DailyOutcome,
+    athena_query,
+    duckdb_query,
+    prepare_athena,
+    run_daily,
+)
+from merchandiser.experiments.definition import (
+    PRODUCTION,
+    SURFACES,
+    Experiment,
+    Ranker,
+    Variant,
+    parse_experiment,
+)
 from merchandiser.experiments.errors import (
     ExperimentDefinitionError,
     SurfaceConflictError,
     UnknownExperimentError,
 )
 from merchandiser.experiments.interleaving import InterleavedPage, credit, team_draft
+from merchandiser.experiments.kpis import ALL_VARIANTS, KPI_LAG_DAYS, KPI_WINDOW, kpis_for
 from merchandiser.experiments.report import AttributionWindows, athena_report, report
 from merchandiser.experiments.report_table import print_report, render_table
-from merchandiser.experiments.repository import ExperimentRepository, ExperimentsTableSettings, create_table
+from merchandiser.experiments.reports import (
+    REPORTS_PREFIX,
+    ReportNotFoundError,
+    archive_report,
+    catalogue_size,
+    latest_report,
+    period_of,
+    report_key,
+    write_report,
+)
+from merchandiser.experiments.repository import (
+    ExperimentRepository,
+    ExperimentsTableSettings,
+    StoredExperiment,
+    create_table,
+)
 
 __all__ = [
+    "ALL_VARIANTS",
+    "GLUE_TYPES",
+    "JSON_SERDE",
+    "KPIS_PREFIX",
+    "KPI_LAG_DAYS",
+    "KPI_WINDOW",
+    "NO_EXPERIMENT",
+    "PARTITION_KEYS",
+    "PRODUCTION",
+    "REPORTS_PREFIX",
+    "SERDE_PARAMETERS",
     "SURFACES",
     "AttributionWindows",
+    "DailyOutcome",
     "Experiment",
     "ExperimentDefinitionError",
     "ExperimentRepository",
     "ExperimentsTableSettings",
     "InterleavedPage",
+    "Ranker",
+    "ReportNotFoundError",
+    "StoredExperiment",
     "SurfaceConflictError",
     "UnknownExperimentError",
     "Variant",
+    "archive_report",
     "assign",
     "assign_variant",
     "assigned_variant",
+    "athena_query",
     "athena_report",
+    "catalogue_size",
     "check_surfaces_free",
     "covering",
     "create_table",
     "credit",
+    "duckdb_query",
+    "glue_columns",
+    "kpis_for",
+    "latest_report",
     "parse_experiment",
+    "period_of",
+    "prepare_athena",
     "print_report",
+    "raw_table",
     "render_table",
     "report",
+    "report_key",
+    "run_daily",
     "team_draft",
     "variant_for",
+    "write_report",
 ]

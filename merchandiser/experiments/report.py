@@ -7,8 +7,8 @@ same SQL text runs on two engines:
 - DuckDB (``report``): over a local dir, or an ``s3://`` archive whose partitions in the period are
   first copied to a temporary dir (the twin's archive lives in moto's S3, which DuckDB cannot reach
   without its httpfs extension, a download this machine cannot make);
-- Athena (``athena_report``): over the Glue tables ``events`` and ``impressions`` declared with
-  ``ARCHIVE_COLUMNS``.
+- Athena (``athena_report``): over the views ``events`` and ``impressions`` of the Glue tables declared
+  from ``ARCHIVE_COLUMNS`` (``merchandiser.experiments.athena``; the daily job creates the views).
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from typing import Any
 
 from merchandiser.experiments.analysis import ReportRow, summarize
 from merchandiser.experiments.definition import Experiment
-from merchandiser.store import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX, IMPRESSIONS_PREFIX
 
-IMPRESSIONS_PREFIX = "impressions/"
 SQL_PATH = Path(__file__).with_name("report.sql")
 ARCHIVE_SUFFIX = ".jsonl.gz"
 PARTITION = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+\.jsonl\.gz$")
@@ -158,12 +157,17 @@ def duckdb_archive(root: Path) -> Any:
     return connection
 
 
-def query_duckdb(sql: str, root: Path) -> list[ReportRow]:
+def duckdb_values(sql: str, root: Path) -> list[tuple[Any, ...]]:
+    """The typed rows of ``sql`` over a local archive dir."""
     connection = duckdb_archive(root)
     try:
-        return [ReportRow(*row) for row in connection.execute(sql).fetchall()]
+        return list(connection.execute(sql).fetchall())
     finally:
         connection.close()
+
+
+def query_duckdb(sql: str, root: Path) -> list[ReportRow]:
+    return [ReportRow(*row) for row in duckdb_values(sql, root)]
 
 
 def partition_day(key: str) -> date | None:
@@ -227,6 +231,16 @@ class AthenaQueryError(RuntimeError):
 
 
 def query_athena(
+    sql: str, athena: Any, database: str, output_location: str, **options: Any
+) -> list[ReportRow]:
+    """Runs ``sql`` on Athena and reads its rows back (strings, typed by ``ReportRow.from_text``)."""
+    return [
+        ReportRow.from_text(values)
+        for values in athena_values(sql, athena, database, output_location, **options)
+    ]
+
+
+def athena_values(
     sql: str,
     athena: Any,
     database: str,
@@ -235,8 +249,8 @@ def query_athena(
     poll_seconds: float = 1.0,
     timeout_seconds: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[ReportRow]:
-    """Runs ``sql`` on Athena and reads its rows back (strings, typed by ``ReportRow.from_text``)."""
+) -> list[list[str | None]]:
+    """Runs ``sql`` on Athena; its rows as Athena gives them back (every value a string, or None)."""
     execution_id = athena.start_query_execution(
         QueryString=sql,
         QueryExecutionContext={"Database": database},
@@ -255,7 +269,7 @@ def query_athena(
             raise AthenaQueryError(f"query {execution_id} still {status['State']} after {waited:.0f} s")
         sleep(poll_seconds)
         waited += poll_seconds
-    return [ReportRow.from_text(values) for values in _athena_values(athena, execution_id)]
+    return list(_athena_values(athena, execution_id))
 
 
 def _athena_values(athena: Any, execution_id: str) -> Iterator[list[str | None]]:

@@ -47,8 +47,9 @@ def merge_proposals(
     exclude: frozenset[int],
     shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """The proposals merged into ``k`` candidates, each source's quota its share of ``k`` (``shares``: the
-    registry's when not given)."""
+    """The proposals merged into ``k`` candidates, each source's quota its share of ``k``; ``shares``
+    (source -> share of the ``k`` places it fills first) default to the registry's; a source a caller's
+    shares leave out fills no place first, only what the others leave over."""
     shares = SOURCE_SHARES if shares is None else shares
     quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
     return merge(found, quotas, k, exclude=exclude)
@@ -61,8 +62,8 @@ def candidates(
     category: str | None = None,
     shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates;
-    ``shares``: the model's own (``model_shares``) when not given."""
+    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; an
+    experiment variant pins other ``shares`` (default: the model's own, ``model_shares``)."""
     shares = model_shares(items) if shares is None else shares
     return merge_proposals(proposals(items, user, k, category), k, user.purchased, shares)
 

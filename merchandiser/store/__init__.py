@@ -5,7 +5,9 @@ records in DynamoDB; the artifacts bucket's layout; model files on disk.
 """
 
 from merchandiser.store.archive import (
+    ATHENA_RESULTS_PREFIX,
     EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
     MODELS_PREFIX,
     OUTPUT_PREFIX,
@@ -59,12 +61,14 @@ class FeatureStore(Shoppers, Sessions, Counters, ItemRecords):
 
 
 __all__ = [
+    "ATHENA_RESULTS_PREFIX",
     "BATCH_GET_LIMIT",
     "BUCKET_TTL",
     "CATALOG",
     "COUNT_ATTRIBUTE_PREFIX",
     "DYNAMODB_CONFIG",
     "EVENTS_PREFIX",
+    "IMPRESSIONS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
     "ITEM_FACTORS",

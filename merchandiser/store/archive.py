@@ -3,6 +3,10 @@
 Bucket layout (one artifacts bucket):
 - ``events/year=YYYY/month=MM/day=DD/*.jsonl.gz``  raw events archived from the stream by Firehose, one
   JSON event per line (channel ``interactions``)
+- ``impressions/year=YYYY/month=MM/day=DD/*.jsonl.gz``  one impression record per served page, archived
+  from the same stream (``merchandiser.serving.impressions``); the experiment report reads both
+- ``reports/experiments/<name>/``, ``reports/kpis/``  the daily experiment reports and online KPIs
+  (``merchandiser.experiments.reports``, ``.daily``); ``athena-results/`` their queries' result files
 - ``events/_tombstones/<user_id>.json``  one per erased shopper (DELETE /users/{id}); inside the
   interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files
 - ``catalog/items/``, ``catalog/users/``   catalogue and shopper attributes (channels ``items``, ``users``)
@@ -17,6 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 EVENTS_PREFIX = "events/"
+IMPRESSIONS_PREFIX = "impressions/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
 TOMBSTONES_DIR = "_tombstones"
 TOMBSTONES_PREFIX = f"{EVENTS_PREFIX}{TOMBSTONES_DIR}/"
 ITEMS_PREFIX = "catalog/items/"

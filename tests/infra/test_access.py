@@ -13,7 +13,15 @@ from tests.infra.test_stacks import ROUTES, _resource_paths
 
 SERVING = "Merchandiser-Serving"
 # Written out here, not imported from stacks/, so the test checks the stacks against the brief.
-ADMIN_ROUTES = {("PUT", "/items/{item_id}"), ("DELETE", "/users/{user_id}")}
+ADMIN_ROUTES = {
+    ("PUT", "/items/{item_id}"),
+    ("DELETE", "/users/{user_id}"),
+    ("GET", "/experiments"),
+    ("PUT", "/experiments/{name}"),
+    ("GET", "/experiments/{name}"),
+    ("DELETE", "/experiments/{name}"),
+    ("GET", "/experiments/{name}/report"),
+}
 OPEN_ROUTES = {("GET", "/health")}
 
 

@@ -125,7 +125,15 @@ def test_generating_the_document_calls_no_aws() -> None:
 
 
 # Written out here, not imported from stacks/, so the test checks the document against the brief.
-ADMIN = {("PUT", "/items/{item_id}"), ("DELETE", "/users/{user_id}")}
+ADMIN = {
+    ("PUT", "/items/{item_id}"),
+    ("DELETE", "/users/{user_id}"),
+    ("GET", "/experiments"),
+    ("PUT", "/experiments/{name}"),
+    ("GET", "/experiments/{name}"),
+    ("DELETE", "/experiments/{name}"),
+    ("GET", "/experiments/{name}/report"),
+}
 OPEN = {("GET", "/health")}
 
 

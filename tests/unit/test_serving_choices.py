@@ -47,11 +47,15 @@ def test_unusable_tuned_page_rules_leave_the_retailers_rules_as_they_are() -> No
 
 def test_a_rule_the_retailer_sets_to_its_default_survives_the_environment() -> None:
     # Given serving settings whose rules set the category share to its default value
-    settings = ServingSettings(
-        users_table="u",
-        items_table="i",
-        sessions_table="s",
-        merchandising=RetailerRules(category_share=0.3),
+    settings = ServingSettings.model_validate(
+        {
+            "USERS_TABLE": "u",
+            "ITEMS_TABLE": "i",
+            "SESSIONS_TABLE": "s",
+            "EXPERIMENTS_TABLE": "x",
+            "EVENTS_STREAM": "e",
+            "MERCHANDISING_RULES": RetailerRules(category_share=0.3),
+        }
     )
     # When they travel as environment variables and are read back
     read = ServingSettings.from_env(settings.to_env())
@@ -121,9 +125,11 @@ def test_session_events_take_the_models_event_weights() -> None:
 
 def test_a_favourite_is_an_event_and_an_unknown_type_is_not() -> None:
     base = {"event_id": "e1", "user_id": "u1", "item_id": "i1", "timestamp": datetime.now(UTC)}
-    assert "favourite" in EVENT_TYPES and Event(**base, event_type="favourite").weight == 3.0
+    assert (
+        "favourite" in EVENT_TYPES and Event.model_validate({**base, "event_type": "favourite"}).weight == 3.0
+    )
     with pytest.raises(ValueError):
-        Event(**base, event_type="wishlist")
+        Event.model_validate({**base, "event_type": "wishlist"})
 
 
 def test_signals_of_an_older_model_load_without_recent_popularity(tmp_path: Path) -> None:
