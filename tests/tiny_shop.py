@@ -71,7 +71,8 @@ def shop(seed: int = 3) -> Channels:
     return Channels(interactions=interactions, items=items, users=users, report=report)
 
 
-TINY_HYPERPARAMETERS = Hyperparameters(
+# Small and fast: the tiny shop's models train in seconds
+TINY_HP = Hyperparameters(
     factors=8,
     iterations=10,
     test_fraction=0.2,
@@ -82,6 +83,6 @@ TINY_HYPERPARAMETERS = Hyperparameters(
 )
 
 
-def train_tiny_model(root: Path, hp: Hyperparameters = TINY_HYPERPARAMETERS) -> Path:
+def train_tiny_model(root: Path, hp: Hyperparameters = TINY_HP) -> Path:
     run(shop(), hp, root / "model", root / "output")
     return root / "model"

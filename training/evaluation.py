@@ -134,12 +134,31 @@ def user_lists(
         rows = [] if proposal is None else proposal.rows.tolist()
         lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
     lists["union"] = fuse(found, state.purchased, LIST_LENGTH, items.tie_rank)
+    lists["ranker"], lists["pipeline"] = served_lists(model, state, now, k, user_id, retailer, found)
+    return lists
+
+
+def served_lists(
+    model: Model,
+    state: UserState,
+    now: float,
+    k: int,
+    user_id: str,
+    retailer: RetailerRules,
+    found: Mapping[str, Proposal] | None = None,
+) -> tuple[list[int], list[int]]:
+    """The ranker's order of the merged candidates, and the served page (``pipeline``), both as serving
+    builds them from this model: its own source shares (``model_shares``), its fallback's blend of the
+    ranker's scores (``anchor_blend``) and its tuned page rules under ``retailer``'s (``tuned_rules``), for
+    the first ``PAGE`` places, then the page's order. ``found``: the sources' proposals, if known."""
+    items = model.items
+    found = proposals(items, state, k) if found is None else found
     candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
-    lists["ranker"] = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
+    ranked = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
     page_scores = anchor_blend(items, candidates, scores)
-    lists["pipeline"] = page_list(items, candidates, page_scores, state.purchased, user_id, now, retailer)
-    return lists
+    rules = tuned_rules(items, retailer)
+    return ranked, page_list(items, candidates, page_scores, state.purchased, user_id, now, rules)
 
 
 def evaluate(

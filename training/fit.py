@@ -78,6 +78,8 @@ class Hyperparameters:
     ranker_holdout: float = 0.2  # share of the label window's users kept for early stopping
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
+    # the quality gate scores production on the candidate's test window only with this many shoppers
+    gate_min_users: int = 50
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
     # validation tuning (training/tuning/): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
     # with the training window (tuning.auto_seconds), 0 = off

@@ -19,14 +19,14 @@ from merchandiser.ranking import FEATURE_NAMES, ranking_features
 from merchandiser.serving import Model, Recommender
 from merchandiser.store import FeatureStore
 from tests.integration.conftest import Aws
-from tests.tiny_shop import TINY_HYPERPARAMETERS, shop, train_tiny_model
+from tests.tiny_shop import TINY_HP, shop, train_tiny_model
 from training.fit import Hyperparameters, epoch_seconds, user_histories, user_item_weights, user_segments
 
 
 @pytest.fixture(scope="module")
 def tuned_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny shop's model with its values tuned (event weights, half-life, shares...), not the defaults."""
-    hp = replace(TINY_HYPERPARAMETERS, tuning_trials=6, tuning_seconds=100_000.0)
+    hp = replace(TINY_HP, tuning_trials=6, tuning_seconds=100_000.0)
     return train_tiny_model(tmp_path_factory.mktemp("tuned"), hp)
 
 

@@ -160,6 +160,11 @@ def test_the_gate_says_when_the_candidate_serves_a_simple_list() -> None:
     decision = decide(evaluation, None)
     assert decision["promote"] is True and decision["fallback_to_anchor"] is True
     assert any("serves the simple list trending" in reason for reason in decision["reasons"])
+    # And a candidate refused on the same window beside production says it too
+    evaluation["gate"] = {"model_version": "v1", "scored": True, "candidate": 0.2, "production": 0.3}
+    refused = decide(evaluation, {"model_version": "v1"})
+    assert refused["promote"] is False and refused["evidence"] == "same window"
+    assert refused["fallback_to_anchor"] is True
     evaluation["fallback_to_anchor"] = {"engaged": False}
     assert "fallback_to_anchor" not in decide(evaluation, None)
 

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from merchandiser.retrieval import SOURCE_NAMES
-from tests.tiny_shop import N_ITEMS, N_USERS, START, TINY_HYPERPARAMETERS, category_of, shop
+from tests.tiny_shop import N_ITEMS, N_USERS, START, TINY_HP, category_of, shop
 from training.channels import Channels
 from training.fit import Hyperparameters, build_catalog, epoch_seconds, user_segments
 from training.split import temporal_split
 from training.tuning import SECONDS_CAP, Budget, Tuned, auto_seconds, budget_of, search, tune
 
 TRIALS = 6  # retrieval 2, ranker 2, page 2: enough to move, small enough for a unit test
-HP = replace(TINY_HYPERPARAMETERS, tuning_trials=TRIALS, tuning_seconds=100_000.0)
+HP = replace(TINY_HP, tuning_trials=TRIALS, tuning_seconds=100_000.0)
 
 
 def tuned_on(channels: Channels, hp: Hyperparameters = HP, clock=None) -> Tuned:  # type: ignore[no-untyped-def]
