@@ -9,10 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = 1
 
-EventType = Literal["view", "click", "add_to_cart", "purchase", "rating"]
-EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "rating")
+# ``favourite`` (a wish list or a heart) came after version 1's first five; adding a type keeps every
+# event that was valid valid, so the schema version stays 1.
+EventType = Literal["view", "click", "add_to_cart", "purchase", "rating", "favourite"]
+EVENT_TYPES: tuple[str, ...] = ("view", "click", "add_to_cart", "purchase", "rating", "favourite")
 
-# Implicit-feedback strength of one event: a purchase says far more than a view.
+# Implicit-feedback strength of one event: a purchase says far more than a view. These are the defaults;
+# the training job tunes them per shop on its validation window and the model's manifest carries the
+# chosen ones (``event_weights``), which serving applies to the session's events.
 # A rating's weight is scaled by its value (1..5) / 5 where it is used.
 EVENT_WEIGHTS: dict[str, float] = {
     "view": 1.0,
@@ -20,6 +24,7 @@ EVENT_WEIGHTS: dict[str, float] = {
     "add_to_cart": 4.0,
     "purchase": 8.0,
     "rating": 4.0,
+    "favourite": 3.0,
 }
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"

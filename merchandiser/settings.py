@@ -36,6 +36,9 @@ class RuleOptions(BaseModel):
     mmr_lambda: float | None = Field(
         default=None, ge=0.0, le=1.0, description="MMR weight of relevance against similarity; 1 = none"
     )
+    category_share: float = Field(
+        default=0.3, gt=0.0, le=1.0, description="at most this share of a page from one category; 1 = no cap"
+    )
 
 
 class FunctionSettings(BaseModel):
@@ -63,6 +66,10 @@ class RetailerRules(RuleOptions):
     """Defaults of the recommendations route: nothing excluded or promoted, no MMR (the category cap
     spreads the page), and exploration on.
 
+    The training job tunes ``category_share`` and ``discovery_share`` for the shop; the model's manifest
+    carries the chosen values (``page_rules``) and serving uses them wherever the retailer set nothing
+    (``merchandiser.reranking.tuned_rules``): a field the retailer sets always wins.
+
     Exploration is on by default because a new item has no interactions, so neither ALS nor popularity
     would ever show it and it could never earn any: one slot in ten breaks that loop for the retailer's
     new arrivals, and it changes nothing while the catalogue has no new item. Discovery (the last tenth
@@ -79,6 +86,11 @@ class RetailerRules(RuleOptions):
     )
     discovery_popular_share: float = Field(
         default=0.2, ge=0.0, lt=1.0, description="the most popular share of the catalogue is not discovery"
+    )
+    show_session_items: bool = Field(
+        default=False,
+        description="the items of the shopper's current session may be on the page (a shop where shoppers "
+        "buy what they just viewed); by default they belong on a 'recently viewed' rail",
     )
 
 
@@ -117,8 +129,9 @@ class ShopTablesSettings(FunctionSettings):
 
     @field_serializer("merchandising")
     def _to_json(self, value: RetailerRules) -> str:
-        # an environment variable holds a string: JSON, which _from_json reads back
-        return value.model_dump_json(exclude_defaults=True)
+        # an environment variable holds a string: JSON, which _from_json reads back. What the retailer set,
+        # even to a default value, stays set: it must win over the model's tuned page rules.
+        return value.model_dump_json(exclude_unset=True)
 
 
 class ServingSettings(ShopTablesSettings):

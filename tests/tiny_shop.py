@@ -79,9 +79,10 @@ TINY_HP = Hyperparameters(
     candidates=30,
     ranker_candidates=30,
     early_stopping_rounds=10,
+    tuning_trials=0,  # the defaults, known to the tests; tests/unit/test_tuning.py tunes this shop
 )
 
 
-def train_tiny_model(root: Path) -> Path:
-    run(shop(), TINY_HP, root / "model", root / "output")
+def train_tiny_model(root: Path, hp: Hyperparameters = TINY_HP) -> Path:
+    run(shop(), hp, root / "model", root / "output")
     return root / "model"

@@ -14,7 +14,8 @@ Models:
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.reranking`` (category cap, new arrivals,
-  discovery) for the first ``PAGE`` places, then the ranker's order;
+  discovery; the model's tuned page rules and shares, and its simple-list fallback when engaged) for the
+  first ``PAGE`` places, then the same order;
 - the tuned anchors of ``training.anchors`` (``pop_recent``, ``trending``, ``item_knn``, ``rp3beta``,
   ``ease``, ``ease_pop``), through ``evaluate_anchors`` on the same users and relevant items.
 
@@ -32,15 +33,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from merchandiser.catalog import top_popular
+from merchandiser.catalog import ItemModel, top_popular
 from merchandiser.ranking import score
-from merchandiser.reranking import daily_seed, page_rules, ranked_items, rerank
+from merchandiser.reranking import (
+    anchor_blend,
+    daily_seed,
+    page_rules,
+    ranked_items,
+    ranked_order,
+    rerank,
+    tuned_rules,
+)
 from merchandiser.retrieval import (
     POPULARITY,
     SOURCE_NAMES,
     TRENDING,
+    Candidates,
     Proposal,
     merge_proposals,
+    model_shares,
     proposals,
     top_scores,
 )
@@ -65,24 +76,49 @@ def source_model(source: str) -> str:
     return {POPULARITY: "segment_popularity", TRENDING: "trending_source"}.get(source, source)
 
 
-def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int) -> list[int]:
+def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int, tie: np.ndarray) -> list[int]:
     """Reciprocal rank fusion of the sources' own orders: the unlearned union."""
     fused: dict[int, float] = {}
     for proposal in proposals.values():
         for rank, row in enumerate(proposal.rows.tolist()):
             if row not in exclude:
                 fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(fused, key=lambda row: (-fused[row], row))[:k]
+    return sorted(fused, key=lambda row: (-fused[row], int(tie[row])))[:k]
 
 
 def recommend_als(model: Model, state: UserState) -> list[int]:
+    tie = model.items.tie_rank
     if state.vector is None:
         rows, _ = top_popular(
-            model.items.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased
+            model.items.segment_popularity(state.segments), LIST_LENGTH, exclude=state.purchased, tie=tie
         )
         return rows.tolist()
     scores = model.items.item_factors @ state.vector
-    return top_scores(scores, LIST_LENGTH, exclude=state.purchased, positive_only=False).rows.tolist()
+    found = top_scores(scores, LIST_LENGTH, exclude=state.purchased, positive_only=False, tie=tie)
+    return found.rows.tolist()
+
+
+def page_list(
+    items: ItemModel,
+    candidates: Candidates,
+    page_scores: np.ndarray,
+    purchased_rows: frozenset[int],
+    user_id: str,
+    now: float,
+    retailer: RetailerRules,
+) -> list[int]:
+    """The served page (``PAGE`` places, the very rules and page builder serving uses) over the
+    candidates ordered by ``page_scores`` (the ranker's, blended with a fallback list when engaged), then
+    the rest of that order, ``LIST_LENGTH`` rows in all."""
+    ranked = candidates.rows[ranked_order(items, candidates, page_scores, LIST_LENGTH + PAGE)].tolist()
+    purchased = frozenset(str(items.catalog.item_ids[row]) for row in purchased_rows)
+    rules = page_rules(
+        items, retailer, PAGE, candidates, page_scores, purchased, daily_seed(user_id, now), now
+    )
+    page = rerank(ranked_items(items, candidates, page_scores, PAGE), rules)
+    shown = [items.catalog.row_of[item.item_id] for item in page]
+    placed = set(shown)
+    return (shown + [row for row in ranked if row not in placed])[:LIST_LENGTH]
 
 
 def user_lists(
@@ -91,13 +127,13 @@ def user_lists(
     """Every model's list for one user; the sources' proposals are computed once and shared."""
     items = model.items
     found = proposals(items, state, k)
-    popular, _ = top_popular(items.popularity, LIST_LENGTH, exclude=state.purchased)
+    popular, _ = top_popular(items.popularity, LIST_LENGTH, exclude=state.purchased, tie=items.tie_rank)
     lists = {"popularity": popular.tolist(), "als": recommend_als(model, state)}
     for source in SOURCE_NAMES:
         proposal = found.get(source)
         rows = [] if proposal is None else proposal.rows.tolist()
         lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
-    lists["union"] = fuse(found, state.purchased, LIST_LENGTH)
+    lists["union"] = fuse(found, state.purchased, LIST_LENGTH, items.tie_rank)
     lists["ranker"], lists["pipeline"] = served_lists(model, state, now, k, user_id, retailer, found)
     return lists
 
@@ -111,18 +147,18 @@ def served_lists(
     retailer: RetailerRules,
     found: Mapping[str, Proposal] | None = None,
 ) -> tuple[list[int], list[int]]:
-    """The ranker's order of the merged candidates, and the served page (``pipeline``): the page's rules
-    for the first ``PAGE`` places, then the ranker's order. ``found``: the sources' proposals, if known."""
+    """The ranker's order of the merged candidates, and the served page (``pipeline``), both as serving
+    builds them from this model: its own source shares (``model_shares``), its fallback's blend of the
+    ranker's scores (``anchor_blend``) and its tuned page rules under ``retailer``'s (``tuned_rules``), for
+    the first ``PAGE`` places, then the page's order. ``found``: the sources' proposals, if known."""
     items = model.items
     found = proposals(items, state, k) if found is None else found
-    candidates = merge_proposals(found, k, state.purchased)
+    candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
-    ranked = candidates.rows[np.argsort(-scores, kind="stable")].tolist()
-    purchased = frozenset(str(items.catalog.item_ids[row]) for row in state.purchased)
-    rules = page_rules(items, retailer, PAGE, candidates, scores, purchased, daily_seed(user_id, now), now)
-    page = rerank(ranked_items(items, candidates, scores, PAGE), rules)
-    shown = [items.catalog.row_of[item.item_id] for item in page]
-    return ranked[:LIST_LENGTH], (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
+    ranked = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
+    page_scores = anchor_blend(items, candidates, scores)
+    rules = tuned_rules(items, retailer)
+    return ranked, page_list(items, candidates, page_scores, state.purchased, user_id, now, rules)
 
 
 def evaluate(
@@ -137,9 +173,9 @@ def evaluate(
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every model over the users active in ``test_events`` (a deterministic sample if many);
     ``segments``: user attributes' segment keys, which new users are served by; ``retailer``: the page's
-    rules (the defaults serving applies when none are configured)."""
+    rules (those serving applies when the retailer configured none: the model's tuned ones)."""
     started = time.perf_counter()
-    retailer = retailer or RetailerRules()
+    retailer = tuned_rules(pipeline.items, retailer or RetailerRules())
     segments = segments or {}
     users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
     lists: dict[str, dict[str, list[int]]] = {}

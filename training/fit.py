@@ -1,9 +1,11 @@
-"""Learning: the weighted user x item matrix, ALS + popularity + index (retrieval), the LightGBM ranker."""
+"""Learning: the weighted user x item matrix, ALS + popularity + index (retrieval); the LightGBM ranker is in
+``training.ranker``."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -17,26 +19,28 @@ from merchandiser.catalog import (
     ItemModel,
     Neighbours,
     Signals,
-    decayed_popularity,
     fit_als,
     fit_content,
     fit_neighbours,
     recency_decay,
 )
-from merchandiser.ranking import FEATURE_NAMES, ranking_features
 from merchandiser.retrieval import build_index
-from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
-from training.click_ranker import ClickLists
-from training.position_bias import PropensityEstimate, flat_estimate
+from training.events import (
+    HOURS_PER_DAY,
+    NANOS_PER_SECOND,
+    EventArrays,
+    ListSettings,
+    epoch_seconds,
+    event_weights,
+    item_rows,
+)
 
 logger = logging.getLogger(__name__)
 
-NANOS_PER_SECOND = 1_000_000_000
 PAGE_DEBIASING = ("position", "ips", "off")
-MIN_RANKER_GROUPS = 10  # per part (fit / early stopping); fewer and the ranker is skipped
 
 
 @dataclass(frozen=True)
@@ -47,8 +51,20 @@ class Hyperparameters:
     iterations: int = 15
     cg_steps: int = 3
     half_life_days: float = 30.0
+    # implicit feedback of each event type in the user x item matrix (schemas.EVENT_WEIGHTS by default)
+    view_weight: float = EVENT_WEIGHTS["view"]
+    click_weight: float = EVENT_WEIGHTS["click"]
+    favourite_weight: float = EVENT_WEIGHTS["favourite"]
+    cart_weight: float = EVENT_WEIGHTS["add_to_cart"]
+    purchase_weight: float = EVENT_WEIGHTS["purchase"]
+    rating_weight: float = EVENT_WEIGHTS["rating"]
     trending_half_life_days: float = 7.0
+    trending_window_days: float = 56.0  # events older than this do not trend at all
+    trending_weighting: str = "event_weight"  # or "count": every event counts once
+    recent_half_life_hours: float = 72.0  # the recent_popularity source, feature and tie-break
+    recent_weighting: str = "event_weight"
     neighbours: int = 100  # co-occurrence neighbours kept per item
+    cooccurrence_items: int = 200  # each shopper's latest items that "also viewed" pairs up
     content_regularization: float = 1.0
     min_segment_users: int = 20
     max_segments: int = 50
@@ -67,6 +83,11 @@ class Hyperparameters:
     # the quality gate scores production on the candidate's test window only with this many shoppers
     gate_min_users: int = 50
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
+    # validation tuning (training/tuning/): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
+    # with the training window (tuning.auto_seconds), 0 = off
+    tuning_trials: int = 40
+    tuning_seconds: float = -1.0
+    tuning_users: int = 1000  # validation shoppers whose served page is the objective (a sample if more)
     anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
@@ -91,6 +112,30 @@ class Hyperparameters:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def event_weights(self) -> dict[str, float]:
+        """Event type -> implicit-feedback weight, for the user x item matrix and the manifest."""
+        return {
+            "view": self.view_weight,
+            "click": self.click_weight,
+            "add_to_cart": self.cart_weight,
+            "purchase": self.purchase_weight,
+            "rating": self.rating_weight,
+            "favourite": self.favourite_weight,
+        }
+
+    def trending_list(self) -> ListSettings:
+        return ListSettings(
+            self.trending_half_life_days * HOURS_PER_DAY,
+            self.trending_weighting,
+            self.trending_window_days * HOURS_PER_DAY if self.trending_window_days > 0 else None,
+        )
+
+    def recent_list(self) -> ListSettings:
+        return ListSettings(self.recent_half_life_hours, self.recent_weighting)
+
+    def popularity_list(self) -> ListSettings:
+        return ListSettings(self.half_life_days * HOURS_PER_DAY)
+
 
 RECENT_ITEMS = 20
 NEIGHBOUR_HISTORY = 200
@@ -112,11 +157,16 @@ class UserHistory:
         )
 
 
-def epoch_seconds(stamps: pd.Series | pd.Timestamp) -> Any:
-    """UTC timestamps -> float epoch seconds (array for a Series)."""
-    if isinstance(stamps, pd.Timestamp):
-        return stamps.value / NANOS_PER_SECOND
-    return stamps.astype("int64").to_numpy() / NANOS_PER_SECOND
+@dataclass(frozen=True)
+class PopularityLists:
+    """The per-item lists learnt from the events (by this module or by Spark): popularity, trending and
+    recent popularity (``Hyperparameters.popularity_list``, ``trending_list``, ``recent_list``), float32
+    (n_items,), and each item's latest event (epoch s, NaN for none), the tie-breaks' second key."""
+
+    popularity: np.ndarray
+    trending: np.ndarray
+    recent_popularity: np.ndarray
+    last_seen: np.ndarray
 
 
 def build_catalog(items: pd.DataFrame) -> Catalog:
@@ -135,28 +185,22 @@ def build_catalog(items: pd.DataFrame) -> Catalog:
     )
 
 
-def event_weights(interactions: pd.DataFrame) -> np.ndarray:
-    """Implicit-feedback weight of each event: ``EVENT_WEIGHTS``, a rating scaled by its value / 5."""
-    weights = interactions["event_type"].map(EVENT_WEIGHTS).to_numpy(dtype=np.float64)
-    if "value" in interactions.columns:
-        rating = (interactions["event_type"] == "rating").to_numpy()
-        values = interactions["value"].to_numpy(dtype=np.float64)
-        weights = np.where(rating & ~np.isnan(values), weights * values / 5.0, weights)
-    return weights
-
-
 def user_item_weights(
-    interactions: pd.DataFrame, catalog: Catalog, now: float, half_life_days: float
+    interactions: pd.DataFrame,
+    catalog: Catalog,
+    now: float,
+    half_life_days: float,
+    weights_by_type: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """One row per (user_id, item row): summed event weight x recency decay at ``now``, and purchased."""
-    rows = interactions["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
+    rows = item_rows(interactions, catalog)
+    known = rows >= 0
     frame = pd.DataFrame(
         {
             "user_id": interactions["user_id"].to_numpy()[known],
-            "row": rows.to_numpy()[known].astype(np.int64),
+            "row": rows[known],
             "weight": (
-                event_weights(interactions)
+                event_weights(interactions, weights_by_type)
                 * recency_decay(epoch_seconds(interactions["timestamp"]), now, half_life_days)
             )[known],
             "purchased": (interactions["event_type"] == "purchase").to_numpy()[known],
@@ -228,7 +272,7 @@ def fit_retrieval(
     popularity and the HNSW index. Returns the model (no ranker yet) and each user's history at ``now``.
     """
     started = time.perf_counter()
-    pairs = user_item_weights(interactions, catalog, now, hp.half_life_days)
+    pairs = user_item_weights(interactions, catalog, now, hp.half_life_days, hp.event_weights())
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
     user_positions = pairs["user_id"].map(user_row).to_numpy()
@@ -239,13 +283,18 @@ def fit_retrieval(
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)
     als_seconds = time.perf_counter() - started
     segments = user_segments(users)
+    events = EventArrays.of(interactions, catalog)
     model = assemble_retrieval(
         catalog,
         factors.item_factors.copy(),
         trained=np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0,
-        popularity=item_popularity(interactions, catalog, now, hp.half_life_days),
-        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
-        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
+        lists=PopularityLists(
+            popularity=events.scores(now, hp.popularity_list()),
+            trending=events.scores(now, hp.trending_list()),
+            recent_popularity=events.scores(now, hp.recent_list()),
+            last_seen=events.last_seen(),
+        ),
+        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours, hp.cooccurrence_items),
         bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
         segments=segment_popularity(interactions, catalog, segments, now, hp),
         hp=hp,
@@ -268,8 +317,7 @@ def assemble_retrieval(
     catalog: Catalog,
     item_factors: np.ndarray,
     trained: np.ndarray,
-    popularity: np.ndarray,
-    trending: np.ndarray,
+    lists: PopularityLists,
     also_viewed: Neighbours,
     bought_together: Neighbours,
     segments: dict[str, np.ndarray],
@@ -288,28 +336,38 @@ def assemble_retrieval(
             catalog.prices[rows].tolist(),
         )
     signals = Signals(
-        trending=trending,
+        trending=lists.trending,
         also_viewed=also_viewed,
         bought_together=bought_together,
         placed=placed,
         content=content,
         segments=segments,
+        recent_popularity=lists.recent_popularity,
+        last_seen=lists.last_seen,
     )
     manifest = {
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
+        "event_weights": hp.event_weights(),
     }
-    return ItemModel(manifest, catalog, item_factors, popularity, build_index(item_factors, hp.seed), signals)
+    index = build_index(item_factors, hp.seed)
+    return ItemModel(manifest, catalog, item_factors, lists.popularity, index, signals)
 
 
-def shopper_neighbours(pairs: pd.DataFrame, user_row: dict[str, int], n_items: int, top_n: int) -> Neighbours:
-    """The "also viewed" neighbours: co-occurrence within each shopper's latest ``NEIGHBOUR_HISTORY``
-    items (a few very long histories would otherwise dominate the pairs and the cost, which grows as
-    their square)."""
+def shopper_neighbours(
+    pairs: pd.DataFrame,
+    user_row: dict[str, int],
+    n_items: int,
+    top_n: int,
+    window: int = NEIGHBOUR_HISTORY,
+) -> Neighbours:
+    """The "also viewed" neighbours: co-occurrence within each shopper's latest ``window`` items (a few
+    very long histories would otherwise dominate the pairs and the cost, which grows as their square; a
+    short window pairs what a shopper looked at together, a long one their lasting tastes)."""
     latest = (
         pairs.sort_values(["user_id", "last", "row"], ascending=[True, False, True], kind="stable")
         .groupby("user_id", sort=False)
-        .head(NEIGHBOUR_HISTORY)
+        .head(window)
     )
     return fit_neighbours(
         latest["user_id"].map(user_row).to_numpy(),
@@ -324,8 +382,8 @@ def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) 
     """ "Bought together": co-occurrence within a basket (the session, else the shopper's day) of the
     purchase and add-to-cart events."""
     baskets = interactions[interactions["event_type"].isin(BASKET_EVENTS)]
-    rows = baskets["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
+    rows = item_rows(baskets, catalog)
+    known = rows >= 0
     baskets = baskets[known]
     if "session_id" in baskets.columns:
         day = baskets["timestamp"].dt.strftime("%Y-%m-%d")
@@ -333,9 +391,7 @@ def basket_neighbours(interactions: pd.DataFrame, catalog: Catalog, top_n: int) 
     else:
         keys = baskets["user_id"].astype("string") + "/" + baskets["timestamp"].dt.strftime("%Y-%m-%d")
     groups = pd.factorize(keys.to_numpy(), sort=True)[0]
-    return fit_neighbours(
-        groups, rows.to_numpy()[known].astype(np.int64), np.ones(len(groups)), len(catalog), top_n
-    )
+    return fit_neighbours(groups, rows[known], np.ones(len(groups)), len(catalog), top_n)
 
 
 def segment_popularity(
@@ -374,24 +430,16 @@ def kept_segments(
 def item_popularity(
     interactions: pd.DataFrame, catalog: Catalog, now: float, half_life_days: float
 ) -> np.ndarray:
-    rows = interactions["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
-    return decayed_popularity(
-        rows.to_numpy()[known].astype(np.int64),
-        event_weights(interactions)[known],
-        epoch_seconds(interactions["timestamp"])[known],
-        now,
-        half_life_days,
-        len(catalog),
-    )
+    return EventArrays.of(interactions, catalog).scores(now, ListSettings(half_life_days * HOURS_PER_DAY))
 
 
 def relevant_items(
     events: pd.DataFrame, catalog: Catalog, histories: dict[str, UserHistory]
 ) -> dict[str, set[int]]:
     """Per user, the item rows interacted with in ``events`` minus what they had already purchased."""
-    rows = events["item_id"].map(catalog.row_of)
-    frame = pd.DataFrame({"user_id": events["user_id"].to_numpy(), "row": rows.to_numpy()}).dropna()
+    rows = item_rows(events, catalog)
+    known = rows >= 0
+    frame = pd.DataFrame({"user_id": events["user_id"].to_numpy()[known], "row": rows[known]})
     relevant: dict[str, set[int]] = {}
     for user_id, group in frame.groupby("user_id", sort=True):
         history = histories.get(str(user_id))
@@ -408,145 +456,6 @@ def sample_users(users: list[str], limit: int, seed: int) -> list[str]:
         return users
     picked = np.random.default_rng(seed).choice(len(users), size=limit, replace=False)
     return [users[position] for position in sorted(picked)]
-
-
-def ranker_examples(
-    model: ItemModel,
-    histories: dict[str, UserHistory],
-    relevant: dict[str, set[int]],
-    users: list[str],
-    now: float,
-    k: int,
-    segments: dict[str, tuple[str, ...]] | None = None,
-) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Features, 0/1 labels and group sizes for users with at least one positive candidate; users new at
-    ``now`` are served as serving serves them (their segment's candidates), so the ranker learns them too."""
-    segments = segments or {}
-    features, labels, groups = [], [], []
-    for user_id in users:
-        history = histories.get(user_id)
-        if history is None:
-            state = state_from_rows(model, {}, [], frozenset(), None, segments.get(user_id, ()))
-        else:
-            state = history.state(model)
-        candidates = retrieve(model, state, k)
-        label = np.isin(candidates.rows, np.fromiter(relevant[user_id], dtype=np.int64)).astype(np.float32)
-        if not label.any():
-            continue
-        features.append(ranking_features(state, candidates, model, now))
-        labels.append(label)
-        groups.append(len(label))
-    if not groups:
-        return np.empty((0, len(FEATURE_NAMES)), np.float32), np.empty(0, np.float32), []
-    return np.vstack(features), np.concatenate(labels), groups
-
-
-def train_ranker(
-    model: ItemModel,
-    histories: dict[str, UserHistory],
-    label_events: pd.DataFrame,
-    now: float,
-    hp: Hyperparameters,
-    segments: dict[str, tuple[str, ...]] | None = None,
-    pages: ClickLists | None = None,
-    estimate: PropensityEstimate | None = None,
-    debiasing: str = "position",
-) -> tuple[lgb.Booster | None, dict[str, Any]]:
-    """LambdaRank over the candidates of users active in ``label_events`` (which all happen after ``now``).
-
-    The label window's users are split in two: one part fits the trees, the other stops the boosting.
-    ``pages``: the label window's logged pages (``training.impressions``), more lists to fit: their shown
-    and not clicked items are negatives, debiased by ``debiasing`` (``training.click_ranker``: LightGBM's
-    ``position`` or ``ips`` weights from ``estimate``); the candidate lists count as one more position.
-    """
-    started = time.perf_counter()
-    relevant = relevant_items(label_events, model.catalog, histories)
-    users = sample_users(list(relevant), hp.max_ranker_users, hp.seed)
-    order = np.random.default_rng(hp.seed).permutation(len(users))
-    n_holdout = round(hp.ranker_holdout * len(users))
-    holdout = [users[position] for position in sorted(order[:n_holdout])]
-    fitting = [users[position] for position in sorted(order[n_holdout:])]
-    x_fit, y_fit, g_fit = ranker_examples(
-        model, histories, relevant, fitting, now, hp.ranker_candidates, segments
-    )
-    x_stop, y_stop, g_stop = ranker_examples(
-        model, histories, relevant, holdout, now, hp.ranker_candidates, segments
-    )
-    info: dict[str, Any] = {
-        "groups_fit": len(g_fit),
-        "groups_early_stopping": len(g_stop),
-        "rows": len(y_fit),
-    }
-    if len(g_fit) < MIN_RANKER_GROUPS or len(g_stop) < MIN_RANKER_GROUPS:
-        logger.warning("ranker skipped: %s groups with a positive candidate are too few", info)
-        return None, {**info, "trained": False}
-    params = {
-        "objective": "lambdarank",
-        "metric": "ndcg",
-        "eval_at": [10],
-        "learning_rate": hp.ranker_learning_rate,
-        "num_leaves": hp.ranker_leaves,
-        "min_data_in_leaf": hp.ranker_min_data_in_leaf,
-        "feature_fraction": 0.9,
-        "bagging_fraction": 1.0,
-        "lambdarank_truncation_level": 20,
-        "deterministic": True,
-        "force_row_wise": True,
-        "num_threads": hp.threads,
-        "seed": hp.seed,
-        "verbosity": -1,
-    }
-    weight, position = None, None
-    pages = pages.with_clicks() if pages is not None and debiasing != "off" else None
-    if pages is not None and len(pages):
-        estimate = estimate or flat_estimate()
-        unshown = np.full(len(y_fit), int(pages.positions.max()) + 1)  # their own position factor
-        clicked = (pages.labels > 0).astype(np.float32)
-        if debiasing == "ips":
-            weight = np.r_[np.ones(len(y_fit)), np.where(clicked > 0, estimate.weight(pages.positions), 1.0)]
-        else:
-            position = np.r_[unshown, pages.positions].astype(np.int32)
-            params["lambdarank_position_bias_regularization"] = hp.position_bias_regularization
-        x_fit, y_fit, g_fit = (
-            np.vstack([x_fit, pages.features]),
-            np.r_[y_fit, clicked],
-            [*g_fit, *pages.groups],
-        )
-        info = {**info, "impression_pages": len(pages), "debiasing": debiasing}
-    fit_set = lgb.Dataset(
-        x_fit,
-        y_fit,
-        group=g_fit,
-        weight=weight,
-        position=position,
-        feature_name=list(FEATURE_NAMES),
-        free_raw_data=False,
-    )
-    stop_set = lgb.Dataset(x_stop, y_stop, group=g_stop, reference=fit_set)
-    booster = lgb.train(
-        params,
-        fit_set,
-        num_boost_round=hp.ranker_rounds,
-        valid_sets=[stop_set],
-        valid_names=["early_stopping"],
-        callbacks=[lgb.early_stopping(hp.early_stopping_rounds, verbose=False)],
-    )
-    best = booster.best_iteration or booster.current_iteration()
-    score = float(booster.best_score.get("early_stopping", {}).get("ndcg@10", np.nan))
-    gains = booster.feature_importance(importance_type="gain", iteration=best)
-    info = {
-        **info,
-        "trained": True,
-        "trees": int(best),
-        "early_stopping_ndcg@10": score,
-        "feature_importance": {
-            name: round(float(gain), 3) for name, gain in zip(FEATURE_NAMES, gains, strict=True)
-        },
-    }
-    logger.info("ranker: %s in %.1fs", info, time.perf_counter() - started)
-    # keep only the trees up to the best iteration, so serving needs no num_iteration argument
-    trimmed = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
-    return trimmed, info
 
 
 def with_ranker(items: ItemModel, ranker: lgb.Booster | None) -> Model:

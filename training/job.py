@@ -1,6 +1,11 @@
-"""The training job's steps: split, evaluate against baselines on the held-out future, refit, write.
+"""The training job's steps: split, tune on validation, evaluate against baselines on the held-out future,
+refit, write.
 
-Three fits, so that no ranker ever learns from labels its retrieval model has seen:
+0. validation tuning (``training.tuning``, unless its budget is 0): the knobs that matter chosen on the
+   validation window, the simple lists it must never lose to, and the fallback to them if it does;
+
+Then three fits with the chosen values, so that no ranker ever learns from labels its retrieval model has
+seen:
 
 1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
 2. retrieval on ``train + validation`` with the ranker of step 1 (as production pairs a ranker with
@@ -26,7 +31,8 @@ import pandas as pd
 
 from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
-from training.anchors import anchor_settings, tuned_anchors
+from merchandiser.reranking import FALLBACK
+from training.anchors import ANCHOR_NAMES, anchor_settings, tuned_anchors
 from training.bundle import (
     data_fingerprint,
     library_versions,
@@ -42,7 +48,6 @@ from training.fit import (
     build_catalog,
     epoch_seconds,
     fit_retrieval,
-    train_ranker,
     user_segments,
     with_ranker,
 )
@@ -56,8 +61,10 @@ from training.impressions import (
 )
 from training.position_bias import estimate_propensities, flat_estimate
 from training.production import score_production
+from training.ranker import train_ranker
 from training.report import write_report
 from training.split import temporal_split
+from training.tuning import ServingChoices, Tuned, budget_of, tune
 
 FitRetrieval = Callable[..., tuple[ItemModel, dict[str, UserHistory]]]
 
@@ -126,11 +133,35 @@ def _run(
     test_start = epoch_seconds(split.test_start)
     logger.info("split: %s", split.summary())
     segments = user_segments(channels.users)
+    given = hp
+    choices, tuned = ServingChoices(), None
+    budget = budget_of(hp, len(split.train))
+    if budget is not None:
+        with step("0. validation tuning", timings):
+            # the ranker's labels: the last part of the training window, as long as the validation window
+            ranker_start = validation_start - (test_start - validation_start)
+            tuned = tune(
+                split.train,
+                split.validation,
+                catalog,
+                validation_start,
+                ranker_start,
+                hp,
+                channels.users,
+                segments,
+                budget,
+            )
+        if tuned is not None:
+            hp, choices = tuned.hp, tuned.choices
 
     with step("1. retrieval on train", timings):
-        retrieval_train, histories_train = fit_retrieval(
-            split.train, catalog, validation_start, hp, channels.users
-        )
+        if tuned is not None and tuned.retrieval is not None:
+            retrieval_train, histories_train = tuned.retrieval  # the search's best fit: these very values
+        else:
+            retrieval_train, histories_train = fit_retrieval(
+                split.train, catalog, validation_start, hp, channels.users
+            )
+        choices.apply(retrieval_train)
     labelled = (
         None
         if impressions is None or impressions.empty
@@ -170,6 +201,7 @@ def _run(
         retrieval_before_test, histories_before_test = fit_retrieval(
             before_test, catalog, test_start, hp, channels.users
         )
+        choices.apply(retrieval_before_test)
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
@@ -227,12 +259,15 @@ def _run(
     end = epoch_seconds(interactions["timestamp"].max())
     with step("3. retrieval on all data", timings):
         retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp, channels.users)
+        choices.apply(retrieval_all)
 
     created_at = datetime.now(UTC)
     data_sha256 = data_fingerprint(
         [path for paths in channels.report.get("files", {}).values() for path in paths]
     )
-    version = model_version(created_at, data_sha256, hp.as_dict())
+    version = model_version(created_at, data_sha256, given.as_dict())
+    tuning = tuning_section(tuned, given, len(split.train))
+    fallback = {**choices.fallback, "test": fallback_on_test(models)}
     data = {
         # from the events trained on (the gate of a later job scores this model only on events after these)
         "first_timestamp": interactions["timestamp"].min().isoformat(),
@@ -248,6 +283,8 @@ def _run(
         "models": models,
         "data": data,
         "split": split.summary(),
+        "tuning": tuning,
+        "fallback_to_anchor": fallback,
         "anchors": anchor_summaries,
         "anchor_search": {
             "trials_per_anchor": settings.trials,
@@ -274,7 +311,12 @@ def _run(
         "created_at": created_at.isoformat(),
         "libraries": library_versions(),
         "hyperparameters": hp.as_dict(),
+        "given_hyperparameters": given.as_dict(),
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
+        "event_weights": hp.event_weights(),
+        **choices.manifest(),
+        FALLBACK: fallback,
+        "tuning": {key: value for key, value in tuning.items() if key != "trials"},
         "features": list(FEATURE_NAMES),
         "data": data,
         "metrics": models,
@@ -296,3 +338,23 @@ def _run(
     write_report(evaluation, output_dir)
     logger.info("model %s written to %s, evaluation to %s", version, model_dir, output_dir / EVALUATION)
     return evaluation
+
+
+def tuning_section(tuned: Tuned | None, given: Hyperparameters, n_events: int) -> dict[str, Any]:
+    """``evaluation.json``'s ``tuning``: the search's record, or why there was none."""
+    if tuned is not None:
+        return tuned.summary
+    if budget_of(given, n_events) is None:
+        reason = f"tuning_trials={given.tuning_trials}, tuning_seconds={given.tuning_seconds}"
+    else:
+        reason = "the training window holds no shoppers to learn a ranker from before the validation window"
+    return {"enabled": False, "reason": reason, "training_events": n_events}
+
+
+def fallback_on_test(models: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The served page against the tuned anchors on the test window (NDCG@10), for the report and gate."""
+    return {
+        name: round(float(models[name]["ndcg@10"]), 6)
+        for name in ("pipeline", *ANCHOR_NAMES)
+        if name in models
+    }

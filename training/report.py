@@ -22,6 +22,8 @@ REPORT = "report.md"
 METRICS_CHART = "metrics.png"
 RECALL_CHART = "recall_at_k.png"
 IMPORTANCE_CHART = "feature_importance.png"
+TUNING_CHART = "tuning.png"
+STAGE_COLOURS = {"retrieval": "tab:blue", "ranker": "tab:orange", "page": "tab:green"}
 TABLE_METRICS = ("ndcg@10", "recall@20", "recall@100", "hit@10", "mrr", "coverage@20", "diversity@10")
 SEGMENTS = ("warm_users", "new_users", "new_items")
 COMBINED = ("pipeline", "ranker", "union")  # not single models: compared with the best single one
@@ -114,6 +116,8 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
             "",
         ]
     lines += _anchors_section(models, evaluation.get("anchors", {}))
+    lines += _tuning_lines(evaluation.get("tuning") or {}, output_dir)
+    lines += _fallback_lines(evaluation.get("fallback_to_anchor") or {})
     gate = evaluation.get("gate")
     if gate:
         lines += [
@@ -218,6 +222,103 @@ def _importance_chart(importance: dict[str, float], path: Path) -> None:
     axis.barh([name for name, _ in top], [value for _, value in top], color="tab:blue")
     axis.invert_yaxis()
     axis.set_xlabel("total gain")
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+
+
+def _tuning_lines(tuning: dict[str, Any], output_dir: Path) -> list[str]:
+    """The validation search: its chart (score per trial, best so far), stages and chosen values."""
+    if not tuning.get("enabled"):
+        reason = tuning.get("reason", "")
+        return ["## Validation tuning", "", f"Off ({reason}).", ""] if tuning else []
+    trials: list[dict[str, Any]] = tuning.get("trials", [])
+    if trials:
+        _tuning_chart(trials, output_dir / TUNING_CHART)
+    budget = tuning.get("budget", {})
+    chosen = tuning.get("chosen", {})
+    lines = [
+        "## Validation tuning",
+        "",
+        f"{tuning.get('objective', '')}: **{tuning.get('default_ndcg@10', 0):.4f} with the defaults,"
+        f" {tuning.get('best_ndcg@10', 0):.4f} with the chosen values**, {len(trials)} trials in"
+        f" {tuning.get('seconds', 0):.1f} s CPU ({tuning.get('wall_seconds', 0):.1f} s wall); budget"
+        f" {budget.get('trials')} trials, {budget.get('seconds')} s ({budget.get('seconds_rule', '')}).",
+        f"Protocol: {tuning.get('protocol', '')}.",
+        "",
+    ]
+    if trials:
+        lines += [f"![tuning]({TUNING_CHART})", ""]
+    lines += [
+        _table(
+            ["stage", "trials", "of", "stopped by", "default ndcg@10", "best ndcg@10", "CPU s"],
+            [
+                [
+                    stage,
+                    values.get("trials"),
+                    values.get("budget_trials"),
+                    values.get("stopped_by"),
+                    values.get("default_ndcg@10"),
+                    values.get("best_ndcg@10"),
+                    values.get("seconds"),
+                ]
+                for stage, values in tuning.get("stages", {}).items()
+            ],
+        ),
+        "",
+        "Chosen values (those that differ from the job's):",
+        "",
+        _table(
+            ["value", "chosen"],
+            [[name, value] for name, value in chosen.get("hyperparameters", {}).items()]
+            + [[f"share of {name}", share] for name, share in chosen.get("source_shares", {}).items()]
+            + [[name, value] for name, value in chosen.get("page_rules", {}).items()],
+        ),
+        "",
+    ]
+    return lines
+
+
+def _fallback_lines(fallback: dict[str, Any]) -> list[str]:
+    if not fallback:
+        return []
+    validation = {k: v for k, v in fallback.get("validation", {}).items() if k != "options"}
+    decision = (
+        f"**engaged**: the page serves {fallback.get('anchor')} blended with weight {fallback.get('weight')}"
+        if fallback.get("engaged")
+        else "not engaged"
+    )
+    lines = [
+        "## Never worse than the best simple list",
+        "",
+        f"Fallback to a simple list: {decision}. {fallback.get('reason', '')}.",
+        "",
+        _table(["NDCG@10", *validation], [["validation", *validation.values()]]),
+        "",
+    ]
+    test = fallback.get("test", {})
+    if test:
+        lines += [_table(["NDCG@10", *test], [["test", *test.values()]]), ""]
+    options = fallback.get("validation", {}).get("options", {})
+    if options:
+        lines += [_table(["option", "validation NDCG@10"], [[k, v] for k, v in options.items()]), ""]
+    return lines
+
+
+def _tuning_chart(trials: list[dict[str, Any]], path: Path) -> None:
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    numbers = [trial["number"] for trial in trials]
+    values = [trial["ndcg@10"] for trial in trials]
+    for stage, colour in STAGE_COLOURS.items():
+        xs = [trial["number"] for trial in trials if trial["stage"] == stage]
+        ys = [trial["ndcg@10"] for trial in trials if trial["stage"] == stage]
+        if xs:
+            axis.scatter(xs, ys, color=colour, label=f"{stage} trial", s=18)
+    best = [max(values[: position + 1]) for position in range(len(values))]
+    axis.step(numbers, best, where="post", color="black", label="best so far")
+    axis.set_xlabel("trial")
+    axis.set_ylabel("served page NDCG@10 (validation)")
+    axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)

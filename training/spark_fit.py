@@ -20,14 +20,13 @@ import numpy as np
 import pandas as pd
 
 from merchandiser.catalog import SECONDS_PER_DAY, Catalog, ItemModel, Neighbours
+from training.events import HOURS_PER_DAY, ListSettings, epoch_seconds, event_weights, item_rows
 from training.fit import (
     BASKET_EVENTS,
-    NEIGHBOUR_HISTORY,
     Hyperparameters,
+    PopularityLists,
     UserHistory,
     assemble_retrieval,
-    epoch_seconds,
-    event_weights,
     kept_segments,
     user_histories,
     user_segments,
@@ -58,11 +57,15 @@ def spark_session(threads: int = LOCAL_THREADS) -> SparkSession:
     )
 
 
-def events_frame(spark: SparkSession, interactions: pd.DataFrame, catalog: Catalog) -> DataFrame:
-    """The validated interactions of known items as a Spark frame: user, item row, event weight, epoch
-    seconds, purchase flag and basket key (the session, else the shopper's day)."""
-    rows = interactions["item_id"].map(catalog.row_of)
-    known = rows.notna().to_numpy()
+def events_frame(
+    spark: SparkSession, interactions: pd.DataFrame, catalog: Catalog, hp: Hyperparameters | None = None
+) -> DataFrame:
+    """The validated interactions of known items as a Spark frame: user, item row, the event type's
+    default weight (``weight``: what the popularity lists count, as ``events.EventArrays``), its weight in
+    the user x item matrix (``pair_weight``: ``hp.event_weights()``, the tuned ones), epoch seconds,
+    purchase flag and basket key (the session, else the shopper's day)."""
+    rows = item_rows(interactions, catalog)
+    known = rows >= 0
     day = interactions["timestamp"].dt.strftime("%Y-%m-%d")
     basket = interactions["user_id"].astype("string") + "/" + day
     if "session_id" in interactions.columns:
@@ -70,8 +73,9 @@ def events_frame(spark: SparkSession, interactions: pd.DataFrame, catalog: Catal
     frame = pd.DataFrame(
         {
             "user_id": interactions["user_id"].astype(str).to_numpy()[known],
-            "row": rows.to_numpy()[known].astype(np.int64),
+            "row": rows[known],
             "weight": event_weights(interactions)[known],
+            "pair_weight": event_weights(interactions, hp.event_weights() if hp else None)[known],
             "ts": epoch_seconds(interactions["timestamp"])[known].astype(np.float64),
             "purchase": (interactions["event_type"] == "purchase").to_numpy()[known],
             "in_basket": interactions["event_type"].isin(BASKET_EVENTS).to_numpy()[known],
@@ -86,26 +90,89 @@ def collect(frame: DataFrame) -> pd.DataFrame:
     return cast(pd.DataFrame, frame.toPandas())
 
 
-def decay(timestamp: Column, now: float, half_life_days: float) -> Column:
-    """``catalog.recency_decay`` as a Spark expression: halves every half-life; later events count fully."""
+def decay(timestamp: Column, now: float | Column, half_life_days: float) -> Column:
+    """``catalog.recency_decay`` as a Spark expression: halves every half-life; later events count fully.
+    ``now``: a moment, or a column of them (each segment's latest event)."""
     from pyspark.sql import functions as F
 
-    age_days = F.greatest(F.lit(0.0), F.lit(now) - timestamp) / F.lit(SECONDS_PER_DAY)
+    reference = now if not isinstance(now, int | float) else F.lit(float(now))
+    age_days = F.greatest(F.lit(0.0), reference - timestamp) / F.lit(SECONDS_PER_DAY)
     return F.pow(F.lit(0.5), age_days / F.lit(half_life_days))
 
 
-def decayed_counts(events: DataFrame, now: float, half_life_days: float, n_items: int) -> np.ndarray:
-    """float32 (n_items,): summed ``weight x decay`` per item row (``catalog.decayed_popularity``)."""
+def latest_before(events: DataFrame, now: float) -> float:
+    """The latest event at or before ``now`` (``now`` when there is none): where ``EventArrays.scores``
+    measures a list's window and decay from."""
     from pyspark.sql import functions as F
 
-    sums = collect(
-        events.groupBy("row").agg(
-            F.sum(F.col("weight") * decay(F.col("ts"), now, half_life_days)).alias("total")
-        )
-    )
+    latest = events.where(F.col("ts") <= F.lit(now)).agg(F.max("ts")).collect()[0][0]
+    return now if latest is None else float(latest)
+
+
+def list_terms(events: DataFrame, latest: float | Column, settings: ListSettings) -> tuple[DataFrame, Column]:
+    """The events a list counts (its window back from ``latest``) and each one's ``weight x decay``, as
+    ``events.EventArrays.scores`` computes them."""
+    from pyspark.sql import functions as F
+
+    reference = latest if not isinstance(latest, int | float) else F.lit(float(latest))
+    if settings.window_hours is not None:
+        events = events.where(F.col("ts") >= reference - F.lit(settings.window_hours * 3600.0))
+    weight = F.col("weight") if settings.weighting == "event_weight" else F.lit(1.0)
+    return events, weight * decay(F.col("ts"), reference, settings.half_life_hours / HOURS_PER_DAY)
+
+
+def decayed_counts(events: DataFrame, now: float, settings: ListSettings, n_items: int) -> np.ndarray:
+    """float32 (n_items,): a popularity list at ``now`` (``events.EventArrays.scores``): summed ``weight x
+    decay`` per item row over the list's window, both measured back from the latest event at or before
+    ``now``."""
+    from pyspark.sql import functions as F
+
+    counted, term = list_terms(events, latest_before(events, now), settings)
+    sums = collect(counted.groupBy("row").agg(F.sum(term).alias("total")))
     result = np.zeros(n_items, dtype=np.float64)
     result[sums["row"].to_numpy(np.int64)] = sums["total"].to_numpy(np.float64)
     return result.astype(np.float32)
+
+
+def last_seen(events: DataFrame, n_items: int) -> np.ndarray:
+    """float64 (n_items,): each item's latest event, NaN for none (``events.EventArrays.last_seen``)."""
+    from pyspark.sql import functions as F
+
+    latest = collect(events.groupBy("row").agg(F.max("ts").alias("last")))
+    result = np.full(n_items, np.nan)
+    result[latest["row"].to_numpy(np.int64)] = latest["last"].to_numpy(np.float64)
+    return result
+
+
+def segment_counts(
+    spark: SparkSession,
+    events: DataFrame,
+    kept: dict[str, set[str]],
+    now: float,
+    hp: Hyperparameters,
+    n_items: int,
+) -> dict[str, np.ndarray]:
+    """Each kept segment's popularity list (``fit.segment_popularity``): its members' events, decayed and
+    measured back from the segment's own latest event at or before ``now``."""
+    from pyspark.sql import functions as F
+
+    members = pd.DataFrame(
+        [(user, key) for key, users in kept.items() for user in sorted(users)], columns=["user_id", "segment"]
+    )
+    if not len(members):
+        return {}
+    joined = events.join(spark.createDataFrame(members), "user_id")
+    latest = joined.groupBy("segment").agg(
+        F.coalesce(F.max(F.when(F.col("ts") <= F.lit(now), F.col("ts"))), F.lit(float(now))).alias("latest")
+    )
+    counted, term = list_terms(joined.join(latest, "segment"), F.col("latest"), hp.popularity_list())
+    sums = collect(counted.groupBy("segment", "row").agg(F.sum(term).alias("total")))
+    result = {}
+    for key, group in sums.groupby("segment", sort=True):
+        scores = np.zeros(n_items, dtype=np.float64)
+        scores[group["row"].to_numpy(np.int64)] = group["total"].to_numpy(np.float64)
+        result[str(key)] = scores.astype(np.float32)
+    return result
 
 
 def neighbours(memberships: DataFrame, n_items: int, top_n: int) -> Neighbours:
@@ -193,11 +260,11 @@ def fit_retrieval_spark(
 
     started = time.perf_counter()
     n_items = len(catalog)
-    events = events_frame(spark, interactions, catalog).cache()
+    events = events_frame(spark, interactions, catalog, hp).cache()
     pairs = (
         events.groupBy("user_id", "row")
         .agg(
-            F.sum(F.col("weight") * decay(F.col("ts"), now, hp.half_life_days)).alias("weight"),
+            F.sum(F.col("pair_weight") * decay(F.col("ts"), now, hp.half_life_days)).alias("weight"),
             F.max("purchase").alias("purchased"),
             F.max("ts").alias("last"),
         )
@@ -208,7 +275,7 @@ def fit_retrieval_spark(
     latest = pairs.withColumn(
         "recency",
         F.row_number().over(Window.partitionBy("user_id").orderBy(F.desc("last"), F.asc("row"))),
-    ).where(F.col("recency") <= NEIGHBOUR_HISTORY)
+    ).where(F.col("recency") <= hp.cooccurrence_items)
     also_viewed = neighbours(
         latest.select(F.col("user_id").alias("group"), "row", F.lit(1.0).alias("value")),
         n_items,
@@ -222,29 +289,19 @@ def fit_retrieval_spark(
     bought_together = neighbours(baskets, n_items, hp.neighbours)
     segments = user_segments(users)
     active = {str(row.user_id) for row in events.select("user_id").distinct().collect()}
-    kept = kept_segments(active, segments, hp)
-    members = pd.DataFrame(
-        [(user, key) for key, users in kept.items() for user in sorted(users)], columns=["user_id", "segment"]
-    )
-    segment_scores = {}
-    if len(members):
-        sums = collect(
-            events.join(spark.createDataFrame(members), "user_id")
-            .groupBy("segment", "row")
-            .agg(F.sum(F.col("weight") * decay(F.col("ts"), now, hp.half_life_days)).alias("total"))
-        )
-        for key, group in sums.groupby("segment", sort=True):
-            scores = np.zeros(n_items, dtype=np.float64)
-            scores[group["row"].to_numpy(np.int64)] = group["total"].to_numpy(np.float64)
-            segment_scores[str(key)] = scores.astype(np.float32)
+    segment_scores = segment_counts(spark, events, kept_segments(active, segments, hp), now, hp, n_items)
     history_pairs = collect(pairs)
     history_pairs["row"] = history_pairs["row"].astype(np.int64)
     model = assemble_retrieval(
         catalog,
         vectors,
         trained=np.bincount(history_pairs["row"].to_numpy(), minlength=n_items) > 0,
-        popularity=decayed_counts(events, now, hp.half_life_days, n_items),
-        trending=decayed_counts(events, now, hp.trending_half_life_days, n_items),
+        lists=PopularityLists(
+            popularity=decayed_counts(events, now, hp.popularity_list(), n_items),
+            trending=decayed_counts(events, now, hp.trending_list(), n_items),
+            recent_popularity=decayed_counts(events, now, hp.recent_list(), n_items),
+            last_seen=last_seen(events, n_items),
+        ),
         also_viewed=also_viewed,
         bought_together=bought_together,
         segments=segment_scores,

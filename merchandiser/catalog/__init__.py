@@ -4,7 +4,7 @@ upserted since the model was trained."""
 
 from merchandiser.catalog.als import Factors, confidence, fit_als, fit_als_reference, fold_in, loss
 from merchandiser.catalog.content import ContentModel, fit_content, title_words
-from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel
+from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel, id_hashes
 from merchandiser.catalog.items import CATALOG_COLUMNS, Catalog
 from merchandiser.catalog.neighbours import Neighbours, fit_neighbours
 from merchandiser.catalog.overlay import with_overlay
@@ -28,6 +28,7 @@ __all__ = [
     "fit_content",
     "fit_neighbours",
     "fold_in",
+    "id_hashes",
     "loss",
     "recency_decay",
     "title_words",

@@ -83,6 +83,31 @@ class ItemModel:
         return np.ascontiguousarray(self.item_factors[self.placed_rows], dtype=np.float32)
 
     @cached_property
+    def tie_rank(self) -> np.ndarray:
+        """int64 per row: the order that settles equal scores anywhere (retrieval, merge, ranker, page),
+        0 first: recent popularity, then the latest interaction, then long-term popularity, then the
+        newest item; a hash of the item id only between items none of these tell apart (never the row
+        or the id's own order, which follow how the catalogue was loaded)."""
+        signals, catalog = self.signals, self.catalog
+
+        def descending(values: np.ndarray) -> np.ndarray:
+            values = np.asarray(values, dtype=np.float64)
+            return -np.where(np.isnan(values), -np.inf, values)
+
+        order = np.lexsort(
+            (
+                id_hashes(catalog.item_ids),
+                descending(catalog.created_at),
+                descending(self.popularity),
+                descending(signals.last_seen),
+                descending(signals.recent_popularity),
+            )
+        )
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[order] = np.arange(len(order), dtype=np.int64)
+        return ranks
+
+    @cached_property
     def out_of_stock(self) -> frozenset[int]:
         """Rows of the items out of stock: never served, on any surface."""
         return frozenset(np.flatnonzero(~self.catalog.in_stock.astype(bool)).tolist())
@@ -107,11 +132,11 @@ class ItemModel:
         return self.popularity
 
     def static_order(self, key: str, scores: np.ndarray) -> np.ndarray:
-        """Rows with a positive score, best first (ties: lower row first), sorted once per model and key."""
+        """Rows with a positive score, best first (ties: ``tie_rank``), sorted once per model and key."""
         order = self._orders.get(key)
         if order is None:
             positive = np.flatnonzero(scores > 0)
-            order = positive[np.lexsort((positive, -scores[positive]))]
+            order = positive[np.lexsort((self.tie_rank[positive], -scores[positive]))]
             self._orders[key] = order
         return order
 
@@ -119,3 +144,19 @@ class ItemModel:
         """Rows of known ids (unknown ones skipped)."""
         row_of = self.catalog.row_of
         return np.array([row_of[item] for item in item_ids if item in row_of], dtype=np.int64)
+
+
+def id_hashes(item_ids: np.ndarray) -> np.ndarray:
+    """uint64 per id: a polynomial hash of its UTF-8 bytes, the same in every process (``hash()`` is
+    salted per process) and vectorized (a cold start must not loop over 100,000 ids)."""
+    if len(item_ids) == 0:
+        return np.empty(0, dtype=np.uint64)
+    encoded = np.char.encode(np.asarray(item_ids, dtype=str), "utf-8")
+    width = max(encoded.dtype.itemsize, 1)
+    data = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(len(item_ids), width).astype(np.uint64)
+    hashes = np.full(len(item_ids), np.uint64(1469598103934665603))
+    prime = np.uint64(1099511628211)
+    with np.errstate(over="ignore"):
+        for column in range(width):
+            hashes = (hashes ^ data[:, column]) * prime
+    return hashes

@@ -82,6 +82,8 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
             key: np.concatenate([value, np.zeros(len(added), np.float32)])
             for key, value in signals.segments.items()
         },
+        recent_popularity=np.concatenate([signals.recent_popularity, np.zeros(len(new), np.float32)]),
+        last_seen=np.concatenate([signals.last_seen, np.full(len(new), np.nan)]),
     )
     popularity = np.concatenate([model.popularity, np.zeros(len(added), np.float32)])
     manifest = {**model.manifest, "overlay_items": len(added), "overlay_updates": len(updates)}

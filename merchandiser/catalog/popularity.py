@@ -37,8 +37,10 @@ def top_popular(
     categories: np.ndarray | None = None,
     category: str | None = None,
     exclude: frozenset[int] | set[int] = frozenset(),
+    tie: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` most popular item rows (ties broken by row) and their popularity, best first.
+    """The ``k`` most popular item rows and their popularity, best first; equal popularity is settled by
+    ``tie`` (lower first: ``ItemModel.tie_rank``), by row only when no model gives one.
 
     With ``category``, only items of that category (``categories`` holds each row's category).
     """
@@ -58,6 +60,6 @@ def top_popular(
         # the k best without sorting the whole catalogue; ties at the border are settled below
         kth = np.partition(-scores[candidates], k - 1)[k - 1]
         candidates = candidates[-scores[candidates] <= kth]
-    # stable sort on the negated score keeps lower rows first among equals: deterministic
-    order = candidates[np.argsort(-scores[candidates], kind="stable")[:k]]
+    second = candidates if tie is None else np.asarray(tie)[candidates]
+    order = candidates[np.lexsort((second, -scores[candidates]))[:k]]
     return order.astype(np.int64), scores[order].astype(np.float64)

@@ -3,7 +3,12 @@
 - ``trending``: interaction weight decayed with a short half-life (what is selling this week);
 - ``also_viewed`` / ``bought_together``: co-occurrence neighbours (shopper level / basket level);
 - ``content``: the attribute -> vector regression, and ``placed``: the rows whose vector came from it;
-- ``segments``: popularity among the shoppers of one segment (``"country=France"``), for new shoppers.
+- ``segments``: popularity among the shoppers of one segment (``"country=France"``), for new shoppers;
+- ``recent_popularity``: interaction weight decayed with the half-life the training job tuned for the
+  shop (the ``recent_popularity`` source, a ranker feature, and the first key that breaks ties);
+- ``last_seen``: each item's latest interaction (epoch s, NaN for none): the second tie-break key.
+
+A model written before ``recent_popularity`` and ``last_seen`` existed loads with zeros and NaN for them.
 """
 
 from __future__ import annotations
@@ -28,6 +33,16 @@ class Signals:
     placed: np.ndarray  # bool (n_items,)
     content: ContentModel | None = None
     segments: dict[str, np.ndarray] = field(default_factory=dict)  # key -> float32 (n_items,)
+    # empty when not given: zeros and NaN, so older models and hand-built test models need neither
+    recent_popularity: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
+    last_seen: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))  # epoch s, NaN never
+
+    def __post_init__(self) -> None:
+        n_items = len(self.trending)
+        if len(self.recent_popularity) == 0:
+            object.__setattr__(self, "recent_popularity", np.zeros(n_items, np.float32))
+        if len(self.last_seen) == 0:
+            object.__setattr__(self, "last_seen", np.full(n_items, np.nan))
 
     @classmethod
     def empty(cls, n_items: int) -> Signals:
@@ -41,6 +56,8 @@ class Signals:
     def save(self, path: Path) -> None:
         arrays: dict[str, Any] = {
             "trending": self.trending.astype(np.float32),
+            "recent_popularity": self.recent_popularity.astype(np.float32),
+            "last_seen": self.last_seen.astype(np.float64),
             "placed": self.placed.astype(bool),
             **self.also_viewed.to_arrays("also_viewed"),
             **self.bought_together.to_arrays("bought_together"),
@@ -73,4 +90,11 @@ class Signals:
                 placed=arrays["placed"].astype(bool),
                 content=ContentModel.from_arrays(content_arrays) if content_arrays else None,
                 segments={key: popularity[position] for position, key in enumerate(keys)},
+                recent_popularity=_optional(arrays, "recent_popularity", np.float32),
+                last_seen=_optional(arrays, "last_seen", np.float64),
             )
+
+
+def _optional(arrays: Any, name: str, dtype: type) -> np.ndarray:
+    """An array a model written before it existed lacks: empty, which ``Signals`` fills in."""
+    return np.asarray(arrays[name], dtype=dtype) if name in arrays.files else np.empty(0, dtype)

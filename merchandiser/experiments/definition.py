@@ -132,10 +132,11 @@ class Variant(_Strict):
         return self
 
     def rules_over(self, retailer: RetailerRules) -> RetailerRules:
-        """The retailer's rules with this variant's pinned fields laid over them."""
+        """The retailer's rules with this variant's pinned fields laid over them; what neither set stays
+        unset, so the model's tuned page rules still apply to it (``reranking.tuned_rules``)."""
         if not self.rules:
             return retailer
-        return RetailerRules.model_validate({**retailer.model_dump(), **self.rules})
+        return RetailerRules.model_validate({**retailer.model_dump(exclude_unset=True), **self.rules})
 
 
 class Experiment(_Strict):

@@ -41,6 +41,18 @@ def drift_of(pointer: dict[str, Any] | None) -> float:
     return float(pointer.get("gate", {}).get("drift", 0.0))
 
 
+def fallback_note(evaluation: dict[str, Any]) -> str | None:
+    """What the decision must say when the candidate serves a simple list because the pipeline lost to it
+    on validation (``fallback_to_anchor`` of its evaluation or manifest)."""
+    fallback = evaluation.get("fallback_to_anchor") or {}
+    if not fallback.get("engaged"):
+        return None
+    return (
+        f"the candidate serves the simple list {fallback.get('anchor')} (blend weight"
+        f" {fallback.get('weight')}) on its recommendations pages: {fallback.get('reason', '')}"
+    )
+
+
 def decide(
     candidate: dict[str, Any],
     production: dict[str, Any] | None,
@@ -95,7 +107,19 @@ def offline_decision(
     production; ``production``: the production pointer (``model_version``, ``gate.drift``), None if none.
 
     Returns ``promote``, ``reasons``, the ``evidence`` that decided and the ``drift`` production will carry
-    if promoted."""
+    if promoted. A candidate that serves a simple list (the fallback) says so in the reasons and
+    ``fallback_to_anchor``, whatever the decision."""
+    decision = _decide(candidate, production, metric, tolerance)
+    note = fallback_note(candidate)
+    if note is not None:
+        decision["reasons"].append(note)
+        decision["fallback_to_anchor"] = True
+    return decision
+
+
+def _decide(
+    candidate: dict[str, Any], production: dict[str, Any] | None, metric: str, tolerance: float
+) -> dict[str, Any]:
     own = _metric(candidate, metric)
     if own is None:
         return {

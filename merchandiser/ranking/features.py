@@ -12,12 +12,15 @@ from merchandiser.catalog import SECONDS_PER_DAY, ItemModel
 from merchandiser.retrieval import SOURCE_NAMES, Candidates
 from merchandiser.shopper import UserState
 
+LAST_VIEWS = 5  # the shopper's latest items the "last views" features look at
+
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"{source}_{kind}" for source in SOURCE_NAMES for kind in ("score", "rank")),
     "als_score",  # user vector . item vector for every candidate, whichever source proposed it
     "item_popularity_log",
     "segment_popularity_log",  # popularity among the shopper's segment (country...), NaN when unknown
     "trending_log",
+    "recent_popularity_log",  # popularity with the half-life tuned for the shop
     "trend_ratio",  # log of this week's weight over the long-term weight: rising (>0) or fading (<0)
     "item_age_days",
     "item_placed",  # 1 when the item's vector comes from its attributes (no interactions yet)
@@ -25,6 +28,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     "category_affinity",  # share of the user's history weight in the item's category
     "days_since_category",  # since the user last touched the item's category; NaN if never
     "same_category_as_last",  # 1 when the item shares the category of the user's most recent item
+    "last_viewed_position",  # 0 when the item is the shopper's latest item, 1 the one before...; NaN beyond
+    "last_views_category_share",  # share of the shopper's latest items in the item's category
     "user_activity_log",
     "history_count",
 )
@@ -63,6 +68,7 @@ def ranking_features(user: UserState, candidates: Candidates, model: ItemModel, 
         else np.log1p(segment[rows].astype(np.float64))
     )
     columns["trending_log"] = np.log1p(trending)
+    columns["recent_popularity_log"] = np.log1p(signals.recent_popularity[rows].astype(np.float64))
     columns["trend_ratio"] = np.log1p(trending) - np.log1p(popularity)
     columns["item_age_days"] = (now - catalog.created_at[rows].astype(np.float64)) / SECONDS_PER_DAY
     columns["item_placed"] = signals.placed[rows].astype(np.float64)
@@ -86,6 +92,7 @@ def ranking_features(user: UserState, candidates: Candidates, model: ItemModel, 
         )
     else:
         columns["same_category_as_last"] = np.full(len(rows), np.nan)
+    columns.update(_last_views(user, rows, categories, model))
     columns["user_activity_log"] = np.full(len(rows), np.log1p(max(total_weight, 0.0)))
     columns["history_count"] = np.full(len(rows), float(len(user.history)))
     return (
@@ -111,3 +118,18 @@ def _category_affinity(
         [weight_by_category.get(category, 0.0) / total_weight for category in categories.tolist()],
         dtype=np.float64,
     )
+
+
+def _last_views(
+    user: UserState, rows: np.ndarray, categories: np.ndarray, model: ItemModel
+) -> dict[str, np.ndarray]:
+    """Where the candidate stands among the shopper's latest items, and how much of them its category is."""
+    latest = user.recent[:LAST_VIEWS]
+    position = np.full(len(rows), np.nan)
+    if not latest:
+        return {"last_viewed_position": position, "last_views_category_share": np.full(len(rows), np.nan)}
+    for at, row in reversed(list(enumerate(latest))):  # reversed: an item seen twice keeps its latest place
+        position[rows == row] = at
+    latest_categories = model.catalog.categories[np.asarray(latest, dtype=np.int64)]
+    share = (categories[:, None] == latest_categories[None, :]).mean(axis=1) if len(rows) else np.empty(0)
+    return {"last_viewed_position": position, "last_views_category_share": share.astype(np.float64)}

@@ -2,15 +2,18 @@
 discovery), the one page builder serving and evaluation share, and the reasons shown beside items."""
 
 from merchandiser.reranking.explain import REASONS, reason, reasons_from_recent
+from merchandiser.reranking.fallback import ANCHOR_SIGNALS, FALLBACK, anchor_blend, blend, fallback_of
 from merchandiser.reranking.page import (
     daily_seed,
     discovery_pool,
     new_item_rows,
     page_rules,
     ranked_items,
+    ranked_order,
     rules,
     scored,
     slots,
+    tuned_rules,
 )
 from merchandiser.reranking.randomize import adjacent_swap, swapped
 from merchandiser.reranking.rules import (
@@ -24,19 +27,25 @@ from merchandiser.reranking.rules import (
 )
 
 __all__ = [
+    "ANCHOR_SIGNALS",
     "DISCOVERY",
+    "FALLBACK",
     "NEW_ARRIVAL",
     "PROMOTED",
     "REASONS",
     "Rules",
     "Scored",
     "adjacent_swap",
+    "anchor_blend",
+    "blend",
     "category_cap",
     "daily_seed",
     "discovery_pool",
+    "fallback_of",
     "new_item_rows",
     "page_rules",
     "ranked_items",
+    "ranked_order",
     "reason",
     "reasons_from_recent",
     "rerank",
@@ -44,4 +53,5 @@ __all__ = [
     "scored",
     "slots",
     "swapped",
+    "tuned_rules",
 ]

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import numpy as np
+from pydantic import ValidationError
 
 from merchandiser.catalog import SECONDS_PER_DAY, ItemModel
 from merchandiser.reranking.rules import Rules, Scored, category_cap
-from merchandiser.retrieval import PERSONAL_SOURCES, Candidates
+from merchandiser.retrieval import PERSONAL_SOURCES, Candidates, best_positions
 from merchandiser.settings import RetailerRules, RuleOptions
 
 DISCOVERY_DEPTH = 300  # discovery draws from the ranker's places k+1 .. this one
@@ -28,6 +29,7 @@ MIN_RERANK_DEPTH = 200
 
 def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
     catalog = model.catalog
+    ties = model.tie_rank[np.asarray(rows, dtype=np.int64)].tolist()
     return [
         Scored(
             item_id=str(catalog.item_ids[row]),
@@ -35,17 +37,28 @@ def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequ
             source=source,
             category=str(catalog.categories[row]),
             in_stock=bool(catalog.in_stock[row]),
+            tie=tie,
         )
-        for row, score, source in zip(rows.tolist(), np.asarray(scores).tolist(), sources, strict=True)
+        for row, score, source, tie in zip(
+            rows.tolist(), np.asarray(scores).tolist(), sources, ties, strict=True
+        )
     ]
+
+
+def ranked_order(
+    model: ItemModel, candidates: Candidates, scores: np.ndarray, k: int | None = None
+) -> np.ndarray:
+    """Positions of the candidates best first by ``scores``, equal scores by the model's ``tie_rank``
+    (recent popularity, then recency), never by the order the sources proposed them; the first ``k``."""
+    k = len(scores) if k is None else k
+    return best_positions(np.asarray(scores, dtype=np.float64), k, model.tie_rank[candidates.rows])
 
 
 def ranked_items(model: ItemModel, candidates: Candidates, scores: np.ndarray, k: int) -> list[Scored]:
     """The candidates the page's rules choose from: the ranker's best ``RERANK_DEPTH_PER_SLOT * k`` (at
     least ``MIN_RERANK_DEPTH``), enough for filters and caps to fill the page, without building and
     sorting a thousand items on every request."""
-    depth = max(RERANK_DEPTH_PER_SLOT * k, MIN_RERANK_DEPTH)
-    top = np.argsort(-scores, kind="stable")[:depth]
+    top = ranked_order(model, candidates, scores, max(RERANK_DEPTH_PER_SLOT * k, MIN_RERANK_DEPTH))
     return scored(model, candidates.rows[top], scores[top], [candidates.sources[i] for i in top.tolist()])
 
 
@@ -54,7 +67,7 @@ def discovery_pool(
 ) -> list[Scored]:
     """Candidates a personal source proposed, ranked after the first ``k`` (up to ``DISCOVERY_DEPTH``),
     outside the ``popular_share`` most popular items of the catalogue; with their ranker scores."""
-    order = np.argsort(-scores, kind="stable")[k:DISCOVERY_DEPTH]
+    order = ranked_order(model, candidates, scores, DISCOVERY_DEPTH)[k:]
     personal = np.zeros(len(candidates), dtype=bool)
     for source in PERSONAL_SOURCES:
         if source in candidates.scores:
@@ -101,7 +114,7 @@ def rules(
         exclude=exclude | frozenset(options.exclude_item_ids),
         exclude_categories=frozenset(options.exclude_categories),
         category=category,
-        max_per_category=None if category or diverse else category_cap(k),
+        max_per_category=None if category or diverse else category_cap(k, options.category_share),
         mmr_lambda=options.mmr_lambda,
         vectors=(lambda ids: model.item_factors[model.rows(ids)]) if diverse else None,
         # placed by a rule, not scored: 0 unless the item is also among the scored ones
@@ -113,6 +126,23 @@ def rules(
         discover_slots=discover_slots,
         seed=seed,
     )
+
+
+def tuned_rules(model: ItemModel, retailer: RetailerRules) -> RetailerRules:
+    """The retailer's rules over the page rules the model's training chose (``page_rules`` in its
+    manifest): what the retailer set wins, the tuned values replace only the defaults. A manifest value
+    these rules refuse is ignored (the retailer's rules as they are), never a failed page."""
+    tuned = {
+        name: value
+        for name, value in (model.manifest.get("page_rules") or {}).items()
+        if name in RetailerRules.model_fields
+    }
+    if not tuned:
+        return retailer
+    try:
+        return RetailerRules.model_validate({**tuned, **retailer.model_dump(exclude_unset=True)})
+    except ValidationError:
+        return retailer
 
 
 def page_rules(

@@ -12,8 +12,9 @@ The order of operations:
    ``mmr_lambda`` is set, else by score, holding back items of a category already at its cap;
 4. the page is assembled slot by slot: promoted, exploration and discovery slots, organic items in order.
 
-Deterministic: ties in score are broken by item id, exploration draws from a seed the caller
-derives from the request, and no step depends on the order the items arrived in.
+Deterministic: ties in score are broken by each item's ``tie`` (the model's ``tie_rank``: recent
+popularity, then recency), by item id only between items without one, exploration draws from a seed the
+caller derives from the request, and no step depends on the order the items arrived in.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Scored:
     source: str
     category: str = "unknown"
     in_stock: bool = True
+    tie: int = 0  # settles equal scores, lower first (``ItemModel.tie_rank``)
 
 
 @dataclass(frozen=True)
@@ -143,8 +145,8 @@ def passes(item: Scored, rules: Rules) -> bool:
 
 
 def best_first(items: Sequence[Scored], rules: Rules) -> list[Scored]:
-    """The items that pass the filters, each id once with its best score, best first (ties by id)."""
-    ordered = sorted(items, key=lambda item: (-item.score, item.item_id))
+    """The items that pass the filters, each id once with its best score, best first (ties by ``tie``)."""
+    ordered = sorted(items, key=lambda item: (-item.score, item.tie, item.item_id))
     kept: dict[str, Scored] = {}
     for item in ordered:
         if item.item_id not in kept and passes(item, rules):
@@ -196,7 +198,7 @@ def organic(pool: Sequence[Scored], n: int, rules: Rules) -> list[Scored]:
     held_back: list[int] = []
     while len(chosen) < n and available.any():
         value = lam * rel - (1.0 - lam) * max_similarity if vectors is not None else rel
-        # argmax returns the first maximum: among equal values the best-scored item (then by id) wins
+        # argmax returns the first maximum: among equal values the best-scored item (then by tie) wins
         pick = int(np.argmax(np.where(available, value, -np.inf)))
         available[pick] = False
         category = pool[pick].category
@@ -226,17 +228,21 @@ def rerank(items: Sequence[Scored], rules: Rules) -> list[Scored]:
 
     taken = {item.item_id for item in promoted}
     pool = [item for item in best_first(rules.explore, rules) if item.item_id not in taken]
-    explored = [replace(item, source=NEW_ARRIVAL) for item in exploration_order(pool, rules.seed)]
-    explore_slots = exploration_slots(rules.k, min(rules.explore_slots, len(explored)), promo_slots)
-    explored = explored[: len(explore_slots)]
+    explore_slots = exploration_slots(rules.k, min(rules.explore_slots, len(pool)), promo_slots)
+    # only the items that get a slot are relabelled (a pool holds hundreds, a page a few)
+    explored = [
+        replace(item, source=NEW_ARRIVAL)
+        for item in exploration_order(pool, rules.seed)[: len(explore_slots)]
+    ]
 
     taken |= {item.item_id for item in explored}
     pool = [item for item in best_first(rules.discover, rules) if item.item_id not in taken]
-    discovered = [replace(item, source=DISCOVERY) for item in exploration_order(pool, rules.seed)]
     discover_slots = discovery_slots(
-        rules.k, min(rules.discover_slots, len(discovered)), promo_slots + explore_slots
+        rules.k, min(rules.discover_slots, len(pool)), promo_slots + explore_slots
     )
-    discovered = discovered[: len(discover_slots)]
+    discovered = [
+        replace(item, source=DISCOVERY) for item in exploration_order(pool, rules.seed)[: len(discover_slots)]
+    ]
 
     taken |= {item.item_id for item in discovered}
     rest = [item for item in eligible if item.item_id not in taken]

@@ -3,7 +3,15 @@ merge of their proposals into the candidates the ranker orders."""
 
 from merchandiser.retrieval.ann import ann_source, build_index
 from merchandiser.retrieval.popularity import popularity_source
-from merchandiser.retrieval.proposal import Ask, Candidates, Proposal, best_of, merge, top_scores
+from merchandiser.retrieval.proposal import (
+    Ask,
+    Candidates,
+    Proposal,
+    best_of,
+    best_positions,
+    merge,
+    top_scores,
+)
 from merchandiser.retrieval.registry import (
     ALSO_VIEWED,
     ANN,
@@ -11,6 +19,8 @@ from merchandiser.retrieval.registry import (
     CONTENT,
     PERSONAL_SOURCES,
     POPULARITY,
+    RECENT_POPULARITY,
+    RECENT_VIEWS,
     SOURCE_NAMES,
     SOURCE_REASONS,
     SOURCE_SHARES,
@@ -24,6 +34,7 @@ from merchandiser.retrieval.retriever import (
     candidates,
     candidates_for,
     merge_proposals,
+    model_shares,
     popular,
     proposals,
     similar,
@@ -37,6 +48,8 @@ __all__ = [
     "CONTENT",
     "PERSONAL_SOURCES",
     "POPULARITY",
+    "RECENT_POPULARITY",
+    "RECENT_VIEWS",
     "SOURCES",
     "SOURCE_NAMES",
     "SOURCE_REASONS",
@@ -48,12 +61,14 @@ __all__ = [
     "Source",
     "ann_source",
     "best_of",
+    "best_positions",
     "bought_together",
     "build_index",
     "candidates",
     "candidates_for",
     "merge",
     "merge_proposals",
+    "model_shares",
     "popular",
     "popularity_source",
     "proposals",

@@ -19,4 +19,4 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     rows = np.array([row for row, _ in history], dtype=np.int64)
     weights = np.array([weight for _, weight in history], dtype=np.float64)
     dense = items.signals.also_viewed.scores(rows, weights / weights.sum())
-    return top_scores(dense, ask.k, ask.allowed, user.purchased)
+    return top_scores(dense, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

@@ -18,4 +18,4 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
         return None
     rows = np.array(user.recent[:RECENT_ITEMS], dtype=np.int64)
     dense = items.signals.bought_together.scores(rows, RECENT_DECAY ** np.arange(len(rows)))
-    return top_scores(dense, ask.k, ask.allowed, user.purchased)
+    return top_scores(dense, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

@@ -19,4 +19,5 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     if ask.allowed is not None:
         keep = ask.allowed[placed]
         placed, vectors = placed[keep], vectors[keep]
-    return best_of(placed, vectors @ user.vector.astype(np.float32), ask.k, user.purchased)
+    scores = vectors @ user.vector.astype(np.float32)
+    return best_of(placed, scores, ask.k, user.purchased, tie=items.tie_rank)

@@ -17,7 +17,9 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     if ask.allowed is None:
         key = next((s for s in user.segments if s in items.signals.segments), NAME)
         return static_top(items, key, segment, ask.k, user.purchased, dense=False)
-    return popularity_source(segment, ask.k, items.catalog.categories, ask.category, user.purchased)
+    return popularity_source(
+        segment, ask.k, items.catalog.categories, ask.category, user.purchased, items.tie_rank
+    )
 
 
 def popularity_source(
@@ -26,6 +28,7 @@ def popularity_source(
     categories: np.ndarray | None = None,
     category: str | None = None,
     exclude: frozenset[int] = frozenset(),
+    tie: np.ndarray | None = None,
 ) -> Proposal:
-    rows, scores = top_popular(popularity, k, categories, category, exclude)
+    rows, scores = top_popular(popularity, k, categories, category, exclude, tie)
     return Proposal(rows, scores)

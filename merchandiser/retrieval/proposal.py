@@ -53,8 +53,10 @@ def top_scores(
     allowed: np.ndarray | None = None,
     exclude: frozenset[int] = frozenset(),
     positive_only: bool = True,
+    tie: np.ndarray | None = None,
 ) -> Proposal:
-    """The ``k`` best rows of a dense score vector (ties: lower row first); the vector rides along."""
+    """The ``k`` best rows of a dense score vector, equal scores settled by ``tie`` (lower first:
+    ``ItemModel.tie_rank``; by row only without a model); the vector rides along."""
     scores = np.asarray(scores, dtype=np.float64)
     usable = scores > 0 if positive_only else np.isfinite(scores)
     if allowed is not None:
@@ -64,10 +66,18 @@ def top_scores(
     rows = np.flatnonzero(usable)
     if k <= 0 or len(rows) == 0:
         return Proposal(np.empty(0, np.int64), np.empty(0, np.float64), scores)
-    if len(rows) > k:
-        rows = rows[np.argpartition(-scores[rows], k - 1)[:k]]
-    rows = rows[np.lexsort((rows, -scores[rows]))]
+    rows = rows[best_positions(scores[rows], k, rows if tie is None else np.asarray(tie)[rows])]
     return Proposal(rows.astype(np.int64), scores[rows], scores)
+
+
+def best_positions(scores: np.ndarray, k: int, ties: np.ndarray) -> np.ndarray:
+    """Positions of the ``k`` best ``scores``, best first, equal scores by ``ties`` (lower first); every
+    position scoring as well as the k-th is kept until the tie-break, so the border is settled by it too."""
+    positions = np.arange(len(scores))
+    if len(scores) > k:
+        kth = np.partition(-scores, k - 1)[k - 1]
+        positions = positions[-scores <= kth]
+    return positions[np.lexsort((ties[positions], -scores[positions]))[:k]]
 
 
 def merge(
@@ -127,23 +137,27 @@ def merge(
     return Candidates(rows=rows, scores=scores, sources=[names[at] for at in first.tolist()])
 
 
-def best_of(rows: np.ndarray, scores: np.ndarray, k: int, exclude: frozenset[int]) -> Proposal:
-    """The ``k`` best of ``rows`` by ``scores`` (ties: lower row first), ``exclude`` skipped."""
+def best_of(
+    rows: np.ndarray, scores: np.ndarray, k: int, exclude: frozenset[int], tie: np.ndarray | None = None
+) -> Proposal:
+    """The ``k`` best of ``rows`` by ``scores`` (ties: ``tie``, as ``top_scores``), ``exclude`` skipped."""
+    rows = np.asarray(rows, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
     if exclude:
         keep = ~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
         rows, scores = rows[keep], scores[keep]
-    if len(rows) > k:
-        top = np.argpartition(-scores, k - 1)[:k]
-        rows, scores = rows[top], scores[top]
-    order = np.lexsort((rows, -scores))
-    return Proposal(rows[order].astype(np.int64), scores[order].astype(np.float64))
+    if k <= 0 or len(rows) == 0:
+        return Proposal.empty()
+    best = best_positions(scores, k, rows if tie is None else np.asarray(tie)[rows])
+    return Proposal(rows[best], scores[best])
 
 
 def static_top(
     items: ItemModel, key: str, scores: np.ndarray, k: int, exclude: frozenset[int], dense: bool
 ) -> Proposal:
     """The ``k`` best rows of a static score vector (positive scores only), ``exclude`` skipped; its order
-    is sorted once per model and key (``ItemModel.static_order``), a request only skips exclusions."""
+    is sorted once per model and key (``ItemModel.static_order``, ties by ``tie_rank``), a request only
+    skips exclusions."""
     head = items.static_order(key, scores)[: k + len(exclude)]
     if exclude:
         head = head[~np.isin(head, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))]

@@ -12,7 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from merchandiser.catalog import ItemModel
-from merchandiser.retrieval import also_viewed, ann, bought_together, content, popularity, trending
+from merchandiser.retrieval import (
+    also_viewed,
+    ann,
+    bought_together,
+    content,
+    popularity,
+    recent_popularity,
+    recent_views,
+    trending,
+)
 from merchandiser.retrieval.proposal import Ask, Proposal
 from merchandiser.shopper import UserState
 
@@ -24,7 +33,9 @@ class Source:
     name: str
     propose: Propose
     # share of the candidate places the source fills first; places a source cannot fill go to the
-    # others' next best. Measured per source in the training report (``models.<source>``).
+    # others' next best. Measured per source in the training report (``models.<source>``). These are the
+    # defaults: the training job tunes the shares per shop and its model's manifest carries the chosen ones
+    # (``retriever.model_shares``).
     share: float
     reason: str  # what the shopper reads beside an item the source put on the page
     personal: bool  # proposes from the shopper's own history or taste (discovery draws only from these)
@@ -32,7 +43,7 @@ class Source:
 
 SOURCES: tuple[Source, ...] = (
     Source(ann.NAME, ann.propose, 0.35, "matches your taste", personal=True),
-    Source(also_viewed.NAME, also_viewed.propose, 0.25, "viewed by shoppers like you", personal=True),
+    Source(also_viewed.NAME, also_viewed.propose, 0.2, "viewed by shoppers like you", personal=True),
     Source(
         bought_together.NAME,
         bought_together.propose,
@@ -40,9 +51,11 @@ SOURCES: tuple[Source, ...] = (
         "often bought together with your items",
         personal=True,
     ),
+    Source(recent_views.NAME, recent_views.propose, 0.05, "like what you just viewed", personal=True),
     Source(content.NAME, content.propose, 0.05, "new and like what you love", personal=True),
     Source(trending.NAME, trending.propose, 0.1, "trending now", personal=False),
-    Source(popularity.NAME, popularity.propose, 0.15, "popular with shoppers", personal=False),
+    Source(recent_popularity.NAME, recent_popularity.propose, 0.05, "popular right now", personal=False),
+    Source(popularity.NAME, popularity.propose, 0.1, "popular with shoppers", personal=False),
 )
 
 SOURCE_NAMES: tuple[str, ...] = tuple(source.name for source in SOURCES)
@@ -52,3 +65,4 @@ PERSONAL_SOURCES: tuple[str, ...] = tuple(source.name for source in SOURCES if s
 
 ANN, ALSO_VIEWED, BOUGHT_TOGETHER = ann.NAME, also_viewed.NAME, bought_together.NAME
 CONTENT, TRENDING, POPULARITY = content.NAME, trending.NAME, popularity.NAME
+RECENT_VIEWS, RECENT_POPULARITY = recent_views.NAME, recent_popularity.NAME

@@ -33,14 +33,23 @@ def proposals(items: ItemModel, user: UserState, k: int, category: str | None = 
     return {name: proposal for name, proposal in found.items() if proposal is not None}
 
 
+def model_shares(items: ItemModel) -> dict[str, float]:
+    """The source shares a model was trained with: those its training job chose (``source_shares`` in
+    its manifest), the registry's for any source the manifest does not name (a model trained before the
+    shares were tuned, or before a source existed)."""
+    chosen = items.manifest.get("source_shares") or {}
+    return {name: float(chosen.get(name, share)) for name, share in SOURCE_SHARES.items()}
+
+
 def merge_proposals(
     found: Mapping[str, Proposal],
     k: int,
     exclude: frozenset[int],
     shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """``shares`` (source -> share of the ``k`` places it fills first) default to the registry's; a
-    source a caller's shares leave out fills no place first, only what the others leave over."""
+    """The proposals merged into ``k`` candidates, each source's quota its share of ``k``; ``shares``
+    (source -> share of the ``k`` places it fills first) default to the registry's; a source a caller's
+    shares leave out fills no place first, only what the others leave over."""
     shares = SOURCE_SHARES if shares is None else shares
     quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
     return merge(found, quotas, k, exclude=exclude)
@@ -56,7 +65,8 @@ def candidates(
 ) -> Candidates:
     """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; the
     shopper's purchases and the ``exclude`` rows (serving: items out of stock) are never among them; an
-    experiment variant pins other ``shares`` (default: the registry's)."""
+    experiment variant pins other ``shares`` (default: the model's own, ``model_shares``)."""
+    shares = model_shares(items) if shares is None else shares
     return merge_proposals(proposals(items, user, k, category), k, user.purchased | exclude, shares)
 
 
@@ -85,7 +95,7 @@ def popular(
 ) -> Candidates:
     source = TRENDING if trending else POPULARITY
     scores = items.signals.trending if trending else items.popularity
-    proposal = popularity_source(scores, k, items.catalog.categories, category, exclude)
+    proposal = popularity_source(scores, k, items.catalog.categories, category, exclude, tie=items.tie_rank)
     return merge({source: proposal}, {source: k}, k)
 
 

@@ -12,4 +12,4 @@ NAME = "trending"
 def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     if ask.allowed is None:
         return static_top(items, NAME, items.signals.trending, ask.k, user.purchased, dense=True)
-    return top_scores(items.signals.trending, ask.k, ask.allowed, user.purchased)
+    return top_scores(items.signals.trending, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

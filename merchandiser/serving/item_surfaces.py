@@ -15,7 +15,7 @@ import numpy as np
 
 from merchandiser import retrieval
 from merchandiser.reranking import Scored
-from merchandiser.retrieval import TRENDING, Candidates
+from merchandiser.retrieval import TRENDING, Candidates, best_positions
 from merchandiser.serving.core import RecommenderCore, best_scores
 from merchandiser.serving.report import FEATURE_STORE, INDEX, RETRIEVAL, STORE, ServingReport
 from merchandiser.serving.treatment import PRODUCTION_TREATMENT, Arm, Treatment
@@ -73,7 +73,7 @@ class ItemSurfaces(RecommenderCore):
                     spread = float(taste.max() - taste.min())
                     taste = (taste - taste.min()) / spread if spread > 0 else np.ones(len(rows))
                     scores = 0.5 * closeness + 0.5 * taste
-                    order = np.argsort(-scores, kind="stable")
+                    order = best_positions(scores, len(scores), self.items.tie_rank[rows])
                     rows, scores, sources = rows[order], scores[order], [sources[i] for i in order]
             return self._scored(rows[:k], scores[:k], sources[:k])
 
@@ -171,11 +171,14 @@ class ItemSurfaces(RecommenderCore):
             if item_id in catalog.row_of
             and catalog.in_stock[catalog.row_of[item_id]]
             and (category is None or catalog.categories[catalog.row_of[item_id]] == category)
-        ][:k]
+        ]
         if not ranked:
             return None, False
         rows = np.array([row for row, _ in ranked], dtype=np.int64)
         scores = np.array([score for _, score in ranked], dtype=np.float64)
+        # equal counts: the model's tie order (recent popularity, recency), not the item ids'
+        best = best_positions(scores, k, self.items.tie_rank[rows])
+        rows, scores = rows[best], scores[best]
         return Candidates(rows=rows, scores={TRENDING: scores}, sources=[TRENDING] * len(rows)), False
 
     def bought_together(

@@ -14,12 +14,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from merchandiser import retrieval
-from merchandiser.reranking import Rules, Scored, daily_seed, page_rules, ranked_items, rerank, rules
+from merchandiser.reranking import (
+    Rules,
+    Scored,
+    anchor_blend,
+    daily_seed,
+    page_rules,
+    ranked_items,
+    rerank,
+    rules,
+    tuned_rules,
+)
 from merchandiser.retrieval import TRENDING
 from merchandiser.serving.core import CANDIDATES, best_scores
 from merchandiser.serving.item_surfaces import ItemSurfaces
 from merchandiser.serving.report import INDEX, RANKER, RANKING, RERANKING, RETRIEVAL, STORE, ServingReport
-from merchandiser.serving.treatment import PRODUCTION_TREATMENT, Arm, Treatment
+from merchandiser.serving.treatment import PRODUCTION_TREATMENT, RANKER_ORDER, Arm, Treatment
 from merchandiser.settings import RuleOptions
 
 SURFACES = ("home", "category")
@@ -45,10 +55,13 @@ class Recommender(ItemSurfaces):
             shopper, degraded = self.shopper(user_id, report)
         with report.stage(RETRIEVAL):
             state = self.user_state(shopper, context)
-        # Items from the current session belong on a "recently viewed" rail, not in "for you".
-        seen = frozenset(event.item_id for event in shopper.session)
+        # The page rules the model's training chose, under the retailer's, under a variant's: what the
+        # variant pins wins, then what the retailer set; every arm's page goes through the same rules.
+        retailer = tuned_rules(self.items, treatment.rules_over(self.merchandising))
+        # Items from the current session belong on a "recently viewed" rail, not in "for you", unless the
+        # retailer wants them there (shoppers who buy what they just viewed)
+        seen = frozenset(() if retailer.show_session_items else (event.item_id for event in shopper.session))
         now = self.clock()
-        retailer = treatment.rules_over(self.merchandising)
 
         def page_of(arm: Arm) -> list[Scored]:
             with report.stage(RETRIEVAL):
@@ -63,6 +76,11 @@ class Recommender(ItemSurfaces):
                 else:
                     scores = self.rank_candidates(state, candidates, report, arm.order)
             with report.stage(RERANKING):
+                if arm.policy is None and arm.order == RANKER_ORDER:
+                    # the pipeline's page orders by the ranker's scores, blended with a simple list when
+                    # the training job found that list better on its validation window
+                    # (merchandiser.reranking.fallback); a pinned ALS order or a holdout stays as pinned
+                    scores = anchor_blend(self.items, candidates, scores)
                 the_rules = page_rules(
                     self.items,
                     retailer,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from merchandiser.catalog import ItemModel, fold_in
+from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.store import ShopperRecord
 
 
@@ -94,14 +95,26 @@ def from_record(
     items: ItemModel, shopper: ShopperRecord, context: Mapping[str, str] | None = None
 ) -> UserState:
     """A stored shopper (profile + session) as a state; the request's ``context`` (country, device...)
-    adds to and overrides the profile's attributes, which pick the popularity segment."""
+    adds to and overrides the profile's attributes, which pick the popularity segment. The session's
+    events are weighted with the model's event weights (the profile's history already is)."""
+    tuned = items.manifest.get("event_weights") or {}
     return user_state(
         items,
         shopper.history,
-        [(event.item_id, event.weight) for event in shopper.session],
+        [(event.item_id, session_weight(event.event_type, event.weight, tuned)) for event in shopper.session],
         shopper.purchased,
         recent=shopper.recent,
         category_seen=shopper.category_seen,
         attributes={**shopper.attributes, **(context or {})},
         session_times=[event.ts for event in shopper.session],
     )
+
+
+def session_weight(event_type: str, stored: float, tuned: Mapping[str, float]) -> float:
+    """A session event's weight under the model's event weights: the stream stored it with the default
+    weights (``schemas.EVENT_WEIGHTS``, a rating's scaled by its value), so it is rescaled by the tuned
+    weight of its type over the default one."""
+    default = EVENT_WEIGHTS.get(event_type)
+    if not default or event_type not in tuned:
+        return stored
+    return stored * float(tuned[event_type]) / default

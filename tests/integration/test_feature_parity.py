@@ -7,9 +7,11 @@ the feature store and turned into a state by the recommender, exactly as a reque
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from merchandiser import retrieval
 from merchandiser.publishing import user_profiles
@@ -17,21 +19,36 @@ from merchandiser.ranking import FEATURE_NAMES, ranking_features
 from merchandiser.serving import Model, Recommender
 from merchandiser.store import FeatureStore
 from tests.integration.conftest import Aws
-from tests.tiny_shop import shop
+from tests.tiny_shop import TINY_HP, shop, train_tiny_model
 from training.fit import Hyperparameters, epoch_seconds, user_histories, user_item_weights, user_segments
 
 
-def test_training_and_serving_features_agree(aws: Aws, model_dir: Path) -> None:
+@pytest.fixture(scope="module")
+def tuned_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny shop's model with its values tuned (event weights, half-life, shares...), not the defaults."""
+    hp = replace(TINY_HP, tuning_trials=6, tuning_seconds=100_000.0)
+    return train_tiny_model(tmp_path_factory.mktemp("tuned"), hp)
+
+
+@pytest.mark.parametrize("tuned", [False, True], ids=["defaults", "tuned"])
+def test_training_and_serving_features_agree(
+    aws: Aws, model_dir: Path, tuned: bool, request: pytest.FixtureRequest
+) -> None:
     # Given the served model and the profiles its training job wrote, loaded as publish loads them
+    if tuned:
+        model_dir = request.getfixturevalue("tuned_model_dir")
     model = Model.load(model_dir)
     store = FeatureStore(aws.dynamodb, aws.users_table, aws.sessions_table, aws.items_table)
     store.put_profiles(user_profiles(model_dir), model_version=model.version)
     recommender = Recommender(model=model, store=store)
-    # And the training job's own histories at the end of the data
+    # And the training job's own histories at the end of the data, with the values it chose
     channels = shop()
     end = epoch_seconds(channels.interactions["timestamp"].max())
+    chosen = Hyperparameters(**model.items.manifest["hyperparameters"])
+    # (the tuned model's event weights are not the defaults: the check covers tuned values)
+    assert (chosen.event_weights() != Hyperparameters().event_weights()) is tuned
     pairs = user_item_weights(
-        channels.interactions, model.items.catalog, end, Hyperparameters().half_life_days
+        channels.interactions, model.items.catalog, end, chosen.half_life_days, chosen.event_weights()
     )
     histories = user_histories(pairs, model.items.catalog, user_segments(channels.users))
     now = end + 3600.0

@@ -372,6 +372,22 @@ def test_recommendations_follow_the_retailers_rules(
     assert "bags" not in {i["category"] for i in page["items"]}
 
 
+def test_a_retailer_can_let_the_session_items_onto_the_page(
+    call: Call, monkeypatch: pytest.MonkeyPatch, aws
+) -> None:  # type: ignore[no-untyped-def]
+    # Given a shopper who just viewed three hats, and a retailer whose shoppers buy what they just viewed
+    store = FeatureStore(aws.dynamodb, "users", "sessions")
+    events = [SessionEvent(f"e{n}", f"i0{n * 3 + 1}", "view", 1.0, 1_800_000_000.0 + n) for n in range(3)]
+    store.append_session("viewer", events, [], expires_at=1_900_000_000)
+    viewed = {"i01", "i04", "i07"}
+    _, default = recommendations(call, "viewer", "k=30")
+    monkeypatch.setenv("MERCHANDISING_RULES", json.dumps({"show_session_items": True}))
+    _, shown = recommendations(call, "viewer", "k=30")
+    # Then by default the viewed hats stay off the page, with the rule they may be on it
+    assert not {i["item_id"] for i in default["items"]} & viewed
+    assert {i["item_id"] for i in shown["items"]} & viewed
+
+
 def test_new_items_get_exploration_slots_on_the_home_page(aws, model_dir: Path) -> None:  # type: ignore[no-untyped-def]
     # Given a catalogue where three shoes arrived yesterday and nobody has interacted with them
     served = runtime.model(str(model_dir))

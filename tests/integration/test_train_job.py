@@ -41,8 +41,11 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def train(shop: Path, out: Path, engine: str = "local") -> dict[str, Any]:
     """Runs training/train.py as a script, the way the SageMaker container does."""
     hyperparameters = out / "hyperparameters.json"
-    # SageMaker passes every hyperparameter as a string
-    hyperparameters.write_text(json.dumps({"iterations": "15", "seed": "7"}))
+    # SageMaker passes every hyperparameter as a string; a trial budget that binds (not the time) keeps the
+    # tuning, hence the two runs, deterministic
+    hyperparameters.write_text(
+        json.dumps({"iterations": "15", "seed": "7", "tuning-trials": "6", "tuning-seconds": "100000"})
+    )
     env = {
         **os.environ,
         "SM_CHANNEL_INTERACTIONS": str(shop),
@@ -111,7 +114,9 @@ def test_model_dir_holds_every_artifact_with_its_hash(finished: tuple[Path, dict
     }
     assert set(manifest["files"]) == expected
     assert manifest["model_version"] == evaluation["model_version"]
-    assert manifest["hyperparameters"]["factors"] == 32 and manifest["hyperparameters"]["iterations"] == 15
+    assert manifest["given_hyperparameters"]["factors"] == 32
+    assert manifest["hyperparameters"]["iterations"] == 15
+    assert manifest["tuning"]["budget"]["trials"] == 6 and evaluation["tuning"]["enabled"] is True
     assert manifest["metrics"]["pipeline"]["ndcg@10"] == evaluation["models"]["pipeline"]["ndcg@10"]
     assert {"numpy", "lightgbm", "chroma-hnswlib"} <= set(manifest["libraries"])
     assert manifest["data"]["first_timestamp"] and manifest["data"]["last_timestamp"]

@@ -52,6 +52,7 @@ def tiny_shop() -> ItemModel:
         bought_together=neighbours({1: [(4, 0.7), (0, 0.6), (8, 0.2)]}),
         placed=placed,
         segments={"country=north": np.array([0, 0, 0, 0, 0, 0, 0, 0, 3, 0], dtype=np.float32)},
+        recent_popularity=np.array([0, 0, 4, 0, 0, 0, 0, 2, 0, 0], dtype=np.float32),
     )
     manifest = {"model_version": "tiny", "als": {"regularization": 0.05, "alpha": 1.0}}
     return ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
@@ -73,8 +74,10 @@ KNOWN_FIRST = {
     "ann": 1,  # the highest x of the shoes, item 0 bought
     "also_viewed": 2,  # 0's strongest neighbour (0.9 x 3/4 of the history weight)
     "bought_together": 4,  # the recent item 1's basket neighbour
+    "recent_views": 1,  # the latest item itself (1.0), before its co-viewed item 3 (0.8)
     "content": 9,  # the only item placed by its attributes
     "trending": 6,
+    "recent_popularity": 2,
     "popularity": 8,  # the shopper's segment, north, has bought only item 8
 }
 

@@ -1,0 +1,105 @@
+"""The training job's tuned choices inside the experiment arms of the home page: the tuned page rules under a
+variant's, the fallback's blend on the pipeline's arm only, the model's own source shares when an arm pins
+none."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from merchandiser.experiments import parse_experiment
+from merchandiser.publishing import user_profiles
+from merchandiser.retrieval import SOURCE_SHARES, merge_proposals, model_shares
+from merchandiser.serving import Model, Recommender, Treatment, runtime
+from merchandiser.store import FeatureStore, SessionEvent
+
+VIEWED = ("i01", "i04", "i07")
+
+
+@pytest.fixture
+def store(aws, model_dir: Path) -> FeatureStore:  # type: ignore[no-untyped-def]
+    store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
+    store.put_profiles(user_profiles(model_dir), model_version="test")
+    events = [SessionEvent(f"e{n}", item, "view", 1.0, 1_800_000_000.0 + n) for n, item in enumerate(VIEWED)]
+    store.append_session("viewer", events, [], expires_at=1_900_000_000)
+    return store
+
+
+@pytest.fixture
+def shopper(model_dir: Path) -> str:
+    return str(next(p for p in user_profiles(model_dir) if p["purchased"])["user_id"])
+
+
+def tuned(model_dir: Path, **manifest: Any) -> Model:
+    """The tiny model with these manifest entries, as a training job that chose them writes them."""
+    served = runtime.model(str(model_dir))
+    items = copy.copy(served.items)
+    items.manifest = {**served.items.manifest, **manifest}
+    return Model(items, served.ranker)
+
+
+def treatment(**variant: Any) -> Treatment:
+    experiment = parse_experiment(
+        {"name": "exp", "surfaces": ["home"], "variants": [{"name": "b", "share": 1.0, **variant}]}
+    )
+    return Treatment(experiment.name, experiment.variants[0])
+
+
+def page(model: Model, store: FeatureStore, user: str, k: int = 10, **how: Any) -> list[str]:
+    return [item["item_id"] for item in Recommender(model, store).recommend(user, k=k, **how)["items"]]
+
+
+def test_tuned_page_rules_apply_in_every_arm_and_a_variants_rules_win(
+    model_dir: Path, store: FeatureStore
+) -> None:
+    # Given a model whose training chose to show the session's items, and a shopper who just viewed three
+    model = tuned(model_dir, page_rules={"show_session_items": True})
+    # When production and a holdout serve the shopper, and a variant that pins the rule off
+    production = page(model, store, "viewer", k=30)
+    holdout = page(model, store, "viewer", k=30, treatment=treatment(policy="popularity"))
+    pinned = page(model, store, "viewer", k=30, treatment=treatment(rules={"show_session_items": False}))
+    # Then the tuned rule lets the viewed items on both arms' pages; the variant's rule keeps them off
+    assert set(production) & set(VIEWED) and set(holdout) & set(VIEWED)
+    assert not set(pinned) & set(VIEWED)
+    # And a model without the tuned rule keeps them off by default
+    assert not set(page(tuned(model_dir), store, "viewer", k=30)) & set(VIEWED)
+
+
+def test_the_fallback_blends_the_pipelines_arm_only(
+    model_dir: Path, store: FeatureStore, shopper: str
+) -> None:
+    # Given the same model with and without an engaged fallback to the trending list (its order alone)
+    plain = tuned(model_dir)
+    engaged = tuned(model_dir, fallback_to_anchor={"engaged": True, "anchor": "trending", "weight": 1.0})
+    # When the pipeline's arm, a pinned ALS order and a popularity holdout serve the shopper
+    als, holdout = treatment(order="als"), treatment(policy="popularity")
+    # Then only the pipeline's page changes: it is the trending list's order, not the ranker's
+    assert page(engaged, store, shopper) != page(plain, store, shopper)
+    assert page(engaged, store, shopper, treatment=als) == page(plain, store, shopper, treatment=als)
+    assert page(engaged, store, shopper, treatment=holdout) == page(plain, store, shopper, treatment=holdout)
+
+
+def test_an_arm_without_shares_takes_the_models_and_a_variants_shares_win(
+    model_dir: Path, store: FeatureStore, shopper: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a model whose training gave trending every place it fills first
+    chosen = {"trending": 1.0, "ann": 0.0}
+    model = tuned(model_dir, source_shares=chosen)
+    merged: list[dict[str, float]] = []
+
+    def spy(found: Any, k: int, exclude: frozenset[int], shares: Any = None) -> Any:
+        merged.append(dict(shares or {}))
+        return merge_proposals(found, k, exclude, shares)
+
+    # (the real merge, watched: what shares each arm merged with)
+    monkeypatch.setattr("merchandiser.retrieval.retriever.merge_proposals", spy)
+    # When production serves the shopper, then a variant that pins its own shares
+    page(model, store, shopper)
+    page(model, store, shopper, treatment=treatment(source_shares={"ann": 1.0}))
+    # Then production merged with the model's shares (the registry's for sources it does not name)
+    assert merged[0] == model_shares(model.items) == {**SOURCE_SHARES, **chosen}
+    # And the variant's pinned shares are the merge's quotas, whatever the model chose
+    assert merged[1] == {"ann": 1.0}

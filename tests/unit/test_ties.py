@@ -1,0 +1,98 @@
+"""No arbitrary order: equal scores are settled by recent popularity, then recency, at every stage (a
+source's proposals, the merged candidates, the ranker's order, the page), never by row or item id."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from merchandiser.catalog import Catalog, ItemModel, Neighbours, Signals
+from merchandiser.ranking import score
+from merchandiser.reranking import Rules, Scored, page_rules, ranked_items, ranked_order, rerank
+from merchandiser.retrieval import SOURCES, Ask, build_index, candidates, top_scores
+from merchandiser.settings import RetailerRules
+from merchandiser.shopper import UserState
+
+N_ITEMS = 6
+# recent popularity ties items 1 and 2 (3.0), and items 3 and 5 (0.0); the latest interaction settles both
+RECENT = np.array([1.0, 3.0, 3.0, 0.0, 2.0, 0.0], dtype=np.float32)
+LAST_SEEN = np.array([50.0, 100.0, 200.0, 10.0, 60.0, 20.0])
+EXPECTED = [2, 1, 4, 0, 5, 3]  # recent popularity, then the latest interaction
+
+
+def tied_shop() -> ItemModel:
+    """Six items that every other score ties: same popularity, trending, price, age and category."""
+    catalog = Catalog(
+        item_ids=np.array([f"i{row}" for row in range(N_ITEMS)]),
+        titles=np.array([f"Item {row}" for row in range(N_ITEMS)]),
+        categories=np.array(["hats"] * N_ITEMS),
+        brands=np.array(["b"] * N_ITEMS),
+        prices=np.full(N_ITEMS, 10.0),
+        created_at=np.zeros(N_ITEMS),
+        in_stock=np.ones(N_ITEMS, bool),
+    )
+    factors = np.ones((N_ITEMS, 2), dtype=np.float32)
+    signals = Signals(
+        trending=np.full(N_ITEMS, 2.0, dtype=np.float32),
+        also_viewed=Neighbours.empty(N_ITEMS),
+        bought_together=Neighbours.empty(N_ITEMS),
+        placed=np.zeros(N_ITEMS, bool),
+        recent_popularity=RECENT,
+        last_seen=LAST_SEEN,
+    )
+    manifest = {"model_version": "ties", "als": {"regularization": 0.05, "alpha": 1.0}}
+    popularity = np.full(N_ITEMS, 5.0, dtype=np.float32)
+    return ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
+
+
+def newcomer() -> UserState:
+    return UserState(vector=None, history={}, recent=[], purchased=frozenset())
+
+
+def test_the_tie_order_is_recent_popularity_then_the_latest_interaction() -> None:
+    # Given six items whose other signals all tie / When the model orders them for ties
+    ranks = tied_shop().tie_rank
+    # Then the more recently popular item comes first, the latest touched among equals
+    assert np.argsort(ranks).tolist() == EXPECTED
+
+
+def test_a_source_proposing_equal_scores_follows_the_tie_order_even_at_its_cut() -> None:
+    items = tied_shop()
+    trending = next(source for source in SOURCES if source.name == "trending")
+    # Given every item trending equally / When the trending source proposes three of them
+    proposal = trending.propose(items, newcomer(), Ask.of(items, 3))
+    # Then they are the three first in the tie order, in that order (not the three lowest rows)
+    assert proposal is not None and proposal.rows.tolist() == EXPECTED[:3]
+    # And the dense path (a category page) and a bare score vector agree
+    in_category = trending.propose(items, newcomer(), Ask.of(items, 3, category="hats"))
+    assert in_category is not None and in_category.rows.tolist() == EXPECTED[:3]
+    found = top_scores(np.ones(N_ITEMS), 4, tie=items.tie_rank)
+    assert found.rows.tolist() == EXPECTED[:4]
+
+
+def test_the_ranker_order_and_the_page_follow_the_tie_order() -> None:
+    # Given a newcomer's candidates (trending, recent popularity, popularity), merged by the sources' shares
+    items = tied_shop()
+    state = newcomer()
+    found = candidates(items, state, k=N_ITEMS)
+    assert sorted(found.rows.tolist()) == list(range(N_ITEMS))
+    # When they are scored without a ranker: no taste vector and equal popularity, so every score ties
+    scores = score(None, items, state, found, now=1000.0)
+    assert len(set(scores.tolist())) == 1
+    # Then the ranker's order is the tie order, whatever order the merge produced
+    assert found.rows[ranked_order(items, found, scores)].tolist() == EXPECTED
+    # And so is the page the shopper sees (no category cap: one category)
+    retailer = RetailerRules(category_share=1.0, discovery_share=0.0, explore_share=0.0)
+    rules = page_rules(items, retailer, 5, found, scores, frozenset(), "seed", 1000.0)
+    page = rerank(ranked_items(items, found, scores, 5), rules)
+    assert [item.item_id for item in page] == [f"i{row}" for row in EXPECTED[:5]]
+
+
+def test_reranking_settles_equal_scores_by_each_items_tie_not_its_id() -> None:
+    # Given two items of equal score, the later id with the better tie rank
+    items = [
+        Scored("a", 0.5, "ann", tie=2),
+        Scored("b", 0.5, "ann", tie=1),
+        Scored("c", 0.9, "ann", tie=3),
+    ]
+    # When the page is built / Then b comes before a
+    assert [item.item_id for item in rerank(items, Rules(k=3))] == ["c", "b", "a"]
