@@ -24,7 +24,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.kinesis.models import kinesis_backends
 from moto.server import ThreadedMotoServer
 
-from layers.build import build_core, build_model
+from layers.build import build_core
 from local_twin.archive import DEFAULT_BUFFER_SECONDS, ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
@@ -34,13 +34,18 @@ from local_twin.moto_server import start_moto
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
 from merchandiser.serving import runtime as serving_runtime
-from merchandiser.store import ITEMS_PREFIX, MANIFEST, PRODUCTION_POINTER, SERVING_FILES, USERS_PREFIX
+from merchandiser.store import ITEMS_PREFIX, USERS_PREFIX
 
 REGION = "us-east-1"
 SERVING = ("retrieval", "ranking", "reranking", "catalog")
 # moto has no Athena to run the daily report job's SQL: the twin's experiments function computes a
 # report on the request with DuckDB over the archive bucket (ExperimentsSettings.report_source).
-TWIN_FUNCTION_ENVIRONMENT = {"experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"}}
+# moto's CloudFormation creates no CodeDeploy application and runs no function version: publish sets the
+# live-model parameter without a canary, and the twin's functions reload the model it names.
+TWIN_FUNCTION_ENVIRONMENT = {
+    "experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"},
+    "publish": {"DEPLOYMENT_APPLICATION": "", "DEPLOYMENT_GROUPS": ""},
+}
 SETTLE_SECONDS = 10.0
 # The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
 TWIN_ENVIRONMENT = {
@@ -101,7 +106,9 @@ class Twin:
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
         # what the twin changes in this process's environment, given back by stop()
-        self._saved_environment = {key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
+        self._saved_environment = {
+            key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]
+        }
         os.environ.update(TWIN_ENVIRONMENT)
         quiet_moto()
         with self.timings.measure("moto"):
@@ -110,7 +117,6 @@ class Twin:
         with self.timings.measure("deploy"):
             layers = self.workdir / "layers"
             build_core(layers / "core")
-            (layers / "model").mkdir(parents=True, exist_ok=True)  # filled by publish, as a layer swap would
             self.resources = deploy_to_moto(self.endpoint_url, self.workdir, layers)
             detach_moto_stream_triggers(self.resources.events_stream)
         overrides = {
@@ -121,6 +127,8 @@ class Twin:
         self.functions = Functions(self.resources.environments(), overrides)
         for key, values in TWIN_FUNCTION_ENVIRONMENT.items():
             self.functions.set_environment(key, **values)
+        for key in SERVING:  # the twin's /tmp: the fetched models stay with its work dir
+            self.functions.set_environment(key, MODEL_CACHE_DIR=str(self.workdir / "models"))
         return self.resources
 
     def client(self, service: str) -> Any:
@@ -233,21 +241,11 @@ class Twin:
 
     # -- internals -------------------------------------------------------------------------------
     def _swap_model(self) -> None:
-        """The publish λ has already done the real blue/green swap in moto (a new model layer version,
-        a new version of each serving function, the `live` aliases moved: merchandiser.publishing.swap);
-        moto cannot run a function with its layers, so the twin's in-process functions are pointed at
-        the same model files the new layer version holds."""
-        s3, bucket = self.client("s3"), self._resources.artifacts_bucket
-        pointer = json.loads(s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read())
-        staging = self.workdir / "published" / pointer["model_version"]
-        staging.mkdir(parents=True, exist_ok=True)
-        for name in SERVING_FILES:
-            if name == MANIFEST or name in pointer["manifest"]["files"]:
-                s3.download_file(bucket, f"{pointer['prefix']}{name}", str(staging / name))
-        layer = self.workdir / "layers" / "model" / pointer["model_version"]
-        build_model(staging, layer)
-        for key in SERVING:
-            self._functions.set_environment(key, MODEL_DIR=str(layer / "model"))
+        """The publish λ has set the live-model parameter in moto and uploaded the files under
+        models/<version>/; in AWS the canary's new function versions load it at init. The twin's functions
+        are in-process and never re-initialised, so they forget what they loaded: the next request reads
+        the parameter and fetches the model from moto's S3, as a new version does."""
+        serving_runtime.reset()
 
     @property
     def _resources(self) -> TwinResources:
