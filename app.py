@@ -86,7 +86,6 @@ def build_app(
         functions={**serving.functions, **training.functions, "event_processor": streaming.event_processor},
         event_processor=streaming.event_processor,
         dead_letter_queue=streaming.dead_letter_queue,
-        canary_alarms=serving.canary.alarms,
     )
     # On unless told otherwise: the local twin turns it off to save ~1 s, since the acknowledgments
     # only add metadata and the templates are the same either way (tests/infra runs it).

@@ -4,7 +4,7 @@ against its 7-day baseline (an alarm per surface when it falls below 70% of it).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
@@ -53,7 +53,6 @@ class MonitoringStack(Stack):
         functions: Mapping[str, lambda_.IFunction],
         event_processor: lambda_.IFunction,
         dead_letter_queue: sqs.IQueue,
-        canary_alarms: Sequence[cloudwatch.IAlarm] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -113,14 +112,6 @@ class MonitoringStack(Stack):
             ),
             cloudwatch.GraphWidget(title="Events DLQ depth", left=[dlq_visible], width=12),
         )
-        if canary_alarms:  # the serving stack's: its CodeDeploy deployment groups roll back on them
-            dashboard.add_widgets(
-                cloudwatch.AlarmStatusWidget(
-                    title="Canary alarms (serving aliases: errors, p99 latency)",
-                    alarms=list(canary_alarms),
-                    width=24,
-                )
-            )
         # ids unique per surface: the six expressions share one graph
         ctr_ratio = {
             surface: cloudwatch.MathExpression(

@@ -149,10 +149,3 @@ def test_a_stopped_canary_reaches_publish(synthesized: Synthesized) -> None:
     assert len(canary) == 1
     assert canary[0]["detail-type"] == ["CodeDeploy Deployment State-change Notification"]
     assert canary[0]["detail"]["state"] == ["FAILURE", "STOP"]
-
-
-def test_the_dashboard_shows_the_canary_alarms(synthesized: Synthesized) -> None:
-    dashboards = synthesized.resources("Merchandiser-Monitoring", "AWS::CloudWatch::Dashboard")
-    body = json.dumps(next(iter(dashboards.values()))["Properties"]["DashboardBody"])
-    assert "Canary alarms" in body
-    assert body.count("Merchandiser-Serving:ExportsOutputFnGetAttModelCanary") == 2 * len(SERVING_FUNCTIONS)
