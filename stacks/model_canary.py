@@ -4,7 +4,9 @@ automatically when any serving alias errs or slows down meanwhile.
 
 Every group watches every serving alias's alarms: a bad model fails its three canaries together.
 The alarms live here, not in the monitoring stack, because the groups need them and the monitoring
-stack already depends on this one (a reference back would be a cycle); its dashboard shows them.
+stack already depends on this one (a reference back would be a cycle). The monitoring dashboard does not
+show them yet: a cross-stack reference to an alarm's ARN breaks the twin's deploy (moto's CloudFormation
+has no CloudWatch alarms), so that widget waits for a twin-side stand-in.
 """
 
 from __future__ import annotations
