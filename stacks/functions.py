@@ -146,7 +146,7 @@ def merchandiser_function(
         handler=c.HANDLER,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.X86_64,
-        memory_size=size.memory_mb if serving and size else c.DEFAULT_MEMORY_MB,
+        memory_size=size.memory_mb if serving and size else c.MEMORY_MB.get(name, c.DEFAULT_MEMORY_MB),
         ephemeral_storage_size=Size.mebibytes(size.ephemeral_mb) if serving and size else None,
         snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
         if serving and size and size.snap_start

@@ -8,8 +8,8 @@ from merchandiser.publishing.canary import (
     SwapError,
     appspec,
 )
-from merchandiser.publishing.gate import decide
-from merchandiser.publishing.jobs import JOB_PREFIX, job_name, training_job_request
+from merchandiser.publishing.gate import decide, drift_of
+from merchandiser.publishing.jobs import JOB_PREFIX, export_catalogue, job_name, training_job_request
 from merchandiser.publishing.release import (
     LiveModel,
     NothingToRollBackError,
@@ -33,6 +33,8 @@ __all__ = [
     "appspec",
     "canary_failed",
     "decide",
+    "drift_of",
+    "export_catalogue",
     "job_name",
     "production_manifest",
     "production_pointer",

@@ -102,13 +102,35 @@ def store(aws) -> FeatureStore:  # type: ignore[no-untyped-def]
     return FeatureStore(aws.dynamodb, "users", "sessions")
 
 
-def versioned(model_dir: Path, tmp_path: Path, version: str) -> Path:
-    """A copy of the tiny model under another model_version (the manifest itself is not hashed)."""
+def versioned(
+    model_dir: Path,
+    tmp_path: Path,
+    version: str,
+    against: str | None = None,
+    scores: tuple[float, float] = (0.3, 0.3),
+) -> Path:
+    """A copy of the tiny model under another model_version (the manifest itself is not hashed); with
+    ``against``, the job scored it (``scores[0]``) and that production model (``scores[1]``) on one window."""
     copy = tmp_path / version
     shutil.copytree(model_dir, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    (copy / "manifest.json").write_text(json.dumps({**manifest, "model_version": version}))
+    manifest = {**json.loads((copy / "manifest.json").read_text()), "model_version": version}
+    if against is not None:
+        manifest["gate"] = {
+            "scored": True,
+            "model_version": against,
+            "candidate": scores[0],
+            "production": scores[1],
+            "users": 500,
+            "window_start": "s",
+            "window_end": "e",
+        }
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy
+
+
+def scored_m2(model_dir: Path, tmp_path: Path) -> Path:
+    """m2, scored by its job against m1 on one window (the gate promotes it when not worse)."""
+    return versioned(model_dir, tmp_path, "m2", against="m1")
 
 
 def live(client: Any, name: str) -> str:
@@ -174,7 +196,8 @@ def test_rollback_flips_every_alias_back_and_restores_the_parameter_and_pointer(
     with pytest.raises(NothingToRollBackError):  # m1 replaced nothing
         rollback(s3, BUCKET, canary, live_model())
     completed(
-        lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2"), canary, live_model())
+        lambda_client,
+        publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model()),
     )
     assert pointer()["model_version"] == "m2" and parameter() == "m2"
 
@@ -192,7 +215,7 @@ def test_a_failed_canary_puts_the_parameter_and_pointer_back_once(
 ) -> None:
     s3, canary = boto3.client("s3"), canary_of(lambda_client)
     publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
-    second = publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2"), canary, live_model())
+    second = publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
     failed = second["swap"]["functions"][1]["deployment_id"]
     # When CodeDeploy reports a deployment that is not the last promotion's: nothing moves
     assert canary_failed(s3, BUCKET, "d-OTHER", live_model())["rolled_back"] is False
@@ -217,7 +240,7 @@ def test_a_function_without_a_canary_undoes_the_others_and_keeps_the_parameter_a
     completed(lambda_client, first)
     canary = canary_of(lambda_client, (*FUNCTIONS, "missing-function"))
     with pytest.raises(SwapError, match="missing-function"):
-        publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2"), canary, live_model())
+        publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
     # the three canaries started for m2 are stopped (with CodeDeploy's rollback), every alias on m1's version
     assert len(STOPPED) == len(FUNCTIONS) and all(stop["autoRollbackEnabled"] for stop in STOPPED)
     assert {live(lambda_client, name) for name in FUNCTIONS} == {"2"}
@@ -229,7 +252,7 @@ def test_a_refused_model_moves_nothing(
 ) -> None:
     s3, canary = boto3.client("s3"), canary_of(lambda_client)
     publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
-    worse = versioned(model_dir, tmp_path, "m2")
+    worse = scored_m2(model_dir, tmp_path)
     manifest = json.loads((worse / "manifest.json").read_text())
     manifest["metrics"] = {}  # no ndcg@10: the gate refuses it
     (worse / "manifest.json").write_text(json.dumps(manifest))
@@ -248,10 +271,11 @@ def test_the_publish_handler_undoes_the_promotion_whose_canary_codedeploy_stoppe
     completed(
         lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
     )
-    second = publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2"), canary, live_model())
+    second = publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
     for key, value in {
         "ARTIFACTS_BUCKET": BUCKET,
         "USERS_TABLE": "users",
+        "ITEMS_TABLE": "items",
         "MODEL_PARAMETER": PARAMETER,
     }.items():
         monkeypatch.setenv(key, value)
@@ -266,3 +290,27 @@ def test_the_publish_handler_undoes_the_promotion_whose_canary_codedeploy_stoppe
     # Then m1 is the live model again
     assert result == {"rolled_back": "m2", "model_version": "m1"}
     assert parameter() == "m1" and pointer()["model_version"] == "m1"
+
+
+def test_five_successively_slightly_worse_models_stop_passing(
+    store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    """The ratchet: each candidate is 0.008 NDCG@10 worse than production on their shared window, well
+    inside the 0.02 tolerance, so comparing each with the last would promote all five."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    assert publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m0"))["promote"] is True
+    production, score, decisions = "m0", 0.300, []
+    for n in range(1, 6):
+        # Given candidate m<n>, scored with the current production on the same window
+        candidate = versioned(model_dir, tmp_path, f"m{n}", against=production, scores=(score - 0.008, score))
+        # When it is published
+        decision = publish(s3, store, BUCKET, candidate)
+        decisions.append(decision["promote"])
+        if decision["promote"]:
+            production, score = f"m{n}", score - 0.008
+    # Then the first two pass, and once the losses add up to the tolerance the later ones fail
+    assert decisions == [True, True, False, False, False]
+    assert pointer()["model_version"] == "m2" and pointer()["gate"]["drift"] == pytest.approx(0.016)
+    refused = json.loads(s3.get_object(Bucket=BUCKET, Key="models/m3/decision.json")["Body"].read())
+    assert refused["evidence"] == "same window" and "exceeds" in refused["reasons"][-1]
