@@ -63,26 +63,19 @@ lint: $(STAMP)
 $(LAYERS)/deps/.stamp: $(STAMP) layers/requirements.txt
 	$(PY) -m layers.build deps --out $(LAYERS)/deps
 
-# A model to ship in the model layer, trained on DATA (default: the synthetic shop); rebuilt only
-# when the code that trains it changes.
+# A model trained on DATA (default: the synthetic shop), for trying `merchandiser train` and the bench;
+# deployed functions load theirs from S3 (the live-model parameter), no layer holds a model.
 CORE_SOURCES := $(shell find merchandiser training -name '*.py')
 model: $(STAMP)
 	$(if $(DATA),,$(PY) -m training.datasets.synthetic_shop --out build/shop)
 	rm -rf build/model
 	$(VENV)/bin/merchandiser train --data $(if $(DATA),$(DATA),build/shop) --model-dir build/model --output-dir build/evaluation
 
-build/model/manifest.json: $(STAMP) $(CORE_SOURCES)
-	$(MAKE) model
-
 $(LAYERS)/core/.built: $(STAMP) $(CORE_SOURCES)
 	$(PY) -m layers.build core --out $(LAYERS)/core
 	touch $@
 
-$(LAYERS)/model/.built: build/model/manifest.json
-	$(PY) -m layers.build model --out $(LAYERS)/model --model-dir build/model
-	touch $@
-
-layers: $(LAYERS)/deps/.stamp $(LAYERS)/core/.built $(LAYERS)/model/.built
+layers: $(LAYERS)/deps/.stamp $(LAYERS)/core/.built
 
 synth: layers
 	$(PY) app.py

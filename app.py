@@ -3,7 +3,8 @@
 
 No AWS call and no account/region lookup happen at synth time. Context values (cdk.json or
 ``-c key=value``): ``merchandiser:layersDir`` (default ``build/layers``, built by ``make layers``),
-``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri`` and ``merchandiser:cdkNag``
+``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri``, ``merchandiser:catalogItems`` (the
+catalogue size the serving functions' memory, /tmp and SnapStart follow) and ``merchandiser:cdkNag``
 (default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding).
 """
 
@@ -44,6 +45,7 @@ def build_app(
     check_layers_dir(layers_dir)  # fail before building anything, with the command to run
     schedule = str(app.node.try_get_context(c.CONTEXT_TRAINING_SCHEDULE) or c.DEFAULT_TRAINING_SCHEDULE)
     image_uri = str(app.node.try_get_context(c.CONTEXT_TRAINING_IMAGE_URI) or c.DEFAULT_TRAINING_IMAGE_URI)
+    catalog_items = int(app.node.try_get_context(c.CONTEXT_CATALOG_ITEMS) or c.DEFAULT_CATALOG_ITEMS)
 
     data = DataStack(app, c.STACK_NAMES.data)
     streaming = StreamingStack(
@@ -64,6 +66,7 @@ def build_app(
         events_stream=streaming.stream,
         artifacts_bucket=data.artifacts_bucket,
         layers_dir=layers_dir,
+        catalog_items=catalog_items,
     )
     training = TrainingStack(
         app,

@@ -1,6 +1,7 @@
-"""Builds the three Lambda layers from wheels, without Docker.
+"""Builds the two Lambda layers from wheels, without Docker: dependencies and code only (the model is
+fetched from S3 by the serving functions, ``merchandiser.serving.model_source``).
 
-``python -m layers.build deps|core|model --out DIR [--model-dir DIR]``
+``python -m layers.build deps|core --out DIR``
 
 - deps: the pinned runtime dependencies (``layers/requirements.txt``) as manylinux x86_64
   CPython 3.12 wheels in ``OUT/python``, trimmed, plus ``OUT/lib/libgomp.so.1`` (lightgbm's wheel
@@ -8,7 +9,6 @@
   puts ``/opt/lib`` on ``LD_LIBRARY_PATH``). The copy comes from scikit-learn's manylinux wheel,
   which bundles one. A stamp file holding the hash of the requirements makes re-runs instant.
 - core: the ``merchandiser`` package in ``OUT/python/merchandiser``.
-- model: a training job's model dir in ``OUT/model`` (``/opt/model`` at run time).
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-
-from merchandiser.store import SERVING_FILES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "layers" / "requirements.txt"
@@ -133,35 +131,16 @@ def build_core(out: Path, package: Path = CORE_PACKAGE) -> Path:
     return out
 
 
-def build_model(model_dir: Path, out: Path) -> Path:
-    """Copies what serving reads from a model dir to ``out/model`` (``/opt/model`` in Lambda)."""
-    if not model_dir.is_dir():
-        raise FileNotFoundError(f"model dir {model_dir} does not exist: train a model first")
-    target = out / "model"
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for name in SERVING_FILES:
-        if (model_dir / name).is_file():
-            shutil.copy2(model_dir / name, target / name)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m layers.build", description=__doc__.splitlines()[0])
-    parser.add_argument("layer", choices=["deps", "core", "model"])
+    parser.add_argument("layer", choices=["deps", "core"])
     parser.add_argument("--out", type=Path, required=True, help="layer directory to (re)build")
-    parser.add_argument("--model-dir", type=Path, help="model dir to package (model layer only)")
     parser.add_argument("--force", action="store_true", help="deps: rebuild even if the stamp matches")
     args = parser.parse_args(argv)
     if args.layer == "deps":
         build_deps(args.out, force=args.force)
-    elif args.layer == "core":
-        build_core(args.out)
     else:
-        if args.model_dir is None:
-            parser.error("model layer needs --model-dir")
-        build_model(args.model_dir, args.out)
+        build_core(args.out)
     return 0
 
 

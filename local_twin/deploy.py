@@ -11,7 +11,7 @@ The deps layer (about 170 MB of wheels) is deliberately not built for the twin: 
 Lambda code without Docker, so the twin runs the real handlers in-process with the project's
 virtualenv and only needs the environment each function was created with. When ``layers_dir/deps``
 is missing, an empty folder holding a ``NOT-BUILT.txt`` marker says so; core and model are used as
-given (the twin passes the real core layer and a model folder). cdk-nag is switched off for this
+given (the twin passes the real core layer). cdk-nag is switched off for this
 synth (``merchandiser:cdkNag=false``): acknowledgments are metadata only, the templates are the same,
 and tests/infra runs the checks.
 """
@@ -96,8 +96,7 @@ def prepare_twin_layers(layers_dir: Path) -> Path:
             "Not built: the local twin runs the handlers in-process with the project's virtualenv.\n"
             "Build the real layer with `make layers` (python -m layers.build deps --out build/layers/deps).\n"
         )
-    for name in ("core", "model"):
-        (layers_dir / name).mkdir(parents=True, exist_ok=True)
+    (layers_dir / "core").mkdir(parents=True, exist_ok=True)
     return layers_dir
 
 

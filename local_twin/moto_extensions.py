@@ -5,7 +5,9 @@ methods and permissions that reference it fail); its ``AWS::Lambda::Version`` an
 ``Ref`` nor ``Fn::GetAtt Version``; its ``AWS::Lambda::LayerVersion`` answers ``Ref`` with an
 object instead of the ARN and ignores ``LayerName`` (the publish function's policy names both).
 The serving functions are invoked through their ``live`` alias pointing at a published version
-(blue/green model swaps), so the twin registers these three models: moto finds CloudFormation
+(the canary moves it), so the twin registers these three models; and moto has no CloudFormation
+``AWS::CodeDeploy::Application`` / ``DeploymentGroup`` either (the canary's, whose names the publish
+function's environment imports), so the twin adds them on moto's CodeDeploy backend. moto finds CloudFormation
 models through ``CloudFormationModel.__subclasses__()``, a later definition of a type replacing
 moto's. Each calls moto's own Lambda backend, as ``publish_layer_version``, ``publish_version``
 and ``create_alias`` do.
@@ -23,6 +25,7 @@ from typing import Any
 
 from moto.awslambda.models import EventSourceMapping, LambdaBackend, lambda_backends
 from moto.cloudformation import parsing
+from moto.codedeploy.models import codedeploy_backends
 from moto.core.common_models import CloudFormationModel
 from moto.kinesis.models import kinesis_backends
 
@@ -157,6 +160,80 @@ def create_event_source_mapping_without_stream_trigger(
     for stream in kinesis_backends[backend.account_id][backend.region_name].streams.values():
         stream.lambda_event_source_mappings.pop(mapping.event_source_arn, None)
     return mapping
+
+
+class TwinCodeDeployApplication(CloudFormationModel):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::Application"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "ApplicationName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name  # Ref of an application is its name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinCodeDeployApplication:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("ApplicationName") or resource_name
+        codedeploy_backends[account_id][region_name].create_application(
+            name, properties.get("ComputePlatform", "Lambda"), properties.get("Tags", [])
+        )
+        return cls(name)
+
+
+class TwinCodeDeployDeploymentGroup(CloudFormationModel):
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::CodeDeploy::DeploymentGroup"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return "DeploymentGroupName"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.name  # Ref of a deployment group is its name
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> TwinCodeDeployDeploymentGroup:
+        properties = cloudformation_json["Properties"]
+        name = properties.get("DeploymentGroupName") or resource_name
+        codedeploy_backends[account_id][region_name].create_deployment_group(
+            application_name=str(properties["ApplicationName"]),
+            deployment_group_name=name,
+            deployment_config_name=properties.get("DeploymentConfigName"),
+            ec2_tag_filters=None,
+            on_premises_instance_tag_filters=None,
+            auto_scaling_groups=None,
+            service_role_arn=str(properties.get("ServiceRoleArn", "")),
+            auto_rollback_configuration=properties.get("AutoRollbackConfiguration"),
+            deployment_style=properties.get("DeploymentStyle"),
+        )
+        return cls(name)
 
 
 def register() -> None:

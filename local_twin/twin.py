@@ -23,7 +23,7 @@ from typing import Any
 
 import boto3
 
-from layers.build import build_core, build_model
+from layers.build import build_core
 from local_twin.archive import DEFAULT_BUFFER_SECONDS, ArchiveConsumer
 from local_twin.control import ControlServer
 from local_twin.deploy import TwinResources, deploy_to_moto
@@ -35,13 +35,18 @@ from local_twin.moto_process import MotoProcess
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
 from merchandiser.serving import runtime as serving_runtime
-from merchandiser.store import ITEMS_PREFIX, MANIFEST, PRODUCTION_POINTER, SERVING_FILES, USERS_PREFIX
+from merchandiser.store import ITEMS_PREFIX, USERS_PREFIX
 
 REGION = "us-east-1"
 SERVING = ("retrieval", "ranking", "reranking", "catalog")
 # moto has no Athena to run the daily report job's SQL: the twin's experiments function computes a
 # report on the request with DuckDB over the archive bucket (ExperimentsSettings.report_source).
-TWIN_FUNCTION_ENVIRONMENT = {"experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"}}
+# moto's CloudFormation creates no CodeDeploy application and runs no function version: publish sets the
+# live-model parameter without a canary, and the twin's functions reload the model it names.
+TWIN_FUNCTION_ENVIRONMENT = {
+    "experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"},
+    "publish": {"DEPLOYMENT_APPLICATION": "", "DEPLOYMENT_GROUPS": ""},
+}
 SETTLE_SECONDS = 10.0
 # The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
 TWIN_ENVIRONMENT = {
@@ -105,7 +110,6 @@ class Twin:
         with self.timings.measure("deploy"):
             layers = self.workdir / "layers"
             build_core(layers / "core")
-            (layers / "model").mkdir(parents=True, exist_ok=True)  # filled by publish, as a layer swap would
             self.resources = deploy_to_moto(self.endpoint_url, self.workdir, layers)
         overrides = {
             "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -119,6 +123,8 @@ class Twin:
         if os.environ.get(MODEL_LOAD_DELAY):  # a fault for load tests: serving's model loads are slow
             for key in SERVING:
                 self.functions.set_environment(key, **{MODEL_LOAD_DELAY: os.environ[MODEL_LOAD_DELAY]})
+        for key in SERVING:  # the twin's /tmp: the fetched models stay with its work dir
+            self.functions.set_environment(key, MODEL_CACHE_DIR=str(self.workdir / "models"))
         return self.resources
 
     def check(self) -> None:
@@ -291,22 +297,12 @@ class Twin:
 
     # -- internals -------------------------------------------------------------------------------
     def _swap_model(self) -> None:
-        """The publish λ has already done the real blue/green swap in moto (a new model layer version,
-        a new version of each serving function, the `live` aliases moved: merchandiser.publishing.swap);
-        moto cannot run a function with its layers, so the twin's in-process functions are pointed at
-        the same model files the new layer version holds."""
-        s3, bucket = self.client("s3"), self._resources.artifacts_bucket
-        pointer = json.loads(s3.get_object(Bucket=bucket, Key=PRODUCTION_POINTER)["Body"].read())
-        staging = self.workdir / "published" / pointer["model_version"]
-        staging.mkdir(parents=True, exist_ok=True)
-        for name in SERVING_FILES:
-            if name == MANIFEST or name in pointer["manifest"]["files"]:
-                s3.download_file(bucket, f"{pointer['prefix']}{name}", str(staging / name))
-        layer = self.workdir / "layers" / "model" / pointer["model_version"]
-        build_model(staging, layer)
-        for key in SERVING:
-            self._functions.set_environment(key, MODEL_DIR=str(layer / "model"))
-        if isinstance(self.front, FrontWorkers):  # serving already: new workers with the new model
+        """The publish λ has set the live-model parameter in moto and uploaded the files under
+        models/<version>/; in AWS the canary's new function versions load it at init. The twin's functions
+        are in-process and never re-initialised, so they forget what they loaded: the next request reads
+        the parameter and fetches the model from moto's S3, as a new version does."""
+        serving_runtime.reset()
+        if isinstance(self.front, FrontWorkers):  # serving already: new workers load the new model
             self.front.update(self._functions.environments())
 
     @property

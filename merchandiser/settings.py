@@ -118,7 +118,9 @@ class ShopTablesSettings(FunctionSettings):
     users_table: str = Field(alias="USERS_TABLE")
     items_table: str = Field(alias="ITEMS_TABLE")
     sessions_table: str = Field(alias="SESSIONS_TABLE")
-    model_dir: str = Field(default="/opt/model", alias="MODEL_DIR")
+    # A model dir on disk: what tests and benches serve. Deployed functions leave it empty and name
+    # the SSM parameter holding the live model version instead (ServingSettings.model_parameter).
+    model_dir: str = Field(default="", alias="MODEL_DIR")
     # The retailer's rules for the recommendations route, one JSON object (see RetailerRules).
     merchandising: RetailerRules = Field(default_factory=RetailerRules, alias="MERCHANDISING_RULES")
 
@@ -162,6 +164,14 @@ class ServingSettings(ShopTablesSettings):
     @field_serializer("position_randomization")
     def _randomization_to_json(self, value: PositionRandomization) -> str:
         return value.model_dump_json(exclude_defaults=True)
+
+    # The live model (merchandiser.serving.model_source): the SSM parameter naming its version, outside
+    # the template so that `cdk deploy` never reverts it; its files under models/<version>/ in the
+    # artifacts bucket, downloaded once per container (at init, before the SnapStart snapshot) into the
+    # cache dir. Empty parameter: serve MODEL_DIR.
+    model_parameter: str = Field(default="", alias="MODEL_PARAMETER")
+    artifacts_bucket: str = Field(default="", alias="ARTIFACTS_BUCKET")
+    model_cache_dir: str = Field(default="/tmp/model", alias="MODEL_CACHE_DIR")
 
 
 class EventsApiSettings(FunctionSettings):
@@ -236,9 +246,14 @@ class PublishSettings(FunctionSettings):
     users_table: str = Field(alias="USERS_TABLE")
     # The catalogue overlay entries a promoted model holds leave it (merchandiser.store.items).
     items_table: str = Field(alias="ITEMS_TABLE")
-    # Blue/green swap (merchandiser.publishing.swap): empty layer name = move only the S3 pointer.
-    model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
+    # The SSM parameter holding the live model version (what serving loads); empty: S3 pointer only.
+    model_parameter: str = Field(default="", alias="MODEL_PARAMETER")
+    # The canary (merchandiser.publishing.canary): each serving function gets a new version, and its
+    # CodeDeploy deployment group shifts the `live` alias to it (10% first, rolled back on the alarms).
+    # Empty: no canary (the local twin, which has no CodeDeploy, reloads its functions instead).
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names
+    deployment_application: str = Field(default="", alias="DEPLOYMENT_APPLICATION")
+    deployment_groups: str = Field(default="", alias="DEPLOYMENT_GROUPS")  # comma-separated, as functions
     serving_alias: str = Field(default="live", alias="SERVING_ALIAS")
     # From this many logged pages under the candidate's counterfactual CTR, that estimate decides the gate.
     counterfactual_min_impressions: int = Field(default=1000, alias="COUNTERFACTUAL_MIN_IMPRESSIONS", ge=1)

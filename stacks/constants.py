@@ -25,6 +25,7 @@ CONTEXT_LAYERS_DIR = "merchandiser:layersDir"
 CONTEXT_TRAINING_SCHEDULE = "merchandiser:trainingSchedule"
 CONTEXT_TRAINING_IMAGE_URI = "merchandiser:trainingImageUri"
 CONTEXT_CDK_NAG = "merchandiser:cdkNag"
+CONTEXT_CATALOG_ITEMS = "merchandiser:catalogItems"
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # The archive eraser: the bound README states for the archive ("within a day of the erasure").
@@ -37,12 +38,12 @@ DEFAULT_TRAINING_IMAGE_URI = (
 )
 TRAINING_INSTANCE_TYPE = "ml.m5.xlarge"
 
-# Layer folder names under the layers dir, and the command that builds each one.
-LAYER_NAMES = ("deps", "core", "model")
+# Layer folder names under the layers dir, and the command that builds each one. Layers hold code and
+# dependencies only: the model is fetched from S3 (merchandiser.serving.model_source).
+LAYER_NAMES = ("deps", "core")
 LAYER_BUILD_COMMANDS = {
     "deps": "make layers  (python -m layers.build deps --out build/layers/deps)",
     "core": "make layers  (python -m layers.build core --out build/layers/core)",
-    "model": "make layers  (python -m layers.build model --out build/layers/model --model-dir <model dir>)",
 }
 
 # Functions: code in lambdas/<name>/, handler `handler.handler`.
@@ -59,8 +60,60 @@ FUNCTION_NAMES = (
     "experiment_report",
 )
 HANDLER = "handler.handler"
-SERVING_MEMORY_MB = 1024
 DEFAULT_MEMORY_MB = 512
+
+# Serving functions are sized by the catalogue (context merchandiser:catalogItems, the number of items
+# the model holds): the model lives in memory, and its files in /tmp, where they are fetched to.
+DEFAULT_CATALOG_ITEMS = 100_000
+# Bytes of model files per catalogue item: 806 measured on the 100k-item bench model (64 factors: index
+# 409 B, item factors 256 B, signals 119 B, catalogue, popularity, ranker), rounded up for richer
+# catalogues (longer titles, more segments).
+MODEL_BYTES_PER_ITEM = 1_000
+# Interpreter, numpy/LightGBM/hnswlib and a request's working set; 1,024 MB is the floor because Lambda
+# gives CPU in proportion to memory, and the page's numpy work is CPU-bound.
+SERVING_BASE_MEMORY_MB = 512
+SERVING_MIN_MEMORY_MB = 1024
+LAMBDA_MAX_MEMORY_MB = 10_240
+# SnapStart supports no ephemeral storage over 512 MB (nor provisioned concurrency with it).
+SNAPSTART_MAX_EPHEMERAL_MB = 512
+# Where SnapStart does not fit, this many containers per serving alias are kept initialised instead.
+SERVING_PROVISIONED_CONCURRENCY = 2
+
+
+def model_mb(catalog_items: int) -> float:
+    return catalog_items * MODEL_BYTES_PER_ITEM / 2**20
+
+
+def _round_up(megabytes: float, step: int = 64) -> int:
+    return int(-(-megabytes // step) * step)
+
+
+def serving_memory_mb(catalog_items: int) -> int:
+    """Base + twice the model: the loaded arrays and index, plus what is derived from them once per model
+    (Gram matrix, placed factors, orders) and a load's transient copies."""
+    wanted = _round_up(SERVING_BASE_MEMORY_MB + 2 * model_mb(catalog_items))
+    return min(max(wanted, SERVING_MIN_MEMORY_MB), LAMBDA_MAX_MEMORY_MB)
+
+
+def serving_ephemeral_mb(catalog_items: int) -> int:
+    """/tmp for the model's files (memory-mapped from there) with 10% to spare; Lambda's 512 MB at least."""
+    return min(max(_round_up(1.1 * model_mb(catalog_items)), 512), LAMBDA_MAX_MEMORY_MB)
+
+
+def serving_uses_snapstart(catalog_items: int) -> bool:
+    """SnapStart when the model's files fit its 512 MB of /tmp (up to about 480,000 items); beyond that,
+    provisioned concurrency keeps SERVING_PROVISIONED_CONCURRENCY containers with the model loaded."""
+    return serving_ephemeral_mb(catalog_items) <= SNAPSTART_MAX_EPHEMERAL_MB
+
+
+SERVING_MEMORY_MB = serving_memory_mb(DEFAULT_CATALOG_ITEMS)  # at the default catalogue (the cost model's)
+
+
+def live_model_parameter(stack_name: str) -> str:
+    """The SSM parameter holding the live model version; written by publish, never by a template."""
+    return f"/{stack_name}/live-model-version"
+
+
 TIMEOUT_SECONDS = {
     "retrieval": 10,
     "ranking": 10,
@@ -169,6 +222,12 @@ ATHENA_WORKGROUP = "merchandiser-reports"
 ATHENA_BYTES_SCANNED_CUTOFF = 100 * 1024**3  # a runaway query stops at 100 GB ($0.49 at $5/TB)
 ARCHIVE_FIRST_YEAR_RANGE = "2024,2100"  # partition projection's years
 REPORT_SCHEDULE = "cron(30 2 * * ? *)"  # 02:30 UTC, after the day's last Firehose buffers are in S3
+
+# The canary of a new model (or new code): CodeDeploy's predefined CANARY_10PERCENT_5MINUTES, 10% of the
+# traffic for 5 minutes, then all of it; rolled back if a serving alias errs or slows down meanwhile.
+CANARY_ERRORS_PER_MINUTE = 5
+CANARY_P99_MS = 1_000
+CANARY_LATENCY_PERIODS = 2  # minutes in a row above it
 
 # Alarms.
 ALARM_5XX_RATE = 0.01

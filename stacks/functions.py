@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Size, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -25,18 +25,38 @@ from stacks import constants as c
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-SERVING_ALIAS = "live"  # what API Gateway invokes; the publish step moves it (merchandiser.publishing.swap)
+SERVING_ALIAS = "live"  # what API Gateway invokes; the canary moves it (merchandiser.publishing.canary)
 
 
 @dataclass(frozen=True)
 class SwapTargets:
-    """What the publish step switches on a promotion: the serving functions and their aliases, the
-    model layer it publishes new versions of, and the layers each function keeps."""
+    """What the publish step moves on a promotion: the live-model parameter, the serving functions, their
+    aliases and the CodeDeploy application and deployment groups (one per function) that move them."""
 
+    model_parameter: str
     functions: tuple[lambda_.IFunction, ...]
     aliases: tuple[lambda_.IAlias, ...]
-    model_layer_name: str
-    kept_layers: tuple[lambda_.ILayerVersion, ...]
+    application_name: str
+    deployment_groups: tuple[str, ...]
+    deployment_group_arns: tuple[str, ...]
+    application_arn: str
+
+
+@dataclass(frozen=True)
+class ServingSize:
+    """A serving function's memory, /tmp and start-up mode, from the catalogue size (constants)."""
+
+    memory_mb: int
+    ephemeral_mb: int
+    snap_start: bool
+
+    @classmethod
+    def for_catalog(cls, catalog_items: int) -> ServingSize:
+        return cls(
+            c.serving_memory_mb(catalog_items),
+            c.serving_ephemeral_mb(catalog_items),
+            c.serving_uses_snapstart(catalog_items),
+        )
 
 
 class LayersNotBuiltError(FileNotFoundError):
@@ -57,43 +77,26 @@ def check_layers_dir(layers_dir: Path) -> dict[str, Path]:
 
 
 class SharedLayers(Construct):
-    """deps + core layers for every function; the model layer only where ``with_model``."""
+    """deps + core layers for every function: dependencies and code only, never the model."""
 
-    def __init__(self, scope: Construct, construct_id: str, layers_dir: Path, with_model: bool) -> None:
+    def __init__(self, scope: Construct, construct_id: str, layers_dir: Path) -> None:
         super().__init__(scope, construct_id)
         folders = check_layers_dir(layers_dir)
         self.deps = self._layer("Deps", folders["deps"], "Pinned runtime dependencies (numpy, lightgbm, ...)")
         self.core = self._layer("Core", folders["core"], "The merchandiser core library")
-        # A known name (unique per stack, so per deployment): publish adds versions to this layer.
-        self.model_layer_name = f"{Stack.of(self).stack_name}-model"
-        self.model = (
-            self._layer(
-                "Model", folders["model"], "Trained model and index (/opt/model)", name=self.model_layer_name
-            )
-            if with_model
-            else None
-        )
 
-    def _layer(
-        self, construct_id: str, folder: Path, description: str, name: str | None = None
-    ) -> lambda_.LayerVersion:
+    def _layer(self, construct_id: str, folder: Path, description: str) -> lambda_.LayerVersion:
         return lambda_.LayerVersion(
             self,
             construct_id,
-            layer_version_name=name,
             code=lambda_.Code.from_asset(str(folder), exclude=["__pycache__", "*.pyc", ".stamp"]),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[lambda_.Architecture.X86_64],
             description=description,
         )
 
-    def for_function(self, serving: bool) -> list[lambda_.ILayerVersion]:
-        layers: list[lambda_.ILayerVersion] = [self.deps, self.core]
-        if serving:
-            if self.model is None:
-                raise ValueError("serving functions need the model layer: SharedLayers(with_model=True)")
-            layers.append(self.model)
-        return layers
+    def for_function(self) -> list[lambda_.ILayerVersion]:
+        return [self.deps, self.core]
 
 
 def service_name(function_name: str) -> str:
@@ -105,17 +108,21 @@ def merchandiser_function(
     name: str,
     settings_model: type[FunctionSettings],
     layers: SharedLayers,
+    size: ServingSize | None = None,
     **settings: Any,
 ) -> lambda_.Function:
     """Builds function ``name`` from ``lambdas/<name>/`` with the environment of ``settings_model``.
 
     ``settings`` are the model's fields (CDK tokens are fine for str fields); the model validates
-    them at synth time, so a missing or unknown setting fails here, not in Lambda.
+    them at synth time, so a missing or unknown setting fails here, not in Lambda. ``size``: a serving
+    function's memory, /tmp and SnapStart (required for them, ignored for the others).
     """
     code_dir = LAMBDAS_DIR / name
     if not code_dir.is_dir():
         raise FileNotFoundError(f"function code folder {code_dir} does not exist")
     serving = name in c.SERVING_FUNCTIONS
+    if serving and size is None:
+        raise ValueError(f"{name} serves the model: give it a ServingSize (ServingSize.for_catalog)")
     environment = settings_model.model_validate({"service_name": service_name(name), **settings}).to_env()
     construct_id = "".join(part.title() for part in name.split("_"))
 
@@ -139,11 +146,15 @@ def merchandiser_function(
         handler=c.HANDLER,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.X86_64,
-        memory_size=c.MEMORY_MB.get(name, c.SERVING_MEMORY_MB if serving else c.DEFAULT_MEMORY_MB),
+        memory_size=size.memory_mb if serving and size else c.MEMORY_MB.get(name, c.DEFAULT_MEMORY_MB),
+        ephemeral_storage_size=Size.mebibytes(size.ephemeral_mb) if serving and size else None,
+        snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS
+        if serving and size and size.snap_start
+        else None,
         timeout=Duration.seconds(c.TIMEOUT_SECONDS[name]),
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,
-        layers=layers.for_function(serving),
+        layers=layers.for_function(),
         environment=environment,
         role=role,
         description=f"Merchandiser {name.replace('_', ' ')}",

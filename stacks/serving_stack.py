@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -18,10 +18,11 @@ from constructs import Construct
 
 from merchandiser.experiments import REPORTS_PREFIX
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ExperimentsSettings, ServingSettings
-from merchandiser.store import PRODUCTION_POINTER, TOMBSTONES_PREFIX
+from merchandiser.store import MODELS_PREFIX, PRODUCTION_POINTER, TOMBSTONES_PREFIX
 from stacks import checkov_skips as checkov
 from stacks import constants as c
-from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
+from stacks.functions import SERVING_ALIAS, ServingSize, SharedLayers, SwapTargets, merchandiser_function
+from stacks.model_canary import ModelCanary
 from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_objects, allow_tables
 
 # What the experiments function calls on its table (list = Scan; stop = GetItem + PutItem).
@@ -216,11 +217,14 @@ class ServingStack(Stack):
         events_stream: kinesis.IStream,
         artifacts_bucket: s3.IBucket,
         layers_dir: Path,
+        catalog_items: int = c.DEFAULT_CATALOG_ITEMS,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        layers = SharedLayers(self, "Layers", layers_dir, with_model=True)
-        tables = {
+        layers = SharedLayers(self, "Layers", layers_dir)
+        self.size = ServingSize.for_catalog(catalog_items)
+        self.model_parameter = c.live_model_parameter(self.stack_name)
+        tables: dict[str, Any] = {
             "users_table": users_table.table_name,
             "items_table": items_table.table_name,
             "sessions_table": sessions_table.table_name,
@@ -228,34 +232,59 @@ class ServingStack(Stack):
         pages = {
             "experiments_table": experiments_table.table_name,
             "events_stream": events_stream.stream_name,
+            "model_parameter": self.model_parameter,
+            "artifacts_bucket": artifacts_bucket.bucket_name,
         }
         self.functions: dict[str, lambda_.Function] = {
-            name: merchandiser_function(self, name, ServingSettings, layers, **tables, **pages)
+            name: merchandiser_function(self, name, ServingSettings, layers, self.size, **tables, **pages)
             for name in c.SERVING_FUNCTIONS
         }
+        parameter_arn = (
+            f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter{self.model_parameter}"
+        )
         for name in c.SERVING_FUNCTIONS:
+            # the live model: its version from the parameter, its files from models/<version>/
+            self.functions[name].add_to_role_policy(
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[parameter_arn])
+            )
+            allow_objects(
+                self.functions[name],
+                artifacts_bucket,
+                [MODELS_PREFIX],
+                ["s3:GetObject"],
+                "serving fetches the live model's files, models/<version>/<file>, the version known at init.",
+            )
             allow_tables(self.functions[name], [users_table, items_table, sessions_table], TABLE_READ)
             allow_tables(self.functions[name], [experiments_table], EXPERIMENTS_SERVING_ACTIONS)
             # every served page is one impression record on the stream (merchandiser.serving.impressions)
             self.functions[name].add_to_role_policy(
                 iam.PolicyStatement(actions=["kinesis:PutRecords"], resources=[events_stream.stream_arn])
             )
-        # Blue/green: API Gateway invokes the serving functions through their `live` alias; the publish
-        # step moves it to a new version with a new model layer (merchandiser.publishing.swap).
+        # API Gateway invokes the serving functions through their `live` alias; a canary moves it to a new
+        # version (merchandiser.publishing.canary for a model, CloudFormation's CodeDeploy update for code).
+        # Where SnapStart does not fit the model's files, provisioned concurrency keeps containers loaded.
+        provisioned = None if self.size.snap_start else c.SERVING_PROVISIONED_CONCURRENCY
         self.aliases: dict[str, lambda_.Alias] = {
             name: lambda_.Alias(
                 self,
                 f"{self.functions[name].node.id}LiveAlias",
                 alias_name=SERVING_ALIAS,
                 version=self.functions[name].current_version,
+                provisioned_concurrent_executions=provisioned,
             )
             for name in c.SERVING_FUNCTIONS
         }
+        self.canary = ModelCanary(self, "ModelCanary", self.aliases)
         self.swap_targets = SwapTargets(
+            model_parameter=self.model_parameter,
             functions=tuple(self.functions[name] for name in c.SERVING_FUNCTIONS),
             aliases=tuple(self.aliases[name] for name in c.SERVING_FUNCTIONS),
-            model_layer_name=layers.model_layer_name,
-            kept_layers=(layers.deps, layers.core),
+            application_name=self.canary.application.application_name,
+            application_arn=self.canary.application.application_arn,
+            deployment_groups=tuple(self.canary.groups[n].deployment_group_name for n in c.SERVING_FUNCTIONS),
+            deployment_group_arns=tuple(
+                self.canary.groups[n].deployment_group_arn for n in c.SERVING_FUNCTIONS
+            ),
         )
 
         events_api = merchandiser_function(
@@ -304,5 +333,6 @@ class ServingStack(Stack):
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)
         # The id only: read the value with `aws apigateway get-api-key --api-key ID --include-value`.
         CfnOutput(self, "StorefrontApiKeyId", value=self.api.storefront_key.key_id)
+        CfnOutput(self, "LiveModelParameter", value=self.model_parameter)
         for function in self.functions.values():
             CfnOutput(self, f"{function.node.id}FunctionName", value=function.function_name)

@@ -154,7 +154,7 @@ class StreamingStack(Stack):
         )
         checkov.skip_checks(self.dead_letter_queue, {"CKV_AWS_27": checkov.SSE_SQS})
 
-        layers = SharedLayers(self, "Layers", layers_dir, with_model=False)
+        layers = SharedLayers(self, "Layers", layers_dir)
         self.event_processor = merchandiser_function(
             self,
             "event_processor",

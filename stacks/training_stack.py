@@ -109,26 +109,22 @@ class TrainingRole(Construct):
         )
 
 
-def swap_settings(targets: SwapTargets) -> dict[str, str]:
-    """PublishSettings fields that turn the blue/green swap on."""
+def swap_settings(targets: SwapTargets) -> dict[str, Any]:
+    """PublishSettings fields that turn the live-model parameter and the canary on."""
     return {
-        "model_layer_name": targets.model_layer_name,
+        "model_parameter": targets.model_parameter,
         "serving_functions": Fn.join(",", [function.function_name for function in targets.functions]),
+        "deployment_application": targets.application_name,
+        "deployment_groups": Fn.join(",", list(targets.deployment_groups)),
         "serving_alias": SERVING_ALIAS,
     }
 
 
 def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
-    """Exactly what ``merchandiser.publishing.swap`` calls, on exactly the serving functions and layers."""
-    layer = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:layer:{targets.model_layer_name}"
-    publish.add_to_role_policy(iam.PolicyStatement(actions=["lambda:PublishLayerVersion"], resources=[layer]))
-    # Updating a function's layers needs GetLayerVersion on every layer it will use; the new model
-    # layer version does not exist yet, hence ":*" on that one layer.
+    """Exactly what ``merchandiser.publishing`` calls to make a model live, on exactly those resources."""
+    parameter = f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter{targets.model_parameter}"
     publish.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=["lambda:GetLayerVersion"],
-            resources=[f"{layer}:*", *(kept.layer_version_arn for kept in targets.kept_layers)],
-        )
+        iam.PolicyStatement(actions=["ssm:GetParameter", "ssm:PutParameter"], resources=[parameter])
     )
     publish.add_to_role_policy(
         iam.PolicyStatement(
@@ -146,12 +142,25 @@ def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
             resources=[alias.function_arn for alias in targets.aliases],
         )
     )
-    Validations.of(publish.role).acknowledge(  # type: ignore[arg-type]
-        Acknowledgment(
-            id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:lambda:<AWS::Region>:<AWS::AccountId>:"
-            f"layer:{targets.model_layer_name}:*]",
-            reason="publish creates a new version of the model layer on each promotion and attaches it: "
-            "its version number is only known then. Limited to that one layer.",
+    # CodeDeploy's create-deployment: the group, the application's revisions, the predefined config.
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["codedeploy:CreateDeployment"], resources=list(targets.deployment_group_arns)
+        )
+    )
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["codedeploy:RegisterApplicationRevision", "codedeploy:GetApplicationRevision"],
+            resources=[targets.application_arn],
+        )
+    )
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["codedeploy:GetDeploymentConfig"],
+            resources=[
+                f"arn:{Aws.PARTITION}:codedeploy:{Aws.REGION}:{Aws.ACCOUNT_ID}:deploymentconfig:"
+                "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+            ],
         )
     )
 
@@ -178,7 +187,7 @@ class TrainingStack(Stack):
         training = TrainingRole(self, "Training", artifacts_bucket, self.training_source, training_image_uri)
         self.training_role = training.role
 
-        layers = SharedLayers(self, "Layers", layers_dir, with_model=False)
+        layers = SharedLayers(self, "Layers", layers_dir)
         start_training = merchandiser_function(
             self,
             "start_training",
@@ -241,6 +250,18 @@ class TrainingStack(Stack):
         )
         if swap_targets:
             allow_model_swap(publish, swap_targets)
+            # A canary CodeDeploy stopped (alarm, failure, operator): publish puts the live-model parameter
+            # and the production pointer back when it was the last promotion's (publishing.canary_failed).
+            events.Rule(
+                self,
+                "CanaryStopped",
+                event_pattern=events.EventPattern(
+                    source=["aws.codedeploy"],
+                    detail_type=["CodeDeploy Deployment State-change Notification"],
+                    detail={"state": ["FAILURE", "STOP"], "application": [swap_targets.application_name]},
+                ),
+                targets=[targets.LambdaFunction(publish, retry_attempts=2)],
+            )
         allow_objects(
             publish,
             artifacts_bucket,

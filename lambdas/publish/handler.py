@@ -1,7 +1,10 @@
-"""On "SageMaker Training Job State Change" = Completed: quality gate, then publish the model.
+"""On "SageMaker Training Job State Change" = Completed: quality gate, then publish the model (its files in
+S3, the live-model parameter, a canary per serving function).
 
-Also answers ``{"action": "rollback"}`` (invoked by an operator): every serving alias back to the
-version it served before the last promotion, and the previous production pointer back.
+Also answers a CodeDeploy "Deployment State-change Notification" (FAILURE or STOP): when it is one of the
+last promotion's canaries, the parameter and the production pointer go back to the previous model; and
+``{"action": "rollback"}`` (invoked by an operator): every serving alias back to the version it served
+before the last promotion, the parameter and the pointer back.
 """
 
 import tempfile
@@ -12,20 +15,32 @@ from urllib.parse import urlparse
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 
-from merchandiser.publishing import ModelSwap, publish, rollback, unpack
+from merchandiser.publishing import LiveModel, ModelCanary, canary_failed, publish, rollback, unpack
 from merchandiser.settings import PublishSettings
 from merchandiser.store import FeatureStore
 
 logger = Logger()
 tracer = Tracer()
+CODEDEPLOY_STATE_CHANGE = "CodeDeploy Deployment State-change Notification"
 
 
-def model_swap(settings: PublishSettings) -> ModelSwap | None:
-    """The layer swap, when the stack configured one (the local twin repoints MODEL_DIR instead)."""
-    if not settings.model_layer_name:
+def names(csv: str) -> list[str]:
+    return [name for name in csv.split(",") if name]
+
+
+def model_canary(settings: PublishSettings) -> ModelCanary | None:
+    """The canary, when the stack configured one (the local twin reloads its functions instead)."""
+    if not settings.deployment_application:
         return None
-    functions = tuple(name for name in settings.serving_functions.split(",") if name)
-    return ModelSwap(boto3.client("lambda"), settings.model_layer_name, functions, settings.serving_alias)
+    targets = tuple(zip(names(settings.serving_functions), names(settings.deployment_groups), strict=True))
+    return ModelCanary(
+        boto3.client("lambda"), boto3.client("codedeploy"), settings.deployment_application, targets,
+        settings.serving_alias,
+    )  # fmt: skip
+
+
+def live_model(settings: PublishSettings) -> LiveModel | None:
+    return LiveModel(boto3.client("ssm"), settings.model_parameter) if settings.model_parameter else None
 
 
 @logger.inject_lambda_context
@@ -33,10 +48,13 @@ def model_swap(settings: PublishSettings) -> ModelSwap | None:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = PublishSettings.from_env()
     if event.get("action") == "rollback":
-        swap = model_swap(settings)
-        if swap is None:
-            return {"rolled_back": False, "reason": "no model layer swap is configured"}
-        return rollback(boto3.client("s3"), settings.artifacts_bucket, swap)
+        canary = model_canary(settings)
+        if canary is None:
+            return {"rolled_back": False, "reason": "no canary is configured"}
+        return rollback(boto3.client("s3"), settings.artifacts_bucket, canary, live_model(settings))
+    if event.get("detail-type") == CODEDEPLOY_STATE_CHANGE:
+        deployment = str(event["detail"].get("deploymentId", ""))
+        return canary_failed(boto3.client("s3"), settings.artifacts_bucket, deployment, live_model(settings))
     detail = event["detail"]
     if detail.get("TrainingJobStatus") != "Completed":
         return {"published": False, "reason": f"job status is {detail.get('TrainingJobStatus')}"}
@@ -54,6 +72,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             store,
             settings.artifacts_bucket,
             model_dir,
-            model_swap(settings),
+            model_canary(settings),
+            live_model(settings),
             settings.counterfactual_min_impressions,
         )

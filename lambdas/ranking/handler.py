@@ -8,7 +8,12 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from merchandiser.api import RankRequest, RecommendationPage, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
-from merchandiser.serving import new_report, runtime, serve_page
+from merchandiser.serving import (
+    new_report,
+    runtime,
+    serve_page,
+    snapstart,  # noqa: F401  (registers the SnapStart hooks)
+)
 from merchandiser.settings import ServingSettings
 
 logger = Logger()

@@ -16,6 +16,7 @@ from merchandiser.serving import (
     new_report,
     runtime,
     serve_page,
+    snapstart,  # noqa: F401  (registers the SnapStart hooks)
 )
 from merchandiser.settings import ServingSettings
 

@@ -10,7 +10,15 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 
 from merchandiser.api import MAX_K, Health, RecommendationPage, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
-from merchandiser.serving import ServingReport, Treatment, emit, new_report, runtime, serve_page
+from merchandiser.serving import (
+    ServingReport,
+    Treatment,
+    emit,
+    new_report,
+    runtime,
+    serve_page,
+    snapstart,  # noqa: F401  (registers the SnapStart hooks)
+)
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -49,7 +57,7 @@ def page(
     responses=documented(Health, "the loaded model"),
 )
 def health() -> dict[str, Any]:
-    loaded = runtime.loaded_model(ServingSettings.from_env().model_dir)
+    loaded = runtime.live_model(ServingSettings.from_env())
     if loaded.model is None:
         return {"status": "degraded", "model_version": None, "items": 0, "faults": sorted(loaded.faults)}
     return {

@@ -11,7 +11,7 @@ import zipfile
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import hnswlib
 import numpy as np
@@ -62,15 +62,17 @@ class ItemModel:
         self.gram = (item_factors.T @ item_factors).astype(np.float64)
 
     @classmethod
-    def load(cls, model_dir: Path, manifest: dict[str, Any]) -> ItemModel:
-        """Every item-side file of a model dir whose manifest was read (and verified) by the caller."""
+    def load(cls, model_dir: Path, manifest: dict[str, Any], mmap: bool = False) -> ItemModel:
+        """Every item-side file of a model dir whose manifest was read (and verified) by the caller;
+        ``mmap``: the ``.npy`` arrays memory-mapped read-only (files that never change while served)."""
+        mmap_mode: Literal["r"] | None = "r" if mmap else None
         for name in REQUIRED_FILES:
             if not (model_dir / name).is_file():
                 raise BundleError(f"{name} is missing from {model_dir}")
         try:
             catalog = Catalog.load(model_dir / CATALOG)
-            item_factors = np.load(model_dir / ITEM_FACTORS, allow_pickle=False)
-            popularity = np.load(model_dir / POPULARITY, allow_pickle=False)
+            item_factors = np.load(model_dir / ITEM_FACTORS, mmap_mode=mmap_mode, allow_pickle=False)
+            popularity = np.load(model_dir / POPULARITY, mmap_mode=mmap_mode, allow_pickle=False)
             index = hnswlib.Index(space="ip", dim=int(item_factors.shape[1]))
             index.load_index(str(model_dir / INDEX), max_elements=len(catalog))
             signals = Signals.load(model_dir / SIGNALS) if (model_dir / SIGNALS).is_file() else None

@@ -1,10 +1,19 @@
-"""Publishing a trained model: the training job request, the quality gate, the blue/green swap of the
-model layer, and the publish and rollback steps that move production."""
+"""Publishing a trained model: the training job request, the quality gate, the live-model parameter, the
+canary that moves the serving functions, and the publish and rollback steps that move production."""
 
+from merchandiser.publishing.canary import (
+    MODEL_RELEASE_VARIABLE,
+    FunctionSwitch,
+    ModelCanary,
+    SwapError,
+    appspec,
+)
 from merchandiser.publishing.gate import decide, drift_of
 from merchandiser.publishing.jobs import JOB_PREFIX, export_catalogue, job_name, training_job_request
 from merchandiser.publishing.release import (
+    LiveModel,
     NothingToRollBackError,
+    canary_failed,
     production_manifest,
     production_pointer,
     publish,
@@ -12,28 +21,21 @@ from merchandiser.publishing.release import (
     unpack,
     user_profiles,
 )
-from merchandiser.publishing.swap import (
-    LAYER_ZIP,
-    FunctionSwitch,
-    ModelSwap,
-    SwapError,
-    layer_name_of,
-    with_layer,
-    zip_model_layer,
-)
 
 __all__ = [
     "JOB_PREFIX",
-    "LAYER_ZIP",
+    "MODEL_RELEASE_VARIABLE",
     "FunctionSwitch",
-    "ModelSwap",
+    "LiveModel",
+    "ModelCanary",
     "NothingToRollBackError",
     "SwapError",
+    "appspec",
+    "canary_failed",
     "decide",
     "drift_of",
     "export_catalogue",
     "job_name",
-    "layer_name_of",
     "production_manifest",
     "production_pointer",
     "publish",
@@ -41,6 +43,4 @@ __all__ = [
     "training_job_request",
     "unpack",
     "user_profiles",
-    "with_layer",
-    "zip_model_layer",
 ]

@@ -3,10 +3,11 @@
 A model is promoted only when the gate says so; either way the decision and its reasons are written
 next to the model (``models/<version>/decision.json``) so every promotion and refusal is on record.
 
-In AWS a promotion also swaps the served model (``model_swap.ModelSwap``): the model layer zip is
-uploaded next to the model, published as a new layer version and each serving function's ``live``
-alias is moved to a new version using it. The pointer ``models/production.json`` is written last
-and keeps the pointer it replaces (``previous``), which is what ``rollback`` restores.
+A promotion uploads the model's files under ``models/<version>/`` (where serving fetches them), sets the
+live-model SSM parameter to the version, and in AWS starts the canary (``canary.ModelCanary``): new
+versions of the serving functions, which load the model the parameter names, behind their ``live``
+aliases by CodeDeploy. The pointer ``models/production.json`` is written last and keeps the pointer it
+replaces (``previous``), which is what ``rollback`` restores, parameter included.
 """
 
 from __future__ import annotations
@@ -16,16 +17,16 @@ import json
 import logging
 import tarfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from tempfile import TemporaryDirectory
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from merchandiser.catalog import Catalog
+from merchandiser.publishing.canary import FunctionSwitch, ModelCanary, SwapError
 from merchandiser.publishing.gate import MIN_IMPRESSIONS, decide
-from merchandiser.publishing.swap import LAYER_ZIP, FunctionSwitch, ModelSwap, zip_model_layer
 from merchandiser.store import (
     CATALOG,
     MODELS_PREFIX,
@@ -79,17 +80,29 @@ def unpack(archive: Path, into: Path) -> Path:
     return into
 
 
+@dataclass(frozen=True)
+class LiveModel:
+    """The SSM parameter serving reads the live model version from (``ssm``: a boto3 SSM client)."""
+
+    ssm: Any
+    parameter: str
+
+    def set(self, version: str) -> None:
+        self.ssm.put_parameter(Name=self.parameter, Value=version, Type="String", Overwrite=True)
+
+
 def publish(
     s3: Any,
     store: FeatureStore,
     bucket: str,
     model_dir: Path,
-    swap: ModelSwap | None = None,
+    canary: ModelCanary | None = None,
+    live: LiveModel | None = None,
     min_impressions: int = MIN_IMPRESSIONS,
 ) -> dict[str, Any]:
-    """``swap``: how to switch the serving functions to the model (None: only the S3 pointer moves,
-    as in the local twin, which repoints the functions' model dir itself); ``min_impressions``: from how
-    many logged pages the counterfactual estimate decides (``gate.decide``)."""
+    """``live``: the parameter to set (None: only the S3 pointer moves); ``canary``: how the serving
+    functions move to the model (None: the local twin, which has no CodeDeploy, reloads them itself);
+    ``min_impressions``: from how many logged pages the counterfactual estimate decides (``gate.decide``)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)
@@ -124,12 +137,15 @@ def publish(
         "manifest": manifest,
         "gate": {"drift": decision.get("drift", 0.0), "evidence": decision.get("evidence")},
     }
-    if swap is not None:
-        with TemporaryDirectory() as work:
-            s3.upload_file(
-                str(zip_model_layer(model_dir, Path(work) / LAYER_ZIP)), bucket, f"{prefix}{LAYER_ZIP}"
-            )
-        pointer["swap"] = swap.apply(bucket, f"{prefix}{LAYER_ZIP}", version)
+    if live is not None:
+        live.set(version)  # before the canary: its new function versions load what the parameter names
+    if canary is not None:
+        try:
+            pointer["swap"] = canary.apply(version)
+        except SwapError:
+            if live is not None and current is not None:
+                live.set(current["model_version"])
+            raise
     if current is not None:
         current.pop("previous", None)  # one step of history: enough to undo the last promotion
         pointer["previous"] = current
@@ -175,8 +191,9 @@ def erased_since(s3: Any, bucket: str, until: str | None) -> frozenset[str]:
     return frozenset(erased)
 
 
-def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:
-    """Undoes the last promotion: every alias back to its previous version, the previous pointer back.
+def rollback(s3: Any, bucket: str, canary: ModelCanary, live: LiveModel | None = None) -> dict[str, Any]:
+    """Undoes the last promotion: every alias back to its previous version, the live-model parameter and
+    the pointer back to the previous model.
 
     Shopper profiles stay as the newer model wrote them: they are keyed by item id, which both models
     understand, and the next training rewrites them.
@@ -185,8 +202,10 @@ def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:
     if pointer is None or "previous" not in pointer or "swap" not in pointer:
         raise NothingToRollBackError("the production pointer records no swap to undo")
     switches = [FunctionSwitch(**switch) for switch in pointer["swap"]["functions"]]
-    swap.rollback(switches)
+    canary.rollback(switches)
     previous = pointer["previous"]
+    if live is not None:
+        live.set(previous["model_version"])
     s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(previous).encode())
     logger.warning("model %s rolled back to %s", pointer["model_version"], previous["model_version"])
     return {
@@ -194,3 +213,24 @@ def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:
         "model_version": previous["model_version"],
         "functions": {switch.function_name: switch.previous_version for switch in switches},
     }
+
+
+def canary_failed(s3: Any, bucket: str, deployment_id: str, live: LiveModel | None) -> dict[str, Any]:
+    """CodeDeploy stopped a deployment and moved its alias back. When the deployment is one of the last
+    promotion's canaries, that promotion is undone: the parameter and the pointer back to the previous
+    model (the other functions' canaries watch the same alarms and roll back on their own). Any other
+    deployment (a code change through CloudFormation, a release already undone) changes nothing."""
+    pointer = production_pointer(s3, bucket)
+    deployments = {
+        switch.get("deployment_id") for switch in (pointer or {}).get("swap", {}).get("functions", [])
+    }
+    if pointer is None or deployment_id not in deployments or "previous" not in pointer:
+        return {"rolled_back": False, "reason": f"deployment {deployment_id} is not the last promotion's"}
+    previous = pointer["previous"]
+    if live is not None:
+        live.set(previous["model_version"])
+    s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(previous).encode())
+    logger.warning(
+        "canary of model %s failed: back to %s", pointer["model_version"], previous["model_version"]
+    )
+    return {"rolled_back": pointer["model_version"], "model_version": previous["model_version"]}

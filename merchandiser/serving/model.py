@@ -60,11 +60,11 @@ class Model:
         return self.items.version
 
     @classmethod
-    def load(cls, model_dir: Path) -> Model:
+    def load(cls, model_dir: Path, mmap: bool = False) -> Model:
         """Every part of ``model_dir``, each file checked against its manifest hash."""
         model_dir = Path(model_dir)
         manifest = read_manifest(model_dir, verify=SERVING_FILES)
-        items = ItemModel.load(model_dir, manifest)
+        items = ItemModel.load(model_dir, manifest, mmap=mmap)
         try:
             ranker = load_ranker(model_dir / RANKER_FILE) if (model_dir / RANKER_FILE).is_file() else None
         except (*LOAD_ERRORS, RankerError) as error:
@@ -80,9 +80,9 @@ class LoadedModel:
     faults: frozenset[str]
 
 
-def load_model(model_dir: Path) -> LoadedModel:
+def load_model(model_dir: Path, mmap: bool = False) -> LoadedModel:
     try:
-        return LoadedModel(Model.load(model_dir), frozenset())
+        return LoadedModel(Model.load(model_dir, mmap=mmap), frozenset())
     except BundleError as error:
         logger.error("model bundle unusable, loading what can be served", extra={"error": str(error)})
     try:

@@ -19,7 +19,9 @@ from merchandiser.catalog import with_overlay
 from merchandiser.experiments import ExperimentRepository
 from merchandiser.serving.impressions import ImpressionLog
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
+from merchandiser.serving.model_source import ModelSourceError, fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
+from merchandiser.serving.report import MODEL
 from merchandiser.settings import ServingSettings
 from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
 
@@ -27,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
 MODELS_OVERLAID = 8
+# Read once per container at init (before the SnapStart snapshot): generous, since a failure serves the
+# last-resort list until the next retry.
+MODEL_SOURCE_CONFIG = Config(
+    connect_timeout=2.0, read_timeout=30.0, retries={"total_max_attempts": 3, "mode": "standard"}
+)
 # Impressions are put by a background thread: a slow stream delays records, never a page.
 KINESIS_CONFIG = Config(
     connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
@@ -44,6 +51,35 @@ def model(model_dir: str) -> Model:
     if loaded.model is None:
         raise BundleError(f"no usable model in {model_dir}")
     return loaded.model
+
+
+_live: dict[tuple[str, str, str], tuple[float, LoadedModel]] = {}
+
+
+def live_model(settings: ServingSettings, clock: Any = time.monotonic) -> LoadedModel:
+    """The model this container serves: the live version the SSM parameter names, fetched from S3 once
+    (``model_source``); ``settings.model_dir`` when no parameter is configured (tests, benches).
+
+    A version that loaded is kept for the container's life (a new model arrives with a new function
+    version: the canary); a failed fetch serves the last-resort list and is retried after
+    ``LAST_RESORT_TTL_SECONDS``, never on every request."""
+    if not settings.model_parameter:
+        return loaded_model(settings.model_dir)
+    key = (settings.model_parameter, settings.artifacts_bucket, settings.model_cache_dir)
+    now = clock()
+    cached = _live.get(key)
+    if cached is not None and (cached[1].model is not None or now - cached[0] < LAST_RESORT_TTL_SECONDS):
+        return cached[1]
+    try:
+        version = live_version(boto3.client("ssm", config=MODEL_SOURCE_CONFIG), settings.model_parameter)
+        s3 = boto3.client("s3", config=MODEL_SOURCE_CONFIG)
+        directory = fetch_model(s3, settings.artifacts_bucket, version, Path(settings.model_cache_dir))
+        loaded = load_model(directory, mmap=True)
+    except (ModelSourceError, OSError) as error:
+        logger.error("live model unavailable", extra={"fallback": MODEL, "error": str(error)})
+        loaded = LoadedModel(None, frozenset({MODEL}))
+    _live[key] = (now, loaded)
+    return loaded
 
 
 _last_resort: tuple[float, Model] | None = None
@@ -97,7 +133,7 @@ def recommender(settings: ServingSettings) -> Recommender:
     store = FeatureStore(
         dynamodb_resource(), settings.users_table, settings.sessions_table, settings.items_table
     )
-    loaded = loaded_model(settings.model_dir)
+    loaded = live_model(settings)
     if loaded.model is None:
         return Recommender(
             model=with_catalog_overlay(last_resort(settings.items_table), settings.items_table),
@@ -155,10 +191,19 @@ def wait_for_impressions(timeout: float) -> bool:
     return all(log.wait(max(0.0, deadline - time.monotonic())) for log in list(_impression_logs.values()))
 
 
+def after_restore() -> None:
+    """A SnapStart restore: the snapshot's model stays; connections and the impression log's background
+    thread were frozen with it (and one snapshot resumes many containers), so they are built anew."""
+    dynamodb_resource.cache_clear()
+    experiment_repository.cache_clear()
+    _impression_logs.clear()
+
+
 def reset() -> None:
     """Forgets everything built so far (tests, and the twin after it swaps a model)."""
     global _last_resort
     loaded_model.cache_clear()
+    _live.clear()
     dynamodb_resource.cache_clear()
     experiment_repository.cache_clear()
     _impression_logs.clear()

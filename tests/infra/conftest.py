@@ -18,7 +18,7 @@ STACKS = ("Merchandiser-Data", "Merchandiser-Streaming", "Merchandiser-Serving",
 
 def make_tiny_layers(root: Path) -> Path:
     """Layer folders with one small file each: what the stacks need, not the 170 MB of wheels."""
-    for name, inner in (("deps", "python"), ("core", "python/merchandiser"), ("model", "model")):
+    for name, inner in (("deps", "python"), ("core", "python/merchandiser")):
         folder = root / name / inner
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "README.txt").write_text(f"tiny stand-in for the {name} layer (tests/infra)\n")

@@ -317,9 +317,9 @@ def test_functions_share_one_shape(synthesized: Synthesized) -> None:
         assert props["Runtime"] == "python3.12" and props["Handler"] == "handler.handler"
         assert props["Architectures"] == ["x86_64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
-        # the eraser rewrites a model tarball in memory (stacks.constants.MEMORY_MB)
+        # serving: the catalogue formula's floor at 100k items; the eraser rewrites a model tarball in memory
         assert props["MemorySize"] == (1024 if key in SERVING else 2048 if key == "erasure" else 512), key
-        assert len(props["Layers"]) == (3 if key in SERVING else 2), key
+        assert len(props["Layers"]) == 2, key  # deps and core: no layer holds a model
         assert "LoggingConfig" in props  # its own log group, with retention
 
 
@@ -430,7 +430,7 @@ def test_missing_layer_folder_names_the_command_that_builds_it(tmp_path: Path) -
     with pytest.raises(LayersNotBuiltError) as raised:
         build_app(outdir=str(tmp_path / "out"), layers_dir=tmp_path)
     message = str(raised.value)
-    assert "deps" in message and "model" in message and "make layers" in message
+    assert "deps" in message and "make layers" in message
     assert "python -m layers.build deps --out" in message
 
 
@@ -450,44 +450,6 @@ def test_python_app_py_synthesizes_the_five_templates(tmp_path: Path) -> None:
     assert sorted(p.name for p in outdir.glob("*.template.json")) == sorted(
         f"{s}.template.json" for s in STACKS
     )
-
-
-def test_serving_functions_have_a_live_alias_and_a_named_model_layer(synthesized: Synthesized) -> None:
-    serving = template(synthesized, "Merchandiser-Serving")
-    serving.resource_count_is("AWS::Lambda::Alias", len(SERVING_FUNCTIONS))
-    serving.has_resource_properties("AWS::Lambda::LayerVersion", {"LayerName": "Merchandiser-Serving-model"})
-    functions = {logical_id for key, (logical_id, _) in functions_by_key(synthesized).items()}
-    for alias in synthesized.resources("Merchandiser-Serving", "AWS::Lambda::Alias").values():
-        props = alias["Properties"]
-        assert props["Name"] == "live" and props["FunctionName"]["Ref"] in functions
-        assert "Fn::GetAtt" in props["FunctionVersion"]  # a published version, never $LATEST
-
-
-def test_publish_may_swap_exactly_the_serving_functions_and_the_model_layer(synthesized: Synthesized) -> None:
-    _, publish = functions_by_key(synthesized)["publish"]
-    variables = publish["Properties"]["Environment"]["Variables"]
-    assert variables["MODEL_LAYER_NAME"] == "Merchandiser-Serving-model"
-    assert variables["SERVING_ALIAS"] == "live"
-    assert len(variables["SERVING_FUNCTIONS"]["Fn::Join"][1]) == len(SERVING_FUNCTIONS)
-    by_actions = {
-        tuple(sorted(_as_list(s["Action"]))): s["Resource"]
-        for s in _function_statements(synthesized, "publish")
-        if any(action.startswith("lambda:") for action in _as_list(s["Action"]))
-    }
-    assert set(by_actions) == {
-        ("lambda:PublishLayerVersion",),
-        ("lambda:GetLayerVersion",),
-        ("lambda:GetFunctionConfiguration", "lambda:PublishVersion", "lambda:UpdateFunctionConfiguration"),
-        ("lambda:GetAlias", "lambda:UpdateAlias"),
-    }
-    assert "layer:Merchandiser-Serving-model" in json.dumps(by_actions[("lambda:PublishLayerVersion",)])
-    layers = _as_list(by_actions[("lambda:GetLayerVersion",)])
-    assert len(layers) == 3 and "Merchandiser-Serving-model:*" in json.dumps(layers[0])  # model + deps + core
-    functions = _as_list(by_actions[("lambda:GetFunctionConfiguration", "lambda:PublishVersion",
-                                     "lambda:UpdateFunctionConfiguration")])  # fmt: skip
-    aliases = _as_list(by_actions[("lambda:GetAlias", "lambda:UpdateAlias")])
-    assert len(functions) == len(aliases) == len(SERVING_FUNCTIONS)
-    assert "*" not in json.dumps(functions) + json.dumps(aliases)
 
 
 def test_the_archive_eraser_runs_daily_and_may_rewrite_only_what_can_hold_a_shopper(

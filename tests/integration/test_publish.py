@@ -1,8 +1,9 @@
-"""Blue/green publish on moto: a promoted model becomes a model-layer version behind each `live` alias.
+"""Publish on moto: a promoted model's files in S3, the live-model parameter, a canary per serving function.
 
-Given three serving functions created like the stacks create them (deps, core and model layers, a
-published version, a `live` alias), publishing a model publishes a new model layer version, points
-every function at it, publishes a version and moves the alias; rollback moves the aliases back.
+Given three serving functions created like the stacks create them (deps and core layers, a published
+version, a `live` alias, a CodeDeploy deployment group each), publishing a model sets the parameter,
+publishes a new version of each function (which loads what the parameter names) and starts a CodeDeploy
+deployment moving the alias to it; rollback and a failed canary put everything back.
 """
 
 from __future__ import annotations
@@ -17,21 +18,23 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from merchandiser.publishing import (
-    LAYER_ZIP,
-    ModelSwap,
+    MODEL_RELEASE_VARIABLE,
+    LiveModel,
+    ModelCanary,
     NothingToRollBackError,
     SwapError,
-    layer_name_of,
+    canary_failed,
     publish,
     rollback,
-    with_layer,
 )
 from merchandiser.store import PRODUCTION_POINTER, FeatureStore
 
 BUCKET = "artifacts"
-MODEL_LAYER = "Merchandiser-Serving-model"
+PARAMETER = "/Merchandiser-Serving/live-model-version"
+APPLICATION = "canary"
 FUNCTIONS = ("retrieval", "ranking", "reranking")
 
 
@@ -44,7 +47,7 @@ def a_zip(name: str) -> bytes:
 
 @pytest.fixture
 def lambda_client(aws) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    """Functions as the serving stack deploys them; the `aws` fixture's mock is active."""
+    """Functions as the serving stack deploys them, with their deployment groups; the `aws` mock is active."""
     client = boto3.client("lambda")
     role = boto3.client("iam").create_role(
         RoleName="serving", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []})
@@ -53,15 +56,45 @@ def lambda_client(aws) -> Iterator[Any]:  # type: ignore[no-untyped-def]
         client.publish_layer_version(LayerName=name, Content={"ZipFile": a_zip(f"{name}.txt")})[
             "LayerVersionArn"
         ]
-        for name in ("Merchandiser-Serving-deps", "Merchandiser-Serving-core", MODEL_LAYER)
+        for name in ("Merchandiser-Serving-deps", "Merchandiser-Serving-core")
     ]
+    codedeploy = boto3.client("codedeploy")
+    codedeploy.create_application(applicationName=APPLICATION, computePlatform="Lambda")
     for name in FUNCTIONS:
         client.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="handler.handler",
-                               Code={"ZipFile": a_zip("handler.py")}, Layers=layers)  # fmt: skip
+                               Code={"ZipFile": a_zip("handler.py")}, Layers=layers,
+                               Environment={"Variables": {"MODEL_PARAMETER": PARAMETER}})  # fmt: skip
         version = client.publish_version(FunctionName=name)["Version"]
         client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-    boto3.client("s3").create_bucket(Bucket=BUCKET)
+        codedeploy.create_deployment_group(
+            applicationName=APPLICATION, deploymentGroupName=f"{name}-group", serviceRoleArn=role,
+            deploymentConfigName="CodeDeployDefault.LambdaCanary10Percent5Minutes",
+        )  # fmt: skip
     yield client
+
+
+STOPPED: list[dict[str, Any]] = []  # StopDeployment calls: moto records deployments but cannot stop one
+
+
+def record_stop(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+    STOPPED.append(json.loads(params["body"]))  # the request CodeDeploy would get
+    return AWSResponse("https://codedeploy", 200, {}, None), {"status": "Pending"}
+
+
+def canary_of(lambda_client: Any, functions: tuple[str, ...] = FUNCTIONS) -> ModelCanary:
+    targets = tuple((name, f"{name}-group") for name in functions)
+    codedeploy = boto3.client("codedeploy")
+    codedeploy.meta.events.register("before-call.codedeploy.StopDeployment", record_stop)
+    STOPPED.clear()
+    return ModelCanary(lambda_client, codedeploy, APPLICATION, targets)
+
+
+def live_model() -> LiveModel:
+    return LiveModel(boto3.client("ssm"), PARAMETER)
+
+
+def parameter() -> str:
+    return str(boto3.client("ssm").get_parameter(Name=PARAMETER)["Parameter"]["Value"])
 
 
 @pytest.fixture
@@ -95,11 +128,27 @@ def versioned(
     return copy
 
 
-def live(client: Any, name: str) -> tuple[str, list[str]]:
-    """(version behind `live`, the layers of that version)."""
-    version = client.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
-    config = client.get_function_configuration(FunctionName=name, Qualifier=version)
-    return version, [layer["Arn"] for layer in config.get("Layers", [])]
+def scored_m2(model_dir: Path, tmp_path: Path) -> Path:
+    """m2, scored by its job against m1 on one window (the gate promotes it when not worse)."""
+    return versioned(model_dir, tmp_path, "m2", against="m1")
+
+
+def live(client: Any, name: str) -> str:
+    return str(client.get_alias(FunctionName=name, Name="live")["FunctionVersion"])
+
+
+def completed(lambda_client: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """What CodeDeploy does when a canary passes (moto records deployments without running them)."""
+    for switch in result["swap"]["functions"]:
+        lambda_client.update_alias(
+            FunctionName=switch["function_name"], Name="live", FunctionVersion=switch["version"]
+        )
+    return result
+
+
+def deployment(deployment_id: str) -> dict[str, Any]:
+    info = boto3.client("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+    return dict(info)
 
 
 def pointer() -> dict[str, Any]:
@@ -107,81 +156,140 @@ def pointer() -> dict[str, Any]:
     return json.loads(body)
 
 
-def test_a_promotion_moves_every_alias_to_a_version_with_the_new_model_layer(
-    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
-) -> None:
-    swap = ModelSwap(lambda_client, MODEL_LAYER, FUNCTIONS)
-    result = publish(boto3.client("s3"), store, BUCKET, versioned(model_dir, tmp_path, "m1"), swap)
-    assert result["promote"] is True
-    layer_arn = result["swap"]["layer_version_arn"]
-    assert layer_name_of(layer_arn) == MODEL_LAYER and layer_arn.endswith(":2")
-    for name in FUNCTIONS:
-        version, layers = live(lambda_client, name)
-        assert version == "2"
-        assert [layer_name_of(arn) for arn in layers][:2] == [
-            "Merchandiser-Serving-deps",
-            "Merchandiser-Serving-core",
-        ]
-        assert layers[2] == layer_arn
-        # the old version is immutable: it still has the old model layer, ready for a rollback
-        old = lambda_client.get_function_configuration(FunctionName=name, Qualifier="1")["Layers"]
-        assert old[2]["Arn"].endswith(f"{MODEL_LAYER}:1")
-    assert pointer()["swap"]["functions"][0] == {
-        "function_name": "retrieval",
-        "version": "2",
-        "previous_version": "1",
-    }
-    archive = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"models/m1/{LAYER_ZIP}")["Body"].read()
-    names = zipfile.ZipFile(io.BytesIO(archive)).namelist()
-    assert "model/manifest.json" in names and "model/index.bin" in names
-    assert not any("user_features" in name for name in names)  # shopper data never goes to a layer
-
-
-def test_rollback_flips_every_alias_back_and_restores_the_previous_pointer(
-    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
-) -> None:
-    s3, swap = boto3.client("s3"), ModelSwap(lambda_client, MODEL_LAYER, FUNCTIONS)
-    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), swap)
-    with pytest.raises(NothingToRollBackError):  # m1 replaced nothing
-        rollback(s3, BUCKET, swap)
-    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2", against="m1"), swap)
-    assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"3"}
-    assert pointer()["model_version"] == "m2"
-
-    result = rollback(s3, BUCKET, swap)
-
-    assert result["model_version"] == "m1" and result["functions"] == dict.fromkeys(FUNCTIONS, "2")
-    assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"2"}
-    assert live(lambda_client, "retrieval")[1][2].endswith(f"{MODEL_LAYER}:2")  # m1's layer version
-    assert pointer()["model_version"] == "m1"
-    with pytest.raises(NothingToRollBackError):  # one step of history
-        rollback(s3, BUCKET, swap)
-
-
-def test_a_function_that_cannot_be_switched_undoes_the_others_and_keeps_the_pointer(
+def test_a_promotion_sets_the_parameter_and_starts_a_canary_per_serving_function(
     lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
 ) -> None:
     s3 = boto3.client("s3")
-    swap = ModelSwap(lambda_client, MODEL_LAYER, (*FUNCTIONS, "missing-function"))
-    with pytest.raises(SwapError, match="missing-function"):
-        publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), swap)
-    assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"1"}  # every alias flipped back
-    with pytest.raises(s3.exceptions.NoSuchKey):
-        s3.get_object(Bucket=BUCKET, Key=PRODUCTION_POINTER)
+    # When m1 is published
+    result = publish(
+        s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary_of(lambda_client), live_model()
+    )
+    # Then its files are where serving fetches them and the parameter names it
+    assert result["promote"] is True and parameter() == "m1"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/m1/")["Contents"]}
+    assert {"models/m1/manifest.json", "models/m1/index.bin", "models/m1/item_factors.npy"} <= keys
+    switches = result["swap"]["functions"]
+    assert [s["function_name"] for s in switches] == list(FUNCTIONS)
+    for switch in switches:
+        name = switch["function_name"]
+        # a new version, published for m1, and a CodeDeploy deployment moving `live` from 1 to it
+        assert switch["version"] == "2" and switch["previous_version"] == "1"
+        config = lambda_client.get_function_configuration(FunctionName=name, Qualifier="2")
+        assert config["Environment"]["Variables"][MODEL_RELEASE_VARIABLE] == "m1"
+        assert config["Environment"]["Variables"]["MODEL_PARAMETER"] == PARAMETER  # the rest kept
+        info = deployment(switch["deployment_id"])
+        assert info["deploymentGroupName"] == f"{name}-group" and info["applicationName"] == APPLICATION
+        spec = json.loads(info["revision"]["appSpecContent"]["content"])
+        assert spec["Resources"][0][name]["Properties"] == {
+            "Name": name, "Alias": "live", "CurrentVersion": "1", "TargetVersion": "2"
+        }  # fmt: skip
+    assert pointer()["swap"]["functions"] == switches
 
 
-def test_a_refused_model_swaps_nothing(
+def test_rollback_flips_every_alias_back_and_restores_the_parameter_and_pointer(
     lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
 ) -> None:
-    s3, swap = boto3.client("s3"), ModelSwap(lambda_client, MODEL_LAYER, FUNCTIONS)
-    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), swap)
-    worse = versioned(model_dir, tmp_path, "m2")
+    s3, canary = boto3.client("s3"), canary_of(lambda_client)
+    completed(
+        lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
+    )
+    with pytest.raises(NothingToRollBackError):  # m1 replaced nothing
+        rollback(s3, BUCKET, canary, live_model())
+    completed(
+        lambda_client,
+        publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model()),
+    )
+    assert pointer()["model_version"] == "m2" and parameter() == "m2"
+
+    result = rollback(s3, BUCKET, canary, live_model())
+
+    assert result["model_version"] == "m1" and result["functions"] == dict.fromkeys(FUNCTIONS, "2")
+    assert {live(lambda_client, name) for name in FUNCTIONS} == {"2"}  # m1's versions
+    assert pointer()["model_version"] == "m1" and parameter() == "m1"
+    with pytest.raises(NothingToRollBackError):  # one step of history
+        rollback(s3, BUCKET, canary, live_model())
+
+
+def test_a_failed_canary_puts_the_parameter_and_pointer_back_once(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    s3, canary = boto3.client("s3"), canary_of(lambda_client)
+    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
+    second = publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
+    failed = second["swap"]["functions"][1]["deployment_id"]
+    # When CodeDeploy reports a deployment that is not the last promotion's: nothing moves
+    assert canary_failed(s3, BUCKET, "d-OTHER", live_model())["rolled_back"] is False
+    assert parameter() == "m2"
+    # When it reports one of m2's canaries stopped on an alarm
+    result = canary_failed(s3, BUCKET, failed, live_model())
+    # Then m1 is live again for new versions and for the gate; the other canaries' reports change nothing
+    assert result == {"rolled_back": "m2", "model_version": "m1"}
+    assert parameter() == "m1" and pointer()["model_version"] == "m1"
+    other = second["swap"]["functions"][0]["deployment_id"]
+    assert canary_failed(s3, BUCKET, other, live_model())["rolled_back"] is False
+    assert parameter() == "m1"
+
+
+def test_a_function_without_a_canary_undoes_the_others_and_keeps_the_parameter_and_pointer(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3")
+    first = publish(
+        s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary_of(lambda_client), live_model()
+    )
+    completed(lambda_client, first)
+    canary = canary_of(lambda_client, (*FUNCTIONS, "missing-function"))
+    with pytest.raises(SwapError, match="missing-function"):
+        publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
+    # the three canaries started for m2 are stopped (with CodeDeploy's rollback), every alias on m1's version
+    assert len(STOPPED) == len(FUNCTIONS) and all(stop["autoRollbackEnabled"] for stop in STOPPED)
+    assert {live(lambda_client, name) for name in FUNCTIONS} == {"2"}
+    assert parameter() == "m1" and pointer()["model_version"] == "m1"
+
+
+def test_a_refused_model_moves_nothing(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    s3, canary = boto3.client("s3"), canary_of(lambda_client)
+    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
+    worse = scored_m2(model_dir, tmp_path)
     manifest = json.loads((worse / "manifest.json").read_text())
     manifest["metrics"] = {}  # no ndcg@10: the gate refuses it
     (worse / "manifest.json").write_text(json.dumps(manifest))
-    assert publish(s3, store, BUCKET, worse, swap)["promote"] is False
-    assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"2"}
-    assert pointer()["model_version"] == "m1"
+    assert publish(s3, store, BUCKET, worse, canary, live_model())["promote"] is False
+    assert {live(lambda_client, name) for name in FUNCTIONS} == {"1"}  # m1's canary never completed here
+    assert parameter() == "m1" and pointer()["model_version"] == "m1"
+
+
+def test_the_publish_handler_undoes_the_promotion_whose_canary_codedeploy_stopped(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.publish import handler
+    from local_twin.functions import LambdaContext
+
+    s3, canary = boto3.client("s3"), canary_of(lambda_client)
+    completed(
+        lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
+    )
+    second = publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
+    for key, value in {
+        "ARTIFACTS_BUCKET": BUCKET,
+        "USERS_TABLE": "users",
+        "ITEMS_TABLE": "items",
+        "MODEL_PARAMETER": PARAMETER,
+    }.items():
+        monkeypatch.setenv(key, value)
+    # When EventBridge delivers CodeDeploy's state change of one of m2's canaries (stopped on an alarm)
+    event = {
+        "source": "aws.codedeploy",
+        "detail-type": "CodeDeploy Deployment State-change Notification",
+        "detail": {"state": "FAILURE", "application": APPLICATION,
+                   "deploymentId": second["swap"]["functions"][0]["deployment_id"]},
+    }  # fmt: skip
+    result = handler.handler(event, LambdaContext("publish"))
+    # Then m1 is the live model again
+    assert result == {"rolled_back": "m2", "model_version": "m1"}
+    assert parameter() == "m1" and pointer()["model_version"] == "m1"
 
 
 def test_five_successively_slightly_worse_models_stop_passing(
@@ -206,11 +314,3 @@ def test_five_successively_slightly_worse_models_stop_passing(
     assert pointer()["model_version"] == "m2" and pointer()["gate"]["drift"] == pytest.approx(0.016)
     refused = json.loads(s3.get_object(Bucket=BUCKET, Key="models/m3/decision.json")["Body"].read())
     assert refused["evidence"] == "same window" and "exceeds" in refused["reasons"][-1]
-
-
-def test_with_layer_replaces_only_the_same_layer_in_place() -> None:
-    deps, model1, model2 = (f"arn:aws:lambda:us-east-1:123456789012:layer:{n}" for n in ("d:3", "m:1", "m:2"))
-    assert with_layer([deps, model1], model2) == [deps, model2]
-    assert with_layer([deps], model2) == [deps, model2]
-    with pytest.raises(ValueError, match="not a layer version ARN"):
-        layer_name_of("arn:aws:lambda:us-east-1:123456789012:function:retrieval")

@@ -39,7 +39,6 @@ def deployed(
         workdir = tmp_path_factory.mktemp("twin")
         layers = workdir / "layers"
         build_core(layers / "core")
-        (layers / "model").mkdir(parents=True)
         started = time.perf_counter()
         resources = deploy_to_moto(moto_endpoint, workdir, layers)
         return resources, layers, time.perf_counter() - started

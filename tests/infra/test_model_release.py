@@ -1,0 +1,151 @@
+"""The model out of the layers: serving sized by the catalogue, SnapStart on published versions, the live
+model version in an SSM parameter no template writes, and the canary (CodeDeploy) with its alarms."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from stacks import constants as c
+from stacks.constants import SERVING_FUNCTIONS
+from tests.infra.conftest import Synthesized
+from tests.infra.test_stacks import _as_list, _function_statements, functions_by_key, template
+
+SERVING = "Merchandiser-Serving"
+PARAMETER = "/Merchandiser-Serving/live-model-version"
+
+
+def serving_functions(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    found = functions_by_key(synthesized)
+    return {name: found[name][1]["Properties"] for name in SERVING_FUNCTIONS}
+
+
+def test_serving_functions_snapstart_on_published_versions_sized_by_the_catalogue(
+    synthesized: Synthesized,
+) -> None:
+    for name, props in serving_functions(synthesized).items():
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
+        assert props["MemorySize"] == c.serving_memory_mb(c.DEFAULT_CATALOG_ITEMS), name
+        assert props["EphemeralStorage"] == {"Size": 512}, name
+        variables = props["Environment"]["Variables"]
+        assert variables["MODEL_PARAMETER"] == PARAMETER and variables["MODEL_DIR"] == "", name
+        assert "Ref" in json.dumps(variables["ARTIFACTS_BUCKET"]) or "ImportValue" in json.dumps(
+            variables["ARTIFACTS_BUCKET"]
+        )
+
+
+def test_the_live_model_parameter_is_in_no_template(synthesized: Synthesized) -> None:
+    # Given every template: no resource holds the parameter, so `cdk deploy` can never revert its value
+    assert not synthesized.all_resources("AWS::SSM::Parameter")
+    assert PARAMETER not in json.dumps(
+        synthesized.templates[SERVING]["Resources"].get("LiveModelParameter", {})
+    )
+
+
+def test_serving_reads_only_the_parameter_and_the_models_prefix(synthesized: Synthesized) -> None:
+    for name in SERVING_FUNCTIONS:
+        statements = _function_statements(synthesized, name)
+        ssm = [s for s in statements if any(a.startswith("ssm:") for a in _as_list(s["Action"]))]
+        assert len(ssm) == 1 and _as_list(ssm[0]["Action"]) == ["ssm:GetParameter"], name
+        assert f"parameter{PARAMETER}" in json.dumps(ssm[0]["Resource"])
+        reads = [s for s in statements if _as_list(s["Action"]) == ["s3:GetObject"]]
+        assert any("/models/*" in json.dumps(s["Resource"]) for s in reads), name
+
+
+def test_memory_and_start_mode_follow_the_catalogue_formula() -> None:
+    # Given 100k items the model's files fit SnapStart's 512 MB of /tmp; at 1M they do not
+    assert c.serving_uses_snapstart(100_000) and c.serving_memory_mb(100_000) == 1024
+    assert not c.serving_uses_snapstart(1_000_000)
+    assert c.serving_ephemeral_mb(1_000_000) >= 1.1 * c.model_mb(1_000_000)
+    assert c.serving_memory_mb(1_000_000) >= c.SERVING_BASE_MEMORY_MB + 2 * c.model_mb(1_000_000)
+    assert c.serving_memory_mb(50_000_000) == c.LAMBDA_MAX_MEMORY_MB  # capped at Lambda's maximum
+
+
+@pytest.mark.parametrize("items", [1_000_000])
+def test_a_catalogue_too_big_for_snapstart_gets_provisioned_concurrency(items: int, tmp_path: Any) -> None:
+    from app import build_app
+    from tests.infra.conftest import make_tiny_layers
+
+    # Given a 1M-item catalogue (context merchandiser:catalogItems)
+    app = build_app(
+        outdir=str(tmp_path / "out"),
+        layers_dir=make_tiny_layers(tmp_path / "layers"),
+        context={c.CONTEXT_CATALOG_ITEMS: items, c.CONTEXT_CDK_NAG: "false"},
+    )
+    assembly = app.synth()
+    resources = assembly.get_stack_by_name(SERVING).template["Resources"]
+    functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+    serving = [p for p in functions if "MODEL_PARAMETER" in p["Environment"]["Variables"]]
+    aliases = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Alias"]
+    # Then no SnapStart, /tmp and memory for the model, and warm containers on every live alias instead
+    assert len(serving) == len(SERVING_FUNCTIONS)
+    for props in serving:
+        assert "SnapStart" not in props
+        assert props["EphemeralStorage"]["Size"] == c.serving_ephemeral_mb(items)
+        assert props["MemorySize"] == c.serving_memory_mb(items)
+    assert [a["ProvisionedConcurrencyConfig"] for a in aliases] == [
+        {"ProvisionedConcurrentExecutions": c.SERVING_PROVISIONED_CONCURRENCY}
+    ] * len(SERVING_FUNCTIONS)
+
+
+def test_every_live_alias_has_a_canary_deployment_group_watching_every_alarm(
+    synthesized: Synthesized,
+) -> None:
+    serving = template(synthesized, SERVING)
+    serving.resource_count_is("AWS::CodeDeploy::Application", 1)
+    groups = synthesized.resources(SERVING, "AWS::CodeDeploy::DeploymentGroup")
+    alarms = synthesized.resources(SERVING, "AWS::CloudWatch::Alarm")
+    assert len(groups) == len(SERVING_FUNCTIONS) and len(alarms) == 2 * len(SERVING_FUNCTIONS)
+    for group in groups.values():
+        props = group["Properties"]
+        assert props["DeploymentConfigName"] == "CodeDeployDefault.LambdaCanary10Percent5Minutes"
+        assert props["AlarmConfiguration"]["Enabled"] is True
+        assert len(props["AlarmConfiguration"]["Alarms"]) == len(alarms)
+        assert set(props["AutoRollbackConfiguration"]["Events"]) == {
+            "DEPLOYMENT_FAILURE",
+            "DEPLOYMENT_STOP_ON_REQUEST",
+            "DEPLOYMENT_STOP_ON_ALARM",
+        }
+    metrics = {(a["Properties"]["MetricName"], a["Properties"]["Threshold"]) for a in alarms.values()}
+    assert metrics == {("Errors", c.CANARY_ERRORS_PER_MINUTE), ("Duration", c.CANARY_P99_MS)}
+    # the aliases change through CodeDeploy when CloudFormation changes them too (new code)
+    for alias in synthesized.resources(SERVING, "AWS::Lambda::Alias").values():
+        assert "CodeDeployLambdaAliasUpdate" in alias["UpdatePolicy"]
+
+
+def test_publish_sets_the_parameter_and_starts_canaries_on_exactly_the_serving_resources(
+    synthesized: Synthesized,
+) -> None:
+    _, publish = functions_by_key(synthesized)["publish"]
+    variables = publish["Properties"]["Environment"]["Variables"]
+    assert variables["MODEL_PARAMETER"] == PARAMETER and variables["SERVING_ALIAS"] == "live"
+    assert len(variables["SERVING_FUNCTIONS"]["Fn::Join"][1]) == len(SERVING_FUNCTIONS)
+    assert len(variables["DEPLOYMENT_GROUPS"]["Fn::Join"][1]) == len(SERVING_FUNCTIONS)
+    assert "MODEL_LAYER_NAME" not in variables
+    by_actions = {
+        tuple(sorted(_as_list(s["Action"]))): s["Resource"]
+        for s in _function_statements(synthesized, "publish")
+        if any(a.split(":")[0] in ("lambda", "ssm", "codedeploy") for a in _as_list(s["Action"]))
+    }
+    assert set(by_actions) == {
+        ("ssm:GetParameter", "ssm:PutParameter"),
+        ("lambda:GetFunctionConfiguration", "lambda:PublishVersion", "lambda:UpdateFunctionConfiguration"),
+        ("lambda:GetAlias", "lambda:UpdateAlias"),
+        ("codedeploy:CreateDeployment",),
+        ("codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"),
+        ("codedeploy:GetDeploymentConfig",),
+    }
+    assert f"parameter{PARAMETER}" in json.dumps(by_actions[("ssm:GetParameter", "ssm:PutParameter")])
+    assert len(_as_list(by_actions[("codedeploy:CreateDeployment",)])) == len(SERVING_FUNCTIONS)
+    assert "*" not in json.dumps(list(by_actions.values()))
+
+
+def test_a_stopped_canary_reaches_publish(synthesized: Synthesized) -> None:
+    rules = synthesized.resources("Merchandiser-Training", "AWS::Events::Rule")
+    patterns = [r["Properties"].get("EventPattern", {}) for r in rules.values()]
+    canary = [p for p in patterns if p.get("source") == ["aws.codedeploy"]]
+    assert len(canary) == 1
+    assert canary[0]["detail-type"] == ["CodeDeploy Deployment State-change Notification"]
+    assert canary[0]["detail"]["state"] == ["FAILURE", "STOP"]

@@ -1,0 +1,157 @@
+"""Serving loads the live model from S3, the version named by the SSM parameter (moto), through the real
+retrieval handler; what cannot be fetched degrades, never a 5xx. The SnapStart hooks load before the
+snapshot and rebuild connections after a restore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import snapshot_restore_py
+
+from local_twin.functions import LambdaContext
+from local_twin.http_front import Route, proxy_event
+from merchandiser.publishing import user_profiles
+from merchandiser.serving import INDEX, MODEL, runtime
+from merchandiser.settings import ServingSettings
+from merchandiser.store import INDEX as INDEX_FILE
+from merchandiser.store import FeatureStore
+
+PARAMETER = "/Merchandiser-Serving/live-model-version"
+Get = Callable[[str], tuple[int, dict[str, Any]]]
+
+
+def upload(model_dir: Path, version: str, skip: tuple[str, ...] = ()) -> None:
+    """What publish writes: the model's files under models/<version>/, the manifest naming the version."""
+    s3 = boto3.client("s3")
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file() and path.name not in skip:
+            body = path.read_bytes()
+            if path.name == "manifest.json":
+                body = json.dumps({**json.loads(body), "model_version": version}).encode()
+            s3.put_object(Bucket="artifacts", Key=f"models/{version}/{path.name}", Body=body)
+
+
+def go_live(version: str) -> None:
+    boto3.client("ssm").put_parameter(Name=PARAMETER, Value=version, Type="String", Overwrite=True)
+
+
+@pytest.fixture
+def get(aws, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Get]:  # type: ignore[no-untyped-def]
+    """GET a retrieval route through the real handler, configured as the stack configures it."""
+    environment = {**aws.env(), "MODEL_PARAMETER": PARAMETER, "MODEL_CACHE_DIR": str(tmp_path / "cache")}
+    for key, value in environment.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("MODEL_DIR", raising=False)
+    FeatureStore(aws.dynamodb, "users", "sessions", "items").put_profiles(user_profiles(model_dir), "test")
+    runtime.reset()
+    from lambdas.retrieval import handler as retrieval
+
+    def send(path: str) -> tuple[int, dict[str, Any]]:
+        resource = "/health" if path == "/health" else "/users/{user_id}/recommendations"
+        params = {} if path == "/health" else {"user_id": path.split("/")[2]}
+        event = proxy_event("GET", Route("GET", resource, "retrieval"), path, params, "k=5", {}, None)
+        response = retrieval.handler(event, LambdaContext("retrieval"))
+        return response["statusCode"], json.loads(response["body"])
+
+    yield send
+    runtime.reset()
+
+
+def test_serving_loads_the_version_the_parameter_names_from_s3(
+    get: Get, model_dir: Path, tmp_path: Path
+) -> None:
+    # Given two models in S3 and the parameter naming the second
+    upload(model_dir, "m1")
+    upload(model_dir, "m2")
+    go_live("m2")
+    # When a container serves
+    status, health = get("/health")
+    status_page, page = get("/users/u001/recommendations")
+    # Then it serves m2, intact, fetched once into its cache dir with its arrays memory-mapped
+    assert status == 200 and health["model_version"] == "m2" and health["faults"] == []
+    assert status_page == 200 and page["model_version"] == "m2" and page["degraded"] is False
+    assert len(page["items"]) == 5
+    assert (tmp_path / "cache" / "m2" / "manifest.json").is_file()
+    loaded = runtime.live_model(ServingSettings.from_env())
+    assert loaded.model is not None and isinstance(
+        loaded.model.items.item_factors, __import__("numpy").memmap
+    )
+
+
+def test_a_new_container_follows_the_parameter(get: Get, model_dir: Path) -> None:
+    upload(model_dir, "m1")
+    upload(model_dir, "m2")
+    go_live("m1")
+    assert get("/health")[1]["model_version"] == "m1"
+    # When publish moves the parameter, a container keeps its model (the canary's new version moves)...
+    go_live("m2")
+    assert get("/health")[1]["model_version"] == "m1"
+    # ...and a new one (a new function version initialising) loads the new model
+    runtime.reset()
+    assert get("/health")[1]["model_version"] == "m2"
+
+
+def test_a_missing_model_file_degrades_only_its_part(get: Get, model_dir: Path) -> None:
+    # Given a model whose index object is missing from S3
+    upload(model_dir, "m1", skip=(INDEX_FILE,))
+    go_live("m1")
+    status, page = get("/users/u001/recommendations")
+    # Then the page is served from popularity, degraded, with a 200
+    assert status == 200 and page["model_version"] == "m1"
+    assert page["degraded"] is True and INDEX in page["degraded_reasons"] and len(page["items"]) == 5
+
+
+@pytest.mark.parametrize("case", ["parameter missing", "manifest missing", "parameter empty"])
+def test_no_live_model_serves_the_last_resort_list(get: Get, model_dir: Path, aws, case: str) -> None:  # type: ignore[no-untyped-def]
+    # Given in-stock items in the catalogue table, and no usable live model
+    aws.dynamodb.Table("items").put_item(Item={"item_id": "fresh", "title": "Fresh", "in_stock": True})
+    if case == "manifest missing":
+        upload(model_dir, "m1", skip=("manifest.json",))
+        go_live("m1")
+    elif case == "parameter empty":
+        go_live(" ")
+    # When a page is asked for
+    status, page = get("/users/u001/recommendations")
+    status_health, health = get("/health")
+    # Then the last-resort list answers, degraded, never a 5xx
+    assert status == 200 and page["model_version"] == "last-resort" and page["degraded_reasons"] == [MODEL]
+    assert [item["item_id"] for item in page["items"]] == ["fresh"]
+    assert status_health == 200 and health["status"] == "degraded" and health["faults"] == [MODEL]
+
+
+def test_a_failed_fetch_is_retried_after_the_last_resort_period(get: Get, model_dir: Path) -> None:
+    # Given a container that found no parameter
+    settings = ServingSettings.from_env()
+    assert runtime.live_model(settings, clock=lambda: 0.0).faults == {MODEL}
+    upload(model_dir, "m1")
+    go_live("m1")
+    # Then it keeps the last resort within the period, and loads the model after it
+    assert runtime.live_model(settings, clock=lambda: 1.0).model is None
+    later = runtime.live_model(settings, clock=lambda: runtime.LAST_RESORT_TTL_SECONDS + 1.0)
+    assert later.model is not None and later.model.version == "m1"
+
+
+def test_the_snapstart_hooks_load_before_the_snapshot_and_reconnect_after_restore(
+    get: Get, model_dir: Path
+) -> None:
+    upload(model_dir, "m1")
+    go_live("m1")
+    hooks = {func.__name__: func for func, _, _ in snapshot_restore_py.get_before_snapshot()}
+    restores = {func.__name__: func for func, _, _ in snapshot_restore_py.get_after_restore()}
+    # When Lambda runs the before-snapshot hook (the retrieval handler registered it on import)
+    hooks["before_snapshot"]()
+    # Then the model is loaded before any request
+    settings = ServingSettings.from_env()
+    assert runtime._live[(PARAMETER, "artifacts", settings.model_cache_dir)][1].model is not None
+    # When a restored container runs the after-restore hook
+    resource = runtime.dynamodb_resource()
+    restores["after_restore"]()
+    # Then the model stays, the connections are new
+    assert runtime.live_model(settings).model is not None
+    assert runtime.dynamodb_resource() is not resource
+    assert get("/users/u001/recommendations")[1]["model_version"] == "m1"
