@@ -33,13 +33,15 @@ test: layers $(CHECKOV_STAMP)
 	$(VENV)/bin/pytest
 
 # Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
-# 10M synthetic), serving, events. BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes
+# 10M synthetic), the ranker's popularity correction, serving, events, exploration over simulated days. BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes
 # on 2 cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
+	$(PY) -m training.bench_popularity
 	$(PY) -m training.bench_spark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
+	$(PY) -m local_twin.bench_exploration
 
 # The monthly AWS bill at 1, 10 and 100 recommendation requests/s beside Amazon Personalize's, from dated list
 # prices and the bench figures in build/bench/ when present. COST_ARGS=--json also writes build/bench/cost.json.

@@ -29,6 +29,7 @@ from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
+from training.popularity_bias import positive_weights
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +67,8 @@ class Hyperparameters:
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
     engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
+    # the ranker's positives weighed by (1 + popularity)^-this (training.popularity_bias); 0: none
+    popularity_correction: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -469,7 +472,11 @@ def train_ranker(
         "seed": hp.seed,
         "verbosity": -1,
     }
-    fit_set = lgb.Dataset(x_fit, y_fit, group=g_fit, feature_name=list(FEATURE_NAMES), free_raw_data=False)
+    weights = positive_weights(x_fit, y_fit, hp.popularity_correction)
+    info["popularity_correction"] = hp.popularity_correction
+    fit_set = lgb.Dataset(
+        x_fit, y_fit, weight=weights, group=g_fit, feature_name=list(FEATURE_NAMES), free_raw_data=False
+    )
     stop_set = lgb.Dataset(x_stop, y_stop, group=g_stop, reference=fit_set)
     booster = lgb.train(
         params,
