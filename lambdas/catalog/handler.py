@@ -42,7 +42,8 @@ def put_item(
     item_id: Annotated[str, Path(pattern=ID_PATTERN)], item: Annotated[ItemUpsert, Body()]
 ) -> dict[str, Any]:
     settings = CatalogSettings.from_env()
-    now = datetime.now(UTC).isoformat()
+    moment = datetime.now(UTC)
+    now = moment.isoformat()
     record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
     catalogue = store(settings)
     catalogue.put_item(record)
@@ -55,7 +56,7 @@ def put_item(
         in_stock=item.in_stock,
     )
     try:
-        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid)
+        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid, now=moment.timestamp())
         retrievable = True
     except OverlayFullError:
         # stored all the same: the next training serves it; until then it waits

@@ -50,7 +50,8 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
         categories=np.concatenate([old.categories, [item.category for item in new]]).astype(str),
         brands=np.concatenate([old.brands, [item.brand for item in new]]).astype(str),
         prices=np.concatenate([prices, [item.price for item in new]]).astype(np.float64),
-        created_at=np.concatenate([old.created_at, np.full(len(new), np.nan)]),
+        # when the overlay took them in: a new arrival is new from then (NaN: unknown, never "new")
+        created_at=np.concatenate([old.created_at, np.array([item.added_at for item in new], np.float64)]),
         in_stock=np.concatenate([in_stock, [item.in_stock for item in new]]).astype(bool),
     )
     item_factors = model.item_factors

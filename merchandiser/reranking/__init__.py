@@ -2,10 +2,17 @@
 discovery), the one page builder serving and evaluation share, and the reasons shown beside items."""
 
 from merchandiser.reranking.explain import REASONS, reason, reasons_from_recent
+from merchandiser.reranking.exploration import (
+    EXPLORE_POLICIES,
+    THOMPSON,
+    UNIFORM,
+    new_item_rows,
+    request_rng,
+    thompson_draws,
+)
 from merchandiser.reranking.page import (
     daily_seed,
     discovery_pool,
-    new_item_rows,
     page_rules,
     ranked_items,
     rules,
@@ -24,9 +31,12 @@ from merchandiser.reranking.rules import (
 
 __all__ = [
     "DISCOVERY",
+    "EXPLORE_POLICIES",
     "NEW_ARRIVAL",
     "PROMOTED",
     "REASONS",
+    "THOMPSON",
+    "UNIFORM",
     "Rules",
     "Scored",
     "category_cap",
@@ -37,8 +47,10 @@ __all__ = [
     "ranked_items",
     "reason",
     "reasons_from_recent",
+    "request_rng",
     "rerank",
     "rules",
     "scored",
     "slots",
+    "thompson_draws",
 ]

@@ -57,6 +57,9 @@ class Rules:
     promoted_share: float = 0.0
     explore: tuple[Scored, ...] = ()  # new items without interaction signal
     explore_slots: int = 0
+    explore_by_score: bool = (
+        False  # the best-scored explore items first (Thompson draws), not the seed's order
+    )
     discover: tuple[Scored, ...] = ()  # the shopper's long-tail candidates (see ``Recommender``)
     discover_slots: int = 0  # the last slots of the page
     seed: str = ""  # picks the exploration and discovery items: the same seed gives the same page
@@ -226,7 +229,8 @@ def rerank(items: Sequence[Scored], rules: Rules) -> list[Scored]:
 
     taken = {item.item_id for item in promoted}
     pool = [item for item in best_first(rules.explore, rules) if item.item_id not in taken]
-    explored = [replace(item, source=NEW_ARRIVAL) for item in exploration_order(pool, rules.seed)]
+    ordered = pool if rules.explore_by_score else exploration_order(pool, rules.seed)  # pool: best first
+    explored = [replace(item, source=NEW_ARRIVAL) for item in ordered]
     explore_slots = exploration_slots(rules.k, min(rules.explore_slots, len(explored)), promo_slots)
     explored = explored[: len(explore_slots)]
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from merchandiser.catalog import ItemModel
-from merchandiser.retrieval import also_viewed, ann, bought_together, content, popularity, trending
+from merchandiser.retrieval import also_viewed, ann, bought_together, content, graduated, popularity, trending
 from merchandiser.retrieval.proposal import Ask, Proposal
 from merchandiser.shopper import UserState
 
@@ -41,8 +41,11 @@ SOURCES: tuple[Source, ...] = (
         personal=True,
     ),
     Source(content.NAME, content.propose, 0.05, "new and like what you love", personal=True),
+    # a handful of items at most, between retraining runs; its places go to the others' next best when
+    # there are none (always, in training)
+    Source(graduated.NAME, graduated.propose, 0.02, "new, and shoppers are taking to it", personal=False),
     Source(trending.NAME, trending.propose, 0.1, "trending now", personal=False),
-    Source(popularity.NAME, popularity.propose, 0.15, "popular with shoppers", personal=False),
+    Source(popularity.NAME, popularity.propose, 0.13, "popular with shoppers", personal=False),
 )
 
 SOURCE_NAMES: tuple[str, ...] = tuple(source.name for source in SOURCES)
@@ -52,3 +55,4 @@ PERSONAL_SOURCES: tuple[str, ...] = tuple(source.name for source in SOURCES if s
 
 ANN, ALSO_VIEWED, BOUGHT_TOGETHER = ann.NAME, also_viewed.NAME, bought_together.NAME
 CONTENT, TRENDING, POPULARITY = content.NAME, trending.NAME, popularity.NAME
+GRADUATED = graduated.NAME

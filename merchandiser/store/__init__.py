@@ -44,7 +44,14 @@ from merchandiser.store.counters import (
     rank_trending,
 )
 from merchandiser.store.dynamo import BATCH_GET_LIMIT, DYNAMODB_CONFIG, dynamodb_resource, to_dynamo
+from merchandiser.store.explored_pages import (
+    CLICK_WINDOW,
+    EXPLORED_PAGE_KEY_PREFIX,
+    ExploredPage,
+    ExploredPages,
+)
 from merchandiser.store.items import OVERLAY_KEY, CatalogOverlay, ItemRecords, OverlayFullError, OverlayItem
+from merchandiser.store.posteriors import POSTERIOR_KEY_PREFIX, Posterior, Posteriors
 from merchandiser.store.sessions import (
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
@@ -56,8 +63,9 @@ from merchandiser.store.sessions import (
 from merchandiser.store.shoppers import ShopperRecord, Shoppers
 
 
-class FeatureStore(Shoppers, Sessions, Counters, ItemRecords):
-    """Profiles, sessions, trending counters and catalogue records over the same three tables."""
+class FeatureStore(Shoppers, Sessions, Counters, ItemRecords, Posteriors, ExploredPages):
+    """Profiles, sessions, trending counters, catalogue records, exploration posteriors and explored pages
+    over the same three tables."""
 
 
 __all__ = [
@@ -65,9 +73,11 @@ __all__ = [
     "BATCH_GET_LIMIT",
     "BUCKET_TTL",
     "CATALOG",
+    "CLICK_WINDOW",
     "COUNT_ATTRIBUTE_PREFIX",
     "DYNAMODB_CONFIG",
     "EVENTS_PREFIX",
+    "EXPLORED_PAGE_KEY_PREFIX",
     "IMPRESSIONS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
@@ -78,6 +88,7 @@ __all__ = [
     "OUTPUT_PREFIX",
     "OVERLAY_KEY",
     "POPULARITY",
+    "POSTERIOR_KEY_PREFIX",
     "PRODUCTION_POINTER",
     "RANKER",
     "SEEN_EVENT_IDS_KEPT",
@@ -92,10 +103,14 @@ __all__ = [
     "BundleError",
     "CatalogOverlay",
     "Counters",
+    "ExploredPage",
+    "ExploredPages",
     "FeatureStore",
     "ItemRecords",
     "OverlayFullError",
     "OverlayItem",
+    "Posterior",
+    "Posteriors",
     "SessionConflictError",
     "SessionEvent",
     "SessionState",

@@ -34,6 +34,9 @@ class OverlayItem:
     brand: str
     price: float
     in_stock: bool
+    # when the overlay first held the item (epoch seconds): its "created" time until the next training
+    # knows it, so an item added by ``PUT /items`` is a new arrival for exploration; NaN when unknown
+    added_at: float = float("nan")
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -47,7 +50,7 @@ class OverlayItem:
         return record
 
     @classmethod
-    def from_record(cls, item_id: str, record: Mapping[str, Any]) -> OverlayItem:
+    def from_record(cls, item_id: str, record: Mapping[str, Any], added_at: Any = None) -> OverlayItem:
         price = record.get("price")
         return cls(
             item_id=item_id,
@@ -56,6 +59,7 @@ class OverlayItem:
             brand=str(record.get("brand", "")),
             price=float(price) if price is not None else float("nan"),
             in_stock=bool(record.get("in_stock", True)),
+            added_at=float(added_at) if added_at is not None else float("nan"),
         )
 
 
@@ -67,28 +71,42 @@ class CatalogOverlay:
 
     def read(self) -> dict[str, OverlayItem]:
         response = self.table.get_item(Key={"item_id": OVERLAY_KEY}, ConsistentRead=False)
-        items: Mapping[str, Any] = response.get("Item", {}).get("items", {})
-        return {item_id: OverlayItem.from_record(item_id, record) for item_id, record in items.items()}
+        record = response.get("Item", {})
+        items: Mapping[str, Any] = record.get("items", {})
+        added: Mapping[str, Any] = record.get("added", {})
+        return {
+            item_id: OverlayItem.from_record(item_id, fields, added.get(item_id))
+            for item_id, fields in items.items()
+        }
 
-    def upsert(self, item: OverlayItem) -> None:
-        """One atomic UpdateItem; refuses a new entry once ``MAX_ITEMS`` are held."""
+    def upsert(self, item: OverlayItem, now: float | None = None) -> None:
+        """One atomic UpdateItem; refuses a new entry once ``MAX_ITEMS`` are held. ``now`` (epoch
+        seconds) is kept as the item's ``added_at`` the first time the overlay holds it."""
         from botocore.exceptions import ClientError
 
+        added = "" if now is None else ", #added.#id = if_not_exists(#added.#id, :now)"
         try:
-            # a nested SET needs the map to exist
+            # a nested SET needs the maps to exist
             self.table.update_item(
                 Key={"item_id": OVERLAY_KEY},
-                UpdateExpression="SET #items = if_not_exists(#items, :empty)",
-                ExpressionAttributeNames={"#items": "items"},
+                UpdateExpression=(
+                    "SET #items = if_not_exists(#items, :empty), #added = if_not_exists(#added, :empty)"
+                ),
+                ExpressionAttributeNames={"#items": "items", "#added": "added"},
                 ExpressionAttributeValues={":empty": {}},
             )
+            values: dict[str, Any] = {":item": item.to_record(), ":limit": MAX_ITEMS}
+            names = {"#items": "items", "#id": item.item_id}
+            if now is not None:
+                values[":now"] = Decimal(str(round(now, 3)))
+                names["#added"] = "added"
             self.table.update_item(
                 Key={"item_id": OVERLAY_KEY},
-                UpdateExpression="SET #items.#id = :item",
+                UpdateExpression="SET #items.#id = :item" + added,
                 # an existing entry may always change; a new one only while there is room
                 ConditionExpression="attribute_exists(#items.#id) OR size(#items) < :limit",
-                ExpressionAttributeNames={"#items": "items", "#id": item.item_id},
-                ExpressionAttributeValues={":item": item.to_record(), ":limit": MAX_ITEMS},
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -99,12 +117,19 @@ class CatalogOverlay:
         """Removes the entries of ``item_ids`` (now in the served catalogue); returns how many went."""
         held = set(self.read())
         gone = sorted(held & set(item_ids))
+        if gone:  # an overlay written before ``added`` existed has no such map to remove from
+            self.table.update_item(
+                Key={"item_id": OVERLAY_KEY},
+                UpdateExpression="SET #added = if_not_exists(#added, :empty)",
+                ExpressionAttributeNames={"#added": "added"},
+                ExpressionAttributeValues={":empty": {}},
+            )
         for start in range(0, len(gone), REMOVE_PER_CALL):
             names = {f"#i{n}": item_id for n, item_id in enumerate(gone[start : start + REMOVE_PER_CALL])}
             self.table.update_item(
                 Key={"item_id": OVERLAY_KEY},
-                UpdateExpression="REMOVE " + ", ".join(f"#items.{name}" for name in names),
-                ExpressionAttributeNames={"#items": "items", **names},
+                UpdateExpression="REMOVE " + ", ".join(f"#items.{name}, #added.{name}" for name in names),
+                ExpressionAttributeNames={"#items": "items", "#added": "added", **names},
             )
         return len(gone)
 

@@ -6,9 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merchandiser.catalog import Catalog, ItemModel, Neighbours, Signals
+from merchandiser.catalog import (
+    Catalog,
+    ExplorationPolicy,
+    ItemModel,
+    Neighbours,
+    Signals,
+    exploration_of,
+    with_exploration,
+)
 from merchandiser.retrieval import SOURCE_NAMES, SOURCES, Ask, Source, build_index
 from merchandiser.shopper import UserState
+from merchandiser.store import Posterior
 
 N_ITEMS = 10
 PURCHASED = frozenset({0})
@@ -54,7 +63,15 @@ def tiny_shop() -> ItemModel:
         segments={"country=north": np.array([0, 0, 0, 0, 0, 0, 0, 0, 3, 0], dtype=np.float32)},
     )
     manifest = {"model_version": "tiny", "als": {"regularization": 0.05, "alpha": 1.0}}
-    return ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
+    model = ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
+    # exploration graduated items 0 (bought by the shopper), 9 and 7, in that order of click rate; 3 faded
+    posteriors = {
+        "i0": Posterior(100, 30),
+        "i9": Posterior(100, 20),
+        "i7": Posterior(60, 6),
+        "i3": Posterior(500, 1),
+    }
+    return with_exploration(model, exploration_of(catalog, posteriors, ExplorationPolicy(0.05, 50, 500)))
 
 
 def shopper() -> UserState:
@@ -74,6 +91,7 @@ KNOWN_FIRST = {
     "also_viewed": 2,  # 0's strongest neighbour (0.9 x 3/4 of the history weight)
     "bought_together": 4,  # the recent item 1's basket neighbour
     "content": 9,  # the only item placed by its attributes
+    "graduated": 9,  # the best click rate among the graduates, item 0 bought
     "trending": 6,
     "popularity": 8,  # the shopper's segment, north, has bought only item 8
 }
