@@ -129,7 +129,7 @@ def run_policy(
         queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
         store = FeatureStore(dynamodb, TABLES["users"], TABLES["sessions"], TABLES["items"])
         store.put_profiles(profiles, model_version=base.version)
-        rules = RetailerRules(explore_policy=policy, explore_share=EXPLORE_SHARE)
+        rules = RetailerRules.model_validate({"explore_policy": policy, "explore_share": EXPLORE_SHARE})
         rows: list[dict[str, Any]] = []
         sequence = 0
         for day in range(days):

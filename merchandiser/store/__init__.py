@@ -51,7 +51,7 @@ from merchandiser.store.explored_pages import (
     ExploredPages,
 )
 from merchandiser.store.items import OVERLAY_KEY, CatalogOverlay, ItemRecords, OverlayFullError, OverlayItem
-from merchandiser.store.posteriors import POSTERIOR_KEY_PREFIX, Posterior, Posteriors
+from merchandiser.store.posteriors import POSTERIOR_KEY_PREFIX, Posterior, Posteriors, posterior_key
 from merchandiser.store.sessions import (
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
@@ -120,6 +120,7 @@ __all__ = [
     "bucket_key",
     "counting_bucket",
     "dynamodb_resource",
+    "posterior_key",
     "rank_trending",
     "read_manifest",
     "sha256_of",

@@ -20,6 +20,7 @@ from merchandiser.store.dynamo import Tables, to_dynamo
 OVERLAY_KEY = "__catalog_overlay__"
 REMOVE_PER_CALL = 100  # attribute names per UpdateExpression, well inside its 4 KB limit
 MAX_ITEMS = 1000  # a few hundred bytes each: well inside DynamoDB's 400 KB item limit
+UNKNOWN_TIME = float("nan")  # one object: items compare equal when neither time is known
 
 
 class OverlayFullError(Exception):
@@ -36,7 +37,7 @@ class OverlayItem:
     in_stock: bool
     # when the overlay first held the item (epoch seconds): its "created" time until the next training
     # knows it, so an item added by ``PUT /items`` is a new arrival for exploration; NaN when unknown
-    added_at: float = float("nan")
+    added_at: float = UNKNOWN_TIME
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -59,7 +60,7 @@ class OverlayItem:
             brand=str(record.get("brand", "")),
             price=float(price) if price is not None else float("nan"),
             in_stock=bool(record.get("in_stock", True)),
-            added_at=float(added_at) if added_at is not None else float("nan"),
+            added_at=float(added_at) if added_at is not None else UNKNOWN_TIME,
         )
 
 
