@@ -29,7 +29,7 @@ from merchandiser.retrieval import candidates as retrieve
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
-from training.popularity_bias import positive_weights
+from training.popularity_bias import als_pair_weights, positive_weights
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class Hyperparameters:
     engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
     # the ranker's positives weighed by (1 + popularity)^-this (training.popularity_bias); 0: none
     popularity_correction: float = 0.0
+    # the ALS matrix's pairs weighed by (1 + shoppers of the item)^-this (training.popularity_bias); 0: none
+    als_popularity_correction: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -214,8 +216,12 @@ def fit_retrieval(
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
     user_positions = pairs["user_id"].map(user_row).to_numpy()
+    weights = pairs["weight"].to_numpy(np.float64)
+    debiased = als_pair_weights(pairs["row"].to_numpy(), len(catalog), hp.als_popularity_correction)
+    if debiased is not None:
+        weights = weights * debiased
     matrix = csr_matrix(
-        (pairs["weight"].to_numpy(np.float32), (user_positions, pairs["row"].to_numpy())),
+        (weights.astype(np.float32), (user_positions, pairs["row"].to_numpy())),
         shape=(len(user_ids), len(catalog)),
     )
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)

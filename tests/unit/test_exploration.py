@@ -157,3 +157,16 @@ def test_long_tail_share_counts_the_slots_outside_the_head() -> None:
     tail = long_tail_items(popularity, head_share=0.2)  # the head: items 0 and 1
     assert tail.tolist() == [False, False] + [True] * 8
     assert long_tail_share([[0, 2, 3], [1, 5]], tail, k=2) == pytest.approx(2 / 4)
+
+
+def test_the_als_correction_weighs_pairs_of_widely_bought_items_down() -> None:
+    from training.popularity_bias import als_pair_weights
+
+    # Given item 0 touched by three shoppers and item 1 by one
+    rows = np.array([0, 0, 0, 1])
+    assert als_pair_weights(rows, 2, 0.0) is None
+    factors = als_pair_weights(rows, 2, 1.0)
+    # Then item 1's pair weighs more than each of item 0's, and the mean weight is kept
+    assert factors is not None and factors[3] > factors[0] and factors.mean() == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        als_pair_weights(rows, 2, -0.5)
