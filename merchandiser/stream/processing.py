@@ -18,7 +18,9 @@ archive's and the experiment report's, not behaviour. A batch goes through two s
 
 A shopper whose write still fails has all their records reported as batch item failures, so the event
 source mapping retries them; their ids are not in the session, so the retry counts them once.
-Per invocation: records in = processed + duplicates + dead-lettered + failed + impressions.
+Per invocation: records in = processed + duplicates + dead-lettered + failed + impressions, except that
+an impression or a click whose exploration write failed is counted where it belongs and among the failed
+too (it is retried for that write alone: everything else it did is deduplicated on the retry).
 """
 
 from __future__ import annotations
