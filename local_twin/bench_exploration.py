@@ -135,7 +135,7 @@ def run_policy(
         for day in range(days):
             day_start = cut + day * DAY
             clock = lambda moment=day_start: moment  # noqa: E731 - the day's simulated clock
-            landed = [item for item in arrivals if item.added_at < day_start + DAY]
+            landed = [item for item in arrivals if (item.added_at or 0.0) < day_start + DAY]
             overlaid = Model(with_overlay(base.items, {item.item_id: item for item in landed}), base.ranker)
             # new at the day's start: no interactions the model knows of, young or just arrived
             catalog = overlaid.items.catalog
