@@ -33,15 +33,18 @@ test: layers $(CHECKOV_STAMP)
 	$(VENV)/bin/pytest
 
 # Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
-# 10M synthetic, the Spark engine), serving, events, the twin over HTTP. BENCH_ARGS=--skip-synthetic leaves
-# out the 10M runs (about 30 minutes on 2 cores); --regimes none|a,b and --regime-scale S choose the regimes.
+# 10M synthetic, the Spark engine), the ranker's popularity correction, serving, events, the twin over HTTP,
+# exploration over simulated days. BENCH_ARGS=--skip-synthetic leaves out the 10M runs (about 30 minutes on 2
+# cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
+	$(PY) -m training.bench_popularity
 	$(PY) -m training.bench_spark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
 	$(PY) -m local_twin.bench_twin
 	$(PY) -m training.bench_position_bias
+	$(PY) -m local_twin.bench_exploration
 
 # Shoppers (locust) against the twin for LOAD_SECONDS (60) while DynamoDB throttles, Kinesis refuses records
 # and the model loads slowly: requests, failures, p50/p99, 5xx (none expected) and the events' balance.

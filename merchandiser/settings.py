@@ -11,7 +11,15 @@ import json
 import os
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from merchandiser.schemas import ID_PATTERN
 
@@ -80,6 +88,11 @@ class RetailerRules(RuleOptions):
     explore_share: float = Field(default=0.1, ge=0.0, le=0.5, description="share of slots for new items")
     new_item_days: float = Field(
         default=30.0, gt=0.0, description="an item without interactions is new for this many days"
+    )
+    explore_policy: Literal["thompson", "uniform"] = Field(
+        default="thompson",
+        description="how the exploration slots pick new items: Thompson sampling over their click "
+        "posteriors, or uniformly",
     )
     discovery_share: float = Field(
         default=0.1, ge=0.0, le=0.5, description="share of slots, at the end of the page, for discovery"
@@ -172,6 +185,20 @@ class ServingSettings(ShopTablesSettings):
     model_parameter: str = Field(default="", alias="MODEL_PARAMETER")
     artifacts_bucket: str = Field(default="", alias="ARTIFACTS_BUCKET")
     model_cache_dir: str = Field(default="/tmp/model", alias="MODEL_CACHE_DIR")
+    # Exploration (merchandiser.catalog.exploration): a new item graduates into the candidates with at
+    # least this many exploration impressions and a posterior click rate of at least this; it fades out
+    # of the pool after EXPLORE_FADE_IMPRESSIONS without graduating (or earlier when it cannot).
+    explore_graduate_ctr: float = Field(default=0.05, alias="EXPLORE_GRADUATE_CTR", gt=0.0, lt=1.0)
+    explore_graduate_impressions: int = Field(default=50, alias="EXPLORE_GRADUATE_IMPRESSIONS", ge=1)
+    explore_fade_impressions: int = Field(default=500, alias="EXPLORE_FADE_IMPRESSIONS", ge=1)
+    # How stale a container's posteriors may be: one BatchGetItem per 100 pool items per period.
+    explore_cache_seconds: float = Field(default=10.0, alias="EXPLORE_CACHE_SECONDS", ge=0.0)
+
+    @model_validator(mode="after")
+    def _fade_after_graduation(self) -> Self:
+        if self.explore_fade_impressions < self.explore_graduate_impressions:
+            raise ValueError("EXPLORE_FADE_IMPRESSIONS must be at least EXPLORE_GRADUATE_IMPRESSIONS")
+        return self
 
 
 class EventsApiSettings(FunctionSettings):

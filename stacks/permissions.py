@@ -24,7 +24,8 @@ TABLE_WRITE = (
 )
 TABLE_READ_WRITE = TABLE_READ + TABLE_WRITE
 # The event processor: one BatchGetItem per batch, GetItem after a conflict, a conditional PutItem per
-# shopper, UpdateItem ADDs on the trending counters.
+# shopper, UpdateItem ADDs on the trending counters; the exploration posteriors' TransactWriteItems
+# (a conditional Put of the page and UpdateItem ADDs, authorised as PutItem and UpdateItem each).
 SESSION_PROCESSOR_ACTIONS = (
     "dynamodb:BatchGetItem",
     "dynamodb:GetItem",

@@ -60,7 +60,7 @@ from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState, state_from_rows
 from training.anchors import AnchorResult
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
-from training.metrics import summarize, unit_rows
+from training.metrics import long_tail_items, summarize, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -226,16 +226,23 @@ def score_models(
         "new_users": {user: relevant[user] for user in users if user not in histories},
         "new_items": {user: items for user, items in new_items.items() if items},
     }
+    # the tail by the popularity the served model knows at the cut (what the shop's shoppers had seen)
+    tail = long_tail_items(pipeline.items.popularity)
     results: dict[str, dict[str, Any]] = {}
     for name, recommendations in lists.items():
-        metrics = summarize(recommendations, relevant, n_items, vectors)
+        metrics = summarize(recommendations, relevant, n_items, vectors, tail)
         metrics["segments"] = {
-            group: summarize(_subset(recommendations, members), members, n_items, vectors)
+            group: summarize(_subset(recommendations, members), members, n_items, vectors, tail)
             for group, members in groups.items()
         }
         results[name] = metrics
         logger.info(
-            "evaluation %s: ndcg@10 %.4f recall@20 %.4f", name, metrics["ndcg@10"], metrics["recall@20"]
+            "evaluation %s: ndcg@10 %.4f recall@20 %.4f coverage@20 %.4f long_tail@20 %.4f",
+            name,
+            metrics["ndcg@10"],
+            metrics["recall@20"],
+            metrics["coverage@20"],
+            metrics["long_tail@20"],
         )
     return results
 

@@ -37,6 +37,7 @@ from training.events import (
     event_weights,
     item_rows,
 )
+from training.popularity_bias import als_pair_weights
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +93,10 @@ class Hyperparameters:
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
     engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
+    # the ranker's positives weighed by (1 + popularity)^-this (training.popularity_bias); 0: none
+    popularity_correction: float = 0.0
+    # the ALS matrix's pairs weighed by (1 + shoppers of the item)^-this (training.popularity_bias); 0: none
+    als_popularity_correction: float = 0.0
     # Learning from what was shown (training.impressions): the impressions of this many days before the
     # test window, and the test window's own, estimate the position propensities; the click ranker is
     # compared only with this many pages with a click, and LambdaRank's sizes for it.
@@ -276,8 +281,12 @@ def fit_retrieval(
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
     user_positions = pairs["user_id"].map(user_row).to_numpy()
+    weights = pairs["weight"].to_numpy(np.float64)
+    debiased = als_pair_weights(pairs["row"].to_numpy(), len(catalog), hp.als_popularity_correction)
+    if debiased is not None:
+        weights = weights * debiased
     matrix = csr_matrix(
-        (pairs["weight"].to_numpy(np.float32), (user_positions, pairs["row"].to_numpy())),
+        (weights.astype(np.float32), (user_positions, pairs["row"].to_numpy())),
         shape=(len(user_ids), len(catalog)),
     )
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)

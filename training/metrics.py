@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 RECALL_CURVE = (5, 10, 20, 50, 100)
+HEAD_SHARE = 0.2  # the most popular fifth of the catalogue is the head; every other item is the long tail
 
 
 def ndcg_at_k(recommended: Sequence[int], relevant: set[int], k: int) -> float:
@@ -41,6 +42,29 @@ def coverage_at_k(recommendations: Iterable[Sequence[int]], n_items: int, k: int
     return len(shown) / n_items
 
 
+def long_tail_items(popularity: np.ndarray, head_share: float = HEAD_SHARE) -> np.ndarray:
+    """Boolean per item: outside the ``head_share`` most popular items (ties by row, items without any
+    popularity are always tail)."""
+    popularity = np.asarray(popularity, dtype=np.float64)
+    n_head = int(len(popularity) * head_share)
+    tail = np.ones(len(popularity), dtype=bool)
+    if n_head:
+        head = np.lexsort((np.arange(len(popularity)), -popularity))[:n_head]
+        tail[head[popularity[head] > 0]] = False
+    return tail
+
+
+def long_tail_share(recommendations: Iterable[Sequence[int]], tail: np.ndarray, k: int) -> float:
+    """Share of the top-k slots, over every list, taken by long-tail items: the share of impressions the
+    tail would get if each list were served as a page of ``k``."""
+    shown = tail_count = 0
+    for recommended in recommendations:
+        rows = list(recommended[:k])
+        shown += len(rows)
+        tail_count += int(tail[np.asarray(rows, dtype=np.int64)].sum()) if rows else 0
+    return tail_count / shown if shown else 0.0
+
+
 def reciprocal_rank(recommended: Sequence[int], relevant: set[int]) -> float:
     """1 / position of the first relevant item (positions from 1), 0 when none is recommended."""
     for position, item in enumerate(recommended):
@@ -70,11 +94,21 @@ def summarize(
     relevant: Mapping[str, set[int]],
     n_items: int,
     unit_vectors: np.ndarray | None = None,
+    tail: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Accuracy averaged over the users in ``relevant``; coverage@20 over the catalog; diversity@10 when
-    item vectors (unit rows) are given."""
+    item vectors (unit rows) are given; long_tail@20 (``long_tail_share``) when the tail mask is given."""
     users = [user for user in relevant if relevant[user]]
-    names = ("ndcg@10", "recall@20", "recall@100", "hit@10", "mrr", "coverage@20", "diversity@10")
+    names = (
+        "ndcg@10",
+        "recall@20",
+        "recall@100",
+        "hit@10",
+        "mrr",
+        "coverage@20",
+        "diversity@10",
+        "long_tail@20",
+    )
     if not users:
         return {
             **dict.fromkeys(names, 0.0),
@@ -92,6 +126,9 @@ def summarize(
             float(np.mean([intra_list_diversity(recommendations[u], unit_vectors, 10) for u in users]))
             if unit_vectors is not None
             else 0.0
+        ),
+        "long_tail@20": (
+            long_tail_share((recommendations[u] for u in users), tail, 20) if tail is not None else 0.0
         ),
         "recall_curve": {
             str(k): float(np.mean([recall_at_k(recommendations[u], relevant[u], k) for u in users]))

@@ -18,6 +18,7 @@ from merchandiser.retrieval import candidates as retrieve
 from merchandiser.shopper import UserState, state_from_rows
 from training.click_ranker import ClickLists
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
+from training.popularity_bias import positive_weights
 from training.position_bias import PropensityEstimate, flat_estimate
 
 logger = logging.getLogger(__name__)
@@ -142,15 +143,19 @@ def fit_ranker(
         "seed": hp.seed,
         "verbosity": -1,
     }
-    weight, position = None, None
+    # the popularity correction weighs the candidates' positives (training.popularity_bias)
+    weight, position = positive_weights(x_fit, y_fit, hp.popularity_correction), None
+    info["popularity_correction"] = hp.popularity_correction
     pages = pages.with_clicks() if pages is not None and debiasing != "off" else None
     if pages is not None and len(pages):
         estimate = estimate or flat_estimate()
         unshown = np.full(len(y_fit), int(pages.positions.max()) + 1)  # their own position factor
         clicked = (pages.labels > 0).astype(np.float32)
+        own = weight if weight is not None else np.ones(len(y_fit))
         if debiasing == "ips":
-            weight = np.r_[np.ones(len(y_fit)), np.where(clicked > 0, estimate.weight(pages.positions), 1.0)]
+            weight = np.r_[own, np.where(clicked > 0, estimate.weight(pages.positions), 1.0)]
         else:
+            weight = None if weight is None else np.r_[own, np.ones(len(clicked))]
             position = np.r_[unshown, pages.positions].astype(np.int32)
             params["lambdarank_position_bias_regularization"] = hp.position_bias_regularization
         x_fit, y_fit, g_fit = (

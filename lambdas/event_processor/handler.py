@@ -49,6 +49,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ("SessionConflicts", outcome.conflicts),
         ("EventsUncounted", outcome.uncounted),
         ("ImpressionsSkipped", outcome.impressions),
+        ("ExploredPages", outcome.explored_pages),
+        ("ExploredClicks", outcome.explored_clicks),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -62,6 +64,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "failed": outcome.failed,
             "session_writes": outcome.session_writes,
             "counter_writes": outcome.counter_writes,
+            "explored_pages": outcome.explored_pages,
+            "explored_replays": outcome.explored_replays,
+            "explored_clicks": outcome.explored_clicks,
+            "exploration_writes": outcome.exploration_writes,
         },
     )
     return dict(response)

@@ -4,7 +4,8 @@ upserted since the model was trained."""
 
 from merchandiser.catalog.als import Factors, confidence, fit_als, fit_als_reference, fold_in, loss
 from merchandiser.catalog.content import ContentModel, fit_content, title_words
-from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel, id_hashes
+from merchandiser.catalog.exploration import Exploration, ExplorationPolicy, exploration_of
+from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel, id_hashes, with_exploration
 from merchandiser.catalog.items import CATALOG_COLUMNS, Catalog
 from merchandiser.catalog.neighbours import Neighbours, fit_neighbours
 from merchandiser.catalog.overlay import with_overlay
@@ -17,12 +18,15 @@ __all__ = [
     "SECONDS_PER_DAY",
     "Catalog",
     "ContentModel",
+    "Exploration",
+    "ExplorationPolicy",
     "Factors",
     "ItemModel",
     "Neighbours",
     "Signals",
     "confidence",
     "decayed_popularity",
+    "exploration_of",
     "fit_als",
     "fit_als_reference",
     "fit_content",
@@ -33,5 +37,6 @@ __all__ = [
     "recency_decay",
     "title_words",
     "top_popular",
+    "with_exploration",
     "with_overlay",
 ]

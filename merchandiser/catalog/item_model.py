@@ -7,6 +7,7 @@ placed by their attributes, popularity percentiles, static orders); the stages' 
 
 from __future__ import annotations
 
+import copy
 import zipfile
 from collections.abc import Sequence
 from functools import cached_property
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import hnswlib
 import numpy as np
 
+from merchandiser.catalog.exploration import Exploration
 from merchandiser.catalog.items import Catalog
 from merchandiser.catalog.signals import Signals
 from merchandiser.store import CATALOG, INDEX, ITEM_FACTORS, POPULARITY, SIGNALS, BundleError
@@ -53,6 +55,8 @@ class ItemModel:
         if self.signals.trending.shape != (len(catalog),):
             raise BundleError(f"signals describe {len(self.signals.trending)} items, not {len(catalog)}")
         self.placed_rows = np.flatnonzero(self.signals.placed)
+        # what exploration learnt since (``catalog.exploration.with_exploration``): nothing at load
+        self.exploration = Exploration.empty(len(catalog))
         self._orders: dict[str, np.ndarray] = {}
         als = manifest.get("als", {})
         self.regularization = float(als.get("regularization", 0.05))
@@ -162,3 +166,14 @@ def id_hashes(item_ids: np.ndarray) -> np.ndarray:
         for column in range(width):
             hashes = (hashes ^ data[:, column]) * prime
     return hashes
+
+
+def with_exploration(model: ItemModel, exploration: Exploration) -> ItemModel:
+    """``model`` with ``exploration`` attached (``catalog.exploration``): a shallow copy sharing every
+    array, index and derived matrix (a new ``ItemModel`` would recompute the Gram matrix on every
+    posterior refresh)."""
+    if len(exploration.impressions) != len(model.catalog):
+        raise ValueError(f"exploration of {len(exploration.impressions)} rows for {len(model.catalog)} items")
+    explored = copy.copy(model)
+    explored.exploration = exploration
+    return explored

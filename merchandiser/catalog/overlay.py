@@ -58,7 +58,13 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
         categories=np.concatenate([categories, [item.category for item in added]]).astype(str),
         brands=np.concatenate([brands, [item.brand for item in added]]).astype(str),
         prices=np.concatenate([prices, [item.price for item in added]]).astype(np.float64),
-        created_at=np.concatenate([old.created_at, np.full(len(added), np.nan)]),
+        # when the catalogue first stored them: a new arrival is new from then (unknown: never "new")
+        created_at=np.concatenate(
+            [
+                old.created_at,
+                np.array([np.nan if i.added_at is None else i.added_at for i in added], np.float64),
+            ]
+        ),
         in_stock=np.concatenate([in_stock, [item.in_stock for item in added]]).astype(bool),
     )
     item_factors = model.item_factors
@@ -100,6 +106,7 @@ def _complete(item: OverlayItem) -> OverlayItem:
         price=float("nan") if item.price is None else item.price,
         in_stock=True if item.in_stock is None else item.in_stock,
         revision=item.revision,
+        added_at=item.added_at,
     )
 
 

@@ -2,11 +2,18 @@
 discovery), the one page builder serving and evaluation share, and the reasons shown beside items."""
 
 from merchandiser.reranking.explain import REASONS, reason, reasons_from_recent
+from merchandiser.reranking.exploration import (
+    EXPLORE_POLICIES,
+    THOMPSON,
+    UNIFORM,
+    new_item_rows,
+    request_rng,
+    thompson_draws,
+)
 from merchandiser.reranking.fallback import ANCHOR_SIGNALS, FALLBACK, anchor_blend, blend, fallback_of
 from merchandiser.reranking.page import (
     daily_seed,
     discovery_pool,
-    new_item_rows,
     page_rules,
     ranked_items,
     ranked_order,
@@ -29,10 +36,13 @@ from merchandiser.reranking.rules import (
 __all__ = [
     "ANCHOR_SIGNALS",
     "DISCOVERY",
+    "EXPLORE_POLICIES",
     "FALLBACK",
     "NEW_ARRIVAL",
     "PROMOTED",
     "REASONS",
+    "THOMPSON",
+    "UNIFORM",
     "Rules",
     "Scored",
     "adjacent_swap",
@@ -48,10 +58,12 @@ __all__ = [
     "ranked_order",
     "reason",
     "reasons_from_recent",
+    "request_rng",
     "rerank",
     "rules",
     "scored",
     "slots",
     "swapped",
+    "thompson_draws",
     "tuned_rules",
 ]

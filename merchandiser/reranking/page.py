@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 import numpy as np
 from pydantic import ValidationError
 
-from merchandiser.catalog import SECONDS_PER_DAY, ItemModel
+from merchandiser.catalog import ItemModel
+from merchandiser.reranking.exploration import THOMPSON, new_item_rows, thompson_draws
 from merchandiser.reranking.rules import Rules, Scored, category_cap
 from merchandiser.retrieval import PERSONAL_SOURCES, Candidates, best_positions
 from merchandiser.settings import RetailerRules, RuleOptions
@@ -77,14 +78,6 @@ def discovery_pool(
     return scored(model, candidates.rows[picked], scores[picked], [candidates.sources[i] for i in picked])
 
 
-def new_item_rows(model: ItemModel, now: float, max_age_days: float) -> np.ndarray:
-    """Rows without interaction signal (zero popularity) created within ``max_age_days``."""
-    created = np.asarray(model.catalog.created_at, dtype=np.float64)
-    with np.errstate(invalid="ignore"):  # an unknown creation time (NaN) is not new
-        young = created >= now - max_age_days * SECONDS_PER_DAY
-    return np.flatnonzero(young & (np.asarray(model.popularity) == 0)).astype(np.int64)
-
-
 def daily_seed(user_id: str, now: float) -> str:
     """The same shopper sees the same exploration and discovery items all day, other ones tomorrow."""
     return f"{user_id}:{datetime.fromtimestamp(now, UTC).date().isoformat()}"
@@ -106,8 +99,11 @@ def rules(
     discover: Sequence[Scored] = (),
     discover_slots: int = 0,
     category: str | None = None,
+    explore_scores: np.ndarray | None = None,
 ) -> Rules:
-    """The re-ranking rules of one page; MMR, when asked for, replaces the category cap."""
+    """The re-ranking rules of one page; MMR, when asked for, replaces the category cap. With
+    ``explore_scores`` (one per ``explore`` row: Thompson draws) the exploration slots take the best
+    scores, else the seed's pseudo-random order."""
     diverse = options.mmr_lambda is not None
     return Rules(
         k=k,
@@ -120,8 +116,16 @@ def rules(
         # placed by a rule, not scored: 0 unless the item is also among the scored ones
         promoted=tuple(scored(model, promoted, np.zeros(len(promoted)), ["rule"] * len(promoted))),
         promoted_share=options.promoted_share,
-        explore=tuple(scored(model, explore, np.zeros(len(explore)), ["rule"] * len(explore))),
+        explore=tuple(
+            scored(
+                model,
+                explore,
+                np.zeros(len(explore)) if explore_scores is None else explore_scores,
+                ["rule"] * len(explore),
+            )
+        ),
         explore_slots=explore_slots,
+        explore_by_score=explore_scores is not None,
         discover=tuple(discover),
         discover_slots=discover_slots,
         seed=seed,
@@ -155,9 +159,15 @@ def page_rules(
     seed: str,
     now: float,
     category: str | None = None,
+    explore_seed: str | None = None,
 ) -> Rules:
     """The rules of one recommendations page (home or category): the retailer's, with new arrivals to
-    explore and the shopper's discovery pool."""
+    explore (by Thompson sampling from ``explore_seed``, default ``seed``, unless the retailer's
+    ``explore_policy`` says uniform) and the shopper's discovery pool."""
+    explore = new_item_rows(model, now, retailer.new_item_days)
+    draws = None
+    if retailer.explore_policy == THOMPSON:
+        draws = thompson_draws(model, explore, explore_seed if explore_seed is not None else seed)
     return rules(
         model,
         retailer,
@@ -165,9 +175,10 @@ def page_rules(
         exclude,
         seed,
         promoted=model.rows(retailer.promoted_item_ids),
-        explore=new_item_rows(model, now, retailer.new_item_days),
+        explore=explore,
         explore_slots=slots(k, retailer.explore_share),
         discover=discovery_pool(model, candidates, scores, k, retailer.discovery_popular_share),
         discover_slots=slots(k, retailer.discovery_share),
         category=category,
+        explore_scores=draws,
     )

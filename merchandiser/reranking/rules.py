@@ -59,6 +59,9 @@ class Rules:
     promoted_share: float = 0.0
     explore: tuple[Scored, ...] = ()  # new items without interaction signal
     explore_slots: int = 0
+    explore_by_score: bool = (
+        False  # the best-scored explore items first (Thompson draws), not the seed's order
+    )
     discover: tuple[Scored, ...] = ()  # the shopper's long-tail candidates (see ``Recommender``)
     discover_slots: int = 0  # the last slots of the page
     seed: str = ""  # picks the exploration and discovery items: the same seed gives the same page
@@ -228,12 +231,10 @@ def rerank(items: Sequence[Scored], rules: Rules) -> list[Scored]:
 
     taken = {item.item_id for item in promoted}
     pool = [item for item in best_first(rules.explore, rules) if item.item_id not in taken]
+    ordered = pool if rules.explore_by_score else exploration_order(pool, rules.seed)  # pool: best first
     explore_slots = exploration_slots(rules.k, min(rules.explore_slots, len(pool)), promo_slots)
     # only the items that get a slot are relabelled (a pool holds hundreds, a page a few)
-    explored = [
-        replace(item, source=NEW_ARRIVAL)
-        for item in exploration_order(pool, rules.seed)[: len(explore_slots)]
-    ]
+    explored = [replace(item, source=NEW_ARRIVAL) for item in ordered[: len(explore_slots)]]
 
     taken |= {item.item_id for item in explored}
     pool = [item for item in best_first(rules.discover, rules) if item.item_id not in taken]

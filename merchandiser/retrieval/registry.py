@@ -17,6 +17,7 @@ from merchandiser.retrieval import (
     ann,
     bought_together,
     content,
+    graduated,
     popularity,
     recent_popularity,
     recent_views,
@@ -53,9 +54,12 @@ SOURCES: tuple[Source, ...] = (
     ),
     Source(recent_views.NAME, recent_views.propose, 0.05, "like what you just viewed", personal=True),
     Source(content.NAME, content.propose, 0.05, "new and like what you love", personal=True),
+    # a handful of items at most, between retraining runs; its places go to the others' next best when
+    # there are none (always, in training)
+    Source(graduated.NAME, graduated.propose, 0.02, "new, and shoppers are taking to it", personal=False),
     Source(trending.NAME, trending.propose, 0.1, "trending now", personal=False),
     Source(recent_popularity.NAME, recent_popularity.propose, 0.05, "popular right now", personal=False),
-    Source(popularity.NAME, popularity.propose, 0.1, "popular with shoppers", personal=False),
+    Source(popularity.NAME, popularity.propose, 0.08, "popular with shoppers", personal=False),
 )
 
 SOURCE_NAMES: tuple[str, ...] = tuple(source.name for source in SOURCES)
@@ -66,3 +70,4 @@ PERSONAL_SOURCES: tuple[str, ...] = tuple(source.name for source in SOURCES if s
 ANN, ALSO_VIEWED, BOUGHT_TOGETHER = ann.NAME, also_viewed.NAME, bought_together.NAME
 CONTENT, TRENDING, POPULARITY = content.NAME, trending.NAME, popularity.NAME
 RECENT_VIEWS, RECENT_POPULARITY = recent_views.NAME, recent_popularity.NAME
+GRADUATED = graduated.NAME

@@ -11,6 +11,7 @@ from merchandiser.serving.pages import serve_page
 from merchandiser.serving.recommender import CANDIDATES, OUT_OF_STOCK, SURFACES, Recommender
 from merchandiser.serving.report import (
     EXPERIMENTS,
+    EXPLORATION,
     FALLBACKS,
     FEATURE_STORE,
     INDEX,
@@ -29,6 +30,7 @@ from merchandiser.serving.treatment import PRODUCTION_TREATMENT, Arm, Treatment,
 __all__ = [
     "CANDIDATES",
     "EXPERIMENTS",
+    "EXPLORATION",
     "FALLBACKS",
     "FEATURE_STORE",
     "INDEX",

@@ -28,7 +28,16 @@ from merchandiser.reranking import (
 from merchandiser.retrieval import TRENDING
 from merchandiser.serving.core import CANDIDATES, best_scores
 from merchandiser.serving.item_surfaces import ItemSurfaces
-from merchandiser.serving.report import INDEX, RANKER, RANKING, RERANKING, RETRIEVAL, STORE, ServingReport
+from merchandiser.serving.report import (
+    EXPLORATION,
+    INDEX,
+    RANKER,
+    RANKING,
+    RERANKING,
+    RETRIEVAL,
+    STORE,
+    ServingReport,
+)
 from merchandiser.serving.treatment import PRODUCTION_TREATMENT, RANKER_ORDER, Arm, Treatment
 from merchandiser.settings import RuleOptions
 
@@ -49,7 +58,7 @@ class Recommender(ItemSurfaces):
         context: Mapping[str, str] | None = None,
         treatment: Treatment = PRODUCTION_TREATMENT,
     ) -> dict:
-        report = self.start(report, frozenset({INDEX, RANKER}))
+        report = self.start(report, frozenset({INDEX, RANKER, EXPLORATION}))
         recommendation_id = str(uuid.uuid4())
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
@@ -91,6 +100,8 @@ class Recommender(ItemSurfaces):
                     seed=daily_seed(user_id, now),
                     now=now,
                     category=category,
+                    # Thompson draws of this page: reproducible from its recommendation id
+                    explore_seed=recommendation_id,
                 )
                 return rerank(ranked_items(self.items, candidates, scores, k), the_rules)
 

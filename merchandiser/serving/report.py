@@ -24,7 +24,9 @@ MODEL = "model"  # the model dir is unusable: the last-resort list (runtime.last
 EXPERIMENTS = "experiments"  # the experiments table unreadable: the last known experiments (none: production)
 # the shopper's variant pins a model version this container has not loaded: the loaded one serves
 MODEL_VERSION = "model_version"
-FALLBACKS = (FEATURE_STORE, RANKER, INDEX, MODEL, EXPERIMENTS, MODEL_VERSION)
+# the exploration posteriors unreadable: the last ones read (none: every new item drawn from Beta(1, 1))
+EXPLORATION = "exploration"
+FALLBACKS = (FEATURE_STORE, RANKER, INDEX, MODEL, EXPERIMENTS, MODEL_VERSION, EXPLORATION)
 
 # Stage names, in request order.
 STORE = "store"

@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 from botocore.config import Config
 
-from merchandiser.catalog import with_overlay
+from merchandiser.catalog import ExplorationPolicy, exploration_of, with_exploration, with_overlay
 from merchandiser.experiments import ExperimentRepository
+from merchandiser.reranking import new_item_rows
 from merchandiser.serving.impressions import ImpressionLog
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
 from merchandiser.serving.model_source import ModelSourceError, fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
-from merchandiser.serving.report import MODEL
+from merchandiser.serving.report import EXPLORATION, MODEL
 from merchandiser.settings import ServingSettings
 from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
 
@@ -34,6 +36,7 @@ MODELS_OVERLAID = 8
 MODEL_SOURCE_CONFIG = Config(
     connect_timeout=2.0, read_timeout=30.0, retries={"total_max_attempts": 3, "mode": "standard"}
 )
+MAX_EXPLORED_ITEMS = 1000  # posteriors read for at most the newest this many items of the pool
 # Impressions are put by a background thread: a slow stream delays records, never a page.
 KINESIS_CONFIG = Config(
     connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
@@ -113,6 +116,46 @@ def with_catalog_overlay(model: Model, items_table: str) -> Model:
     return served
 
 
+# (the model it was read for, when, the model with its exploration, whether that read succeeded)
+_explored: tuple[Model, float, Model, bool] | None = None
+
+
+def with_posteriors(
+    model: Model, store: FeatureStore, settings: ServingSettings, clock: Any = time.monotonic
+) -> tuple[Model, bool]:
+    """``model`` with what exploration learnt of its new items (their posteriors in the sessions table),
+    read at most once per ``explore_cache_seconds`` per container. Degrade, never fail: when the read
+    fails, the last posteriors read serve (none at all: every new item draws from Beta(1, 1)) and the
+    second value is False until a read succeeds."""
+    global _explored
+    now = clock()
+    if (
+        _explored is not None
+        and _explored[0] is model
+        and now - _explored[1] < settings.explore_cache_seconds
+    ):
+        return _explored[2], _explored[3]
+    items = model.items
+    pool = new_item_rows(items, time.time(), settings.merchandising.new_item_days)
+    # the newest first when the pool is larger than one read should be
+    pool = pool[np.argsort(-items.catalog.created_at[pool], kind="stable")[:MAX_EXPLORED_ITEMS]]
+    policy = ExplorationPolicy(
+        settings.explore_graduate_ctr,
+        settings.explore_graduate_impressions,
+        settings.explore_fade_impressions,
+    )
+    try:
+        posteriors = store.posteriors(items.catalog.item_ids[pool].tolist()) if len(pool) else {}
+    except Exception as error:  # the page is served all the same: with the last posteriors, or none
+        logger.warning("exploration posteriors unreadable", extra={"error": str(error)})
+        stale = _explored[2] if _explored is not None and _explored[0] is model else model
+        _explored = (model, now, stale, False)
+        return stale, False
+    explored = Model(with_exploration(items, exploration_of(items.catalog, posteriors, policy)), model.ranker)
+    _explored = (model, now, explored, True)
+    return explored, True
+
+
 def last_resort(items_table: str, clock: Any = time.monotonic) -> Model:
     """The last-resort model, from one bounded Scan of the items table; an empty model if that fails too."""
     global _last_resort
@@ -141,10 +184,13 @@ def recommender(settings: ServingSettings) -> Recommender:
             faults=loaded.faults,
             merchandising=settings.merchandising,
         )
+    served, posteriors_read = with_posteriors(
+        with_catalog_overlay(loaded.model, settings.items_table), store, settings
+    )
     return Recommender(
-        model=with_catalog_overlay(loaded.model, settings.items_table),
+        model=served,
         store=store,
-        faults=loaded.faults,
+        faults=loaded.faults if posteriors_read else loaded.faults | {EXPLORATION},
         merchandising=settings.merchandising,
     )
 
@@ -201,11 +247,12 @@ def after_restore() -> None:
 
 def reset() -> None:
     """Forgets everything built so far (tests, and the twin after it swaps a model)."""
-    global _last_resort
+    global _last_resort, _explored
     loaded_model.cache_clear()
     _live.clear()
     dynamodb_resource.cache_clear()
     experiment_repository.cache_clear()
     _impression_logs.clear()
     _last_resort = None
+    _explored = None
     _overlaid.clear()

@@ -52,6 +52,12 @@ from merchandiser.store.counters import (
 )
 from merchandiser.store.dynamo import BATCH_GET_LIMIT, DYNAMODB_CONFIG, dynamodb_resource, to_dynamo
 from merchandiser.store.erasure import ArchiveEraser, ErasureReport
+from merchandiser.store.explored_pages import (
+    CLICK_WINDOW,
+    EXPLORED_PAGE_KEY_PREFIX,
+    ExploredPage,
+    ExploredPages,
+)
 from merchandiser.store.items import (
     CATALOG_VERSION_KEY,
     ITEM_FIELDS,
@@ -65,6 +71,7 @@ from merchandiser.store.items import (
     from_dynamo,
     overlay_entry,
 )
+from merchandiser.store.posteriors import POSTERIOR_KEY_PREFIX, Posterior, Posteriors, posterior_key
 from merchandiser.store.sessions import (
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
@@ -76,8 +83,9 @@ from merchandiser.store.sessions import (
 from merchandiser.store.shoppers import ShopperRecord, Shoppers
 
 
-class FeatureStore(Shoppers, Sessions, Counters, ItemRecords):
-    """Profiles, sessions, trending counters and catalogue records over the same three tables."""
+class FeatureStore(Shoppers, Sessions, Counters, ItemRecords, Posteriors, ExploredPages):
+    """Profiles, sessions, trending counters, catalogue records, exploration posteriors and explored pages
+    over the same three tables."""
 
 
 __all__ = [
@@ -86,10 +94,12 @@ __all__ = [
     "BUCKET_TTL",
     "CATALOG",
     "CATALOG_VERSION_KEY",
+    "CLICK_WINDOW",
     "COUNT_ATTRIBUTE_PREFIX",
     "DYNAMODB_CONFIG",
     "ERASURE_STATE",
     "EVENTS_PREFIX",
+    "EXPLORED_PAGE_KEY_PREFIX",
     "IMPRESSIONS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
@@ -103,6 +113,7 @@ __all__ = [
     "OUTPUT_PREFIX",
     "OVERLAY_KEY",
     "POPULARITY",
+    "POSTERIOR_KEY_PREFIX",
     "PRODUCTION_POINTER",
     "RANKER",
     "RESERVED_ITEM_KEYS",
@@ -121,10 +132,14 @@ __all__ = [
     "CatalogOverlay",
     "Counters",
     "ErasureReport",
+    "ExploredPage",
+    "ExploredPages",
     "FeatureStore",
     "ItemRecords",
     "OverlayFullError",
     "OverlayItem",
+    "Posterior",
+    "Posteriors",
     "SessionConflictError",
     "SessionEvent",
     "SessionState",
@@ -138,6 +153,7 @@ __all__ = [
     "dynamodb_resource",
     "from_dynamo",
     "overlay_entry",
+    "posterior_key",
     "rank_trending",
     "read_manifest",
     "sha256_of",

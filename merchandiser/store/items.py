@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -52,6 +53,9 @@ class OverlayItem:
     price: float | None = None
     in_stock: bool | None = None
     revision: int = 0
+    # when the catalogue first stored the item (epoch seconds, the record's ``first_stored_at``): a new
+    # item is a new arrival for exploration from then; None when unknown
+    added_at: float | None = None
 
     def fields(self) -> dict[str, Any]:
         """The fields given, price NaN counted as not given."""
@@ -62,6 +66,8 @@ class OverlayItem:
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {**self.fields(), "revision": self.revision}
+        if self.added_at is not None:
+            record["first_stored_at"] = Decimal(str(round(self.added_at, 3)))
         if "price" in record:
             record["price"] = Decimal(str(round(record["price"], 6)))
         return record
@@ -77,6 +83,7 @@ class OverlayItem:
             price=None if price is None else float(price),
             in_stock=None if in_stock is None else bool(in_stock),
             revision=int(record.get("revision", 0)),
+            added_at=_epoch(record.get("first_stored_at")),
         )
 
     def matches(self, held: Mapping[str, Any]) -> bool:
@@ -255,6 +262,19 @@ class ItemRecords(Tables):
             if "LastEvaluatedKey" not in page:
                 return
             request = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _epoch(value: Any) -> float | None:
+    """``first_stored_at`` as epoch seconds: a number (the overlay's), the ISO time of the record, or None."""
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        try:
+            return datetime.fromisoformat(str(value)).timestamp()
+        except ValueError:
+            return None
 
 
 def overlay_entry(record: Mapping[str, Any]) -> OverlayItem:

@@ -2,8 +2,9 @@
 
 Producers put JSON events (``schemas.Event``) on the stream, partition key = user id; serving puts one
 impression record per served page on the same stream (``schemas.is_impression``): the processor counts
-and skips those (they are the archive's and the experiment report's, not behaviour), never
-dead-letters them. A batch goes through two stages:
+them, never dead-letters them, and takes from them only the exploration slots' impressions, which with
+the clicks on those slots update the exploration posteriors (``stream.exploration``); the rest is the
+archive's and the experiment report's, not behaviour. A batch goes through two stages:
 
 1. per record (the record handler of a Powertools partial processor): decode and validate. A record no retry
    can fix (not JSON, unknown type, missing field, too large) goes to the dead-letter queue with its raw
@@ -17,7 +18,9 @@ dead-letters them. A batch goes through two stages:
 
 A shopper whose write still fails has all their records reported as batch item failures, so the event
 source mapping retries them; their ids are not in the session, so the retry counts them once.
-Per invocation: records in = processed + duplicates + dead-lettered + failed + impressions.
+Per invocation: records in = processed + duplicates + dead-lettered + failed + impressions, except that
+an impression or a click whose exploration write failed is counted where it belongs and among the failed
+too (it is retried for that write alone: everything else it did is deduplicated on the retry).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from merchandiser.store import (
     BUCKET_TTL,
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
+    ExploredPage,
     FeatureStore,
     SessionConflictError,
     SessionEvent,
@@ -49,6 +53,7 @@ from merchandiser.store import (
     counting_bucket,
     shard_key,
 )
+from merchandiser.stream.exploration import ExplorationCounter, ExplorationOutcome, explored_page
 
 logger = logging.getLogger(__name__)
 
@@ -119,28 +124,31 @@ class Parsed:
     event: Event | None = None
     rejection: InvalidEventError | None = None
     impression: bool = False
+    page: ExploredPage | None = None  # an impression's exploration slots, when it had any
 
 
 def parse_record(record: StreamRecord) -> Parsed:
     try:
         if len(record.data) > MAX_EVENT_BYTES:
             # an impression of a long page may be larger than any event; anything else is oversized
-            if _large_impression(record.data):
-                return Parsed(record, impression=True)
+            large = _large_impression(record.data)
+            if large is not None:
+                return Parsed(record, impression=True, page=explored_page(large))
             return Parsed(record, event=parse_event(record.data))
         document = decode(record.data)
         if is_impression(document):
-            return Parsed(record, impression=True)
+            return Parsed(record, impression=True, page=explored_page(document))
         return Parsed(record, event=validate_event(document))
     except InvalidEventError as exc:
         return Parsed(record, rejection=exc)
 
 
-def _large_impression(raw: bytes) -> bool:
+def _large_impression(raw: bytes) -> dict[str, Any] | None:
     try:
-        return is_impression(decode(raw))
+        document = decode(raw)
     except InvalidEventError:
-        return False
+        return None
+    return document if is_impression(document) else None
 
 
 @dataclass
@@ -157,6 +165,26 @@ class BatchOutcome:
     conflicts: int = 0
     uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
     impressions: int = 0  # impression records on the stream, skipped (not behaviour events)
+    explored_pages: int = 0  # impressions whose exploration slots were counted in the posteriors
+    explored_replays: int = 0  # impressions of pages counted before (a replay)
+    explored_clicks: int = 0  # clicks credited to an exploration item's posterior
+    exploration_writes: int = 0  # transactions on the posteriors (one per page counted, click credited)
+
+    def fail(self, sequence_numbers: Iterable[str]) -> None:
+        """Reports records for a retry, each once."""
+        known = set(self.failed_sequence_numbers)
+        for number in sequence_numbers:
+            if number not in known:
+                known.add(number)
+                self.failed_sequence_numbers.append(number)
+
+    def add_exploration(self, exploration: ExplorationOutcome) -> None:
+        self.explored_pages += exploration.pages
+        self.explored_replays += exploration.replayed_pages
+        self.explored_clicks += exploration.clicks
+        self.exploration_writes += exploration.writes
+        self.session_reads += exploration.page_reads
+        self.fail(exploration.failed)
 
     @property
     def failed(self) -> int:
@@ -222,6 +250,7 @@ class EventProcessor:
         self.dead_letters = dead_letters
         self.session_ttl_seconds = session_ttl_seconds
         self.clock = clock
+        self.exploration = ExplorationCounter(store)
 
     def process(self, records: Iterable[StreamRecord]) -> BatchOutcome:
         """Both stages in one call (the twin's tools and the bench use it; the handler uses Powertools)."""
@@ -240,6 +269,21 @@ class EventProcessor:
             outcome.dead_lettered = len(rejected) - len(refused)
             logger.warning("dead-lettered %d records, first: %s", len(rejected), rejected[0][1])
 
+        now = self.clock()
+        # pages first: a click later in the batch finds its page counted
+        pages = [(p.record.sequence_number, p.page) for p in parsed if p.page is not None]
+        if pages:
+            counted = self.exploration.count_pages(pages, now)
+            outcome.add_exploration(counted)
+            uncounted = frozenset(
+                page.recommendation_id for number, page in pages if number in set(counted.failed)
+            )
+            known = {
+                page.recommendation_id: page for _, page in pages if page.recommendation_id not in uncounted
+            }
+        else:
+            uncounted, known = frozenset(), {}
+
         by_user: dict[str, list[tuple[StreamRecord, Event]]] = defaultdict(list)
         batch_ids: set[str] = set()
         for item in parsed:
@@ -250,19 +294,30 @@ class EventProcessor:
                 continue
             batch_ids.add(item.event.event_id)
             by_user[item.event.user_id].append((item.record, item.event))
-        if not by_user:
-            return outcome
+        if by_user:
+            self._apply_sessions(by_user, now, outcome)
+        clicks = [
+            (item.record.sequence_number, item.event)
+            for item in parsed
+            if item.event is not None and item.event.event_type == "click" and item.event.recommendation_id
+        ]
+        if clicks:
+            outcome.add_exploration(self.exploration.credit_clicks(clicks, known, now, uncounted))
+        return outcome
 
+    def _apply_sessions(
+        self, by_user: dict[str, list[tuple[StreamRecord, Event]]], now: float, outcome: BatchOutcome
+    ) -> None:
+        """The sessions and trending counters of the batch's events (already deduplicated in the batch)."""
         try:
             sessions = self.store.read_sessions(by_user)
             # each shopper's session and erasure marker
             outcome.session_reads += -(-2 * len(by_user) // BATCH_GET_LIMIT)
         except Exception:  # retryable: throttling, timeouts. Nothing was written, so all of it is retried
             logger.exception("session read failed; the batch's events will be retried")
-            outcome.failed_sequence_numbers.extend(r.sequence_number for e in by_user.values() for r, _ in e)
-            return outcome
+            outcome.fail(r.sequence_number for e in by_user.values() for r, _ in e)
+            return
 
-        now = self.clock()
         applied: list[Event] = []
         for user_id, entries in by_user.items():
             try:
@@ -273,9 +328,8 @@ class EventProcessor:
                 applied.extend(new)
             except Exception:
                 logger.exception("session write failed for a shopper; their records will be retried")
-                outcome.failed_sequence_numbers.extend(record.sequence_number for record, _ in entries)
+                outcome.fail(record.sequence_number for record, _ in entries)
         self._count_trending(applied, now, outcome)
-        return outcome
 
     def _write_user(
         self, state: SessionState, events: list[Event], now: float, outcome: BatchOutcome

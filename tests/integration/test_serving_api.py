@@ -17,6 +17,7 @@ from local_twin.http_front import Route, proxy_event
 from merchandiser.api import ErrorBody, Health, RecommendationPage
 from merchandiser.publishing import user_profiles
 from merchandiser.serving import Model, Recommender, runtime
+from merchandiser.settings import RetailerRules
 from merchandiser.store import FeatureStore, SessionEvent
 from stacks.constants import API_ROUTES
 from tests.tiny_shop import START
@@ -402,7 +403,13 @@ def test_new_items_get_exploration_slots_on_the_home_page(aws, model_dir: Path) 
     store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
 
     def page(user: str, day: int) -> list[dict[str, Any]]:
-        recommender = Recommender(model=model, store=store, clock=lambda: START.timestamp() + day * 86_400)
+        # the uniform choice keeps the day's seed (Thompson sampling draws per recommendation id: unit tests)
+        recommender = Recommender(
+            model=model,
+            store=store,
+            clock=lambda: START.timestamp() + day * 86_400,
+            merchandising=RetailerRules(explore_policy="uniform"),
+        )
         return recommender.recommend(user, k=10)["items"]
 
     # When a shopper opens the home page: one slot in ten (the 6th) is a new arrival

@@ -6,9 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from merchandiser.catalog import Catalog, ItemModel, Neighbours, Signals
+from merchandiser.catalog import (
+    Catalog,
+    ExplorationPolicy,
+    ItemModel,
+    Neighbours,
+    Signals,
+    exploration_of,
+    with_exploration,
+)
 from merchandiser.retrieval import SOURCE_NAMES, SOURCES, Ask, Source, build_index
 from merchandiser.shopper import UserState
+from merchandiser.store import Posterior
 
 N_ITEMS = 10
 PURCHASED = frozenset({0})
@@ -55,7 +64,15 @@ def tiny_shop() -> ItemModel:
         recent_popularity=np.array([0, 0, 4, 0, 0, 0, 0, 2, 0, 0], dtype=np.float32),
     )
     manifest = {"model_version": "tiny", "als": {"regularization": 0.05, "alpha": 1.0}}
-    return ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
+    model = ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
+    # exploration graduated items 0 (bought by the shopper), 9 and 7, in that order of click rate; 3 faded
+    posteriors = {
+        "i0": Posterior(100, 30),
+        "i9": Posterior(100, 20),
+        "i7": Posterior(60, 6),
+        "i3": Posterior(500, 1),
+    }
+    return with_exploration(model, exploration_of(catalog, posteriors, ExplorationPolicy(0.05, 50, 500)))
 
 
 def shopper() -> UserState:
@@ -76,6 +93,7 @@ KNOWN_FIRST = {
     "bought_together": 4,  # the recent item 1's basket neighbour
     "recent_views": 1,  # the latest item itself (1.0), before its co-viewed item 3 (0.8)
     "content": 9,  # the only item placed by its attributes
+    "graduated": 9,  # the best click rate among the graduates, item 0 bought
     "trending": 6,
     "recent_popularity": 2,
     "popularity": 8,  # the shopper's segment, north, has bought only item 8
