@@ -33,6 +33,7 @@ from merchandiser.store import (
     USER_FEATURES,
     CatalogOverlay,
     FeatureStore,
+    decision_key,
     read_manifest,
 )
 
@@ -88,7 +89,7 @@ def publish(
     decided_at = datetime.now(UTC).isoformat()
     record = {"model_version": version, "decided_at": decided_at, **decision}
     prefix = f"{MODELS_PREFIX}{version}/"
-    s3.put_object(Bucket=bucket, Key=f"{prefix}decision.json", Body=json.dumps(record, indent=2).encode())
+    s3.put_object(Bucket=bucket, Key=decision_key(version), Body=json.dumps(record, indent=2).encode())
     if not decision["promote"]:
         logger.warning("model %s not promoted: %s", version, "; ".join(decision["reasons"]))
         return record

@@ -1,18 +1,23 @@
-"""Data access, one module per kind of record: shopper profiles, sessions, trending counters and catalogue
-records in DynamoDB; the artifacts bucket's layout; model files on disk.
+"""Data access, one module per kind of record: shopper profiles, sessions, trending counters, stream figures
+and catalogue records in DynamoDB; the artifacts bucket's layout; model files on disk.
 
 ``FeatureStore`` is every DynamoDB record handler over one set of tables, for callers that need several.
 """
 
 from merchandiser.store.archive import (
+    DECISION_FILE,
     EVENTS_PREFIX,
     ITEMS_PREFIX,
+    KPIS_KEY,
     MODELS_PREFIX,
     OUTPUT_PREFIX,
     PRODUCTION_POINTER,
+    REPORTS_PREFIX,
     TOMBSTONES_DIR,
     TOMBSTONES_PREFIX,
     USERS_PREFIX,
+    decision_key,
+    read_json,
     tombstone_key,
     write_tombstone,
 )
@@ -52,10 +57,12 @@ from merchandiser.store.sessions import (
     SessionState,
 )
 from merchandiser.store.shoppers import ShopperRecord, Shoppers
+from merchandiser.store.stream_stats import STREAM_KEY_PREFIX, StreamFigures, StreamStats
 
 
-class FeatureStore(Shoppers, Sessions, Counters, ItemRecords):
-    """Profiles, sessions, trending counters and catalogue records over the same three tables."""
+class FeatureStore(Shoppers, Sessions, Counters, StreamStats, ItemRecords):
+    """Profiles, sessions, trending counters, stream figures and catalogue records over the same three
+    tables."""
 
 
 __all__ = [
@@ -63,11 +70,13 @@ __all__ = [
     "BUCKET_TTL",
     "CATALOG",
     "COUNT_ATTRIBUTE_PREFIX",
+    "DECISION_FILE",
     "DYNAMODB_CONFIG",
     "EVENTS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
     "ITEM_FACTORS",
+    "KPIS_KEY",
     "MANIFEST",
     "MAX_WINDOW_HOURS",
     "MODELS_PREFIX",
@@ -76,10 +85,12 @@ __all__ = [
     "POPULARITY",
     "PRODUCTION_POINTER",
     "RANKER",
+    "REPORTS_PREFIX",
     "SEEN_EVENT_IDS_KEPT",
     "SERVING_FILES",
     "SESSION_EVENTS_KEPT",
     "SIGNALS",
+    "STREAM_KEY_PREFIX",
     "TOMBSTONES_DIR",
     "TOMBSTONES_PREFIX",
     "TRENDING_KEY_PREFIX",
@@ -98,10 +109,14 @@ __all__ = [
     "Sessions",
     "ShopperRecord",
     "Shoppers",
+    "StreamFigures",
+    "StreamStats",
     "bucket_key",
     "counting_bucket",
+    "decision_key",
     "dynamodb_resource",
     "rank_trending",
+    "read_json",
     "read_manifest",
     "sha256_of",
     "to_dynamo",

@@ -7,7 +7,9 @@ Bucket layout (one artifacts bucket):
   interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files
 - ``catalog/items/``, ``catalog/users/``   catalogue and shopper attributes (channels ``items``, ``users``)
 - ``training-output/<job>/output/model.tar.gz``  what the job writes (SM_MODEL_DIR, packed by SageMaker)
-- ``models/<version>/``, ``models/production.json``  published models and the production pointer
+- ``models/<version>/``, ``models/production.json``  published models and the production pointer;
+  ``models/<version>/decision.json`` the quality gate's decision on each trained model
+- ``reports/kpis.json``  the online KPIs per day, written by the daily experiment job (``GET /kpis``)
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 EVENTS_PREFIX = "events/"
 TOMBSTONES_DIR = "_tombstones"
@@ -24,6 +28,24 @@ USERS_PREFIX = "catalog/users/"
 OUTPUT_PREFIX = "training-output/"
 MODELS_PREFIX = "models/"
 PRODUCTION_POINTER = "models/production.json"
+DECISION_FILE = "decision.json"
+REPORTS_PREFIX = "reports/"
+KPIS_KEY = f"{REPORTS_PREFIX}kpis.json"
+
+
+def decision_key(model_version: str) -> str:
+    return f"{MODELS_PREFIX}{model_version}/{DECISION_FILE}"
+
+
+def read_json(s3: Any, bucket: str, key: str) -> Any:
+    """The JSON object at ``key``, or None when there is none (any other S3 error is raised)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
 
 
 def tombstone_key(user_id: str) -> str:
