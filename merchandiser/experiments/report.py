@@ -235,8 +235,9 @@ def query_athena(
     poll_seconds: float = 1.0,
     timeout_seconds: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
-) -> list[ReportRow]:
-    """Runs ``sql`` on Athena and reads its rows back (strings, typed by ``ReportRow.from_text``)."""
+    parse: Callable[[list[str | None]], Any] = ReportRow.from_text,
+) -> list[Any]:
+    """Runs ``sql`` on Athena and reads the rows (strings, typed by ``parse``; report rows by default)."""
     execution_id = athena.start_query_execution(
         QueryString=sql,
         QueryExecutionContext={"Database": database},
@@ -255,7 +256,7 @@ def query_athena(
             raise AthenaQueryError(f"query {execution_id} still {status['State']} after {waited:.0f} s")
         sleep(poll_seconds)
         waited += poll_seconds
-    return [ReportRow.from_text(values) for values in _athena_values(athena, execution_id)]
+    return [parse(values) for values in _athena_values(athena, execution_id)]
 
 
 def _athena_values(athena: Any, execution_id: str) -> Iterator[list[str | None]]:
