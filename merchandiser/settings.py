@@ -89,6 +89,9 @@ class ServingSettings(FunctionSettings):
     items_table: str = Field(alias="ITEMS_TABLE")
     sessions_table: str = Field(alias="SESSIONS_TABLE")
     model_dir: str = Field(default="/opt/model", alias="MODEL_DIR")
+    # Where the staff routes of the retrieval function read the gate decision and the KPIs (empty for
+    # the functions that read nothing there).
+    artifacts_bucket: str = Field(default="", alias="ARTIFACTS_BUCKET")
     # The retailer's rules for the recommendations route, one JSON object (see RetailerRules).
     merchandising: RetailerRules = Field(default_factory=RetailerRules, alias="MERCHANDISING_RULES")
 

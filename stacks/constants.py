@@ -82,6 +82,16 @@ API_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("PUT", "/items/{item_id}", "catalog"),
     ("DELETE", "/users/{user_id}", "catalog"),
 )
+# Read-only routes for staff (the console), IAM-authorized like the catalogue's: the retrieval function
+# serves them because it holds the live model (its alias is what a promotion moves).
+STAFF_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/model", "retrieval"),
+    ("GET", "/users/{user_id}/events", "retrieval"),
+    ("GET", "/items", "retrieval"),
+    ("GET", "/events/stats", "retrieval"),
+    ("GET", "/kpis", "retrieval"),
+)
+API_ROUTES = API_ROUTES + STAFF_ROUTES
 API_THROTTLE_RATE = 100
 API_THROTTLE_BURST = 200
 

@@ -16,10 +16,16 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ServingSettings
-from merchandiser.store import TOMBSTONES_PREFIX
+from merchandiser.store import DECISION_FILE, KPIS_KEY, MODELS_PREFIX, TOMBSTONES_PREFIX
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
-from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_objects, allow_tables
+from stacks.permissions import (
+    TABLE_READ,
+    TABLE_READ_WRITE,
+    allow_objects,
+    allow_tables,
+    bucket_arn_in_findings,
+)
 
 # Server-to-server routes: the retailer's back office signs them with SigV4 (IAM authorization).
 IAM_AUTHORIZED_FUNCTIONS = frozenset({"catalog"})
@@ -92,8 +98,9 @@ class MerchandiserApi(Construct):
             Validations.of(method).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-COG4",
-                    reason="Back-office route called server to server with SigV4 (IAM authorization); "
-                    "there are no end users, so no Cognito user pool.",
+                    reason="Back-office or staff route signed with SigV4 (IAM authorization): servers sign "
+                    "with their role, the staff console with the IAM credentials its Cognito identity pool "
+                    "gives signed-in staff (stacks/console_stack.py), so no Cognito authorizer here.",
                 )
             )
             return
@@ -131,10 +138,31 @@ class ServingStack(Stack):
             "items_table": items_table.table_name,
             "sessions_table": sessions_table.table_name,
         }
+        # retrieval also serves the staff routes, which read the gate decisions and the KPIs
+        staff_reads = {"retrieval": {"artifacts_bucket": artifacts_bucket.bucket_name}}
         self.functions: dict[str, lambda_.Function] = {
-            name: merchandiser_function(self, name, ServingSettings, layers, **tables)
+            name: merchandiser_function(
+                self, name, ServingSettings, layers, **tables, **staff_reads.get(name, {})
+            )
             for name in c.SERVING_FUNCTIONS
         }
+        self.functions["retrieval"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    artifacts_bucket.arn_for_objects(f"{MODELS_PREFIX}*/{DECISION_FILE}"),
+                    artifacts_bucket.arn_for_objects(KPIS_KEY),
+                ],
+            )
+        )
+        Validations.of(self.functions["retrieval"].role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{bucket_arn_in_findings(artifacts_bucket)}/"
+                f"{MODELS_PREFIX}*/{DECISION_FILE}]",
+                reason="GET /model reads the gate decision of the served model, whose version is known only "
+                "at run time: one file name under every model version, read only.",
+            )
+        )
         for name in c.SERVING_FUNCTIONS:
             allow_tables(self.functions[name], [users_table, items_table, sessions_table], TABLE_READ)
         # Blue/green: API Gateway invokes the serving functions through their `live` alias; the publish
@@ -179,7 +207,8 @@ class ServingStack(Stack):
         self.api = MerchandiserApi(self, "Api")
         for http_method, path, name in c.API_ROUTES:
             target = self.aliases.get(name, self.functions[name])
-            self.api.add_route(http_method, path, target, name in IAM_AUTHORIZED_FUNCTIONS)
+            staff = (http_method, path, name) in c.STAFF_ROUTES
+            self.api.add_route(http_method, path, target, staff or name in IAM_AUTHORIZED_FUNCTIONS)
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)

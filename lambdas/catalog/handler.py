@@ -33,7 +33,8 @@ def store(settings: CatalogSettings) -> FeatureStore:
     description=(
         "Stores the item and puts it in the catalogue overlay serving reads every few seconds: a new item"
         " gets a content vector and is retrievable without retraining; a known one gets its new stock,"
-        " price and title. `retrievable` is false when the overlay is full (the next training serves it)."
+        " price and title; `promoted` puts it among the promoted items of every page until set false."
+        " `retrievable` is false when the overlay is full (the next training serves it)."
     ),
     tags=["catalogue"],
     responses=documented(ItemStored, "stored", 400),
@@ -53,6 +54,7 @@ def put_item(
         brand=item.brand,
         price=float("nan") if item.price is None else item.price,
         in_stock=item.in_stock,
+        promoted=item.promoted,
     )
     try:
         CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid)

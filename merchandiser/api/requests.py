@@ -62,6 +62,10 @@ class ItemUpsert(BaseModel):
     brand: str = Field(default="", max_length=128)
     price: float | None = Field(default=None, ge=0)
     in_stock: bool = True
+    promoted: bool = Field(
+        default=False,
+        description="among the promoted items on every page until set false (kept across trainings)",
+    )
 
 
 class IncomingEvent(EventFields):

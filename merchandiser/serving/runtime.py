@@ -15,13 +15,25 @@ from typing import Any
 from merchandiser.catalog import with_overlay
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
 from merchandiser.serving.recommender import Recommender
-from merchandiser.settings import ServingSettings
+from merchandiser.settings import RetailerRules, ServingSettings
 from merchandiser.store import BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
 
 logger = logging.getLogger(__name__)
 
 LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
 OVERLAY_TTL_SECONDS = 10.0  # an upserted item is served within this long, one GetItem per period
+MAX_PROMOTED = 100  # RuleOptions.promoted_item_ids' own limit
+
+
+@cache
+def s3_client():  # type: ignore[no-untyped-def]
+    """For the staff routes' small reads (gate decision, KPIs); built on first use."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3", config=Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
+    )
 
 
 @cache
@@ -58,7 +70,8 @@ def with_catalog_overlay(model: Model, items_table: str, clock: Any = time.monot
         served = cached[2]
     else:
         items = with_overlay(model.items, overlay)
-        served = model if items is model.items else Model(items, model.ranker)
+        promoted = tuple(sorted(item_id for item_id, item in overlay.items() if item.promoted))
+        served = model if items is model.items and not promoted else Model(items, model.ranker, promoted)
     _overlaid[id(model)] = (now, fingerprint, served)
     return served
 
@@ -91,12 +104,21 @@ def recommender(settings: ServingSettings) -> Recommender:
             faults=loaded.faults,
             merchandising=settings.merchandising,
         )
+    served = with_catalog_overlay(loaded.model, settings.items_table)
     return Recommender(
-        model=with_catalog_overlay(loaded.model, settings.items_table),
+        model=served,
         store=store,
         faults=loaded.faults,
-        merchandising=settings.merchandising,
+        merchandising=with_promotions(settings.merchandising, served.promoted),
     )
+
+
+def with_promotions(rules: RetailerRules, promoted: tuple[str, ...]) -> RetailerRules:
+    """The retailer's rules with the items staff promoted after its own (at most ``MAX_PROMOTED``)."""
+    if not promoted:
+        return rules
+    merged = tuple(dict.fromkeys((*rules.promoted_item_ids, *promoted)))[:MAX_PROMOTED]
+    return rules.model_copy(update={"promoted_item_ids": merged})
 
 
 def reset() -> None:
@@ -104,5 +126,6 @@ def reset() -> None:
     global _last_resort
     loaded_model.cache_clear()
     dynamodb_resource.cache_clear()
+    s3_client.cache_clear()
     _last_resort = None
     _overlaid.clear()

@@ -5,7 +5,8 @@
 serving model's own attribute regression (``merchandiser.catalog.overlay``), so it is retrieved until the
 next training includes it; an item it knows gets its new stock, price and title. The overlay is small
 by design (one DynamoDB item, at most ``MAX_ITEMS`` entries): the publish step of the next training
-removes the items the new model's catalogue holds (``absorb``).
+removes the items the new model's catalogue holds (``absorb``), except promoted ones. A promoted entry
+(``promoted``) puts the item among the retailer's promoted items on every page (``serving.runtime``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class OverlayItem:
     brand: str
     price: float
     in_stock: bool
+    # promoted by staff (PUT /items/{id}): serving adds it to the retailer's promoted items
+    promoted: bool = False
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -41,6 +44,7 @@ class OverlayItem:
             "category": self.category,
             "brand": self.brand,
             "in_stock": self.in_stock,
+            "promoted": self.promoted,
         }
         if self.price == self.price:  # not NaN
             record["price"] = Decimal(str(round(self.price, 6)))
@@ -56,6 +60,7 @@ class OverlayItem:
             brand=str(record.get("brand", "")),
             price=float(price) if price is not None else float("nan"),
             in_stock=bool(record.get("in_stock", True)),
+            promoted=bool(record.get("promoted", False)),
         )
 
 
@@ -96,8 +101,12 @@ class CatalogOverlay:
             raise
 
     def absorb(self, item_ids: Iterable[str]) -> int:
-        """Removes the entries of ``item_ids`` (now in the served catalogue); returns how many went."""
-        held = set(self.read())
+        """Removes the entries of ``item_ids`` (now in the served catalogue); returns how many went.
+
+        A promoted entry stays: the training catalogue knows nothing of promotions, so the overlay keeps
+        the item promoted until staff end it (``promoted: false``), which the next training then absorbs.
+        """
+        held = {item_id for item_id, item in self.read().items() if not item.promoted}
         gone = sorted(held & set(item_ids))
         for start in range(0, len(gone), REMOVE_PER_CALL):
             names = {f"#i{n}": item_id for n, item_id in enumerate(gone[start : start + REMOVE_PER_CALL])}

@@ -43,6 +43,21 @@ ROUTES = {
     ("POST", "/events"): "events-api",
     ("PUT", "/items/{item_id}"): "catalog",
     ("DELETE", "/users/{user_id}"): "catalog",
+    ("GET", "/model"): "retrieval",
+    ("GET", "/users/{user_id}/events"): "retrieval",
+    ("GET", "/items"): "retrieval",
+    ("GET", "/events/stats"): "retrieval",
+    ("GET", "/kpis"): "retrieval",
+}
+# Signed with SigV4: the retailer's back office, and staff through the console's identity pool.
+IAM_ROUTES = {
+    ("PUT", "/items/{item_id}"),
+    ("DELETE", "/users/{user_id}"),
+    ("GET", "/model"),
+    ("GET", "/users/{user_id}/events"),
+    ("GET", "/items"),
+    ("GET", "/events/stats"),
+    ("GET", "/kpis"),
 }
 # The only actions allowed on Resource "*": none of them supports resource-level permissions.
 WILDCARD_RESOURCE_ACTIONS = {
@@ -209,6 +224,32 @@ def test_catalog_may_write_tombstones_and_knows_the_bucket(synthesized: Synthesi
     statements = _function_statements(synthesized, "catalog")
     puts = [s for s in statements if _as_list(s["Action"]) == ["s3:PutObject"]]
     assert len(puts) == 1 and "/events/_tombstones/*" in json.dumps(puts[0]["Resource"])
+
+
+def test_the_staff_routes_are_signed_and_read_only_the_gate_decisions_and_kpis(
+    synthesized: Synthesized,
+) -> None:
+    stack = "Merchandiser-Serving"
+    paths = _resource_paths(synthesized.resources(stack, "AWS::ApiGateway::Resource"))
+    signed = {
+        (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
+        for props in (
+            m["Properties"] for m in synthesized.resources(stack, "AWS::ApiGateway::Method").values()
+        )
+        if props["AuthorizationType"] == "AWS_IAM"
+    }
+    assert signed == IAM_ROUTES
+    _, retrieval = functions_by_key(synthesized)["retrieval"]
+    assert "ARTIFACTS_BUCKET" in retrieval["Properties"]["Environment"]["Variables"]
+    reads = [
+        s for s in _function_statements(synthesized, "retrieval") if _as_list(s["Action"]) == ["s3:GetObject"]
+    ]
+    assert len(reads) == 1
+    objects = json.dumps(reads[0]["Resource"])
+    assert "/models/*/decision.json" in objects and "/reports/kpis.json" in objects
+    assert not [
+        s for s in _function_statements(synthesized, "retrieval") if "s3:PutObject" in _as_list(s["Action"])
+    ]
 
 
 def _resource_paths(resources: dict[str, dict[str, Any]]) -> dict[str, str]:

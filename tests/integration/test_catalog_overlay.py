@@ -76,3 +76,15 @@ def test_the_overlay_makes_a_new_item_retrievable_and_a_sold_out_item_unavailabl
     assert np.isfinite(scores).all()
     # And an empty overlay serves the model as it is
     assert with_overlay(model.items, {}) is model.items
+
+
+def test_a_promoted_entry_outlives_the_training_until_staff_end_it(aws: Aws) -> None:
+    overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
+    # Given a promoted known item and a plain update
+    overlay.upsert(OverlayItem("i00", "Hat", "hats", "acme", 9.0, True, promoted=True))
+    overlay.upsert(item("i01"))
+    # When a new model holding both is published, Then only the plain update is absorbed
+    assert overlay.absorb(["i00", "i01"]) == 1 and overlay.read()["i00"].promoted is True
+    # And once staff end the promotion, the next training absorbs it
+    overlay.upsert(OverlayItem("i00", "Hat", "hats", "acme", 9.0, True, promoted=False))
+    assert overlay.absorb(["i00"]) == 1 and overlay.read() == {}
