@@ -1,4 +1,4 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate and train."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from local_twin import simulator
+from local_twin import console_server, simulator
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
@@ -86,6 +86,7 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--state", type=Path, help="write the API URL, AWS endpoint and resource names here")
     up.set_defaults(run=cmd_up)
     simulator.add_parser(commands)
+    console_server.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
     )
