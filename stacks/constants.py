@@ -15,6 +15,7 @@ class StackNames:
     serving: str = f"{APP_NAME}-Serving"
     training: str = f"{APP_NAME}-Training"
     monitoring: str = f"{APP_NAME}-Monitoring"
+    console: str = f"{APP_NAME}-Console"
 
 
 STACK_NAMES = StackNames()
@@ -24,6 +25,8 @@ CONTEXT_LAYERS_DIR = "merchandiser:layersDir"
 CONTEXT_TRAINING_SCHEDULE = "merchandiser:trainingSchedule"
 CONTEXT_TRAINING_IMAGE_URI = "merchandiser:trainingImageUri"
 CONTEXT_CDK_NAG = "merchandiser:cdkNag"
+CONTEXT_CONSOLE = "merchandiser:console"  # "false": no console stack (the twin serves console/ itself)
+CONTEXT_CONSOLE_DOMAIN_PREFIX = "merchandiser:consoleDomainPrefix"  # the staff sign-in page's Cognito domain
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # AWS Deep Learning Containers: the SageMaker PyTorch 2.6 CPU training image, Python 3.12 like the
@@ -92,6 +95,26 @@ STAFF_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/kpis", "retrieval"),
 )
 API_ROUTES = API_ROUTES + STAFF_ROUTES
+# The experiment routes of "Closing the loop" (admin, IAM), which the console's Experiments view calls.
+EXPERIMENT_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/experiments"),
+    ("PUT", "/experiments/{name}"),
+    ("GET", "/experiments/{name}"),
+    ("DELETE", "/experiments/{name}"),
+    ("GET", "/experiments/{name}/report"),
+)
+# Every route the staff console calls: what its signed-in staff may invoke (stacks/console_stack.py).
+CONSOLE_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/health"),
+    ("GET", "/users/{user_id}/recommendations"),
+    ("GET", "/items/{item_id}/similar"),
+    ("GET", "/items/{item_id}/bought-together"),
+    ("GET", "/items/popular"),
+    ("PUT", "/items/{item_id}"),
+    *((method, path) for method, path, _ in STAFF_ROUTES),
+    *EXPERIMENT_ROUTES,
+)
+CONSOLE_LOG_DAYS = 90
 API_THROTTLE_RATE = 100
 API_THROTTLE_BURST = 200
 

@@ -65,9 +65,13 @@ WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTelemetryRecords",
     "ecr:GetAuthorizationToken",  # the SageMaker role pulling the training image
     "cloudwatch:PutMetricData",  # the SageMaker role, limited by a cloudwatch:namespace condition
+    "cloudfront:CreateInvalidation",  # the CDK's console deployment invalidating the console's cache
+    "cloudfront:GetInvalidation",
 }
 
 
+# The CDK's own function that copies console/ to its bucket (stacks/console_stack.py): not one of ours.
+CDK_BUCKET_DEPLOYMENT = "CustomCDKBucketDeployment"
 SSE_S3 = {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
 
 
@@ -80,6 +84,8 @@ def functions_by_key(synthesized: Synthesized) -> dict[str, tuple[str, dict[str,
     found = {}
     for stack in STACKS:
         for logical_id, resource in synthesized.resources(stack, "AWS::Lambda::Function").items():
+            if logical_id.startswith(CDK_BUCKET_DEPLOYMENT):
+                continue
             variables = resource["Properties"]["Environment"]["Variables"]
             found[variables["POWERTOOLS_SERVICE_NAME"].removeprefix("merchandiser-")] = (logical_id, resource)
     return found
