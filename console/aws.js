@@ -35,7 +35,7 @@ export async function signRequest({ method, url, host, body, headers, credential
   const parsed = new URL(url, "https://placeholder.invalid");
   const stamp = amzDate(now);
   const day = stamp.slice(0, 8);
-  const signed = { ...Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v).trim()])) };
+  const signed = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), String(v).trim()]));
   signed.host = host;
   signed["x-amz-date"] = stamp;
   if (credentials.sessionToken) signed["x-amz-security-token"] = credentials.sessionToken;

@@ -35,6 +35,12 @@ export function problems(definition, known) {
   return found;
 }
 
+// The definition's own fields of a listed experiment (a list entry may carry more, e.g. when it changed).
+function definitionOf(experiment) {
+  const fields = ["name", "surfaces", "variants", "description"];
+  return Object.fromEntries(fields.filter((key) => key in experiment).map((key) => [key, experiment[key]]));
+}
+
 function listOf(answer) {
   return Array.isArray(answer) ? answer : answer.experiments || [];
 }
@@ -129,7 +135,8 @@ function reportView(report) {
       { label: "metric", value: (c) => c.metric },
       { label: "variant vs baseline", value: (c) => `${c.variant} vs ${c.baseline}` },
       { label: "lift", class: "number", value: (c) => pct(c.lift, 1) },
-      { label: "95% CI", class: "number", value: (c) => `${pct(c.ci_low, 1)} to ${pct(c.ci_high, 1)}` },
+      { label: "95% CI", class: "number",
+        value: (c) => (c.ci_low === null || c.ci_low === undefined ? "–" : `${pct(c.ci_low, 1)} to ${pct(c.ci_high, 1)}`) },
       { label: "p-value", class: "number", value: (c) => (c.p_value === null || c.p_value === undefined ? "–" : c.p_value.toPrecision(2)) },
       { label: "", value: (c) => (c.p_value !== null && c.p_value < 0.05 ? h("span", { class: "badge good" }, "significant") : "") },
     ], report.comparisons || [], "No comparison yet: a variant needs served pages first."),
@@ -158,7 +165,7 @@ export async function render(view) {
         e.status === "stopped" ? null : h("button", { class: "link", onclick: async () => {
           if (!confirm(`Stop ${e.name}? Its shoppers get production pages; the report stays.`)) return;
           try {
-            await api("PUT", `/experiments/${encode(e.name)}`, { ...e, status: "stopped" });
+            await api("PUT", `/experiments/${encode(e.name)}`, { ...definitionOf(e), status: "stopped" });
             await refresh();
           } catch (error) {
             list.prepend(errorBox(error));

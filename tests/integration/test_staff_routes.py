@@ -69,7 +69,10 @@ def test_the_live_model_shows_its_metrics_against_the_anchors_and_its_gate_decis
     assert summary["model_version"] == manifest["model_version"]
     assert summary["trained_at"] == manifest["created_at"] and summary["gate"] == decision
     assert {"pipeline", "popularity", "als"} <= set(summary["metrics"])
-    assert "pipeline" not in summary["anchors"] and "popularity" in summary["anchors"]
+    assert "pipeline" not in summary["anchors"] and {"popularity", "als"} <= set(summary["anchors"])
+    assert {"ranker", "ann"} <= set(summary["stages"]) and not set(summary["stages"]) & set(
+        summary["anchors"]
+    )
     best = summary["best_anchor"]
     assert best["ndcg@10"] == max(summary["metrics"][name]["ndcg@10"] for name in summary["anchors"])
     assert best["ratio"] == pytest.approx(summary["metrics"]["pipeline"]["ndcg@10"] / best["ndcg@10"])
