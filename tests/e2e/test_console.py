@@ -22,7 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sync_playwright
 
-from local_twin.console_server import ConsoleServer, TwinApi
+from local_twin.console_server import TwinApi, start_console
 from local_twin.twin import Twin
 from merchandiser.experiments import Period, experiment_days, kpis, report, write_kpis
 from tests.experiment_archive import DAY, HOLDOUT_SPLIT, HOUR, MINUTE, event, impression, write_records
@@ -41,10 +41,9 @@ NO_EXPERIMENT_ROUTES = (
 
 @pytest.fixture(scope="module")
 def console(twin: Twin) -> Iterator[str]:
-    server = ConsoleServer(twin.state())
-    url = server.start()
+    server = start_console(twin.state())  # what `make demo` starts
     try:
-        yield url
+        yield server.url
     finally:
         server.stop()
 
