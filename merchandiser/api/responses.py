@@ -85,6 +85,9 @@ class ModelSummary(Documented):
         description="offline metrics per evaluated model on the same split: 'pipeline' is the served page"
     )
     anchors: list[str] = Field(default_factory=list, description="models the served page is compared with")
+    stages: list[str] = Field(
+        default_factory=list, description="stages of the served page scored alone (ranker, union, sources)"
+    )
     best_anchor: dict[str, Any] | None = Field(
         default=None, description="the anchor with the best gate metric, and the served page's ratio to it"
     )

@@ -14,13 +14,16 @@ from typing import Any
 import numpy as np
 
 from merchandiser.reranking import new_item_rows
+from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, TRENDING
 from merchandiser.serving.model import Model
 from merchandiser.serving.recommender import Recommender
 from merchandiser.store import MAX_WINDOW_HOURS, ShopperRecord, decision_key, read_json
 
 SERVED_MODEL = "pipeline"  # the served page, as the evaluation names it
-# Evaluated models that are parts of the served page, not anchors to beat.
-PIPELINE_PARTS = frozenset({SERVED_MODEL, "ranker", "union"})
+# Evaluated models that are stages of the served page (its ranker, the union of its candidates, each
+# personal candidate source alone), not anchors to beat; popularity and trending are both a source and
+# the plainest anchors, so they count as anchors.
+STAGES = frozenset({"ranker", "union", *SOURCE_NAMES}) - {POPULARITY, TRENDING}
 GATE_METRIC = "ndcg@10"
 SHOWN_METRICS = ("ndcg@10", "recall@20", "hit@10", "coverage@20")
 MAX_SEARCH_RESULTS = 100
@@ -68,7 +71,7 @@ def model_summary(
     anchors = {
         name: values[GATE_METRIC]
         for name, values in metrics.items()
-        if name not in PIPELINE_PARTS and GATE_METRIC in values
+        if name != SERVED_MODEL and name not in STAGES and GATE_METRIC in values
     }
     best = max(anchors, key=lambda name: anchors[name]) if anchors else None
     data = manifest.get("data", {})
@@ -86,6 +89,7 @@ def model_summary(
         "metric": GATE_METRIC,
         "metrics": metrics,
         "anchors": sorted(anchors),
+        "stages": sorted(name for name in metrics if name in STAGES),
         "best_anchor": None
         if best is None
         else {
