@@ -5,12 +5,15 @@ PYTHON312 := $(or $(PYTHON312),$(shell command -v python3.12 2>/dev/null))
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# checkov pins boto3, networkx and packaging versions the project cannot share: its own virtualenv.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 LAYERS := build/layers
 DATA ?=
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: demo test bench cost layers model synth deploy lint clean
+.PHONY: demo test bench cost layers model synth deploy lint clean checkov checkov-venv
 
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
@@ -22,12 +25,14 @@ $(STAMP): pyproject.toml package.json
 demo: $(STAMP)
 	$(VENV)/bin/merchandiser demo $(if $(DATA),--data $(DATA))
 
-# The layers are built first: the infrastructure tests measure them and `python app.py` needs them.
-test: layers
+# The layers are built first: the infrastructure tests measure them and `python app.py` needs them;
+# checkov (tests/infra/test_checkov.py) runs from its own virtualenv.
+test: layers $(CHECKOV_STAMP)
 	$(VENV)/bin/pytest
 
-# Figures, not assertions: learning (Online Retail anchors + 10M synthetic), serving, events.
-# BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes on 2 cores).
+# Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
+# 10M synthetic), serving, events. BENCH_ARGS=--skip-synthetic leaves out the 10M run (about 30 minutes
+# on 2 cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
@@ -71,8 +76,20 @@ layers: $(LAYERS)/deps/.stamp $(LAYERS)/core/.built $(LAYERS)/model/.built
 synth: layers
 	$(PY) app.py
 
+$(CHECKOV_STAMP): checkov-requirements.txt
+	@test -n "$(PYTHON312)" || { echo "Python 3.12 is needed: install python3.12"; exit 1; }
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON312) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r checkov-requirements.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_STAMP)
+
+# checkov over the synthesized templates: failed checks are fixed in stacks/ or skipped with a reason.
+checkov: synth $(CHECKOV_STAMP)
+	$(CHECKOV_VENV)/bin/checkov --directory cdk.out --framework cloudformation --compact --skip-download
+
 deploy: layers
 	npx cdk deploy --all
 
 clean:
-	rm -rf build cdk.out .twin
+	rm -rf build cdk.out .twin $(CHECKOV_VENV)

@@ -16,6 +16,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from stacks.constants import API_KEY, IAM, OPEN, ROUTE_ACCESS
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOCUMENT = REPO_ROOT / "lambdas" / "openapi.json"
 REGENERATE = "python -m lambdas.openapi --write"
@@ -29,7 +31,40 @@ DESCRIPTION = (
     ' deployment. Errors are `{"error": CODE, "message": TEXT}`: 4xx for the caller\'s fault, 500 for'
     " ours (logged, never leaking internals). Every recommendation response carries `recommendation_id`,"
     " `model_version`, the experiment `variant` and, per item, `item_id`, `score` and `reason`."
+    " Storefront routes need the storefront's API key (`x-api-key`, security scheme `api_key`); admin"
+    " routes (catalogue writes, erasure) are IAM-authorized: SigV4-signed for `execute-api` (`sigv4`)."
+    " API Gateway refuses a request without them with 403 (never 401) before any function runs, and"
+    " throttles with 429 (stage limits; the usage plan's rate, burst and daily quota)."
 )
+# How API Gateway (stacks/serving_stack.py) authorizes each route, in OpenAPI's words.
+SECURITY_SCHEMES = {
+    "api_key": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": "The storefront's API key, in the API Gateway usage plan (rate, burst, daily quota)",
+    },
+    "sigv4": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Authorization",
+        "x-amazon-apigateway-authtype": "awsSigv4",
+        "description": "AWS Signature Version 4 for execute-api (IAM authorization), with X-Amz-Date",
+    },
+}
+SECURITY: dict[str, list[dict[str, list[str]]]] = {API_KEY: [{"api_key": []}], IAM: [{"sigv4": []}], OPEN: []}
+# Answers every route can give besides its function's own: API Gateway's refusals and limits, the twin's
+# 405, and the resolver's 415 for a body in another media type.
+GATEWAY_ANSWERS = {
+    "403": "FORBIDDEN: API Gateway's refusal before any function runs: the x-api-key is missing or not an"
+    " enabled key of this API, or an admin route's request is not SigV4-signed",
+    "404": "NOT_FOUND: an unknown item id, or no such route (e.g. an empty path parameter)",
+    "405": "METHOD_NOT_ALLOWED: a method this path does not declare, on the local twin (API Gateway itself"
+    " answers 403 MissingAuthenticationToken)",
+    "413": "PAYLOAD_TOO_LARGE: a body over API Gateway's 6 MB",
+    "415": "UNSUPPORTED_MEDIA_TYPE: a body that is neither JSON nor a form",
+    "429": "TOO_MANY_REQUESTS: stage throttling, or the storefront usage plan's rate, burst or daily quota",
+}
 
 
 class MergeError(Exception):
@@ -93,8 +128,25 @@ def referenced(paths: dict[str, Any], schemas: dict[str, Any]) -> set[str]:
     return found
 
 
+def with_gateway(spec: dict[str, Any]) -> dict[str, Any]:
+    """The security schemes, each operation's security and the statuses API Gateway adds to it."""
+    error = {"content": {"application/json": {"schema": {"$ref": f"{SCHEMA_REF}ErrorBody"}}}}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            access = ROUTE_ACCESS.get((method.upper(), path))
+            if access is None:
+                raise MergeError(f"{method.upper()} {path} has no entry in stacks/constants.py ROUTE_ACCESS")
+            operation["security"] = SECURITY[access]
+            answers = {"404", "405", "429"} | ({"403"} if access != OPEN else set())
+            answers |= {"413", "415"} if "requestBody" in operation else set()
+            for status in sorted(answers):
+                operation["responses"].setdefault(status, {"description": GATEWAY_ANSWERS[status], **error})
+    spec.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+    return spec
+
+
 def document() -> dict[str, Any]:
-    return merge({function: function_document(function) for function in API_FUNCTIONS})
+    return with_gateway(merge({function: function_document(function) for function in API_FUNCTIONS}))
 
 
 def render(spec: dict[str, Any]) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 
 import boto3
 
+from local_twin.api_client import call
 from local_twin.functions import LambdaContext
 from local_twin.poller import DEFAULT_IDLE_WAIT_SECONDS, KinesisPoller
 from merchandiser.settings import EventProcessorSettings
@@ -281,7 +282,8 @@ def bench_freshness() -> dict[str, Any]:
             api = twin.serve()
             assert twin.poller is not None
             kinesis, stream = twin.client("kinesis"), twin.state()["events_stream"]
-            popular = [i["item_id"] for i in get(f"{api}/items/popular?k=50")["items"]]
+            key = str(twin.api_key)
+            popular = [i["item_id"] for i in get(f"{api}/items/popular?k=50", key)["items"]]
             rng = random.Random(SEED)
             results = {}
             for label, interval in (
@@ -294,7 +296,7 @@ def bench_freshness() -> dict[str, Any]:
                     # A try that starts right after the previous page changed is in phase with the
                     # poller; a random pause puts each PutRecord at a random point of the poll cycle.
                     time.sleep(rng.uniform(0, interval))
-                    samples.append(one_try(api, kinesis, stream, popular[n % len(popular)]))
+                    samples.append(one_try(api, key, kinesis, stream, popular[n % len(popular)]))
                 results[label] = {
                     "poll_interval_s": interval,
                     "tries": len(samples),
@@ -307,15 +309,17 @@ def bench_freshness() -> dict[str, Any]:
             twin.stop()
 
 
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return dict(json.loads(response.read()))
+def get(url: str, api_key: str) -> dict[str, Any]:
+    status, body, _ = call("GET", url, api_key=api_key)
+    if status != 200:
+        raise RuntimeError(f"GET {url} answered {status}: {body}")
+    return body
 
 
-def one_try(api: str, kinesis: Any, stream: str, item_id: str) -> float:
+def one_try(api: str, api_key: str, kinesis: Any, stream: str, item_id: str) -> float:
     shopper = f"fresh-{uuid.uuid4().hex[:10]}"
     url = f"{api}/users/{shopper}/recommendations?k=10"
-    before = [i["item_id"] for i in get(url)["items"]]
+    before = [i["item_id"] for i in get(url, api_key)["items"]]
     started = time.perf_counter()
     kinesis.put_record(
         StreamName=stream,
@@ -323,7 +327,7 @@ def one_try(api: str, kinesis: Any, stream: str, item_id: str) -> float:
         Data=view(str(uuid.uuid4()), shopper, item_id, datetime.now(UTC)),
     )
     while (elapsed := time.perf_counter() - started) < FRESHNESS_TIMEOUT_S:
-        if [i["item_id"] for i in get(url)["items"]] != before:
+        if [i["item_id"] for i in get(url, api_key)["items"]] != before:
             return elapsed
         time.sleep(0.01)
     return float("inf")

@@ -4,32 +4,18 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_twin.api_client import call
 from local_twin.script_mode import channel_dirs
 from local_twin.twin import Twin
 from training.channels import read_channels
 
 DEMO_SHOPPER_EVENTS = ("view", "click", "add_to_cart")
-
-
-def call(method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any], float]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            status, payload = response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        status, payload = exc.code, exc.read()
-    return status, json.loads(payload or b"{}"), (time.perf_counter() - started) * 1000
 
 
 def step(number: int, total: int, title: str, seconds: float | None = None) -> None:
@@ -100,8 +86,9 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
 
         api = twin.serve()
         known = interactions["user_id"].value_counts().index[len(interactions["user_id"].unique()) // 10]
-        _, _, cold = call("GET", f"{api}/users/{known}/recommendations?k=10")  # loads the model
-        status, page, millis = call("GET", f"{api}/users/{known}/recommendations?k=10")
+        key = twin.api_key  # the storefront's x-api-key (in the state file as api_key)
+        _, _, cold = call("GET", f"{api}/users/{known}/recommendations?k=10", api_key=key)  # loads the model
+        status, page, millis = call("GET", f"{api}/users/{known}/recommendations?k=10", api_key=key)
         step(
             5,
             total,
@@ -128,22 +115,24 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
 
 
 def new_shopper_demo(twin: Twin, api: str, total: int) -> None:
+    key = twin.api_key
     shopper = f"new-{uuid.uuid4().hex[:8]}"
-    status, before, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10")
+    status, before, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10", api_key=key)
     step(6, total, f"A brand-new shopper {shopper}")
     print(f"      before any event ({status}, {millis:.0f} ms; personalized={before['personalized']}):")
     show_page(before, limit=5)
     # Three items of one category the new shopper's first page does not lead with.
     shown = Counter(item["category"] for item in before["items"])
-    _, popular, _ = call("GET", f"{api}/items/popular?k=100")
+    _, popular, _ = call("GET", f"{api}/items/popular?k=100", api_key=key)
     target = next(i for i in popular["items"] if shown[i["category"]] <= 1)["category"]
-    _, in_category, _ = call("GET", f"{api}/items/popular?k=3&category={target}")
+    _, in_category, _ = call("GET", f"{api}/items/popular?k=3&category={target}", api_key=key)
     picks = [item["item_id"] for item in in_category["items"]][:3]
     now = datetime.now(UTC).isoformat()
     status, accepted, _ = call(
         "POST",
         f"{api}/events",
         {"events": [{"user_id": shopper, "item_id": picks[0], "event_type": "view", "timestamp": now}]},
+        api_key=key,
     )
     kinesis = twin.client("kinesis")
     for item_id, event_type in zip(picks[1:], DEMO_SHOPPER_EVENTS[1:], strict=True):
@@ -163,7 +152,7 @@ def new_shopper_demo(twin: Twin, api: str, total: int) -> None:
     )
     assert twin.poller is not None
     twin.poller.drain()
-    status, after, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10")
+    status, after, millis = call("GET", f"{api}/users/{shopper}/recommendations?k=10", api_key=key)
     print(f"      after the events ({status}, {millis:.0f} ms; personalized={after['personalized']}):")
     show_page(after, limit=10)
     share_before = sum(item["category"] == target for item in before["items"])

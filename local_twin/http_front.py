@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # API Gateway's payload limit for Lambda proxy
+# (method, resource, headers) -> None to let the request through, else the refusal (local_twin.gateway_auth)
+Authorize = Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], bytes] | None]
 
 
 @dataclass(frozen=True)
@@ -87,9 +89,14 @@ def proxy_event(
 
 class HttpFront:
     def __init__(
-        self, routes: Iterable[Route], invoke: Callable[[str, dict[str, Any]], dict[str, Any]], port: int = 0
+        self,
+        routes: Iterable[Route],
+        invoke: Callable[[str, dict[str, Any]], dict[str, Any]],
+        port: int = 0,
+        authorize: Authorize | None = None,
     ):
         self.routes = list(routes)
+        self.authorize = authorize
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -110,13 +117,18 @@ class HttpFront:
                     self.send_header(key, value)
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
 
             def _body(self) -> bytes | None:
                 length = int(self.headers.get("Content-Length") or 0)
                 return self.rfile.read(min(length, MAX_BODY_BYTES + 1)) if length else None
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve
+            def __getattr__(self, name: str) -> Any:
+                # every method (TRACE, PATCH, ...) gets a JSON answer (405 or 404), not the stdlib's HTML 501
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         self._invoke = invoke
         self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
@@ -141,14 +153,25 @@ class HttpFront:
         for route in self.routes:
             match = route.pattern.match(path)
             if match and route.method == method:
-                event = proxy_event(method, route, path, match.groupdict(), parts.query, headers, body)
+                refusal = self.authorize(method, route.resource, headers) if self.authorize else None
+                if refusal is not None:
+                    return refusal
+                params = {name: unquote(value) for name, value in match.groupdict().items()}  # as API Gateway
+                event = proxy_event(method, route, path, params, parts.query, headers, body)
                 response = self._invoke(route.function, event)
                 payload = response.get("body") or ""
                 data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
-                return int(response.get("statusCode", 502)), dict(response.get("headers") or {}), data
-        allowed = any(route.pattern.match(path) for route in self.routes)
-        if allowed:
-            return _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
+                # API Gateway merges both header maps; Powertools' REST resolver sets only multiValueHeaders
+                answer_headers = dict(response.get("headers") or {})
+                for name, values in (response.get("multiValueHeaders") or {}).items():
+                    answer_headers[name] = ", ".join(str(value) for value in values)
+                return int(response.get("statusCode", 502)), answer_headers, data
+        allowed = sorted({route.method for route in self.routes if route.pattern.match(path)})
+        if allowed:  # API Gateway itself answers 403 MissingAuthenticationToken; the twin says what is wrong
+            status, answer_headers, data = _error(
+                405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}"
+            )
+            return status, {**answer_headers, "Allow": ", ".join(allowed)}, data
         return _error(404, "NOT_FOUND", f"no route for {method} {path}")
 
 

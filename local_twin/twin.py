@@ -28,6 +28,7 @@ from layers.build import build_core, build_model
 from local_twin.archive import ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
+from local_twin.gateway_auth import GatewayAuth, create_twin_api_key
 from local_twin.http_front import HttpFront, routes_from_rest_api
 from local_twin.moto_server import start_moto
 from local_twin.poller import KinesisPoller
@@ -89,6 +90,7 @@ class Twin:
         self.poller: KinesisPoller | None = None
         self.evaluation: dict[str, Any] = {}
         self.publish_result: dict[str, Any] = {}
+        self.api_key: str | None = None  # the storefront's x-api-key, made when serving starts
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
@@ -147,7 +149,9 @@ class Twin:
         apigateway = self.client("apigateway")
         function_keys = {name: key for key, name in resources.function_names.items()}
         routes = routes_from_rest_api(apigateway, resources.rest_api_id, lambda name: function_keys[name])
-        self.front = HttpFront(routes, functions.invoke, port=self.api_port)
+        self.api_key = create_twin_api_key(apigateway)
+        auth = GatewayAuth.from_rest_api(apigateway, resources.rest_api_id)
+        self.front = HttpFront(routes, functions.invoke, port=self.api_port, authorize=auth.check)
         self.front.start()
         self.poller = KinesisPoller(
             self.client("kinesis"),
@@ -174,6 +178,7 @@ class Twin:
         resources = self._resources
         return {
             "api_url": self.front.url if self.front else None,
+            "api_key": self.api_key,
             "endpoint_url": self.endpoint_url,
             "region": REGION,
             "events_stream": resources.events_stream,

@@ -69,6 +69,11 @@ TIMEOUT_SECONDS = {
     "publish": 300,
 }
 LOG_RETENTION_DAYS = 30
+# Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
+# tick, or two promotions moving the `live` aliases at once, must never overlap.
+RESERVED_CONCURRENCY = {"start_training": 1, "publish": 1}
+# Functions that EventBridge invokes asynchronously: their failed events go to a dead-letter queue.
+ASYNC_FUNCTIONS = ("start_training", "publish")
 
 # API routes: (method, path, function).
 API_STAGE = "v1"
@@ -115,8 +120,32 @@ CONSOLE_ROUTES: tuple[tuple[str, str], ...] = (
     *EXPERIMENT_ROUTES,
 )
 CONSOLE_LOG_DAYS = 90
+# Who may call each route (every route in API_ROUTES has an entry; a route without one fails the synth):
+# the storefront with its API key (x-api-key, usage plan), the retailer's back office signing with SigV4
+# (IAM authorization), or anyone (the health check). Admin routes are every write that changes the
+# catalogue, a shopper's data, an experiment or the model.
+API_KEY, IAM, OPEN = "api_key", "iam", "open"
+ROUTE_ACCESS: dict[tuple[str, str], str] = {
+    ("GET", "/health"): OPEN,
+    ("GET", "/users/{user_id}/recommendations"): API_KEY,
+    ("GET", "/users/{user_id}/candidates"): API_KEY,
+    ("GET", "/items/{item_id}/similar"): API_KEY,
+    ("GET", "/items/{item_id}/bought-together"): API_KEY,
+    ("GET", "/items/popular"): API_KEY,
+    ("POST", "/users/{user_id}/rank"): API_KEY,
+    ("POST", "/users/{user_id}/rerank"): API_KEY,
+    ("POST", "/events"): API_KEY,
+    ("PUT", "/items/{item_id}"): IAM,
+    ("DELETE", "/users/{user_id}"): IAM,
+    # the staff's read-only routes (the console's)
+    **{(method, path): IAM for method, path, _ in STAFF_ROUTES},
+}
 API_THROTTLE_RATE = 100
 API_THROTTLE_BURST = 200
+# The storefront's usage plan (its API key): steady requests per second, burst, and requests per day.
+USAGE_PLAN_RATE = API_THROTTLE_RATE
+USAGE_PLAN_BURST = API_THROTTLE_BURST
+USAGE_PLAN_QUOTA_PER_DAY = 5_000_000
 
 # Event stream and its consumer.
 STREAM_RETENTION_HOURS = 24

@@ -15,9 +15,11 @@ from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from merchandiser.settings import FunctionSettings
+from stacks import checkov_skips as checkov
 from stacks import constants as c
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -127,6 +129,8 @@ def merchandiser_function(
     # AWSLambdaBasicExecutionRole policy.
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
     log_group.grant_write(role)
+    checkov.skip_checks(log_group, {"CKV_AWS_158": checkov.LOGS_SERVICE_ENCRYPTED})
+    dead_letter_queue = _dead_letter_queue(scope, construct_id) if name in c.ASYNC_FUNCTIONS else None
 
     function = lambda_.Function(
         scope,
@@ -143,7 +147,10 @@ def merchandiser_function(
         environment=environment,
         role=role,
         description=f"Merchandiser {name.replace('_', ' ')}",
+        reserved_concurrent_executions=c.RESERVED_CONCURRENCY.get(name),
+        dead_letter_queue=dead_letter_queue,
     )
+    checkov.skip_checks(function, _checkov_reasons(name))
     Validations.of(function).acknowledge(
         Acknowledgment(
             id="AwsSolutions-L1",
@@ -159,3 +166,39 @@ def merchandiser_function(
         )
     )
     return function
+
+
+def _dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
+    """Where Lambda parks an asynchronous event (an EventBridge rule's) after its two retries fail."""
+    queue = sqs.Queue(
+        scope,
+        f"{construct_id}DeadLetterQueue",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=Duration.days(c.DLQ_RETENTION_DAYS),
+    )
+    Validations.of(queue).acknowledge(
+        Acknowledgment(
+            id="AwsSolutions-SQS3",
+            reason="This queue is itself a function's dead-letter queue; an alarm fires on its first "
+            "message.",
+        )
+    )
+    checkov.skip_checks(queue, {"CKV_AWS_27": checkov.SSE_SQS})
+    return queue
+
+
+def _checkov_reasons(name: str) -> dict[str, str]:
+    """The checkov checks that do not apply to function ``name``, with the reason for each."""
+    reasons = {"CKV_AWS_117": checkov.NO_VPC, "CKV_AWS_173": checkov.ENVIRONMENT_HAS_NO_SECRETS}
+    if name not in c.ASYNC_FUNCTIONS:
+        reasons["CKV_AWS_116"] = (
+            checkov.STREAM_NO_DLQ if name == "event_processor" else checkov.SYNCHRONOUS_NO_DLQ
+        )
+    if name not in c.RESERVED_CONCURRENCY:
+        reasons["CKV_AWS_115"] = (
+            checkov.STREAM_BOUNDED_CONCURRENCY
+            if name == "event_processor"
+            else checkov.API_THROTTLED_CONCURRENCY
+        )
+    return reasons

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
+from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
@@ -32,13 +34,23 @@ class MonitoringStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.alarm_topic = sns.Topic(self, "AlarmTopic", display_name="Merchandiser alarms", enforce_ssl=True)
-        Validations.of(self.alarm_topic).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-SNS2",
-                reason="CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed aws/sns "
-                "key, and alarm notifications carry no customer data, so no customer-managed key is bought.",
-            )
+        # CloudWatch alarms cannot publish to a topic under the AWS-managed aws/sns key: a customer-managed
+        # key whose policy lets CloudWatch use it.
+        topic_key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Encrypts the Merchandiser alarm topic",
+            enable_key_rotation=True,
+        )
+        topic_key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.alarm_topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="Merchandiser alarms",
+            enforce_ssl=True,
+            master_key=topic_key,
         )
         rest_api = api.rest_api
         latency = [
@@ -111,6 +123,24 @@ class MonitoringStack(Stack):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             ),
         ]
+        # Functions invoked asynchronously (by EventBridge) park failed events in their own queue.
+        for name, function in functions.items():
+            queue = function.dead_letter_queue if isinstance(function, lambda_.Function) else None
+            if queue is not None:
+                alarms.append(
+                    cloudwatch.Alarm(
+                        self,
+                        f"{function.node.id}DeadLetters",
+                        alarm_description=f"{name} gave up on an event: it is in its dead-letter queue",
+                        metric=queue.metric_approximate_number_of_messages_visible(
+                            period=Duration.minutes(1), statistic="Maximum"
+                        ),
+                        threshold=c.ALARM_DLQ_VISIBLE,
+                        evaluation_periods=1,
+                        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                    )
+                )
         for alarm in alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
 

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ServingSettings
 from merchandiser.store import DECISION_FILE, KPIS_KEY, MODELS_PREFIX, TOMBSTONES_PREFIX
+from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import (
@@ -27,12 +28,38 @@ from stacks.permissions import (
     bucket_arn_in_findings,
 )
 
-# Server-to-server routes: the retailer's back office signs them with SigV4 (IAM authorization).
-IAM_AUTHORIZED_FUNCTIONS = frozenset({"catalog"})
+# API Gateway's own refusals (no key, no signature, throttled, ...) get the API's error envelope
+# {"error": CODE, "message": TEXT} instead of {"message": ...}: (response type, status, code).
+GATEWAY_ERRORS = (
+    (apigateway.ResponseType.INVALID_API_KEY, "403", "FORBIDDEN"),
+    (apigateway.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "FORBIDDEN"),
+    (apigateway.ResponseType.INVALID_SIGNATURE, "403", "FORBIDDEN"),
+    (apigateway.ResponseType.EXPIRED_TOKEN, "403", "FORBIDDEN"),
+    (apigateway.ResponseType.ACCESS_DENIED, "403", "FORBIDDEN"),
+    (apigateway.ResponseType.UNAUTHORIZED, "401", "UNAUTHORIZED"),
+    (apigateway.ResponseType.THROTTLED, "429", "TOO_MANY_REQUESTS"),
+    (apigateway.ResponseType.QUOTA_EXCEEDED, "429", "TOO_MANY_REQUESTS"),
+    (apigateway.ResponseType.REQUEST_TOO_LARGE, "413", "PAYLOAD_TOO_LARGE"),
+    # any other refusal keeps its status; its code is API Gateway's response type (e.g. BAD_REQUEST_BODY)
+    (apigateway.ResponseType.DEFAULT_4_XX, None, "$context.error.responseType"),
+    (apigateway.ResponseType.DEFAULT_5_XX, None, "$context.error.responseType"),
+)
+
+
+def route_access(http_method: str, path: str) -> str:
+    """Who may call a route (constants.ROUTE_ACCESS); a route declared without an entry fails the synth."""
+    try:
+        return c.ROUTE_ACCESS[(http_method, path)]
+    except KeyError:
+        raise KeyError(
+            f"{http_method} {path} has no entry in stacks/constants.py ROUTE_ACCESS: say whether the"
+            " storefront (API_KEY), the back office (IAM) or anyone (OPEN) may call it"
+        ) from None
 
 
 class MerchandiserApi(Construct):
-    """RestApi with stage v1: access logs (JSON), X-Ray, throttling, request validation."""
+    """RestApi with stage v1: access logs (JSON), X-Ray, throttling, request validation, the storefront's
+    API key and usage plan, and API Gateway's own errors in the API's JSON error envelope."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -63,6 +90,25 @@ class MerchandiserApi(Construct):
         self.validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
+        checkov.skip_checks(access_logs, {"CKV_AWS_158": checkov.LOGS_SERVICE_ENCRYPTED})
+        checkov.skip_checks(
+            self.rest_api.deployment_stage,
+            {
+                "CKV_AWS_120": "Every answer is personal (a shopper's page, a fresh recommendation_id) or a "
+                "write: a stage cache would serve one shopper's page to another, or stale stock; its cache "
+                "cluster is billed per hour."
+            },
+        )
+        for response_type, status, code in GATEWAY_ERRORS:
+            self.rest_api.add_gateway_response(
+                f"{response_type.response_type}Response",
+                type=response_type,
+                status_code=status,
+                templates={
+                    "application/json": f'{{"error": "{code}", "message": $context.error.messageString}}'
+                },
+            )
+        self.storefront_key = self._storefront_key()
         cloud_watch_role = self.rest_api.node.find_child("CloudWatchRole")
         Validations.of(cloud_watch_role).acknowledge(
             Acknowledgment(
@@ -80,7 +126,25 @@ class MerchandiserApi(Construct):
             )
         )
 
-    def add_route(self, http_method: str, path: str, function: lambda_.IFunction, iam_auth: bool) -> None:
+    def _storefront_key(self) -> apigateway.IApiKey:
+        """The storefront's API key (API Gateway generates its value) in a usage plan on stage v1."""
+        key = self.rest_api.add_api_key("StorefrontKey", description="The storefront's key (x-api-key)")
+        plan = self.rest_api.add_usage_plan(
+            "StorefrontPlan",
+            description="The storefront: rate, burst and daily quota of its API key",
+            throttle=apigateway.ThrottleSettings(
+                rate_limit=c.USAGE_PLAN_RATE, burst_limit=c.USAGE_PLAN_BURST
+            ),
+            quota=apigateway.QuotaSettings(limit=c.USAGE_PLAN_QUOTA_PER_DAY, period=apigateway.Period.DAY),
+            api_stages=[
+                apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)
+            ],
+        )
+        plan.add_api_key(key)
+        return key
+
+    def add_route(self, http_method: str, path: str, function: lambda_.IFunction) -> None:
+        access = route_access(http_method, path)
         resource = self.rest_api.root.resource_for_path(path)
         parameters = {
             f"method.request.path.{p.strip('{}')}": True for p in path.split("/") if p.startswith("{")
@@ -91,10 +155,11 @@ class MerchandiserApi(Construct):
             request_validator=self.validator,
             request_parameters=parameters or None,
             authorization_type=apigateway.AuthorizationType.IAM
-            if iam_auth
+            if access == c.IAM
             else apigateway.AuthorizationType.NONE,
+            api_key_required=access == c.API_KEY,
         )
-        if iam_auth:
+        if access == c.IAM:
             Validations.of(method).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-COG4",
@@ -104,15 +169,37 @@ class MerchandiserApi(Construct):
                 )
             )
             return
+        if access == c.OPEN:
+            Validations.of(method).acknowledge(
+                Acknowledgment(
+                    id="AwsSolutions-APIG4",
+                    reason="The health check (model version, catalogue size) is open to load balancers and "
+                    "uptime monitors; it returns no customer data and stage throttling bounds it.",
+                ),
+                Acknowledgment(
+                    id="AwsSolutions-COG4",
+                    reason="The open health check: no user pool to authorize against.",
+                ),
+            )
+            checkov.skip_checks(
+                method,
+                {
+                    "CKV_AWS_59": "The health check is open to load balancers and uptime monitors; it "
+                    "returns the model version and catalogue size, no customer data, and stage throttling "
+                    "bounds it."
+                },
+            )
+            return
         Validations.of(method).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",
-                reason="Public storefront route: anonymous shoppers ask for recommendations and send "
-                "events; abuse is bounded by stage throttling.",
+                reason="Storefront route: the storefront authenticates with its API key and usage plan "
+                "(rate, burst, daily quota); the shoppers it serves are anonymous.",
             ),
             Acknowledgment(
                 id="AwsSolutions-COG4",
-                reason="Public storefront route for anonymous shoppers: no user pool to authorize against.",
+                reason="Storefront route for anonymous shoppers, authenticated by the storefront's API key: "
+                "no user pool to authorize against.",
             ),
         )
 
@@ -207,10 +294,11 @@ class ServingStack(Stack):
         self.api = MerchandiserApi(self, "Api")
         for http_method, path, name in c.API_ROUTES:
             target = self.aliases.get(name, self.functions[name])
-            staff = (http_method, path, name) in c.STAFF_ROUTES
-            self.api.add_route(http_method, path, target, staff or name in IAM_AUTHORIZED_FUNCTIONS)
+            self.api.add_route(http_method, path, target)
 
         CfnOutput(self, "ApiUrl", value=self.api.rest_api.url)
         CfnOutput(self, "RestApiId", value=self.api.rest_api.rest_api_id)
+        # The id only: read the value with `aws apigateway get-api-key --api-key ID --include-value`.
+        CfnOutput(self, "StorefrontApiKeyId", value=self.api.storefront_key.key_id)
         for function in self.functions.values():
             CfnOutput(self, f"{function.node.id}FunctionName", value=function.function_name)

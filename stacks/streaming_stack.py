@@ -18,6 +18,7 @@ from constructs import Construct
 
 from merchandiser.settings import EventProcessorSettings
 from merchandiser.store import EVENTS_PREFIX
+from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
 from stacks.permissions import SESSION_PROCESSOR_ACTIONS, allow_objects, allow_tables
@@ -124,6 +125,7 @@ class StreamingStack(Stack):
                 "messages stay 14 days and an alarm fires on the first one.",
             )
         )
+        checkov.skip_checks(self.dead_letter_queue, {"CKV_AWS_27": checkov.SSE_SQS})
 
         layers = SharedLayers(self, "Layers", layers_dir, with_model=False)
         self.event_processor = merchandiser_function(

@@ -1,13 +1,15 @@
 """The learning benchmark (``make bench``): the pipeline against the anchors a data scientist would try first.
 
-    python -m training.benchmark [--data DIR] [--synthetic-interactions N | --skip-synthetic] [--out FILE]
+    python -m training.benchmark [--data DIR] [--regimes all|none|a,b] [--regime-scale S]
+                                 [--synthetic-interactions N | --skip-synthetic] [--out FILE]
 
 On Online Retail (or ``--data``), in one run and on the training job's own temporal split, relevant
 sets, evaluated users and metric code: the whole training job (a subprocess; its evaluation.json gives
-the pipeline's metrics) and each anchor of ``training.anchors`` plus popularity, each fitted in its own
-child process so that its wall time and peak RSS are its own. Anchors learn from train + validation
-(histories cut at the test start); EASE and item-kNN pick their settings on the validation window first.
-Then the whole job runs on a synthetic shop of about ``N`` interactions for its wall time and peak memory.
+the pipeline's metrics and the tuned anchors', see ``training.anchor_benchmark``) and both ALS anchors
+of ``training.anchors.untuned`` plus popularity, each fitted in its own child process so that its wall
+time and peak RSS are its own (the ALS anchors learn from train + validation, histories cut at the test
+start). Then the job runs on each regime of ``training.datasets.regimes`` (pipeline against the tuned
+anchors), and on a synthetic shop of about ``N`` interactions for its wall time and peak memory.
 Targets are printed as PASS / MISS lines, never asserted.
 """
 
@@ -29,10 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import anchors
+from training import anchor_benchmark
 from training.anchors import AlsSettings, Scorer, UserItems, fit_anchor, recommend, user_items
 from training.channels import read_channels
-from training.datasets import online_retail, synthetic_shop
+from training.datasets import online_retail, regimes, synthetic_shop
 from training.fit import (
     Hyperparameters,
     UserHistory,
@@ -50,11 +52,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = REPO_ROOT / "build" / "bench"
 RETAIL_CACHE = BENCH_DIR / "online-retail"
 METRICS = ("ndcg@10", "recall@20", "coverage@20")
-MODELS = ("pipeline", "popularity", *anchors.ANCHORS)
-# Validation grids: EASE's lambda as multiples of the mean diagonal of X'X, so one grid fits weighted
-# and binary matrices alike; item-kNN's similarity and neighbour count.
-EASE_LAMBDA_SCALES = (0.3, 1.0, 3.0, 10.0, 30.0)
-KNN_GRID = (("cosine", 100), ("cosine", 200), *(("bm25", k) for k in (5, 10, 20, 50, 100)))
+# The tuned anchors (item-kNN, EASE, ...) are the job's own (``training.anchor_benchmark``); here the ALS
+# ones, whose fit time and memory the benchmark compares.
+ALS_ANCHORS = ("own_als", "implicit_als")
+MODELS = ("pipeline", "popularity", *ALS_ANCHORS)
 # The synthetic shop writes about 41.6 rows per user at 90 days and 0.08 sessions per user-day (measured).
 SHOP_ROWS_PER_USER, SHOP_ITEMS, SHOP_DAYS = 41.6, 50_000, 90
 FIT_REPEATS = 3
@@ -175,33 +176,6 @@ def retail_dir(given: Path | None) -> Path:
     return RETAIL_CACHE
 
 
-def tune(
-    data: UserItems, relevant: dict[str, set[int]], users: list[str], popularity: np.ndarray, n_items: int
-) -> dict[str, Any]:
-    """Best EASE and item-kNN settings by NDCG@10 on the validation window (fitted on train)."""
-    settings = AlsSettings()
-    found: dict[str, Any] = {}
-    mean_diagonal = float(data.weights.multiply(data.weights).sum() / n_items)
-    mean_count = data.weights.nnz / n_items
-    grids: dict[str, list[dict[str, Any]]] = {
-        "ease": [
-            {"regularization": scale * (mean_count if binary else mean_diagonal), "binary": binary}
-            for binary in (False, True)
-            for scale in EASE_LAMBDA_SCALES
-        ],
-        "item_knn": [{"kind": kind, "neighbours": k} for kind, k in KNN_GRID],
-    }
-    for name, grid in grids.items():
-        tried = []
-        for options in grid:
-            scorer = fit_anchor(name, data, settings, options)
-            ndcg = summarize(recommend(scorer, data, users, popularity), relevant, n_items)["ndcg@10"]
-            tried.append({**options, "validation_ndcg@10": ndcg})
-        best = max(tried, key=lambda entry: entry["validation_ndcg@10"])
-        found[name] = {"chosen": {key: best[key] for key in grid[0]}, "tried": tried}
-    return found
-
-
 def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, Any]:
     hp = Hyperparameters(threads=threads)
     print(f"training job on {data_dir} ...", flush=True)
@@ -215,7 +189,7 @@ def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, 
     interactions, catalog = channels.interactions, build_catalog(channels.items)
     n_items = len(catalog)
     split = temporal_split(interactions, hp.test_fraction)
-    validation_start, test_start = epoch_seconds(split.validation_start), epoch_seconds(split.test_start)
+    test_start = epoch_seconds(split.test_start)
     before_test = interactions[interactions["timestamp"] < split.test_start]
 
     def window(
@@ -228,10 +202,6 @@ def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, 
         popularity = item_popularity(events, catalog, now, hp.half_life_days)
         return data, {user: relevant[user] for user in users}, users, popularity
 
-    print("tuning EASE and item-kNN on the validation window ...", flush=True)
-    started = time.perf_counter()
-    tuning = tune(*window(split.train, split.validation, validation_start), n_items)
-    tuning_seconds = time.perf_counter() - started
     data, relevant, users, popularity = window(before_test, split.test, test_start)
 
     settings = AlsSettings(
@@ -246,11 +216,10 @@ def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, 
             "users": pipeline.get("users"),
         }
     }
-    for name in ("popularity", *anchors.ANCHORS):
+    for name in ("popularity", *ALS_ANCHORS):
         print(f"{name} ...", flush=True)
-        options = tuning[name]["chosen"] if name in tuning else {}
         inputs = (before_test, catalog, test_start, hp.half_life_days) if name == "popularity" else None
-        run = in_child(name, data, settings, options, users, popularity, inputs)
+        run = in_child(name, data, settings, {}, users, popularity, inputs)
         metrics = summarize(run["recommendations"], relevant, n_items)
         models[name] = {
             **{metric: metrics[metric] for metric in METRICS},
@@ -259,7 +228,6 @@ def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, 
             "peak_mib": run["peak_mib"],
             "start_mib": run["start_mib"],
             "users": metrics["users"],
-            "options": options,
         }
     return {
         "data": str(data_dir),
@@ -272,7 +240,7 @@ def benchmark_retail(data_dir: Path, threads: int, work_dir: Path) -> dict[str, 
             "timings": job["evaluation"].get("timings", {}),
             "models": job["evaluation"]["models"],
         },
-        "tuning": {**tuning, "seconds": tuning_seconds},
+        "tuned_anchors": anchor_benchmark.comparison(job["evaluation"]),
         "hyperparameters": asdict(settings),
     }
 
@@ -303,34 +271,8 @@ def benchmark_synthetic(n_interactions: int, threads: int) -> dict[str, Any]:
     }
 
 
-def targets(retail: dict[str, Any], synthetic: dict[str, Any] | None) -> list[tuple[bool, str]]:
-    models = retail["models"]
-    ndcg = {name: models[name]["ndcg@10"] for name in models}
-    best_anchor = max((name for name in models if name != "pipeline"), key=lambda name: ndcg[name])
-    own, lib = models["own_als"], models["implicit_als"]
-    coverage_ratio = models["pipeline"]["coverage@20"] / max(models["popularity"]["coverage@20"], 1e-12)
-    time_ratio = own["train_seconds"] / max(lib["train_seconds"], 1e-12)
-    lines = [
-        (
-            ndcg["pipeline"] >= 1.15 * ndcg[best_anchor],
-            f"pipeline NDCG@10 >= 1.15 x best anchor ({best_anchor}): "
-            f"{ndcg['pipeline']:.4f} vs {1.15 * ndcg[best_anchor]:.4f} "
-            f"(ratio {ndcg['pipeline'] / ndcg[best_anchor]:.3f})",
-        ),
-        (
-            coverage_ratio >= 10.0,
-            f"pipeline coverage@20 >= 10 x popularity's: ratio {coverage_ratio:.1f}",
-        ),
-        (
-            own["ndcg@10"] >= 0.95 * lib["ndcg@10"] and time_ratio <= 2.0,
-            f"own ALS NDCG@10 within 5% of implicit ALS at <= 2x its train time: NDCG ratio "
-            f"{own['ndcg@10'] / max(lib['ndcg@10'], 1e-12):.3f}, time ratio {time_ratio:.2f}",
-        ),
-        (
-            retail["job"]["seconds"] < 300.0,
-            f"whole job on {Path(retail['data']).name} < 5 min: {retail['job']['seconds']:.0f}s",
-        ),
-    ]
+def targets(retail: dict[str, Any] | None, synthetic: dict[str, Any] | None) -> list[tuple[bool, str]]:
+    lines = [] if retail is None else retail_targets(retail)
     if synthetic is not None:
         rows = synthetic["shop"]["rows"]
         lines.append(
@@ -346,6 +288,28 @@ def targets(retail: dict[str, Any], synthetic: dict[str, Any] | None) -> list[tu
             )
         )
     return lines
+
+
+def retail_targets(retail: dict[str, Any]) -> list[tuple[bool, str]]:
+    models = retail["models"]
+    own, lib = models["own_als"], models["implicit_als"]
+    coverage_ratio = models["pipeline"]["coverage@20"] / max(models["popularity"]["coverage@20"], 1e-12)
+    time_ratio = own["train_seconds"] / max(lib["train_seconds"], 1e-12)
+    return [
+        (
+            coverage_ratio >= 10.0,
+            f"pipeline coverage@20 >= 10 x popularity's: ratio {coverage_ratio:.1f}",
+        ),
+        (
+            own["ndcg@10"] >= 0.95 * lib["ndcg@10"] and time_ratio <= 2.0,
+            f"own ALS NDCG@10 within 5% of implicit ALS at <= 2x its train time: NDCG ratio "
+            f"{own['ndcg@10'] / max(lib['ndcg@10'], 1e-12):.3f}, time ratio {time_ratio:.2f}",
+        ),
+        (
+            retail["job"]["seconds"] < 300.0,
+            f"whole job on {Path(retail['data']).name} < 5 min: {retail['job']['seconds']:.0f}s",
+        ),
+    ]
 
 
 def print_table(retail: dict[str, Any], threads: int) -> None:
@@ -365,8 +329,6 @@ def print_table(retail: dict[str, Any], threads: int) -> None:
         f"(train s: best of {FIT_REPEATS} fits in one child process; pipeline: the whole job once, "
         "read, 3 fits, ranker, evaluation, writing; peak MiB: the process's VmHWM)"
     )
-    tuning = retail["tuning"]
-    print(f"tuned on validation: ease {tuning['ease']['chosen']}, item_knn {tuning['item_knn']['chosen']}")
     job_popularity = retail["job"]["models"].get("popularity", {}).get("ndcg@10")
     here = retail["models"]["popularity"]["ndcg@10"]
     # the same when the job's popularity baseline is plain best sellers (it may serve new users by segment)
@@ -378,17 +340,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="a training-channel dir (default: UCI Online Retail)")
     parser.add_argument("--synthetic-interactions", type=int, default=10_000_000)
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--skip-retail", action="store_true", help="only the regimes (and the synthetic run)")
+    parser.add_argument(
+        "--regimes",
+        default="all",
+        help=f"all, none, or some of {','.join(regimes.REGIMES)} (comma-separated)",
+    )
+    parser.add_argument("--regime-scale", type=float, default=1.0, help="the regimes' --scale")
     parser.add_argument("--threads", type=int, default=1, help="threads of every fit (ALS, kNN, ranker)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "learning.json")
     args = parser.parse_args(argv)
+    names = {"all": list(regimes.REGIMES), "none": []}.get(args.regimes, args.regimes.split(","))
+    unknown = set(names) - set(regimes.REGIMES)
+    if unknown:
+        parser.error(f"unknown regimes {sorted(unknown)}: choose from {', '.join(regimes.REGIMES)}")
     for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[variable] = str(args.threads)  # read by the children's BLAS and OpenMP at start
 
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(args.threads)  # the tuning fits here, in this process
-    retail = benchmark_retail(retail_dir(args.data), args.threads, BENCH_DIR / "retail")
-    print_table(retail, args.threads)
+    retail = None
+    if not args.skip_retail:
+        retail = benchmark_retail(retail_dir(args.data), args.threads, BENCH_DIR / "retail")
+        print_table(retail, args.threads)
+        anchor_benchmark.print_comparison(Path(retail["data"]).name, retail["tuned_anchors"])
+    regime_results = anchor_benchmark.run_regimes(names, args.regime_scale, args.threads, run_job, BENCH_DIR)
+    for name, result in regime_results.items():
+        shop = result["shop"]
+        title = f"regime {name} ({shop['rows']} events, {shop['users']} shoppers, {shop['items']} items)"
+        anchor_benchmark.print_comparison(title, result)
     synthetic = None
     if not args.skip_synthetic:
         synthetic = benchmark_synthetic(args.synthetic_interactions, args.threads)
@@ -398,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             f"peak {synthetic['job_peak_mib'] / 1024:.2f} GiB; timings {synthetic['timings']}"
         )
     checks = targets(retail, synthetic)
+    checks += anchor_benchmark.anchor_targets(retail and retail["tuned_anchors"], regime_results)
     print()
     for passed, line in checks:
         print(f"{'PASS' if passed else 'MISS'}  {line}")
@@ -405,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "threads": args.threads,
         "online_retail": retail,
+        "regimes": regime_results,
+        "regime_scale": args.regime_scale,
         "synthetic": synthetic,
         "targets": [{"passed": passed, "target": line} for passed, line in checks],
     }

@@ -9,11 +9,14 @@ Models:
 - ``popularity``: recency-decayed best sellers (the baseline every recommender must beat);
 - ``als``: brute-force inner product of the folded-in user vector with every item vector;
 - one per candidate source (``ann``, ``also_viewed``, ...): that source's own order, alone (the
-  popularity source, which follows the shopper's segment, is ``segment_popularity``);
+  popularity source, which follows the shopper's segment, is ``segment_popularity``; the trending
+  source is ``trending_source``);
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.reranking`` (category cap, new arrivals,
-  discovery) for the first ``PAGE`` places, then the ranker's order.
+  discovery) for the first ``PAGE`` places, then the ranker's order;
+- the tuned anchors of ``training.anchors`` (``pop_recent``, ``trending``, ``item_knn``, ``rp3beta``,
+  ``ease``, ``ease_pop``), through ``evaluate_anchors`` on the same users and relevant items.
 
 Segments: ``warm_users`` (a history before the cut), ``new_users`` (none), ``new_items`` (relevant
 items restricted to those without interactions before the cut, over the users who have one).
@@ -32,10 +35,19 @@ import pandas as pd
 from merchandiser.catalog import top_popular
 from merchandiser.ranking import score
 from merchandiser.reranking import daily_seed, page_rules, ranked_items, rerank
-from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, Proposal, merge_proposals, proposals, top_scores
+from merchandiser.retrieval import (
+    POPULARITY,
+    SOURCE_NAMES,
+    TRENDING,
+    Proposal,
+    merge_proposals,
+    proposals,
+    top_scores,
+)
 from merchandiser.serving import Model
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState, state_from_rows
+from training.anchors import AnchorResult
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
 from training.metrics import summarize, unit_rows
 
@@ -48,8 +60,9 @@ PROGRESS_EVERY = 1000
 
 
 def source_model(source: str) -> str:
-    """The evaluation's name for a source alone: the popularity source must not shadow the baseline."""
-    return "segment_popularity" if source == POPULARITY else source
+    """The evaluation's name for a source alone: the popularity and trending sources must not shadow the
+    popularity baseline and the tuned trending anchor."""
+    return {POPULARITY: "segment_popularity", TRENDING: "trending_source"}.get(source, source)
 
 
 def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int) -> list[int]:
@@ -113,9 +126,7 @@ def evaluate(
     started = time.perf_counter()
     retailer = retailer or RetailerRules()
     segments = segments or {}
-    relevant = relevant_items(test_events, pipeline.items.catalog, histories)
-    users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
-    relevant = {user: relevant[user] for user in users}
+    users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
     lists: dict[str, dict[str, list[int]]] = {}
     for done, user in enumerate(users, start=1):
         history = histories.get(user)
@@ -128,7 +139,31 @@ def evaluate(
             logger.info("evaluation: %d/%d users", done, len(users))
             if progress is not None:
                 progress(done, len(users))
+    names = ("popularity", "als", *map(source_model, SOURCE_NAMES), "union", "ranker", "pipeline")
+    by_model = {name: {user: lists[user][name] for user in users} for name in names}
+    results = score_models(by_model, relevant, pipeline, histories)
+    logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
+    return results
 
+
+def evaluation_targets(
+    test_events: pd.DataFrame, pipeline: Model, histories: Mapping[str, UserHistory], hp: Hyperparameters
+) -> tuple[list[str], dict[str, set[int]]]:
+    """The evaluated users (a deterministic sample if many) and their relevant item rows."""
+    relevant = relevant_items(test_events, pipeline.items.catalog, dict(histories))
+    users = sample_users(list(relevant), hp.max_eval_users, hp.seed)
+    return users, {user: relevant[user] for user in users}
+
+
+def score_models(
+    lists: Mapping[str, Mapping[str, Sequence[int]]],
+    relevant: Mapping[str, set[int]],
+    pipeline: Model,
+    histories: Mapping[str, UserHistory],
+) -> dict[str, dict[str, Any]]:
+    """Every model's metrics from its list per user, overall and per segment (``lists``: model -> user ->
+    item rows, over the users of ``relevant``)."""
+    users = list(relevant)
     vectors = unit_rows(pipeline.items.item_factors)
     n_items = len(pipeline.items.catalog)
     trained = np.zeros(n_items, dtype=bool)
@@ -141,8 +176,7 @@ def evaluate(
         "new_items": {user: items for user, items in new_items.items() if items},
     }
     results: dict[str, dict[str, Any]] = {}
-    for name in ("popularity", "als", *map(source_model, SOURCE_NAMES), "union", "ranker", "pipeline"):
-        recommendations = {user: lists[user][name] for user in users}
+    for name, recommendations in lists.items():
         metrics = summarize(recommendations, relevant, n_items, vectors)
         metrics["segments"] = {
             group: summarize(_subset(recommendations, members), members, n_items, vectors)
@@ -152,8 +186,25 @@ def evaluate(
         logger.info(
             "evaluation %s: ndcg@10 %.4f recall@20 %.4f", name, metrics["ndcg@10"], metrics["recall@20"]
         )
-    logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
     return results
+
+
+def evaluate_anchors(
+    anchors: Mapping[str, AnchorResult],
+    pipeline: Model,
+    histories: Mapping[str, UserHistory],
+    test_events: pd.DataFrame,
+    hp: Hyperparameters,
+) -> dict[str, dict[str, Any]]:
+    """The tuned anchors (refitted on the training window) scored like ``evaluate``'s models: the same
+    users, relevant items, metrics and segments; a skipped anchor has no entry."""
+    users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
+    lists = {
+        name: result.recommender.recommend(users, LIST_LENGTH)
+        for name, result in anchors.items()
+        if result.recommender is not None
+    }
+    return score_models(lists, relevant, pipeline, histories)
 
 
 def _subset(recommendations: Mapping[str, Sequence[int]], members: Mapping[str, set[int]]) -> dict:

@@ -62,6 +62,9 @@ class Hyperparameters:
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
+    anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
+    anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
+    ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

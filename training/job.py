@@ -4,8 +4,9 @@ Three fits, so that no ranker ever learns from labels its retrieval model has se
 
 1. retrieval on ``train``; ranker labels from ``validation`` (part of its users stop the boosting);
 2. retrieval on ``train + validation`` with the ranker of step 1 (as production pairs a ranker with
-   the retrieval refitted after its labels) and the baselines are scored on ``test``; the published
-   ranker learns its labels from ``test``;
+   the retrieval refitted after its labels) and the baselines are scored on ``test``, among them the
+   tuned anchors (``training.anchors``: searched on ``validation``, refitted on ``train + validation``);
+   the published ranker learns its labels from ``test``;
 3. retrieval on all data, served with the ranker of step 2.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from merchandiser.ranking import FEATURE_NAMES
+from training.anchors import anchor_settings, tuned_anchors
 from training.bundle import (
     data_fingerprint,
     library_versions,
@@ -29,7 +31,7 @@ from training.bundle import (
     write_model_dir,
 )
 from training.channels import Channels
-from training.evaluation import evaluate
+from training.evaluation import evaluate, evaluate_anchors
 from training.fit import (
     Hyperparameters,
     build_catalog,
@@ -83,6 +85,20 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+    with step("2. tuned anchors: search on the validation window, refit, test", timings):
+        settings = anchor_settings(
+            len(before_test),
+            hp.anchor_trials,
+            hp.anchor_seconds,
+            hp.ease_max_items,
+            hp.max_eval_users,
+            hp.seed,
+            hp.threads,
+        )
+        anchors = tuned_anchors(before_test, catalog, validation_start, test_start, settings)
+        models.update(evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp))
+        anchor_summaries = {name: result.summary() for name, result in anchors.items()}
+        del anchors  # their windows hold dense EASE matrices: free them before the next fits
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
             retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
@@ -110,6 +126,15 @@ def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Pa
         "models": models,
         "data": data,
         "split": split.summary(),
+        "anchors": anchor_summaries,
+        "anchor_search": {
+            "trials_per_anchor": settings.trials,
+            "seconds_per_anchor": round(settings.seconds, 1),
+            "ease_max_items": settings.ease_max_items,
+            "neighbour_max_pairs": settings.neighbour_max_pairs,
+            "validation": "the window before the test window, as long as it; fit on what precedes it",
+            "objective": "ndcg@10",
+        },
         "ranker": {
             "evaluated": ranker_eval_info,
             "published": ranker_info,

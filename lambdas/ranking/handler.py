@@ -20,7 +20,8 @@ app = make_resolver()
     "/users/<user_id>/rank",
     summary="Personalized order of a given list",
     description="Orders the caller's list (search results, a category page) for the shopper; a repeated id"
-    " counts once.",
+    " counts once. Ids the catalogue does not know stay on the list, after the ranked ones, with reason"
+    " 'unknown item'.",
     tags=["ranking"],
     responses=documented(RecommendationPage, "the list, best first", 400, 404),
 )

@@ -15,6 +15,11 @@ from merchandiser.settings import RuleOptions
 ItemIdField = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 MAX_LIST = 1000
 MAX_EVENTS_PER_REQUEST = 500
+# Every number a request carries is finite and bounded: 1e300 or Infinity would break DynamoDB (at most
+# 1e125), JSON on the stream and the arithmetic of scores.
+MAX_PRICE = 1e9
+MAX_SCORE = 1e12
+Price = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)]
 
 
 class RankRequest(BaseModel):
@@ -29,7 +34,7 @@ class ScoredItem(BaseModel):
 
     item_id: ItemIdField
     # NaN and infinities would make the order undefined and the response invalid JSON
-    score: float = Field(allow_inf_nan=False)
+    score: float = Field(ge=-MAX_SCORE, le=MAX_SCORE, allow_inf_nan=False)
 
 
 class RerankRules(RuleOptions):
@@ -60,7 +65,7 @@ class ItemUpsert(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     category: str = Field(default="unknown", min_length=1, max_length=128)
     brand: str = Field(default="", max_length=128)
-    price: float | None = Field(default=None, ge=0)
+    price: Price | None = None
     in_stock: bool = True
     promoted: bool = Field(
         default=False,
@@ -73,6 +78,7 @@ class IncomingEvent(EventFields):
 
     event_id: ItemIdField | None = None
     timestamp: datetime | None = None
+    price: Price | None = None
 
     def complete(self, now: datetime) -> Event:
         fields = self.model_dump(exclude_none=True)

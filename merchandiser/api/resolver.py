@@ -13,7 +13,10 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
@@ -94,6 +97,18 @@ def make_resolver() -> APIGatewayRestResolver:
         return error(
             status, "VALIDATION_ERROR" if status == 422 else "MALFORMED_JSON", describe(exc.errors())
         )
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def _unsupported_content_type(exc: RequestUnsupportedContentType) -> Response:
+        # not a RequestValidationError: without this, a text/plain body would be a 500
+        return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+
+    @app.exception_handler(ValueError)
+    def _value_error(exc: ValueError) -> Response:
+        # Powertools raises a bare ValueError for multipart/form-data without a boundary
+        if app.current_event.headers.get("content-type", "").lower().startswith("multipart/"):
+            return error(415, "UNSUPPORTED_MEDIA_TYPE", "send the body as application/json")
+        return _unexpected(exc)
 
     @app.exception_handler(UnknownItemError)
     def _unknown_item(exc: UnknownItemError) -> Response:

@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -57,6 +56,8 @@ def relative_lift(variant: RatioEstimate, baseline: RatioEstimate, confidence: f
 
     Var(V/B) ~ Var(V)/B^2 + V^2 Var(B)/B^4 for independent groups (different users).
     """
+    from scipy import stats  # imported when a report runs, not on serving's cold start
+
     if variant.value is None or baseline.value is None or baseline.value == 0:
         return Lift(None, None, None, None)
     v, b = variant.value, baseline.value
@@ -77,6 +78,8 @@ def sample_ratio_p_value(users: Mapping[str, int], shares: Mapping[str, float]) 
     Users in a variant declared with share 0 (or not declared) can only come from a broken split:
     p = 0. None when there is nothing to test (no users, or a single variant).
     """
+    from scipy import stats  # imported when a report runs, not on serving's cold start
+
     stray = sum(count for name, count in users.items() if shares.get(name, 0.0) <= 0.0)
     live = {name: share for name, share in shares.items() if share > 0.0}
     observed = np.array([users.get(name, 0) for name in live], dtype=np.float64)
@@ -93,6 +96,8 @@ def sample_ratio_p_value(users: Mapping[str, int], shares: Mapping[str, float]) 
 
 def sign_test(wins_a: int, wins_b: int) -> float | None:
     """Two-sided binomial test of B's wins among decided pages against a fair coin (ties left out)."""
+    from scipy import stats  # imported when a report runs, not on serving's cold start
+
     decided = wins_a + wins_b
     if decided == 0:
         return None

@@ -186,18 +186,34 @@ class Recommender:
     def rank(
         self, user_id: str, item_ids: Sequence[str], k: int | None = None, report: ServingReport | None = None
     ) -> dict:
-        """Personalized order of a list the caller already has (search results, a category page)."""
+        """Personalized order of a list the caller already has (search results, a category page).
+
+        Ids the catalogue does not know (yet) stay on the list, after the ranked ones, with reason
+        "unknown item": one stale id in a search result must not cost the shopper the whole page.
+        """
         report = self.start(report, frozenset({RANKER}))
-        rows = self._rows(list(dict.fromkeys(item_ids)))  # first occurrence of a repeated id wins
+        requested = list(dict.fromkeys(item_ids))  # first occurrence of a repeated id wins
+        row_of = self.items.catalog.row_of
+        rows = self._rows([item_id for item_id in requested if item_id in row_of])
+        limit = k or len(requested)
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
-        with report.stage(RANKING):
-            state = self.user_state(shopper)
-            candidates = retrieval.candidates_for(self.items, state, rows)
-            scores = self.rank_candidates(state, candidates, report)
-        with report.stage(RERANKING):
-            page = rerank(self._scored(rows, scores, ["request"] * len(rows)), Rules(k=k or len(rows)))
-        return self._response(user_id, page, degraded, surface="rank", report=report)
+        page: list[Scored] = []
+        if len(rows):
+            with report.stage(RANKING):
+                state = self.user_state(shopper)
+                candidates = retrieval.candidates_for(self.items, state, rows)
+                scores = self.rank_candidates(state, candidates, report)
+            with report.stage(RERANKING):
+                page = rerank(self._scored(rows, scores, ["request"] * len(rows)), Rules(k=limit))
+        response = self._response(user_id, page, degraded, surface="rank", report=report)
+        unknown = [item_id for item_id in requested if item_id not in row_of]
+        response["items"] += [
+            {"item_id": item_id, "score": 0.0, "reason": "unknown item", "source": "unknown", "title": "",
+             "category": ""}
+            for item_id in unknown[: max(0, limit - len(response["items"]))]
+        ]  # fmt: skip
+        return response
 
     def apply_rules(
         self,

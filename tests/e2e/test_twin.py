@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from local_twin.demo import call
+from local_twin import api_client
 from local_twin.twin import Twin
-from stacks.constants import API_ROUTES
+from stacks.constants import API_ROUTES, IAM, ROUTE_ACCESS
+from tests.e2e.conftest import api, twin_item
 
 pytestmark = pytest.mark.slow
 
 
-def api(twin: Twin) -> str:
-    return twin.state()["api_url"]
+def call(twin: Twin, method: str, url: str, body: Any = None) -> tuple[int, dict[str, Any], float]:
+    """A storefront call: with the twin's API key."""
+    return api_client.call(method, url, body, api_key=twin.api_key)
 
 
 def test_the_trained_model_is_promoted_and_evaluated(twin: Twin) -> None:
@@ -33,7 +34,7 @@ def test_every_shopper_in_the_data_gets_recommendations(twin: Twin) -> None:
     interactions = pd.read_csv(twin.workdir / "shop" / "interactions.csv", dtype=str)
     purchases = interactions[interactions["event_type"] == "purchase"].groupby("user_id")["item_id"].agg(set)
     for user_id in sorted(interactions["user_id"].unique()):
-        status, page, _ = call("GET", f"{api(twin)}/users/{user_id}/recommendations?k=100")
+        status, page, _ = call(twin, "GET", f"{api(twin)}/users/{user_id}/recommendations?k=100")
         assert status == 200, page
         ids = [item["item_id"] for item in page["items"]]
         assert len(ids) == len(set(ids)) > 0
@@ -44,13 +45,14 @@ def test_every_shopper_in_the_data_gets_recommendations(twin: Twin) -> None:
 
 def test_events_on_the_stream_change_a_new_shoppers_next_page(twin: Twin) -> None:
     # Given a new shopper served popularity
-    status, before, _ = call("GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
+    status, before, _ = call(twin, "GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
     assert status == 200 and before["personalized"] is False
     # When three events arrive: one through POST /events, two put straight on Kinesis
     items = pd.read_csv(twin.workdir / "shop" / "items.csv", dtype=str)
     shown = {item["item_id"] for item in before["items"]}
     picks = items[~items["item_id"].isin(shown)]["item_id"].head(3).tolist()
     status, accepted, _ = call(
+        twin,
         "POST",
         f"{api(twin)}/events",
         {"events": [{"user_id": "fresh-1", "item_id": picks[0], "event_type": "view"}]},
@@ -71,7 +73,7 @@ def test_events_on_the_stream_change_a_new_shoppers_next_page(twin: Twin) -> Non
     assert twin.poller is not None
     twin.poller.drain()
     # Then the next page is personalized and different
-    status, after, _ = call("GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
+    status, after, _ = call(twin, "GET", f"{api(twin)}/users/fresh-1/recommendations?k=10")
     assert status == 200 and after["personalized"] is True
     assert [i["item_id"] for i in after["items"]] != [i["item_id"] for i in before["items"]]
 
@@ -113,46 +115,60 @@ def test_garbage_on_the_stream_is_dead_lettered_and_nothing_stalls(twin: Twin) -
         ("GET", "/items/NO-SUCH-ITEM/similar", None, 404),
         ("POST", "/users/u1/rank", b"{oops", 400),
         ("POST", "/users/u1/rank", {"item_ids": []}, 422),
-        ("POST", "/users/u1/rank", {"item_ids": ["NO-SUCH-ITEM"]}, 404),
         ("POST", "/users/u1/rank", {"item_ids": ["x"] * 1001}, 422),
+        (
+            "POST",
+            "/events",
+            {"events": [{"user_id": "u", "item_id": "i", "event_type": "view", "price": 1e300}]},
+            422,
+        ),
+        ("POST", "/users/u1/rerank", b'{"items": [{"item_id": "x", "score": 1e300}]}', 422),
+        ("PUT", "/items/new-1", {"title": "Hat", "price": 1e300}, 422),
+        ("PUT", "/items/new-1", b'{"title": "Hat", "price": Infinity}', 422),
+        ("TRACE", "/items/popular", None, 405),
+        ("PATCH", "/users/u1/rank", None, 405),
         ("GET", "/nowhere", None, 404),
     ],
 )
 def test_hostile_requests_get_a_4xx_with_a_message(
     twin: Twin, method: str, path: str, body: Any, status: int
 ) -> None:
-    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
-    request = urllib.request.Request(
-        f"{api(twin)}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            code, payload = response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        code, payload = exc.code, json.loads(exc.read())
-    assert code == status
+    # Given a caller with the right credentials (the key, and SigV4 on admin routes)
+    signed = method in ("PUT", "DELETE")
+    # When the request is out of bounds, Then a JSON 4xx says what is wrong
+    answer = api_client.send(method, f"{api(twin)}{path}", body, api_key=twin.api_key, signed=signed)
+    assert answer.status == status
+    assert answer.headers["Content-Type"] == "application/json"
+    payload = answer.json()
     assert payload["error"] and payload["message"]
 
 
+def test_rank_answers_200_with_an_unknown_id_at_the_end(twin: Twin) -> None:
+    known = twin_item(twin)
+    status, page, _ = call(twin, "POST", f"{api(twin)}/users/u1/rank", {"item_ids": ["NO-SUCH-ITEM", known]})
+    assert status == 200
+    assert [(i["item_id"], i["reason"]) for i in page["items"]][-1] == ("NO-SUCH-ITEM", "unknown item")
+
+
 def test_a_body_that_is_not_json_is_refused_with_a_message(twin: Twin) -> None:
-    request = urllib.request.Request(
+    answer = api_client.send(
+        "POST",
         f"{api(twin)}/users/u1/rank",
-        data=b"item_ids=a",
-        method="POST",
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        b"item_ids: a",
+        api_key=twin.api_key,
+        content_type="text/plain",
     )
-    with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(request, timeout=10)
-    assert 400 <= refused.value.code < 500
-    assert json.loads(refused.value.read())["message"]
+    assert answer.status == 415
+    assert answer.json()["error"] == "UNSUPPORTED_MEDIA_TYPE" and answer.json()["message"]
 
 
 def test_health_and_state_file_fields(twin: Twin) -> None:
-    status, health, _ = call("GET", f"{api(twin)}/health")
+    status, health, _ = call(twin, "GET", f"{api(twin)}/health")
     assert status == 200 and health["status"] == "ok"
     state = twin.state()
     assert set(state) >= {
         "api_url",
+        "api_key",
         "endpoint_url",
         "events_stream",
         "users_table",
@@ -167,21 +183,12 @@ def test_health_and_state_file_fields(twin: Twin) -> None:
 def test_every_route_the_stack_declares_is_handled(
     twin: Twin, method: str, resource: str, function: str
 ) -> None:
-    # Given a route from the serving stack, with an item id that exists and an empty body
+    # Given a route from the serving stack, with an item id that exists, an empty body and its credentials
     path = resource.replace("{user_id}", "u-route").replace("{item_id}", twin_item(twin))
-    request = urllib.request.Request(
-        f"{api(twin)}{path}", data=b"{}" if method in ("POST", "PUT") else None, method=method,
-        headers={"Content-Type": "application/json"},
+    answer = api_client.send(
+        method, f"{api(twin)}{path}", b"{}" if method in ("POST", "PUT") else None, api_key=twin.api_key,
+        signed=ROUTE_ACCESS[(method, resource)] == IAM,
     )  # fmt: skip
     # When called, Then its function answers (a 2xx, or a 422 for the empty body), never "no route"
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            code = response.status
-    except urllib.error.HTTPError as exc:
-        code, answer = exc.code, json.loads(exc.read())
-        assert "no route" not in answer["message"]
-    assert code in (200, 202, 422)
-
-
-def twin_item(twin: Twin) -> str:
-    return str(pd.read_csv(twin.workdir / "shop" / "items.csv", dtype=str)["item_id"].iloc[0])
+    assert answer.status in (200, 202, 422), answer.body
+    assert "no route" not in answer.json().get("message", "")

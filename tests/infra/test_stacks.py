@@ -410,7 +410,7 @@ def test_training_schedule_and_training_completed_rules(synthesized: Synthesized
 def test_monitoring_has_dashboard_alarms_and_topic(synthesized: Synthesized) -> None:
     monitoring = template(synthesized, "Merchandiser-Monitoring")
     monitoring.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    monitoring.resource_count_is("AWS::CloudWatch::Alarm", 3)
+    monitoring.resource_count_is("AWS::CloudWatch::Alarm", 5)  # + one per asynchronous function's DLQ
     monitoring.resource_count_is("AWS::SNS::Topic", 1)
     for metric in ("5XXError", "IteratorAge", "ApproximateNumberOfMessagesVisible"):
         monitoring.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": metric})

@@ -145,6 +145,35 @@ def test_rank_orders_the_callers_list(call: Call) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
+def test_rank_keeps_unknown_ids_at_the_end_of_the_list(call: Call) -> None:
+    # Given a list with two ids the catalogue does not know among known ones
+    ids = ["gone-1", "i02", "i01", "gone-2", "i00", "gone-1"]
+    # When it is ranked
+    status, page = call(
+        "ranking", "POST", "/users/{user_id}/rank", "/users/u000/rank", body={"item_ids": ids},
+        params={"user_id": "u000"},
+    )  # fmt: skip
+    # Then the known ones come first, best first, and the unknown ones after them, once each
+    assert status == 200
+    RecommendationPage.model_validate(page)
+    assert sorted(i["item_id"] for i in page["items"][:3]) == ["i00", "i01", "i02"]
+    assert [(i["item_id"], i["reason"]) for i in page["items"][3:]] == [
+        ("gone-1", "unknown item"),
+        ("gone-2", "unknown item"),
+    ]
+    # And k cuts the unknown ones first; a list of unknown ids alone is still a 200
+    status, cut = call(
+        "ranking", "POST", "/users/{user_id}/rank", "/users/u000/rank", body={"item_ids": ids, "k": 4},
+        params={"user_id": "u000"},
+    )  # fmt: skip
+    assert status == 200 and [i["item_id"] for i in cut["items"]][3:] == ["gone-1"]
+    status, alone = call(
+        "ranking", "POST", "/users/{user_id}/rank", "/users/u000/rank", body={"item_ids": ["gone-9"]},
+        params={"user_id": "u000"},
+    )  # fmt: skip
+    assert status == 200 and [i["reason"] for i in alone["items"]] == ["unknown item"]
+
+
 def test_rerank_applies_the_rules(call: Call, model_dir: Path) -> None:
     profile = next(p for p in user_profiles(model_dir) if p["purchased"])
     bought = profile["purchased"][0]
@@ -410,7 +439,6 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     (*RANK, "", b"{", 400),
     (*RANK, "", b"", 422),
     (*RANK, "", [], 422),
-    (*RANK, "", {"item_ids": ["nope"]}, 404),
     (*RANK, "", {"item_ids": "i00"}, 422),
     (*RANK, "", {"item_ids": []}, 422),
     (*RANK, "", {"item_ids": ["i00"] * 1001}, 422),
@@ -424,6 +452,7 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     (*RERANK, "", b'{"items": [{"item_id": "i00", "score": NaN}]}', 422),
     (*RERANK, "", b'{"items": [{"item_id": "i00", "score": Infinity}]}', 422),
     (*RERANK, "", {"items": ONE * 1001}, 422),
+    (*RERANK, "", {"items": [{"item_id": "i00", "score": 1e300}]}, 422),
     (*RERANK, "", {"items": ONE, "k": 101}, 422),
     (*RERANK, "", {"items": ONE, "rules": {"mmr_lambda": 2}}, 422),
     (*RERANK, "", {"items": ONE, "rules": {"promoted_share": 0.9}}, 422),
@@ -436,9 +465,19 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     (*EVENTS, "", {"events": [EVENT] * 501}, 422),
     (*EVENTS, "", {"events": [{**EVENT, "event_type": "hover"}]}, 422),
     (*EVENTS, "", {"events": [{**EVENT, "user_id": 7}]}, 422),
+    (*EVENTS, "", {"events": [{**EVENT, "price": 1e300}]}, 422),
+    (
+        *EVENTS,
+        "",
+        b'{"events": [{"user_id": "u1", "item_id": "i00", "event_type": "view", "price": Infinity}]}',
+        422,
+    ),
     (*PUT_ITEM, "", {"title": ""}, 422),
     (*PUT_ITEM, "", {"title": "Hat", "price": -1}, 422),
     (*PUT_ITEM, "", {"title": "Hat", "in_stock": "maybe"}, 422),
+    (*PUT_ITEM, "", {"title": "Hat", "price": 1e300}, 422),
+    (*PUT_ITEM, "", {"title": "Hat", "price": 3.8e300}, 422),
+    (*PUT_ITEM, "", b'{"title": "Hat", "price": NaN}', 422),
     (*PUT_ITEM, "", b"{", 400),
     ("catalog", "PUT", "/items/{item_id}", "/items/-x1", "", {"title": "Hat"}, 422),
     ("catalog", "DELETE", "/users/{user_id}", "/users/-u1", "", None, 422),
@@ -461,6 +500,19 @@ def test_bad_input_is_a_4xx_with_a_message(
     assert code == status, answer
     ErrorBody.model_validate(answer)
     assert answer["error"] and answer["message"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "multipart/form-data", "Multipart/Form-Data; x=1"])
+def test_a_body_in_another_media_type_is_a_415_not_a_500(call: Call, content_type: str) -> None:
+    from lambdas.ranking import handler as ranking
+
+    route = Route("POST", "/users/{user_id}/rank", "ranking")
+    event = proxy_event(
+        "POST", route, "/users/u1/rank", {"user_id": "u1"}, "", {"Content-Type": content_type}, b'{"a": 1}'
+    )
+    response = ranking.handler(event, LambdaContext("ranking"))
+    assert response["statusCode"] == 415
+    assert ErrorBody.model_validate_json(response["body"]).error == "UNSUPPORTED_MEDIA_TYPE"
 
 
 def test_every_route_has_bad_input_cases() -> None:

@@ -13,8 +13,9 @@ import pytest
 
 from layers.build import build_core
 from local_twin.deploy import DEPS_MARKER, TwinResources, deploy_to_moto
+from local_twin.gateway_auth import MethodAccess, method_access
 from local_twin.moto_server import start_moto
-from stacks.constants import API_ROUTES
+from stacks.constants import API_KEY, API_ROUTES, IAM, ROUTE_ACCESS
 
 REGION = "us-east-1"
 
@@ -113,6 +114,20 @@ def test_the_api_in_moto_routes_every_path_to_a_function(
     items = apigateway.get_resources(restApiId=resources.rest_api_id, embed=["methods"])["items"]
     routes = {(method, item["path"]) for item in items for method in item.get("resourceMethods", {})}
     assert routes == {(method, path) for method, path, _ in API_ROUTES}
+
+
+def test_the_api_in_moto_carries_each_methods_credentials_as_declared(
+    moto_endpoint: str, deployed: tuple[TwinResources, Path, float]
+) -> None:
+    # Given the RestApi CloudFormation created in moto, When the twin reads what each method requires
+    resources, _, _ = deployed
+    found = method_access(client(moto_endpoint, "apigateway"), resources.rest_api_id)
+    # Then it is what stacks/constants.py declares: the key on shopper routes, IAM on admin routes
+    expected = {
+        route: MethodAccess(access == API_KEY, "AWS_IAM" if access == IAM else "NONE")
+        for route, access in ROUTE_ACCESS.items()
+    }
+    assert found == expected
 
 
 def test_deps_layer_is_a_marked_placeholder(deployed: tuple[TwinResources, Path, float]) -> None:

@@ -63,13 +63,23 @@ def test_purchased_rows_are_masked_before_the_top_k() -> None:
     assert scores[0, 0] == 5.0
 
 
-def test_ties_go_to_the_lower_row_and_masked_rows_never_fill_the_list() -> None:
+def test_ties_follow_the_tie_ranks_not_the_row_and_masked_rows_never_fill_the_list() -> None:
     # Given equal scores and a user who bought all but one item
     scores = np.array([[1.0, 1.0, 1.0]])
     purchased = csr_matrix(np.array([[True, False, True]]))
     # When the top 3 are taken / Then only the one unpurchased item comes back
     assert top_k(scores, purchased, k=3) == [[1]]
-    assert top_k(scores, csr_matrix((1, 3), dtype=bool), k=2) == [[0, 1]]
+    # and equal scores go in the order of the tie ranks (item 2, then 0), not by row
+    assert top_k(scores, csr_matrix((1, 3), dtype=bool), k=2, ranks=np.array([1, 2, 0])) == [[2, 0]]
+
+
+def test_equal_scores_go_to_the_more_popular_item() -> None:
+    # Given a known user whose model scores items 0, 1 and 3 equally, and popularity 3 > 1 > 0
+    data = data_of(np.array([[1.0, 0.0, 0.0, 0.0]]), purchased=np.array([[False, False, True, False]]))
+    popularity = np.array([1.0, 2.0, 9.0, 5.0], dtype=np.float32)
+    flat = lambda rows: np.ones((len(rows), 4))  # noqa: E731
+    # When the model anchor recommends / Then the bought item 2 is left out and ties go by popularity
+    assert recommend(flat, data, ["u0"], popularity, k=3) == {"u0": [3, 1, 0]}
 
 
 def test_item_knn_recommends_the_item_that_co_occurs_with_the_history() -> None:

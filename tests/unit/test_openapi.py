@@ -122,3 +122,48 @@ def test_generating_the_document_calls_no_aws() -> None:
         [sys.executable, "-c", script], cwd=openapi.REPO_ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+# Written out here, not imported from stacks/, so the test checks the document against the brief.
+ADMIN = {
+    ("PUT", "/items/{item_id}"),
+    ("DELETE", "/users/{user_id}"),
+    ("GET", "/model"),
+    ("GET", "/users/{user_id}/events"),
+    ("GET", "/items"),
+    ("GET", "/events/stats"),
+    ("GET", "/kpis"),
+}
+OPEN = {("GET", "/health")}
+
+
+def test_the_two_security_schemes_are_declared(generated: dict[str, Any]) -> None:
+    schemes = generated["components"]["securitySchemes"]
+    assert schemes["api_key"] == {**schemes["api_key"], "type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert schemes["sigv4"]["x-amazon-apigateway-authtype"] == "awsSigv4"
+    assert schemes["sigv4"]["name"] == "Authorization"
+
+
+def test_each_operation_declares_its_security_and_every_status_it_can_answer(
+    generated: dict[str, Any],
+) -> None:
+    for (method, path), operation in operations(generated).items():
+        responses = set(operation["responses"])
+        # Given who may call the route, Then its security and its refusals say so
+        if (method, path) in ADMIN:
+            assert operation["security"] == [{"sigv4": []}], (method, path)
+        elif (method, path) in OPEN:
+            assert operation["security"] == [] and "403" not in responses, (method, path)
+        else:
+            assert operation["security"] == [{"api_key": []}], (method, path)
+        if (method, path) not in OPEN:
+            assert "403" in responses, (method, path)
+        assert {"404", "405", "422", "429", "500"} <= responses, (method, path)
+        if "requestBody" in operation:
+            assert {"413", "415"} <= responses, (method, path)
+
+
+def test_a_route_without_an_access_entry_is_refused() -> None:
+    spec: dict[str, Any] = {"paths": {"/secret": {"get": {"responses": {}}}}}
+    with pytest.raises(openapi.MergeError, match="ROUTE_ACCESS"):
+        openapi.with_gateway(spec)

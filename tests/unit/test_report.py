@@ -39,3 +39,27 @@ def test_report_compares_the_pipeline_with_the_best_baseline(tmp_path: Path) -> 
     assert "| popularity | 0.0500 / 0.0500 (3) | - |" in text
     for chart in (METRICS_CHART, RECALL_CHART, IMPORTANCE_CHART):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_sets_the_pipeline_beside_each_tuned_anchor_with_its_chosen_settings(tmp_path: Path) -> None:
+    # Given an evaluation with two tuned anchors, one better than the pipeline, and one skipped
+    evaluation = {
+        "models": {
+            "popularity": metrics(0.05), "pipeline": metrics(0.2), "pop_recent": metrics(0.1),
+            "ease_pop": metrics(0.25),
+        },
+        "anchors": {
+            "pop_recent": {"params": {"half_life_hours": 48.123456, "weighting": "count"},
+                           "validation_ndcg@10": 0.11},
+            "ease_pop": {"params": {"weight": 0.3}, "validation_ndcg@10": 0.27},
+            "ease": {"skipped": "9000 items with events exceed ease_max_items=6000"},
+        },
+    }  # fmt: skip
+    # When the report is written
+    text = write_report(evaluation, tmp_path).read_text()
+    # Then it gives the ratio to the best anchor and a row per anchor with its settings or why it is missing
+    assert "Pipeline NDCG@10 0.2000 is 0.800x the best tuned anchor (ease_pop, 0.2500)" in text
+    assert (
+        "| pop_recent | 0.1000 | 0.1000 | 0.5000 | 0.1100 | half_life_hours=48.12, weighting=count |" in text
+    )
+    assert "| ease | - | - | - | - | skipped: 9000 items with events exceed ease_max_items=6000 |" in text

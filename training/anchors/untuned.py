@@ -3,8 +3,8 @@
 Every anchor learns from the same weighted user x item matrix the pipeline learns from (one row per
 user with a history, one column per catalog row, values = summed event weight x recency decay) and
 recommends the top k item rows per user, with the user's purchased rows masked with -inf before the
-top k (as benfred/implicit filters liked items). Users without a history get popularity, as in
-``training/evaluation.py``.
+top k (as benfred/implicit filters liked items), equal scores going to the more popular item. Users
+without a history get popularity, as in ``training/evaluation.py``.
 
 - ``own_als``: the project's ``merchandiser.als.fit_als``, users folded in exactly as serving does;
 - ``implicit_als``: ``implicit.cpu.als.AlternatingLeastSquares`` on the same objective;
@@ -22,7 +22,9 @@ import numpy as np
 import pandas as pd
 from scipy.sparse import csr_matrix
 
-from merchandiser.catalog import confidence, fit_als, fold_in, top_popular
+from merchandiser.catalog import confidence, fit_als, fold_in
+from training.anchors.ranking import tie_ranks
+from training.anchors.ranking import top_k as ranked_top_k
 
 TOP_K = 20
 ANCHORS = ("own_als", "implicit_als", "item_knn", "ease")
@@ -193,14 +195,15 @@ def fit_anchor(name: str, data: UserItems, settings: AlsSettings, options: dict[
     raise ValueError(f"unknown anchor {name!r}: one of {', '.join(ANCHORS)}")
 
 
-def top_k(scores: np.ndarray, purchased: csr_matrix, k: int = TOP_K) -> list[list[int]]:
-    """Best k rows per line of ``scores``, purchased rows masked with -inf first; ties go to the lower row."""
-    scores = np.array(scores, dtype=np.float64)  # a copy: the mask must not touch the caller's array
-    lines, columns = purchased.nonzero()
-    scores[lines, columns] = -np.inf
-    order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-    best = np.take_along_axis(scores, order, axis=1)
-    return [line[np.isfinite(value)].tolist() for line, value in zip(order, best, strict=True)]
+def top_k(
+    scores: np.ndarray, purchased: csr_matrix, k: int = TOP_K, ranks: np.ndarray | None = None
+) -> list[list[int]]:
+    """Best k rows per line of ``scores``, purchased rows never; equal scores in the order of ``ranks``
+    (``ranking.tie_ranks``: recent popularity first), by default a seeded shuffle, never the row."""
+    n_items = np.shape(scores)[1]
+    if ranks is None:
+        ranks = tie_ranks(None, np.zeros(n_items), np.zeros(n_items))
+    return [line.tolist() for line in ranked_top_k(np.asarray(scores), purchased, ranks, k)]
 
 
 def recommend(
@@ -211,22 +214,27 @@ def recommend(
     k: int = TOP_K,
     batch: int = 512,
 ) -> dict[str, list[int]]:
-    """Top k per user: the scorer for users with a row in ``data``, popularity for the others.
+    """Top k per user: the scorer for users with a row in ``data``, popularity for the others; equal scores
+    go to the more popular item.
 
-    ``scorer=None`` is the popularity anchor (purchased rows excluded, ties to the lower row).
+    ``scorer=None`` is the popularity anchor (purchased rows excluded).
     """
     row_of = data.row_of()
+    n_items = data.weights.shape[1]
+    ranks = tie_ranks(popularity, np.zeros(n_items), np.zeros(n_items))
     result: dict[str, list[int]] = {}
     known = [user for user in users if user in row_of]
     for user in users:
         if scorer is None or user not in row_of:
-            bought = data.purchased[row_of[user]].indices if user in row_of else []
-            result[user] = top_popular(popularity, k, exclude=frozenset(int(r) for r in bought))[0].tolist()
+            bought = (
+                data.purchased[[row_of[user]]] if user in row_of else csr_matrix((1, n_items), dtype=bool)
+            )
+            result[user] = top_k(popularity[None, :], bought, k, ranks)[0]
     if scorer is None:
         return result
     for start in range(0, len(known), batch):
         chunk = known[start : start + batch]
         rows = np.array([row_of[user] for user in chunk], dtype=np.int64)
-        best = top_k(scorer(rows), data.purchased[rows], k)
+        best = top_k(scorer(rows), data.purchased[rows], k, ranks)
         result.update(zip(chunk, best, strict=True))
     return {user: result[user] for user in users}
