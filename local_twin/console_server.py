@@ -5,10 +5,10 @@
 The browser talks to one origin, as it does in AWS behind CloudFront: ``/`` serves ``console/`` and
 ``/v1/...`` goes to the twin's ``api_url``. The proxy adds the twin's credentials on the way, so the
 browser never holds them: the storefront's ``x-api-key`` from the state file when there is one, and a
-SigV4 signature (service ``execute-api``) on every request, which the IAM-authorized admin routes need
-and the others ignore. moto accepts any AWS credentials: the signature uses the environment's, else
-fixed stand-ins. ``/config.json`` tells the page it runs on the twin (in AWS the console stack writes
-one naming the Cognito pools).
+SigV4 signature (service ``execute-api``, ``local_twin.api_client``) on every request, which the
+IAM-authorized admin routes need and the others ignore. moto accepts any AWS credentials: the signature
+uses the environment's, else fixed stand-ins. ``/config.json`` tells the page it runs on the twin (in AWS
+the console stack writes one naming the Cognito pools).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import argparse
 import contextlib
 import json
 import mimetypes
+import os
 import signal
 import threading
 import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -28,23 +28,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
+
+from local_twin import api_client
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 API_PREFIX = "/v1"  # the API Gateway stage: the page calls /v1/... in AWS and here alike
 DEFAULT_PORT = 8090
-DEFAULT_REGION = "us-east-1"
-STAND_IN_CREDENTIALS = Credentials("twin-console", "twin-console-secret")
+# moto checks no credentials: these sign when the environment has none
+STAND_IN_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "twin-console", "AWS_SECRET_ACCESS_KEY": "twin-console-secret"}
 MAX_BODY_BYTES = 6 * 1024 * 1024
-PROXIED_REQUEST_HEADERS = ("content-type", "accept")
 PROXIED_RESPONSE_HEADERS = ("content-type",)
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css", ".json": "application/json"}
 
 
 class TwinApi:
-    """Sends a request to the twin's API with its credentials; answers (status, headers, body)."""
+    """Sends a request to the twin's API with its credentials (``api_client``): (status, headers, body)."""
 
     def __init__(self, state: Mapping[str, Any], timeout: float = 30.0):
         api_url = state.get("api_url")
@@ -54,41 +52,28 @@ class TwinApi:
             )
         self.api_url = str(api_url).rstrip("/")
         self.api_key = state.get("api_key") or None
-        self.region = str(state.get("region") or DEFAULT_REGION)
         self.timeout = timeout
-
-    def credentials(self) -> Any:
-        """The environment's AWS credentials (frozen), else the stand-ins: moto checks none of them."""
-        found = boto3.Session().get_credentials()
-        return found.get_frozen_credentials() if found is not None else STAND_IN_CREDENTIALS
-
-    def signed_headers(
-        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
-    ) -> dict[str, str]:
-        if self.api_key:
-            headers = {**headers, "x-api-key": self.api_key}
-        request = AWSRequest(method=method, url=url, data=body or b"", headers=headers)
-        SigV4Auth(self.credentials(), "execute-api", self.region).add_auth(request)
-        return dict(request.headers.items())
 
     def send(
         self, method: str, path_and_query: str, body: bytes | None, headers: Mapping[str, str]
     ) -> tuple[int, dict[str, str], bytes]:
-        url = f"{self.api_url}{path_and_query}"
-        kept = {name: value for name, value in headers.items() if name.lower() in PROXIED_REQUEST_HEADERS}
-        request = urllib.request.Request(
-            url, data=body, method=method, headers=self.signed_headers(method, url, body, kept)
-        )
+        kind = next((value for name, value in headers.items() if name.lower() == "content-type"), None)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, dict(response.headers.items()), response.read()
-        except urllib.error.HTTPError as refused:
-            return refused.code, dict(refused.headers.items()), refused.read()
+            answer = api_client.send(
+                method,
+                f"{self.api_url}{path_and_query}",
+                body,
+                api_key=self.api_key,
+                signed=True,  # the admin routes need it; the others ignore it, as API Gateway does
+                content_type=kind or "application/json",
+                timeout=self.timeout,
+            )
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
             return error_answer(
                 502, "API_UNREACHABLE", f"the twin's API at {self.api_url} did not answer: {reason}"
             )
+        return answer.status, answer.headers, answer.body
 
 
 def error_answer(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -190,6 +175,8 @@ def start_console(state: Mapping[str, Any], port: int = 0) -> ConsoleServer:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
+    if boto3.Session().get_credentials() is None:
+        os.environ.update(STAND_IN_CREDENTIALS)
     try:
         state = json.loads(args.state.read_text())
         console = ConsoleServer(state, args.port)
