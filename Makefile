@@ -18,6 +18,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 $(STAMP): pyproject.toml package.json
 	@test -n "$(PYTHON312)" || { echo "Python 3.12 (the Lambda runtime's version) is needed: install python3.12"; exit 1; }
 	test -x $(PY) || $(PYTHON312) -m venv $(VENV)
+	@# Java 17 for the Spark engine (merchandiser train --engine spark), from Debian's packages
+	command -v java >/dev/null || { apt-get update -qq && apt-get install -y -qq openjdk-17-jre-headless; }
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	npm install --no-audit --no-fund --silent
 	touch $@
@@ -35,6 +37,7 @@ test: layers $(CHECKOV_STAMP)
 # on 2 cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
+	$(PY) -m training.bench_spark $(BENCH_ARGS)
 	$(PY) -m local_twin.bench_serving
 	$(PY) -m local_twin.bench_events
 

@@ -24,17 +24,18 @@ REGENERATE = "python -m lambdas.openapi --write"
 SCHEMA_REF = "#/components/schemas/"
 
 # The functions behind API Gateway (stacks/constants.py API_ROUTES): their handler modules.
-API_FUNCTIONS = ("retrieval", "ranking", "reranking", "events_api", "catalog")
+API_FUNCTIONS = ("retrieval", "ranking", "reranking", "events_api", "catalog", "experiments")
 TITLE = "Merchandiser API"
 DESCRIPTION = (
-    "Recommendations, ranking, business rules, behaviour events and catalogue upserts of a Merchandiser"
-    ' deployment. Errors are `{"error": CODE, "message": TEXT}`: 4xx for the caller\'s fault, 500 for'
-    " ours (logged, never leaking internals). Every recommendation response carries `recommendation_id`,"
-    " `model_version`, the experiment `variant` and, per item, `item_id`, `score` and `reason`."
+    "Recommendations, ranking, business rules, behaviour events, catalogue upserts and experiments of a"
+    ' Merchandiser deployment. Errors are `{"error": CODE, "message": TEXT}`: 4xx for the caller\'s fault,'
+    " 500 for ours (logged, never leaking internals). Every recommendation response carries"
+    " `recommendation_id`, `model_version`, the `experiment` and its `variant` and, per item, `item_id`,"
+    " `score` and `reason`."
     " Storefront routes need the storefront's API key (`x-api-key`, security scheme `api_key`); admin"
-    " routes (catalogue writes, erasure) are IAM-authorized: SigV4-signed for `execute-api` (`sigv4`)."
-    " API Gateway refuses a request without them with 403 (never 401) before any function runs, and"
-    " throttles with 429 (stage limits; the usage plan's rate, burst and daily quota)."
+    " routes (catalogue writes, erasure, experiments) are IAM-authorized: SigV4-signed for `execute-api`"
+    " (`sigv4`). API Gateway refuses a request without them with 403 (never 401) before any function runs,"
+    " and throttles with 429 (stage limits; the usage plan's rate, burst and daily quota)."
 )
 # How API Gateway (stacks/serving_stack.py) authorizes each route, in OpenAPI's words.
 SECURITY_SCHEMES = {

@@ -69,6 +69,8 @@ BENCH_ENVIRONMENT = {
     "USERS_TABLE": "users",
     "SESSIONS_TABLE": "sessions",
     "ITEMS_TABLE": "items",
+    "EXPERIMENTS_TABLE": "experiments",  # empty: every page is production
+    "EVENTS_STREAM": "events",  # every page's impression goes there, as in AWS
     "OPENBLAS_NUM_THREADS": "1",
 }
 # lightgbm imports these when it finds them; the deps layer does not ship them, so the cold start
@@ -176,6 +178,8 @@ def serving_process(model_dir: Path) -> Iterator[None]:
     """This process as a warm retrieval function: env, moto tables with the shoppers' profiles."""
     from moto import mock_aws
 
+    from merchandiser.experiments import create_table
+
     saved = dict(os.environ)
     os.environ.update({**BENCH_ENVIRONMENT, "MODEL_DIR": str(model_dir)})
     try:
@@ -190,6 +194,8 @@ def serving_process(model_dir: Path) -> Iterator[None]:
                     KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
                     AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 )
+            create_table(boto3.client("dynamodb"), "experiments")
+            boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
             yield
     finally:
         os.environ.clear()

@@ -1,4 +1,5 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate, experiment and
+train."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from local_twin import console_server, simulator
+from local_twin import console_server, experiment_cli, simulator
 from local_twin.script_mode import channel_dirs, run_script_mode
 from training.datasets.synthetic_shop import generate
 
@@ -69,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         channels,
         args.model_dir,
         args.output_dir,
-        {k.removeprefix("--"): v for k, v in hyperparameters.items()},
+        {"engine": args.engine, **{k.removeprefix("--"): v for k, v in hyperparameters.items()}},
     )
     return 0
 
@@ -87,12 +88,19 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
     simulator.add_parser(commands)
     console_server.add_parser(commands)
+    experiment_cli.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
     )
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--model-dir", type=Path, required=True)
     train.add_argument("--output-dir", type=Path, required=True)
+    train.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="where retrieval is learnt: this process, or Spark (local mode here, EMR Serverless in AWS)",
+    )
     train.add_argument("hyperparameters", nargs=argparse.REMAINDER, help="--name value pairs")
     train.set_defaults(run=cmd_train)
     return root

@@ -11,11 +11,27 @@ from pathlib import Path
 from typing import Any
 
 from local_twin.api_client import call
+from local_twin.experiment_cli import AdminApi
 from local_twin.script_mode import channel_dirs
+from local_twin.simulation.browsing import SimulationConfig
+from local_twin.simulation.client import TwinHttpApi
+from local_twin.simulation.truth import truth_for_data
+from local_twin.simulator import simulate
 from local_twin.twin import Twin
+from merchandiser.experiments import render_table
 from training.channels import read_channels
 
 DEMO_SHOPPER_EVENTS = ("view", "click", "add_to_cart")
+DEMO_SHOPPERS = 200
+DEMO_EXPERIMENT = {
+    "name": "home-holdout",
+    "description": "personalized home pages against the best sellers",
+    "surfaces": ["home"],
+    "variants": [
+        {"name": "personalized", "share": 0.5},
+        {"name": "holdout", "share": 0.5, "policy": "popularity"},
+    ],
+}
 
 
 def step(number: int, total: int, title: str, seconds: float | None = None) -> None:
@@ -41,7 +57,7 @@ def metrics_table(evaluation: dict[str, Any]) -> None:
 
 
 def run(data_dir: Path, workdir: Path, data_label: str) -> int:
-    total = 6
+    total = 7
     started = time.perf_counter()
     twin = Twin(workdir)
     try:
@@ -108,6 +124,7 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
         show_page(page)
 
         new_shopper_demo(twin, api, total)
+        experiment_demo(twin, data_dir, total)
         print(f"\nDone in {time.perf_counter() - started:.1f} s. Twin state: {json.dumps(twin.state())}")
         return 0
     finally:
@@ -161,3 +178,40 @@ def new_shopper_demo(twin: Twin, api: str, total: int) -> None:
     print(
         f"      {changed} of 10 items changed; {target!r} items on the page: {share_before} → {share_after}"
     )
+
+
+def experiment_demo(twin: Twin, data_dir: Path, total: int) -> None:
+    """Step 7: personalized pages against a popularity holdout, judged by simulated shoppers."""
+    admin = AdminApi(twin.state())
+    name = DEMO_EXPERIMENT["name"]
+    status, stored = admin.call("PUT", f"/experiments/{name}", DEMO_EXPERIMENT)
+    if status != 200:
+        raise RuntimeError(f"PUT /experiments/{name}: {status} {stored}")
+    twin.refresh_experiments()  # in AWS: within EXPERIMENTS_CACHE_SECONDS
+    started = time.perf_counter()
+    state = twin.state()
+    result = simulate(
+        TwinHttpApi(state["api_url"], state.get("api_key")),
+        truth_for_data(data_dir),
+        SimulationConfig(shoppers=DEMO_SHOPPERS, seed=7),
+    )
+    twin.settle()  # every impression and event in the archive
+    step(
+        7,
+        total,
+        f"Experiment {name}: PUT /experiments/{name} (personalized 50% vs popularity holdout 50% on home),"
+        f" {result.shoppers_done} simulated shoppers, GET /experiments/{name}/report",
+        time.perf_counter() - started,
+    )
+    totals = result.totals()
+    print(
+        f"      the simulator saw {totals['impressions']} pages, {len(result.events)} events"
+        f" ({len(result.failures)} failed calls); the report, computed by SQL over the twin's archive:"
+    )
+    status, report = admin.call("GET", f"/experiments/{name}/report")
+    if status != 200:
+        raise RuntimeError(f"GET /experiments/{name}/report: {status} {report}")
+    for line in render_table(report).splitlines():
+        print(f"      {line}")
+    admin.call("DELETE", f"/experiments/{name}")
+    print(f"      DELETE /experiments/{name}: stopped; home pages are production again")

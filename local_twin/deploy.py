@@ -44,9 +44,11 @@ FUNCTION_OUTPUTS = {
     "RerankingFunctionName": "reranking",
     "EventsApiFunctionName": "events_api",
     "CatalogFunctionName": "catalog",
+    "ExperimentsFunctionName": "experiments",
     "EventProcessorFunctionName": "event_processor",
     "StartTrainingFunctionName": "start_training",
     "PublishFunctionName": "publish",
+    "ExperimentReportFunctionName": "experiment_report",
 }
 
 
@@ -61,6 +63,7 @@ class TwinResources:
     users_table: str
     items_table: str
     sessions_table: str
+    experiments_table: str
     artifacts_bucket: str
     events_stream: str
     dead_letter_queue_url: str
@@ -226,6 +229,7 @@ def deploy_to_moto(endpoint_url: str, workdir: Path, layers_dir: Path) -> TwinRe
         users_table=flat["UsersTableName"],
         items_table=flat["ItemsTableName"],
         sessions_table=flat["SessionsTableName"],
+        experiments_table=flat["ExperimentsTableName"],
         artifacts_bucket=flat["ArtifactsBucketName"],
         events_stream=flat["EventsStreamName"],
         dead_letter_queue_url=flat["DeadLetterQueueUrl"],

@@ -12,9 +12,15 @@ import importlib
 import os
 import threading
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools import Metrics
+
+# With metrics disabled (the twin), a handler that added none still "flushes" and Powertools warns.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 HANDLER_MODULES = {
     "retrieval": "lambdas.retrieval.handler",
@@ -22,9 +28,11 @@ HANDLER_MODULES = {
     "reranking": "lambdas.reranking.handler",
     "events_api": "lambdas.events_api.handler",
     "catalog": "lambdas.catalog.handler",
+    "experiments": "lambdas.experiments.handler",
     "event_processor": "lambdas.event_processor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
+    "experiment_report": "lambdas.experiment_report.handler",
 }
 
 
@@ -61,6 +69,10 @@ class Functions:
             try:
                 return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
             finally:
+                if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
+                    # Disabled metrics are never flushed, so Powertools keeps them (all handlers share one
+                    # set) and prints the set anyway once a metric holds 100 values: forget them per call.
+                    Metrics().clear_metrics()
                 os.environ.clear()
                 os.environ.update(saved)
 

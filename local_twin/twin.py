@@ -25,7 +25,7 @@ from moto.kinesis.models import kinesis_backends
 from moto.server import ThreadedMotoServer
 
 from layers.build import build_core, build_model
-from local_twin.archive import ArchiveConsumer
+from local_twin.archive import DEFAULT_BUFFER_SECONDS, ArchiveConsumer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
 from local_twin.gateway_auth import GatewayAuth, create_twin_api_key
@@ -33,10 +33,15 @@ from local_twin.http_front import HttpFront, routes_from_rest_api
 from local_twin.moto_server import start_moto
 from local_twin.poller import KinesisPoller
 from local_twin.script_mode import job_output_dir, run_training_job
+from merchandiser.serving import runtime as serving_runtime
 from merchandiser.store import ITEMS_PREFIX, MANIFEST, PRODUCTION_POINTER, SERVING_FILES, USERS_PREFIX
 
 REGION = "us-east-1"
 SERVING = ("retrieval", "ranking", "reranking", "catalog")
+# moto has no Athena to run the daily report job's SQL: the twin's experiments function computes a
+# report on the request with DuckDB over the archive bucket (ExperimentsSettings.report_source).
+TWIN_FUNCTION_ENVIRONMENT = {"experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"}}
+SETTLE_SECONDS = 10.0
 # The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
 TWIN_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": REGION,
@@ -91,9 +96,12 @@ class Twin:
         self.evaluation: dict[str, Any] = {}
         self.publish_result: dict[str, Any] = {}
         self.api_key: str | None = None  # the storefront's x-api-key, made when serving starts
+        self._saved_environment: dict[str, str | None] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
+        # what the twin changes in this process's environment, given back by stop()
+        self._saved_environment = {key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
         os.environ.update(TWIN_ENVIRONMENT)
         quiet_moto()
         with self.timings.measure("moto"):
@@ -111,6 +119,8 @@ class Twin:
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
         self.functions = Functions(self.resources.environments(), overrides)
+        for key, values in TWIN_FUNCTION_ENVIRONMENT.items():
+            self.functions.set_environment(key, **values)
         return self.resources
 
     def client(self, service: str) -> Any:
@@ -153,6 +163,11 @@ class Twin:
         auth = GatewayAuth.from_rest_api(apigateway, resources.rest_api_id)
         self.front = HttpFront(routes, functions.invoke, port=self.api_port, authorize=auth.check)
         self.front.start()
+        # The event processor builds its AWS clients on its first batch. The poller runs it on its own
+        # thread, so that first batch may coincide with another thread changing the process-wide
+        # environment (a test fixture removing AWS_ENDPOINT_URL between two tests), and a client built
+        # then would talk to AWS instead of moto for the rest of the run: build them now, alone.
+        functions.invoke("event_processor", {"Records": []})
         self.poller = KinesisPoller(
             self.client("kinesis"),
             self.client("sqs"),
@@ -160,11 +175,30 @@ class Twin:
             resources.dead_letter_queue_url,
             invoke=lambda event: functions.invoke("event_processor", event),
             archive=ArchiveConsumer(
-                self.client("kinesis"), self.client("s3"), resources.events_stream, resources.artifacts_bucket
+                self.client("kinesis"),
+                self.client("s3"),
+                resources.events_stream,
+                resources.artifacts_bucket,
+                buffer_seconds=DEFAULT_BUFFER_SECONDS,
             ),
         )
         self.poller.start()
         return self.front.url
+
+    def settle(self) -> None:
+        """Everything served and sent so far reaches the archive: the serving functions' impression
+        buffers emptied onto the stream, the stream drained by the event processor, the archive flushed.
+        Deterministic catch-up for tests, the demo and a report that must count everything."""
+        if not serving_runtime.wait_for_impressions(SETTLE_SECONDS):
+            raise TimeoutError(f"impressions still buffered after {SETTLE_SECONDS} s")
+        if self.poller is not None:
+            self.poller.drain()
+            self.poller.flush_archive()
+
+    def refresh_experiments(self) -> None:
+        """Serving reads the experiments through a cache (EXPERIMENTS_CACHE_SECONDS, 10 s): in AWS a
+        start or stop reaches every page within that time; on the twin it can reach the next page."""
+        serving_runtime.forget_experiments()
 
     def stop(self) -> None:
         if self.poller:
@@ -173,6 +207,12 @@ class Twin:
             self.front.stop()
         if self.moto:
             self.moto.stop()
+        for key, value in self._saved_environment.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_environment = {}
 
     def state(self) -> dict[str, Any]:
         resources = self._resources
@@ -185,6 +225,7 @@ class Twin:
             "users_table": resources.users_table,
             "items_table": resources.items_table,
             "sessions_table": resources.sessions_table,
+            "experiments_table": resources.experiments_table,
             "artifacts_bucket": resources.artifacts_bucket,
             "dead_letter_queue_url": resources.dead_letter_queue_url,
             "model_version": self.publish_result.get("model_version"),
@@ -193,7 +234,7 @@ class Twin:
     # -- internals -------------------------------------------------------------------------------
     def _swap_model(self) -> None:
         """The publish λ has already done the real blue/green swap in moto (a new model layer version,
-        a new version of each serving function, the `live` aliases moved: merchandiser.model_swap);
+        a new version of each serving function, the `live` aliases moved: merchandiser.publishing.swap);
         moto cannot run a function with its layers, so the twin's in-process functions are pointed at
         the same model files the new layer version holds."""
         s3, bucket = self.client("s3"), self._resources.artifacts_bucket

@@ -25,6 +25,17 @@ EVENT_WEIGHTS: dict[str, float] = {
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@\-]{0,127}$"
 MAX_EVENT_BYTES = 4096
 
+# The stream also carries one impression record per served page (``merchandiser.serving.impressions``),
+# marked by this field: not a behaviour event, so the event processor skips it and the archive keeps it
+# under ``impressions/`` rather than ``events/``. Behaviour events have no such field.
+RECORD_TYPE_FIELD = "record_type"
+IMPRESSION_RECORD_TYPE = "impression"
+
+
+def is_impression(document: Any) -> bool:
+    """A decoded stream record that is an impression, not a behaviour event."""
+    return isinstance(document, dict) and document.get(RECORD_TYPE_FIELD) == IMPRESSION_RECORD_TYPE
+
 
 class EventFields(BaseModel):
     """Who did what to which item, and the optional details; shared by the stream and the API."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_serializer, field_validator
 
@@ -82,8 +82,8 @@ class RetailerRules(RuleOptions):
     )
 
 
-class ServingSettings(FunctionSettings):
-    """Retrieval, ranking and re-ranking functions."""
+class ShopTablesSettings(FunctionSettings):
+    """The shop's tables and model, as the serving and catalogue functions read them."""
 
     users_table: str = Field(alias="USERS_TABLE")
     items_table: str = Field(alias="ITEMS_TABLE")
@@ -106,17 +106,57 @@ class ServingSettings(FunctionSettings):
         return value.model_dump_json(exclude_defaults=True)
 
 
+class ServingSettings(ShopTablesSettings):
+    """Retrieval, ranking and re-ranking functions: the shop, the running experiments and the stream
+    every served page goes to as one impression record."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    # How stale a container's view of the experiments may be: a start or stop reaches every page
+    # within this many seconds (one small Scan per container per period).
+    experiments_cache_seconds: float = Field(default=10.0, alias="EXPERIMENTS_CACHE_SECONDS", ge=0.0)
+    events_stream: str = Field(alias="EVENTS_STREAM")
+    # Impressions wait in a bounded in-process buffer for a background PutRecords; a full buffer
+    # drops (and counts) the newest instead of holding the page.
+    impressions_buffer: int = Field(default=5000, alias="IMPRESSIONS_BUFFER", ge=1)
+    # At the end of an invocation the handler waits at most this long for the buffer to empty, since
+    # Lambda freezes the container (and its background thread) once the response is returned.
+    impressions_flush_seconds: float = Field(default=0.2, alias="IMPRESSIONS_FLUSH_SECONDS", ge=0.0, le=5.0)
+
+
 class EventsApiSettings(FunctionSettings):
     """POST /events: validates browser events and puts them on the stream."""
 
     events_stream: str = Field(alias="EVENTS_STREAM")
 
 
-class CatalogSettings(ServingSettings):
+class CatalogSettings(ShopTablesSettings):
     """PUT /items/{item_id} and DELETE /users/{user_id}: the same tables as serving, and the bucket
     where an erasure leaves its tombstone for the next training."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+
+
+class ExperimentsSettings(FunctionSettings):
+    """The experiments admin routes: definitions in their table, reports from the artifacts bucket."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    # Where GET /experiments/{name}/report comes from: "daily", the latest report the daily job wrote
+    # to the bucket (AWS: Athena ran it); "archive", computed on the request by DuckDB over the bucket's
+    # archive (the local twin: DuckDB is not in the Lambda layers, and Athena is not in moto).
+    report_source: Literal["daily", "archive"] = Field(default="daily", alias="EXPERIMENT_REPORT_SOURCE")
+
+
+class ExperimentReportSettings(FunctionSettings):
+    """The daily experiment report job: the report SQL on Athena over the archive's Glue tables; the
+    reports and the online KPIs go to the bucket, the KPIs also to CloudWatch (EMF)."""
+
+    experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    glue_database: str = Field(alias="GLUE_DATABASE")
+    athena_workgroup: str = Field(alias="ATHENA_WORKGROUP")
+    # A stopped experiment is still reported for this many days (late purchases, the final figures).
+    report_stopped_days: int = Field(default=7, alias="REPORT_STOPPED_DAYS", ge=0)
 
 
 class EventProcessorSettings(FunctionSettings):

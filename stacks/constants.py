@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 APP_NAME = "Merchandiser"
 SERVICE_PREFIX = "merchandiser"
+METRICS_NAMESPACE = "Merchandiser"  # FunctionSettings.metrics_namespace's default, every function's
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,11 @@ FUNCTION_NAMES = (
     *SERVING_FUNCTIONS,
     "events_api",
     "catalog",
+    "experiments",
     "event_processor",
     "start_training",
     "publish",
+    "experiment_report",
 )
 HANDLER = "handler.handler"
 SERVING_MEMORY_MB = 1024
@@ -64,16 +67,21 @@ TIMEOUT_SECONDS = {
     "reranking": 10,
     "events_api": 10,
     "catalog": 10,
+    # computing a report on the request (the twin's DuckDB) may take seconds; API Gateway waits 29 s
+    "experiments": 29,
     "event_processor": 60,
     "start_training": 30,
     "publish": 300,
+    # one Athena query per running experiment and one for the KPIs, each up to a few minutes
+    "experiment_report": 900,
 }
 LOG_RETENTION_DAYS = 30
 # Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
 # tick, or two promotions moving the `live` aliases at once, must never overlap.
-RESERVED_CONCURRENCY = {"start_training": 1, "publish": 1}
+# The daily report job likewise: two runs at once would write the same reports twice.
+RESERVED_CONCURRENCY = {"start_training": 1, "publish": 1, "experiment_report": 1}
 # Functions that EventBridge invokes asynchronously: their failed events go to a dead-letter queue.
-ASYNC_FUNCTIONS = ("start_training", "publish")
+ASYNC_FUNCTIONS = ("start_training", "publish", "experiment_report")
 
 # API routes: (method, path, function).
 API_STAGE = "v1"
@@ -89,6 +97,12 @@ API_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/events", "events_api"),
     ("PUT", "/items/{item_id}", "catalog"),
     ("DELETE", "/users/{user_id}", "catalog"),
+    # admin (IAM-signed, like the catalogue's: ROUTE_ACCESS)
+    ("GET", "/experiments", "experiments"),
+    ("PUT", "/experiments/{name}", "experiments"),
+    ("GET", "/experiments/{name}", "experiments"),
+    ("DELETE", "/experiments/{name}", "experiments"),
+    ("GET", "/experiments/{name}/report", "experiments"),
 )
 # Read-only routes for staff (the console), IAM-authorized like the catalogue's: the retrieval function
 # serves them because it holds the live model (its alias is what a promotion moves).
@@ -100,13 +114,9 @@ STAFF_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("GET", "/kpis", "retrieval"),
 )
 API_ROUTES = API_ROUTES + STAFF_ROUTES
-# The experiment routes of "Closing the loop" (admin, IAM), which the console's Experiments view calls.
-EXPERIMENT_ROUTES: tuple[tuple[str, str], ...] = (
-    ("GET", "/experiments"),
-    ("PUT", "/experiments/{name}"),
-    ("GET", "/experiments/{name}"),
-    ("DELETE", "/experiments/{name}"),
-    ("GET", "/experiments/{name}/report"),
+# The experiment routes (admin, IAM), which the console's Experiments view calls.
+EXPERIMENT_ROUTES: tuple[tuple[str, str], ...] = tuple(
+    (method, path) for method, path, function in API_ROUTES if function == "experiments"
 )
 # Every route the staff console calls: what its signed-in staff may invoke (stacks/console_stack.py).
 CONSOLE_ROUTES: tuple[tuple[str, str], ...] = (
@@ -137,6 +147,7 @@ ROUTE_ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/events"): API_KEY,
     ("PUT", "/items/{item_id}"): IAM,
     ("DELETE", "/users/{user_id}"): IAM,
+    **dict.fromkeys(EXPERIMENT_ROUTES, IAM),
     # the staff's read-only routes (the console's)
     **{(method, path): IAM for method, path, _ in STAFF_ROUTES},
 }
@@ -159,15 +170,30 @@ ESM_MAX_RECORD_AGE_HOURS = 1
 DLQ_RETENTION_DAYS = 14
 SESSION_TTL_ATTRIBUTE = "expires_at"
 
-# Raw-event archive (Firehose -> S3); the bucket layout itself is merchandiser.training_jobs'.
-ARCHIVE_PREFIX = "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+# Raw-stream archive (Firehose -> S3); the bucket layout itself is merchandiser.store.archive's. One
+# delivery stream, dynamic partitioning on the record's type: impression records (record_type
+# "impression") under impressions/, everything else under events/, both by arrival date.
+ARCHIVE_TABLE_KEY = "table"
+ARCHIVE_TABLE_QUERY = '{table: (if .record_type == "impression" then "impressions" else "events" end)}'
+ARCHIVE_PREFIX = (
+    "!{partitionKeyFromQuery:table}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+)
 ARCHIVE_ERRORS = "events-errors/"
 ARCHIVE_ERROR_PREFIX = ARCHIVE_ERRORS + "!{firehose:error-output-type}/year=!{timestamp:yyyy}/"
 ARCHIVE_FILE_EXTENSION = ".jsonl.gz"
 ARCHIVE_BUFFER_SECONDS = 300
 ARCHIVE_BUFFER_MB = 64
 
+# The daily experiment report job (stacks/report_job.py): Athena over Glue tables of the archive.
+GLUE_DATABASE = "merchandiser_archive"
+ATHENA_WORKGROUP = "merchandiser-reports"
+ATHENA_BYTES_SCANNED_CUTOFF = 100 * 1024**3  # a runaway query stops at 100 GB ($0.49 at $5/TB)
+ARCHIVE_FIRST_YEAR_RANGE = "2024,2100"  # partition projection's years
+REPORT_SCHEDULE = "cron(30 2 * * ? *)"  # 02:30 UTC, after the day's last Firehose buffers are in S3
+
 # Alarms.
 ALARM_5XX_RATE = 0.01
 ALARM_ITERATOR_AGE_MS = 60_000
 ALARM_DLQ_VISIBLE = 1
+# Online KPIs (the daily job's metrics): a surface's CTR below this share of its 7-day baseline alarms.
+ALARM_CTR_RATIO = 0.7

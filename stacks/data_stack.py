@@ -1,4 +1,4 @@
-"""Tables (users, items, sessions) and the artifacts bucket."""
+"""Tables (users, items, sessions, experiments) and the artifacts bucket."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ class DataStack(Stack):
         self.users_table = _table(self, "UsersTable", "user_id")
         self.items_table = _table(self, "ItemsTable", "item_id")
         self.sessions_table = _table(self, "SessionsTable", "user_id", ttl=c.SESSION_TTL_ATTRIBUTE)
+        # One item per experiment, key "name" (merchandiser.experiments.create_table has the same shape).
+        self.experiments_table = _table(self, "ExperimentsTable", "name")
 
         self.access_logs_bucket = _private_bucket(
             self,
@@ -95,4 +97,5 @@ class DataStack(Stack):
         CfnOutput(self, "UsersTableName", value=self.users_table.table_name)
         CfnOutput(self, "ItemsTableName", value=self.items_table.table_name)
         CfnOutput(self, "SessionsTableName", value=self.sessions_table.table_name)
+        CfnOutput(self, "ExperimentsTableName", value=self.experiments_table.table_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.artifacts_bucket.bucket_name)

@@ -25,7 +25,7 @@ from stacks import constants as c
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_12
-SERVING_ALIAS = "live"  # what API Gateway invokes; the publish step moves it (merchandiser.model_swap)
+SERVING_ALIAS = "live"  # what API Gateway invokes; the publish step moves it (merchandiser.publishing.swap)
 
 
 @dataclass(frozen=True)

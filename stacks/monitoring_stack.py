@@ -1,4 +1,6 @@
-"""Dashboard and alarms: API latency and errors, per-function errors/duration, stream lag, DLQ."""
+"""Dashboard and alarms: API latency and errors, per-function errors/duration, stream lag, DLQ, and the
+online KPIs: pages served by surface and variant (serving's metrics) and the daily job's CTR per surface
+against its 7-day baseline (an alarm per surface when it falls below 70% of it)."""
 
 from __future__ import annotations
 
@@ -15,10 +17,30 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from merchandiser.experiments import ALL_VARIANTS, SURFACES
 from stacks import constants as c
+from stacks.functions import service_name
 from stacks.serving_stack import MerchandiserApi
 
 PERIOD = Duration.minutes(5)
+DAY = Duration.days(1)
+# serving's per-page metrics (merchandiser.serving.metrics.emit_page): every surface and variant found
+PAGES_SEARCH = "SEARCH('{{{namespace},service,surface,variant}} MetricName=\"Impressions\"', 'Sum', 300)"
+
+
+def kpi(name: str, surface: str) -> cloudwatch.Metric:
+    """A daily KPI of the experiment report job, for one surface, every variant together."""
+    return cloudwatch.Metric(
+        namespace=c.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={
+            "service": service_name("experiment_report"),
+            "surface": surface,
+            "variant": ALL_VARIANTS,
+        },
+        statistic="Average",
+        period=DAY,
+    )
 
 
 class MonitoringStack(Stack):
@@ -90,6 +112,41 @@ class MonitoringStack(Stack):
             ),
             cloudwatch.GraphWidget(title="Events DLQ depth", left=[dlq_visible], width=12),
         )
+        # ids unique per surface: the six expressions share one graph
+        ctr_ratio = {
+            surface: cloudwatch.MathExpression(
+                expression=f"ctr{n} / baseline{n}",
+                using_metrics={f"ctr{n}": kpi("Ctr", surface), f"baseline{n}": kpi("CtrBaseline", surface)},
+                period=DAY,
+                label=surface,
+            )
+            for n, surface in enumerate(SURFACES)
+        }
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Pages served by surface and variant",
+                left=[
+                    cloudwatch.MathExpression(
+                        expression=PAGES_SEARCH.format(namespace=c.METRICS_NAMESPACE),
+                        using_metrics={},
+                        label="pages",
+                        period=PERIOD,
+                    )
+                ],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="CTR by surface (daily job, 24 h attribution)",
+                left=[kpi("Ctr", surface).with_(label=surface) for surface in SURFACES],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="CTR / its 7-day baseline (alarm below 0.7)",
+                left=list(ctr_ratio.values()),
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=c.ALARM_CTR_RATIO, label="alarm")],
+                width=8,
+            ),
+        )
 
         alarms = [
             cloudwatch.Alarm(
@@ -141,6 +198,22 @@ class MonitoringStack(Stack):
                         treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
                     )
                 )
+        alarms += [
+            cloudwatch.Alarm(
+                self,
+                f"CtrDrop{''.join(part.title() for part in surface.split('-'))}",
+                alarm_description=(
+                    f"CTR on {surface} pages below {c.ALARM_CTR_RATIO:.0%} of its 7-day baseline "
+                    "(the daily experiment report job's KPIs)"
+                ),
+                metric=ratio,
+                threshold=c.ALARM_CTR_RATIO,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            for surface, ratio in ctr_ratio.items()
+        ]
         for alarm in alarms:
             alarm.add_alarm_action(cloudwatch_actions.SnsAction(self.alarm_topic))
 

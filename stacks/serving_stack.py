@@ -1,4 +1,5 @@
-"""The REST API and the functions behind it (retrieval, ranking, reranking, events_api, catalog)."""
+"""The REST API and the functions behind it (retrieval, ranking, reranking, events_api, catalog,
+experiments)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from merchandiser.settings import CatalogSettings, EventsApiSettings, ServingSettings
-from merchandiser.store import DECISION_FILE, KPIS_KEY, MODELS_PREFIX, TOMBSTONES_PREFIX
+from merchandiser.experiments import REPORTS_PREFIX
+from merchandiser.settings import CatalogSettings, EventsApiSettings, ExperimentsSettings, ServingSettings
+from merchandiser.store import DECISION_FILE, KPIS_KEY, MODELS_PREFIX, PRODUCTION_POINTER, TOMBSTONES_PREFIX
 from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
@@ -28,6 +30,10 @@ from stacks.permissions import (
     bucket_arn_in_findings,
 )
 
+# What the experiments function calls on its table (list = Scan; stop = GetItem + PutItem).
+EXPERIMENTS_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan")
+# What serving reads of it: the running experiments, one Scan per container per cache period.
+EXPERIMENTS_SERVING_ACTIONS = ("dynamodb:Scan",)
 # API Gateway's own refusals (no key, no signature, throttled, ...) get the API's error envelope
 # {"error": CODE, "message": TEXT} instead of {"message": ...}: (response type, status, code).
 GATEWAY_ERRORS = (
@@ -213,6 +219,7 @@ class ServingStack(Stack):
         users_table: dynamodb.ITable,
         items_table: dynamodb.ITable,
         sessions_table: dynamodb.ITable,
+        experiments_table: dynamodb.ITable,
         events_stream: kinesis.IStream,
         artifacts_bucket: s3.IBucket,
         layers_dir: Path,
@@ -225,11 +232,15 @@ class ServingStack(Stack):
             "items_table": items_table.table_name,
             "sessions_table": sessions_table.table_name,
         }
+        pages = {
+            "experiments_table": experiments_table.table_name,
+            "events_stream": events_stream.stream_name,
+        }
         # retrieval also serves the staff routes, which read the gate decisions and the KPIs
         staff_reads = {"retrieval": {"artifacts_bucket": artifacts_bucket.bucket_name}}
         self.functions: dict[str, lambda_.Function] = {
             name: merchandiser_function(
-                self, name, ServingSettings, layers, **tables, **staff_reads.get(name, {})
+                self, name, ServingSettings, layers, **tables, **pages, **staff_reads.get(name, {})
             )
             for name in c.SERVING_FUNCTIONS
         }
@@ -252,8 +263,13 @@ class ServingStack(Stack):
         )
         for name in c.SERVING_FUNCTIONS:
             allow_tables(self.functions[name], [users_table, items_table, sessions_table], TABLE_READ)
+            allow_tables(self.functions[name], [experiments_table], EXPERIMENTS_SERVING_ACTIONS)
+            # every served page is one impression record on the stream (merchandiser.serving.impressions)
+            self.functions[name].add_to_role_policy(
+                iam.PolicyStatement(actions=["kinesis:PutRecords"], resources=[events_stream.stream_arn])
+            )
         # Blue/green: API Gateway invokes the serving functions through their `live` alias; the publish
-        # step moves it to a new version with a new model layer (merchandiser.model_swap).
+        # step moves it to a new version with a new model layer (merchandiser.publishing.swap).
         self.aliases: dict[str, lambda_.Alias] = {
             name: lambda_.Alias(
                 self,
@@ -289,7 +305,23 @@ class ServingStack(Stack):
             ["s3:PutObject"],
             "DELETE /users/{id} writes one tombstone per erased shopper, named after the shopper.",
         )
-        self.functions.update(events_api=events_api, catalog=catalog)
+        experiments = merchandiser_function(
+            self,
+            "experiments",
+            ExperimentsSettings,
+            layers,
+            experiments_table=experiments_table.table_name,
+            artifacts_bucket=artifacts_bucket.bucket_name,
+        )
+        allow_tables(experiments, [experiments_table], EXPERIMENTS_ADMIN_ACTIONS)
+        allow_objects(
+            experiments,
+            artifacts_bucket,
+            [REPORTS_PREFIX, PRODUCTION_POINTER],
+            ["s3:GetObject"],
+            "GET /experiments/{name}/report reads the daily job's latest report of that experiment.",
+        )
+        self.functions.update(events_api=events_api, catalog=catalog, experiments=experiments)
 
         self.api = MerchandiserApi(self, "Api")
         for http_method, path, name in c.API_ROUTES:

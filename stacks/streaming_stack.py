@@ -1,4 +1,5 @@
-"""Events stream, its consumer (event_processor + dead-letter queue) and the raw-event archive."""
+"""Events stream, its consumer (event_processor + dead-letter queue) and the archive of the stream: events
+and impressions, each under its own prefix."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.store import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX, IMPRESSIONS_PREFIX
 from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
@@ -25,7 +26,17 @@ from stacks.permissions import SESSION_PROCESSOR_ACTIONS, allow_objects, allow_t
 
 
 class EventArchive(Construct):
-    """Firehose delivery stream: Kinesis stream -> S3, GZIP, partitioned by arrival date."""
+    """Firehose delivery stream: Kinesis stream -> S3, GZIP, partitioned by the record's type and its
+    arrival date.
+
+    Dynamic partitioning with inline (jq) parsing reads each record's ``record_type``: impression records
+    go under ``impressions/``, every other record (the behaviour events) under ``events/``, each as
+    ``year=/month=/day=`` of the arrival time, the layout the report's Glue tables and the training
+    channel read. A record that is not JSON cannot be parsed, so Firehose writes it under the error
+    prefix (``events-errors/``) instead of ``events/``: the training reader skipped such lines anyway.
+    One stream rather than a second delivery stream with a filter: one reader of the Kinesis stream,
+    one buffer, no Lambda transform to run and pay for.
+    """
 
     def __init__(
         self, scope: Construct, construct_id: str, stream: kinesis.IStream, bucket: s3.IBucket
@@ -36,7 +47,7 @@ class EventArchive(Construct):
         allow_objects(
             role,
             bucket,
-            [EVENTS_PREFIX, c.ARCHIVE_ERRORS],
+            [EVENTS_PREFIX, IMPRESSIONS_PREFIX, c.ARCHIVE_ERRORS],
             ["s3:AbortMultipartUpload", "s3:PutObject"],
             "Firehose writes one object per buffer under date-partitioned keys it names itself.",
         )
@@ -61,11 +72,27 @@ class EventArchive(Construct):
                 compression_format="GZIP",
                 # The training channel reads *.jsonl.gz; Firehose would name the objects *.gz.
                 file_extension=c.ARCHIVE_FILE_EXTENSION,
+                dynamic_partitioning_configuration=firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
+                    enabled=True,
+                    retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=300),
+                ),
                 # Stream records are concatenated as they are: a newline after each makes JSON lines
                 # whatever the producer sent (the training reader also splits "}{" for older objects).
                 processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
                     enabled=True,
                     processors=[
+                        firehose.CfnDeliveryStream.ProcessorProperty(
+                            type="MetadataExtraction",
+                            parameters=[
+                                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                                    parameter_name="MetadataExtractionQuery",
+                                    parameter_value=c.ARCHIVE_TABLE_QUERY,
+                                ),
+                                firehose.CfnDeliveryStream.ProcessorParameterProperty(
+                                    parameter_name="JsonParsingEngine", parameter_value="JQ-1.6"
+                                ),
+                            ],
+                        ),
                         firehose.CfnDeliveryStream.ProcessorProperty(
                             type="AppendDelimiterToRecord",
                             parameters=[

@@ -1,4 +1,5 @@
-"""SageMaker execution role, the training source asset, start_training (scheduled) and publish."""
+"""SageMaker execution role, the training source asset, start_training (scheduled), publish, and the daily
+experiment report job (stacks/report_job.py)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, MODELS_PREFIX, OUTPU
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
+from stacks.report_job import ExperimentReportJob
 from stacks.training_source import build_source_tarball, ecr_repository_arn
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -105,7 +107,7 @@ def swap_settings(targets: SwapTargets) -> dict[str, str]:
 
 
 def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
-    """Exactly what ``merchandiser.model_swap`` calls, on exactly the serving functions and layers."""
+    """Exactly what ``merchandiser.publishing.swap`` calls, on exactly the serving functions and layers."""
     layer = f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{Aws.ACCOUNT_ID}:layer:{targets.model_layer_name}"
     publish.add_to_role_policy(iam.PolicyStatement(actions=["lambda:PublishLayerVersion"], resources=[layer]))
     # Updating a function's layers needs GetLayerVersion on every layer it will use; the new model
@@ -150,6 +152,7 @@ class TrainingStack(Stack):
         *,
         artifacts_bucket: s3.IBucket,
         users_table: dynamodb.ITable,
+        experiments_table: dynamodb.ITable,
         layers_dir: Path,
         schedule_expression: str,
         training_image_uri: str,
@@ -176,7 +179,7 @@ class TrainingStack(Stack):
         )
         start_training.add_to_role_policy(
             iam.PolicyStatement(
-                # AddTags: the job request carries tags (merchandiser.training_jobs).
+                # AddTags: the job request carries tags (merchandiser.publishing.jobs).
                 actions=["sagemaker:CreateTrainingJob", "sagemaker:AddTags"],
                 resources=[
                     f"arn:{Aws.PARTITION}:sagemaker:{Aws.REGION}:{Aws.ACCOUNT_ID}:training-job/{JOB_PREFIX}*"
@@ -239,7 +242,15 @@ class TrainingStack(Stack):
             ),
             targets=[targets.LambdaFunction(publish, retry_attempts=2)],
         )
-        self.functions: dict[str, lambda_.Function] = {"start_training": start_training, "publish": publish}
+        reports = ExperimentReportJob(
+            self, "ExperimentReports", artifacts_bucket=artifacts_bucket, experiments_table=experiments_table,
+            layers=layers,
+        )  # fmt: skip
+        self.functions: dict[str, lambda_.Function] = {
+            "start_training": start_training,
+            "publish": publish,
+            "experiment_report": reports.function,
+        }
 
         CfnOutput(self, "TrainingRoleArn", value=self.training_role.role_arn)
         CfnOutput(self, "TrainingSourceUri", value=self.training_source.s3_object_url)

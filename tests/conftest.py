@@ -21,6 +21,7 @@ def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED", raising=False)  # the twin switches them off
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
 

@@ -129,14 +129,15 @@ def in_child(*args: Any) -> dict[str, Any]:
         return dict(pool.submit(run_anchor, *args).result())
 
 
-def run_job(data_dir: Path, work_dir: Path, threads: int) -> dict[str, Any]:
-    """The whole training job in a subprocess: wall time, peak RSS and its evaluation.json."""
+def run_job(data_dir: Path, work_dir: Path, threads: int, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The whole training job in a subprocess (``extra``: more train.py flags): wall time, peak RSS of the
+    Python process and its evaluation.json."""
     work_dir.mkdir(parents=True, exist_ok=True)
     peak_file = work_dir / "peak_mib.txt"
     peak_file.unlink(missing_ok=True)
     command = [sys.executable, "-c", JOB_WRAPPER, str(peak_file), "--data", str(data_dir)]
     command += ["--model-dir", str(work_dir / "model"), "--output-dir", str(work_dir / "output")]
-    command += ["--threads", str(threads)]
+    command += ["--threads", str(threads), *extra]
     started = time.perf_counter()
     with (work_dir / "job.log").open("w") as log:
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)

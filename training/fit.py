@@ -65,6 +65,7 @@ class Hyperparameters:
     anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6
     ease_max_items: int = 6000  # the EASE anchors are skipped above this many items with events
+    engine: str = "local"  # "spark": retrieval learnt on Spark (training.spark_fit), the rest on the driver
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -216,8 +217,45 @@ def fit_retrieval(
     )
     factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)
     als_seconds = time.perf_counter() - started
-    item_factors = factors.item_factors.copy()
-    trained = np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0
+    segments = user_segments(users)
+    model = assemble_retrieval(
+        catalog,
+        factors.item_factors.copy(),
+        trained=np.bincount(pairs["row"].to_numpy(), minlength=len(catalog)) > 0,
+        popularity=item_popularity(interactions, catalog, now, hp.half_life_days),
+        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
+        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
+        bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
+        segments=segment_popularity(interactions, catalog, segments, now, hp),
+        hp=hp,
+    )
+    logger.info(
+        "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
+        " ALS %.1fs, the rest %.1fs",
+        matrix.shape[0],
+        matrix.shape[1],
+        matrix.nnz,
+        len(model.placed_rows),
+        len(model.signals.segments),
+        als_seconds,
+        time.perf_counter() - started - als_seconds,
+    )
+    return model, user_histories(pairs, catalog, segments)
+
+
+def assemble_retrieval(
+    catalog: Catalog,
+    item_factors: np.ndarray,
+    trained: np.ndarray,
+    popularity: np.ndarray,
+    trending: np.ndarray,
+    also_viewed: Neighbours,
+    bought_together: Neighbours,
+    segments: dict[str, np.ndarray],
+    hp: Hyperparameters,
+) -> ItemModel:
+    """The retrieval model from what was learnt (by this module or by Spark, ``training.spark_fit``):
+    items without interactions (not ``trained``) placed by their attributes, then the HNSW index."""
     content = fit_content(catalog, item_factors, trained, hp.content_regularization)
     placed = ~trained
     if placed.any():
@@ -228,34 +266,19 @@ def fit_retrieval(
             catalog.brands[rows].tolist(),
             catalog.prices[rows].tolist(),
         )
-    segments = user_segments(users)
     signals = Signals(
-        trending=item_popularity(interactions, catalog, now, hp.trending_half_life_days),
-        also_viewed=shopper_neighbours(pairs, user_row, len(catalog), hp.neighbours),
-        bought_together=basket_neighbours(interactions, catalog, hp.neighbours),
+        trending=trending,
+        also_viewed=also_viewed,
+        bought_together=bought_together,
         placed=placed,
         content=content,
-        segments=segment_popularity(interactions, catalog, segments, now, hp),
-    )
-    popularity = item_popularity(interactions, catalog, now, hp.half_life_days)
-    index = build_index(item_factors, hp.seed)
-    logger.info(
-        "retrieval: %d users x %d items, %d non-zeros, %d items placed by content, %d segments;"
-        " ALS %.1fs, the rest %.1fs",
-        matrix.shape[0],
-        matrix.shape[1],
-        matrix.nnz,
-        int(placed.sum()),
-        len(signals.segments),
-        als_seconds,
-        time.perf_counter() - started - als_seconds,
+        segments=segments,
     )
     manifest = {
         "model_version": "in-training",
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
     }
-    model = ItemModel(manifest, catalog, item_factors, popularity, index, signals)
-    return model, user_histories(pairs, catalog, segments)
+    return ItemModel(manifest, catalog, item_factors, popularity, build_index(item_factors, hp.seed), signals)
 
 
 def shopper_neighbours(pairs: pd.DataFrame, user_row: dict[str, int], n_items: int, top_n: int) -> Neighbours:
@@ -301,21 +324,30 @@ def segment_popularity(
     now: float,
     hp: Hyperparameters,
 ) -> dict[str, np.ndarray]:
-    """Decayed popularity among the users of each segment with at least ``min_segment_users`` users."""
+    """Decayed popularity among the users of each segment kept by ``kept_segments``."""
+    kept = kept_segments(set(interactions["user_id"].unique()), segments, hp)
+    return {
+        key: item_popularity(
+            interactions[interactions["user_id"].isin(users)], catalog, now, hp.half_life_days
+        )
+        for key, users in kept.items()
+    }
+
+
+def kept_segments(
+    active: set[str], segments: dict[str, tuple[str, ...]], hp: Hyperparameters
+) -> dict[str, set[str]]:
+    """The ``max_segments`` largest segments with at least ``min_segment_users`` active users, and their
+    users."""
     members: dict[str, set[str]] = {}
     for user_id, keys in segments.items():
         for key in keys:
             members.setdefault(key, set()).add(user_id)
-    active = set(interactions["user_id"].unique())
     sizes = {key: len(users & active) for key, users in members.items()}
     kept = sorted(
         (key for key, size in sizes.items() if size >= hp.min_segment_users), key=lambda k: (-sizes[k], k)
     )
-    result: dict[str, np.ndarray] = {}
-    for key in kept[: hp.max_segments]:
-        events = interactions[interactions["user_id"].isin(members[key])]
-        result[key] = item_popularity(events, catalog, now, hp.half_life_days)
-    return result
+    return {key: members[key] for key in kept[: hp.max_segments]}
 
 
 def item_popularity(

@@ -15,12 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
 from training.anchors import anchor_settings, tuned_anchors
 from training.bundle import (
@@ -34,6 +36,7 @@ from training.channels import Channels
 from training.evaluation import evaluate, evaluate_anchors
 from training.fit import (
     Hyperparameters,
+    UserHistory,
     build_catalog,
     epoch_seconds,
     fit_retrieval,
@@ -43,6 +46,8 @@ from training.fit import (
 )
 from training.report import write_report
 from training.split import temporal_split
+
+FitRetrieval = Callable[..., tuple[ItemModel, dict[str, UserHistory]]]
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +63,30 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
     logger.info("%s done in %.1fs", name, timings[name])
 
 
+ENGINES = ("local", "spark")
+
+
 def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path) -> dict[str, Any]:
-    """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation."""
+    """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
+
+    ``hp.engine`` picks where retrieval is learnt: in this process, or on Spark (``training.spark_fit``);
+    everything else is the same code on both, so both publish the same artifacts."""
+    if hp.engine not in ENGINES:
+        raise ValueError(f"unknown engine {hp.engine!r}: one of {', '.join(ENGINES)}")
+    if hp.engine == "local":
+        return _run(channels, hp, model_dir, output_dir, fit_retrieval)
+    from training.spark_fit import fit_retrieval_spark, spark_session
+
+    spark = spark_session()
+    try:
+        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark))
+    finally:
+        spark.stop()
+
+
+def _run(
+    channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path, fit_retrieval: FitRetrieval
+) -> dict[str, Any]:
     timings: dict[str, float] = {}
     interactions = channels.interactions
     catalog = build_catalog(channels.items)

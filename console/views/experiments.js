@@ -1,6 +1,7 @@
 // Experiments: the list (GET /experiments), a form that checks the API's own rules before PUT
 // /experiments/{name} (experiment-rules.json: the same lists as merchandiser.experiments, kept equal by a
-// test), stop (PUT with status "stopped") and each report (GET /experiments/{name}/report?by=day).
+// test), stop (DELETE /experiments/{name}) and each report (GET /experiments/{name}/report, with its
+// per-day "days" for the charts).
 import { api, encode, get } from "../api.js";
 import { empty, errorBox, fill, h, lineChart, num, pct, section, table } from "../ui.js";
 
@@ -33,12 +34,6 @@ export function problems(definition, known) {
     found.push(`variant shares sum to ${+total.toFixed(6)}; they must sum to 1`);
   }
   return found;
-}
-
-// The definition's own fields of a listed experiment (a list entry may carry more, e.g. when it changed).
-function definitionOf(experiment) {
-  const fields = ["name", "surfaces", "variants", "description"];
-  return Object.fromEntries(fields.filter((key) => key in experiment).map((key) => [key, experiment[key]]));
 }
 
 function listOf(answer) {
@@ -106,10 +101,9 @@ function createForm(known, onCreated) {
 }
 
 function dailyCharts(report) {
-  if (!Array.isArray(report.days)) {
-    return empty("No per-day figures: this API's report does not answer ?by=day with \"days\" yet.");
+  if (!Array.isArray(report.days) || !report.days.length) {
+    return empty("No per-day figures yet: the daily job adds them from the KPI rows of the period's last two weeks.");
   }
-  if (!report.days.length) return empty("No day with served pages yet.");
   const labels = report.days.map((d) => d.day);
   const names = [...new Set(report.days.flatMap((d) => Object.keys(d.variants)))];
   const series = (metric) => names.map((name) => ({ label: name, values: report.days.map((d) => d.variants[name]?.[metric] ?? null) }));
@@ -152,7 +146,7 @@ export async function render(view) {
   const list = h("div", { id: "experiment-list" });
   const detail = h("div", { id: "experiment-report" });
   const showReport = (name) => fill(detail, async () => section(`Report: ${name}`,
-    ...reportView(await get(`/experiments/${encode(name)}/report`, { by: "day" }))));
+    ...reportView(await get(`/experiments/${encode(name)}/report`))));
   const refresh = () => fill(list, async () => {
     const experiments = listOf(await get("/experiments"));
     return table([
@@ -165,7 +159,7 @@ export async function render(view) {
         e.status === "stopped" ? null : h("button", { class: "link", onclick: async () => {
           if (!confirm(`Stop ${e.name}? Its shoppers get production pages; the report stays.`)) return;
           try {
-            await api("PUT", `/experiments/${encode(e.name)}`, { ...definitionOf(e), status: "stopped" });
+            await api("DELETE", `/experiments/${encode(e.name)}`);
             await refresh();
           } catch (error) {
             list.prepend(errorBox(error));

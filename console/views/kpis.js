@@ -37,7 +37,8 @@ export async function render(view) {
     const document = await get("/kpis");
     return [
       h("p", { class: "muted small" }, `${document.period.start} to ${document.period.end}, computed ${when(document.computed_at)}`
-        + ` from the archive; coverage over ${document.catalogue_size === null ? "an unknown catalogue size" : `${num(document.catalogue_size)} items`}.`),
+        + ` from the archive; coverage over ${document.catalogue_size === null ? "an unknown catalogue size" : `${num(document.catalogue_size)} items`}.`
+        + (document.final_through ? ` Days after ${document.final_through} may still gain events (24 h attribution).` : "")),
       ...charts(document),
     ];
   });

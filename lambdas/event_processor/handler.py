@@ -2,7 +2,8 @@
 
 A Powertools partial processor returns the partial batch response, so the event source mapping retries
 only what failed for a retryable reason; records that can never succeed are dead-lettered with their
-payload and reason by the core processor.
+payload and reason by the core processor. Impression records (one per served page, on the same stream)
+are counted and skipped: they are the archive's, not behaviour.
 """
 
 from functools import cache
@@ -47,6 +48,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         ("CounterWrites", outcome.counter_writes),
         ("SessionConflicts", outcome.conflicts),
         ("EventsUncounted", outcome.uncounted),
+        ("ImpressionsSkipped", outcome.impressions),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info(
@@ -56,6 +58,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             "processed": outcome.processed,
             "duplicates": outcome.duplicates,
             "dead_lettered": outcome.dead_lettered,
+            "impressions": outcome.impressions,
             "failed": outcome.failed,
             "session_writes": outcome.session_writes,
             "counter_writes": outcome.counter_writes,

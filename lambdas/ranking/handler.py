@@ -1,4 +1,5 @@
-"""Ranking function: personalized order of a list the caller already has (search, category pages)."""
+"""Ranking function: personalized order of a list the caller already has (search, category pages), in
+the shopper's experiment variant, logged as one impression (``serving.serve_page``)."""
 
 from typing import Annotated, Any
 
@@ -7,7 +8,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 
 from merchandiser.api import RankRequest, RecommendationPage, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
-from merchandiser.serving import emit, new_report, runtime
+from merchandiser.serving import new_report, runtime, serve_page
 from merchandiser.settings import ServingSettings
 
 logger = Logger()
@@ -29,10 +30,20 @@ app = make_resolver()
 def rank(
     user_id: Annotated[str, Path(pattern=ID_PATTERN)], request: Annotated[RankRequest, Body()]
 ) -> dict[str, Any]:
-    service = runtime.recommender(ServingSettings.from_env())
-    report = new_report(tracer)
-    response = service.rank(user_id, request.item_ids, k=request.k, report=report)
-    return emit(metrics, logger, tracer, report, response)
+    settings = ServingSettings.from_env()
+    service = runtime.recommender(settings)
+    return serve_page(
+        settings,
+        "rank",
+        user_id,
+        lambda report, treatment: service.rank(
+            user_id, request.item_ids, k=request.k, report=report, treatment=treatment
+        ),
+        new_report(tracer),
+        metrics,
+        logger,
+        tracer,
+    )
 
 
 handler = api_handler(app, logger, tracer, metrics)

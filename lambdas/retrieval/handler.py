@@ -1,6 +1,8 @@
 """Retrieval function: recommendations (retrieval → ranking → re-ranking), candidates, similar items,
-bought together, popular and trending; and the staff's read-only routes (IAM): the live model, a shopper's
-events, catalogue search, the stream's figures and the online KPIs."""
+bought together, popular and trending. Every page (not the candidates) is served with the shopper's
+experiment variant and logged as one impression on the stream (``serving.serve_page``). And the staff's
+read-only routes (IAM): the live model, a shopper's events, catalogue search, the stream's figures and the
+online KPIs."""
 
 import time
 from collections.abc import Callable
@@ -31,12 +33,14 @@ from merchandiser.serving import (
     ENGAGEMENT_HOURS,
     MAX_SEARCH_RESULTS,
     ServingReport,
+    Treatment,
     emit,
     gate_decision,
     model_summary,
     new_report,
     runtime,
     search_items,
+    serve_page,
     shopper_events,
 )
 from merchandiser.settings import ServingSettings
@@ -51,6 +55,8 @@ ItemId = Annotated[str, Path(pattern=ID_PATTERN)]
 K = Annotated[int, Query(ge=1, le=MAX_K)]
 Category = Annotated[str | None, Query(max_length=128)]
 Context = Annotated[str | None, Query(max_length=64, pattern=r"^[\w .'-]+$")]
+# On the item surfaces, the shopper only places the page in an experiment (the user is its unit).
+Shopper = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 
 class StaffReadError(RuntimeError):
@@ -70,6 +76,14 @@ def served(serve: Callable[[ServingReport], dict[str, Any]]) -> dict[str, Any]:
     """Runs one request with its report, then turns the report into metrics, annotations and a log line."""
     report = new_report(tracer)
     return emit(metrics, logger, tracer, report, serve(report))
+
+
+def page(
+    surface: str, user_id: str | None, build: Callable[[ServingReport, Treatment], dict[str, Any]]
+) -> dict[str, Any]:
+    """A page: the shopper's variant, the page, its impression on the stream, its metrics."""
+    report = new_report(tracer)
+    return serve_page(ServingSettings.from_env(), surface, user_id, build, report, metrics, logger, tracer)
 
 
 @app.get(
@@ -114,10 +128,18 @@ def recommendations(
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
     context = {name: value for name, value in (("country", country), ("device", device)) if value}
-    return served(
-        lambda report: service.recommend(
-            user_id, k=k, surface=surface, category=category, report=report, context=context
-        )
+    return page(
+        surface,
+        user_id,
+        lambda report, treatment: service.recommend(
+            user_id,
+            k=k,
+            surface=surface,
+            category=category,
+            report=report,
+            context=context,
+            treatment=treatment,
+        ),
     )
 
 
@@ -138,22 +160,33 @@ def candidates(user_id: UserId, k: Annotated[int, Query(ge=1, le=1000)] = 100) -
     tags=["recommendations"],
     responses=documented(RecommendationPage, "items similar to item_id, itself left out", 404),
 )
-def similar(
-    item_id: ItemId, k: K = 20, user_id: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
-) -> dict[str, Any]:
+def similar(item_id: ItemId, k: K = 20, user_id: Shopper = None) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(lambda report: service.similar(item_id, k=k, report=report, user_id=user_id))
+    return page(
+        "similar",
+        user_id,
+        lambda report, treatment: service.similar(
+            item_id, k=k, report=report, user_id=user_id, treatment=treatment
+        ),
+    )
 
 
 @app.get(
     "/items/<item_id>/bought-together",
     summary="Frequently bought together",
+    description="user_id, when given, only places the page in the shopper's experiment variant.",
     tags=["recommendations"],
     responses=documented(RecommendationPage, "items bought in the same baskets as item_id", 404),
 )
-def bought_together(item_id: ItemId, k: K = 10) -> dict[str, Any]:
+def bought_together(item_id: ItemId, k: K = 10, user_id: Shopper = None) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(lambda report: service.bought_together(item_id, k=k, report=report))
+    return page(
+        "bought-together",
+        user_id,
+        lambda report, treatment: service.bought_together(
+            item_id, k=k, report=report, user_id=user_id, treatment=treatment
+        ),
+    )
 
 
 @app.get(
@@ -161,16 +194,26 @@ def bought_together(item_id: ItemId, k: K = 10) -> dict[str, Any]:
     summary="Best sellers, or trending with window=",
     description=(
         "Without window: recency-decayed best sellers. With window (hours, 1-168): trending now, from"
-        " the event processor's hourly counters, else the model's trending signal."
+        " the event processor's hourly counters, else the model's trending signal. user_id, when given,"
+        " only places the page in the shopper's experiment variant."
     ),
     tags=["recommendations"],
     responses=documented(RecommendationPage, "the most popular items, overall or in a category"),
 )
 def popular(
-    k: K = 20, category: Category = None, window: Annotated[int | None, Query(ge=1, le=168)] = None
+    k: K = 20,
+    category: Category = None,
+    window: Annotated[int | None, Query(ge=1, le=168)] = None,
+    user_id: Shopper = None,
 ) -> dict[str, Any]:
     service = runtime.recommender(ServingSettings.from_env())
-    return served(lambda report: service.popular(k=k, category=category, report=report, window=window))
+    return page(
+        "popular",
+        user_id,
+        lambda report, treatment: service.popular(
+            k=k, category=category, report=report, window=window, user_id=user_id, treatment=treatment
+        ),
+    )
 
 
 # --- staff: read-only, IAM-authorized (stacks/constants.py STAFF_ROUTES) ----------------------------------

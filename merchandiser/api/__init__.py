@@ -24,6 +24,9 @@ from merchandiser.api.resolver import (
 )
 from merchandiser.api.responses import (
     EventsAccepted,
+    ExperimentList,
+    ExperimentReport,
+    ExperimentStopped,
     Health,
     ItemSearch,
     ItemStored,
@@ -44,6 +47,9 @@ __all__ = [
     "ErrorBody",
     "EventsAccepted",
     "EventsRequest",
+    "ExperimentList",
+    "ExperimentReport",
+    "ExperimentStopped",
     "Health",
     "IncomingEvent",
     "ItemSearch",

@@ -23,6 +23,7 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from pydantic import BaseModel, Field
 
 from merchandiser.errors import BadRequestError, UnknownItemError
+from merchandiser.experiments import ExperimentDefinitionError, SurfaceConflictError, UnknownExperimentError
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,9 @@ class ErrorBody(BaseModel):
 
 ERRORS: dict[int, str] = {
     400: "MALFORMED_JSON: the body is not JSON; BAD_REQUEST: a request that cannot be served",
-    404: "NOT_FOUND: an unknown item id, or no such route",
-    422: "VALIDATION_ERROR: a parameter or body field is missing, of the wrong type or out of range",
+    404: "NOT_FOUND: an unknown item id or experiment, or no such route",
+    422: "VALIDATION_ERROR: a parameter or body field is missing, of the wrong type or out of range;"
+    " INVALID_EXPERIMENT, SURFACE_CONFLICT: an experiment definition that cannot run",
     500: "INTERNAL: an unexpected failure, logged; the message never carries internals",
     503: "a dependency (e.g. the event stream) is unavailable: retry later",
 }
@@ -113,6 +115,15 @@ def make_resolver() -> APIGatewayRestResolver:
     @app.exception_handler(UnknownItemError)
     def _unknown_item(exc: UnknownItemError) -> Response:
         return error(404, "NOT_FOUND", str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(UnknownExperimentError)
+    def _unknown_experiment(exc: UnknownExperimentError) -> Response:
+        return error(404, "NOT_FOUND", str(exc.args[0]) if exc.args else "not found")
+
+    @app.exception_handler(ExperimentDefinitionError)
+    def _invalid_experiment(exc: ExperimentDefinitionError) -> Response:
+        code = "SURFACE_CONFLICT" if isinstance(exc, SurfaceConflictError) else "INVALID_EXPERIMENT"
+        return error(422, code, str(exc))
 
     @app.exception_handler(BadRequestError)
     def _bad_request(exc: BadRequestError) -> Response:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from merchandiser.experiments import Experiment
 from merchandiser.reranking import DISCOVERY, NEW_ARRIVAL, PROMOTED, REASONS
 from merchandiser.retrieval import SOURCE_NAMES
 
@@ -41,7 +42,12 @@ class RecommendedItem(Documented):
 class RecommendationPage(Documented):
     recommendation_id: str = Field(description="quote it in events to attribute clicks and purchases")
     model_version: str
-    variant: str = Field(description="the shopper's experiment variant")
+    experiment: str = Field(
+        default="", description="the experiment covering this surface for the shopper; '' when none does"
+    )
+    variant: str = Field(
+        description="the shopper's variant in that experiment; 'production' outside experiments"
+    )
     surface: str
     user_id: str | None
     personalized: bool
@@ -74,6 +80,59 @@ class UserErased(Documented):
     erased: bool
     erased_at: str | None = None
     tombstone: str | None = Field(default=None, description="where the erasure is recorded for training")
+
+
+class ExperimentList(Documented):
+    experiments: list[Experiment] = Field(description="every experiment, running or stopped, by name")
+
+
+class ExperimentStopped(Documented):
+    name: str
+    status: Literal["stopped"]
+    started_at: str | None = None
+    stopped_at: str | None = None
+
+
+class VariantFigures(Documented):
+    users: int = Field(description="shoppers served at least one page of the variant")
+    impressions: int = Field(description="pages served (one per recommendation_id)")
+    clicks: int
+    add_to_carts: int
+    purchases: int
+    revenue: float = Field(description="price x quantity of the attributed purchases")
+    ctr: float | None = Field(description="clicks per page")
+    conversion: float | None = Field(description="purchases per page")
+    revenue_per_impression: float | None
+    coverage: float | None = Field(description="distinct items shown / catalogue size")
+
+
+class Comparison(Documented):
+    metric: Literal["ctr", "conversion", "revenue_per_impression"]
+    variant: str
+    baseline: str
+    lift: float | None = Field(description="relative: variant / baseline - 1")
+    ci_low: float | None
+    ci_high: float | None
+    p_value: float | None = Field(description="delta method over users, two-sided")
+
+
+class ExperimentReport(Documented):
+    experiment: str
+    variants: dict[str, VariantFigures]
+    comparisons: list[Comparison]
+    sample_ratio_p_value: float | None = Field(description="users per variant against the declared shares")
+    sample_ratio_mismatch: bool = Field(description="p < 0.001: the split is broken, trust no comparison")
+    unattributed: dict[str, dict[str, int]] = Field(
+        description="events credited to no page, per reason, as clicks, add_to_carts and purchases"
+    )
+    period: dict[str, str] = Field(description="the days of the impressions reported: start, end")
+    engine: str = Field(description="duckdb (computed on the request) or athena (the daily job)")
+    generated_at: str
+    days: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per day of the period's last two weeks, per variant: pages, attributed events (24 h"
+        " window), revenue, ctr, conversion (the KPI rows: GET /kpis)",
+    )
 
 
 # --- staff (admin, read-only): what the console shows ---------------------------------------------------
@@ -153,6 +212,9 @@ class StreamFigures(Documented):
 class KpiDocument(Documented):
     computed_at: str
     period: dict[str, str]
+    final_through: str | None = Field(
+        default=None, description="the last day whose figures are final (later days may still gain events)"
+    )
     catalogue_size: int | None
     surfaces: dict[str, list[dict[str, Any]]] = Field(
         description="per surface, per day: impressions, clicks, purchases, revenue, ctr, conversion, coverage"

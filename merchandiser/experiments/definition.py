@@ -11,6 +11,8 @@ A variant serves production's page unless it pins something:
 - ``source_shares``: the candidate sources' shares of the candidate list (source name → share);
 - ``rules``: page-rule settings (fields of ``merchandiser.settings.RetailerRules``) over the retailer's;
 - ``policy``: a simple list (``popularity``, ``trending``) instead of the personalized page: a holdout;
+- ``order``: ``"ranker"`` (the learned ranker, production's) or ``"als"`` (the ALS inner product, the
+  order serving falls back to without a ranker);
 - ``kind: "interleaving"`` with ``rankers``: two rankers interleaved on one page by team draft
   (``merchandiser.experiments.interleaving``); ranker A is the first, B the second.
 
@@ -29,13 +31,15 @@ from merchandiser.experiments.errors import ExperimentDefinitionError
 from merchandiser.retrieval import POPULARITY, SOURCE_NAMES, TRENDING
 from merchandiser.settings import RetailerRules
 
-# The surfaces a response names (``surface`` in merchandiser.recommend): one list for definitions,
+# The surfaces a response names (``surface`` in merchandiser.serving): one list for definitions,
 # assignment and the report.
 SURFACES: tuple[str, ...] = ("home", "category", "similar", "bought-together", "rank", "popular")
 Surface = Literal["home", "category", "similar", "bought-together", "rank", "popular"]
 # A holdout serves one of these non-personalized lists.
 Policy = Literal["popularity", "trending"]
 POLICIES: tuple[str, ...] = (POPULARITY, TRENDING)
+# How the candidates are ordered: the learned ranker (production) or the ALS inner product.
+Order = Literal["ranker", "als"]
 
 # Names travel in URLs (/experiments/{name}), DynamoDB keys, metric dimensions and, as literals, in the
 # report's SQL: lower-case letters, digits, '-' and '_' keep them safe everywhere.
@@ -65,18 +69,21 @@ def _check_source_shares(shares: dict[str, float] | None) -> None:
 
 
 class Ranker(_Strict):
-    """One side of an interleaving: a model version and/or source shares, or a simple list."""
+    """One side of an interleaving: a model version, source shares and an order, or a simple list."""
 
     name: Name
     model_version: str | None = Field(default=None, min_length=1, max_length=128)
     source_shares: dict[str, float] | None = None
     policy: Policy | None = None
+    order: Order = "ranker"
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_source_shares(self.source_shares)
-        if self.policy is not None and (self.model_version or self.source_shares):
-            raise ValueError(f"ranker {self.name!r}: a policy list takes no model_version or source_shares")
+        if self.policy is not None and (self.model_version or self.source_shares or self.order != "ranker"):
+            raise ValueError(
+                f"ranker {self.name!r}: a policy list takes no model_version, source_shares or order"
+            )
         return self
 
 
@@ -90,6 +97,7 @@ class Variant(_Strict):
     # retailer's own rules (``rules_over``).
     rules: dict[str, Any] | None = None
     policy: Policy | None = None
+    order: Order = "ranker"
     rankers: tuple[Ranker, ...] | None = None  # exactly two: A, then B
 
     @model_validator(mode="after")
@@ -102,18 +110,20 @@ class Variant(_Strict):
                 RetailerRules.model_validate(self.rules)
             except ValidationError as exc:
                 raise ValueError(f"variant {self.name!r} rules: {_describe(exc)}") from None
-        if self.policy is not None and (self.model_version or self.source_shares):
-            raise ValueError(f"variant {self.name!r}: a policy list takes no model_version or source_shares")
+        if self.policy is not None and (self.model_version or self.source_shares or self.order != "ranker"):
+            raise ValueError(
+                f"variant {self.name!r}: a policy list takes no model_version, source_shares or order"
+            )
         if self.kind == "interleaving":
             if self.rankers is None or len(self.rankers) != 2:
                 given = 0 if self.rankers is None else len(self.rankers)
                 raise ValueError(
                     f"variant {self.name!r}: an interleaving variant needs exactly two rankers, got {given}"
                 )
-            if self.policy or self.model_version or self.source_shares:
+            if self.policy or self.model_version or self.source_shares or self.order != "ranker":
                 raise ValueError(
-                    f"variant {self.name!r}: an interleaving variant pins policy, model_version and "
-                    "source_shares on its rankers"
+                    f"variant {self.name!r}: an interleaving variant pins policy, model_version, "
+                    "source_shares and order on its rankers"
                 )
             if self.rankers[0].name == self.rankers[1].name:
                 raise ValueError(f"variant {self.name!r}: the two rankers need distinct names")

@@ -1,15 +1,16 @@
--- Online KPIs per day: served pages, attributed clicks, add-to-carts, purchases and revenue, and distinct
--- items shown, per surface (the staff console's KPI view) and per experiment variant (the report's days).
+-- The online KPIs of every served page, per day, surface, experiment and variant, over the archive: pages,
+-- attributed clicks, add-to-carts, purchases and revenue, and the distinct items shown (coverage's
+-- numerator). The daily job's metrics and alarms read them per surface and variant, the staff console's KPI
+-- view per surface, and an experiment report's per-day chart per experiment and variant.
 --
--- The same archive tables, engines and placeholders as report.sql (read its header): DuckDB on the twin,
--- Athena in AWS, every subscript guarded by cardinality(), no division, sums cast to BIGINT. Attribution
--- is report.sql's, restricted to what is credited: an event counts once (by event_id) for the page whose
--- recommendation_id it carries, when the same shopper acted within its type's window after the page was
--- served (less the clock skew). tests/integration/test_kpis.py checks that a day's variant figures here
--- equal the report's counts over that day.
---
--- Rows: section 'surface' (day, surface: counts), 'surface_items' (day, surface: distinct items shown),
--- 'variant' (day, experiment, variant: counts). A page without a surface counts under 'unknown'.
+-- The same engines, tables, dialect rules and placeholders as report.sql (read its header): one text for
+-- DuckDB and Athena, no UNNEST (items[slot] over a numbers table), guarded subscripts, no division,
+-- BIGINT sums. Attribution is report.sql's (a replayed event or page counts once; the same shopper; from
+-- the clock skew before the page to the window after it), with one window for every event type, so
+-- that a day's KPIs are final once that window has passed (the daily job reports the day before that).
+-- Pages of every experiment and of production are counted: a page outside experiments has experiment ''
+-- and variant 'production'; variant 'all' (experiment '') sums all of a surface's pages. Serving places a
+-- page in an experiment only for a known shopper, so an experiment's pages here are the report's exposures.
 WITH
 digits AS (
     SELECT n FROM (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) AS d (n)
@@ -23,8 +24,8 @@ impression_copies AS (
         recommendation_id,
         user_id,
         COALESCE(surface, 'unknown') AS surface,
-        experiment,
-        variant,
+        COALESCE(experiment, '') AS experiment,
+        COALESCE(variant, 'production') AS variant,
         "timestamp" AS served_at,
         items,
         "year" || '-' || "month" || '-' || "day" AS served_day,
@@ -34,7 +35,7 @@ impression_copies AS (
     FROM impressions
     WHERE recommendation_id IS NOT NULL
       AND "timestamp" IS NOT NULL
-      AND "year" || '-' || "month" || '-' || "day" BETWEEN ${period_start} AND ${period_end}
+      AND "year" || '-' || "month" || '-' || "day" BETWEEN ${first_day} AND ${last_day}
 ),
 served AS (
     SELECT recommendation_id, user_id, surface, experiment, variant, served_at, items, served_day
@@ -56,73 +57,65 @@ event_copies AS (
     WHERE event_id IS NOT NULL
       AND "timestamp" IS NOT NULL
       AND event_type IN ('click', 'add_to_cart', 'purchase')
-      AND "year" || '-' || "month" || '-' || "day" BETWEEN ${period_start} AND ${events_to}
+      AND "year" || '-' || "month" || '-' || "day" BETWEEN ${first_day} AND ${events_to}
 ),
 credited AS (
-    SELECT s.recommendation_id AS served_id, e.event_type, e.amount
+    SELECT s.recommendation_id, e.event_type, e.amount
     FROM event_copies AS e
     JOIN served AS s ON s.recommendation_id = e.recommendation_id
     WHERE e.copy = 1
-      AND s.user_id IS NOT NULL AND e.user_id = s.user_id
+      AND e.user_id = s.user_id
       AND e.happened_at >= s.served_at - ${clock_skew}
-      AND NOT (e.event_type = 'click' AND e.happened_at > s.served_at + ${click_window})
-      AND NOT (e.event_type = 'add_to_cart' AND e.happened_at > s.served_at + ${add_to_cart_window})
-      AND NOT (e.event_type = 'purchase' AND e.happened_at > s.served_at + ${purchase_window})
+      AND e.happened_at <= s.served_at + ${window}
 ),
 per_page AS (
     SELECT
-        s.recommendation_id,
-        s.user_id,
         s.served_day,
         s.surface,
         s.experiment,
         s.variant,
+        s.recommendation_id,
         SUM(CASE WHEN c.event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
         SUM(CASE WHEN c.event_type = 'add_to_cart' THEN 1 ELSE 0 END) AS add_to_carts,
         SUM(CASE WHEN c.event_type = 'purchase' THEN 1 ELSE 0 END) AS purchases,
         SUM(CASE WHEN c.event_type = 'purchase' THEN c.amount ELSE 0 END) AS revenue
     FROM served AS s
-    LEFT JOIN credited AS c ON c.served_id = s.recommendation_id
-    GROUP BY s.recommendation_id, s.user_id, s.served_day, s.surface, s.experiment, s.variant
+    LEFT JOIN credited AS c ON c.recommendation_id = s.recommendation_id
+    GROUP BY s.served_day, s.surface, s.experiment, s.variant, s.recommendation_id
 ),
 shown AS (
-    SELECT x.served_day, x.surface, x.items[s.slot].item_id AS item_id
-    FROM served AS x
-    JOIN slots AS s ON s.slot <= cardinality(x.items)
+    SELECT s.served_day, s.surface, s.experiment, s.variant, s.items[t.slot].item_id AS item_id
+    FROM served AS s
+    JOIN slots AS t ON t.slot <= cardinality(s.items)
+),
+groups AS (
+    SELECT served_day, surface, experiment, variant, clicks, add_to_carts, purchases, revenue FROM per_page
+    UNION ALL
+    SELECT served_day, surface, '', 'all', clicks, add_to_carts, purchases, revenue FROM per_page
+),
+items_per_group AS (
+    SELECT served_day, surface, experiment, variant, COUNT(DISTINCT item_id) AS items_shown
+    FROM shown
+    GROUP BY served_day, surface, experiment, variant
+    UNION ALL
+    SELECT served_day, surface, '', 'all', COUNT(DISTINCT item_id)
+    FROM shown
+    GROUP BY served_day, surface
 )
 SELECT
-    'surface' AS section,
-    served_day AS day,
-    surface,
-    CAST(NULL AS VARCHAR) AS experiment,
-    CAST(NULL AS VARCHAR) AS variant,
+    g.served_day AS day,
+    g.surface,
+    g.experiment,
+    g.variant,
     CAST(COUNT(*) AS BIGINT) AS impressions,
-    CAST(SUM(clicks) AS BIGINT) AS clicks,
-    CAST(SUM(add_to_carts) AS BIGINT) AS add_to_carts,
-    CAST(SUM(purchases) AS BIGINT) AS purchases,
-    CAST(SUM(revenue) AS DOUBLE) AS revenue,
-    CAST(NULL AS BIGINT) AS items_shown
-FROM per_page
-GROUP BY served_day, surface
-UNION ALL
-SELECT
-    'surface_items', served_day, surface, CAST(NULL AS VARCHAR), CAST(NULL AS VARCHAR),
-    CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS BIGINT), CAST(NULL AS DOUBLE),
-    CAST(COUNT(DISTINCT item_id) AS BIGINT)
-FROM shown
-GROUP BY served_day, surface
-UNION ALL
-SELECT
-    'variant', served_day, CAST(NULL AS VARCHAR), experiment, variant,
-    CAST(COUNT(*) AS BIGINT),
-    CAST(SUM(clicks) AS BIGINT),
-    CAST(SUM(add_to_carts) AS BIGINT),
-    CAST(SUM(purchases) AS BIGINT),
-    CAST(SUM(revenue) AS DOUBLE),
-    CAST(NULL AS BIGINT)
-FROM per_page
--- an empty experiment is none; as in report.sql, an experiment's pages are its shoppers' (a page without a
--- user id is no exposure)
-WHERE COALESCE(experiment, '') <> '' AND variant IS NOT NULL AND user_id IS NOT NULL
-GROUP BY served_day, experiment, variant
-ORDER BY section, day, surface, experiment, variant
+    CAST(SUM(g.clicks) AS BIGINT) AS clicks,
+    CAST(SUM(g.add_to_carts) AS BIGINT) AS add_to_carts,
+    CAST(SUM(g.purchases) AS BIGINT) AS purchases,
+    CAST(SUM(g.revenue) AS DOUBLE) AS revenue,
+    CAST(MAX(COALESCE(i.items_shown, 0)) AS BIGINT) AS items_shown
+FROM groups AS g
+LEFT JOIN items_per_group AS i
+  ON i.served_day = g.served_day AND i.surface = g.surface AND i.experiment = g.experiment
+  AND i.variant = g.variant
+GROUP BY g.served_day, g.surface, g.experiment, g.variant
+ORDER BY day, surface, experiment, variant

@@ -7,8 +7,8 @@ same SQL text runs on two engines:
 - DuckDB (``report``): over a local dir, or an ``s3://`` archive whose partitions in the period are
   first copied to a temporary dir (the twin's archive lives in moto's S3, which DuckDB cannot reach
   without its httpfs extension, a download this machine cannot make);
-- Athena (``athena_report``): over the Glue tables ``events`` and ``impressions`` declared with
-  ``ARCHIVE_COLUMNS``.
+- Athena (``athena_report``): over the views ``events`` and ``impressions`` of the Glue tables declared
+  from ``ARCHIVE_COLUMNS`` (``merchandiser.experiments.athena``; the daily job creates the views).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -25,9 +26,8 @@ from typing import Any
 
 from merchandiser.experiments.analysis import ReportRow, summarize
 from merchandiser.experiments.definition import Experiment
-from merchandiser.store import EVENTS_PREFIX
+from merchandiser.store import EVENTS_PREFIX, IMPRESSIONS_PREFIX
 
-IMPRESSIONS_PREFIX = "impressions/"
 SQL_PATH = Path(__file__).with_name("report.sql")
 ARCHIVE_SUFFIX = ".jsonl.gz"
 PARTITION = re.compile(r"year=(\d{4})/month=(\d{2})/day=(\d{2})/[^/]+\.jsonl\.gz$")
@@ -158,12 +158,26 @@ def duckdb_archive(root: Path) -> Any:
     return connection
 
 
-def query_duckdb(sql: str, root: Path) -> list[ReportRow]:
+def duckdb_values(sql: str, root: Path) -> list[tuple[Any, ...]]:
+    """The typed rows of ``sql`` over a local archive dir."""
     connection = duckdb_archive(root)
     try:
-        return [ReportRow(*row) for row in connection.execute(sql).fetchall()]
+        return list(connection.execute(sql).fetchall())
     finally:
         connection.close()
+
+
+def query_duckdb(sql: str, root: Path) -> list[ReportRow]:
+    return [ReportRow(*row) for row in duckdb_values(sql, root)]
+
+
+def duckdb_query(root: Path) -> Callable[[str, type[Any]], list[Any]]:
+    """Runs an SQL text over a local archive dir and types its rows: ``(sql, row type) -> rows``."""
+
+    def run(sql: str, row_type: type[Any]) -> list[Any]:
+        return [row_type(*row) for row in duckdb_values(sql, root)]
+
+    return run
 
 
 def partition_day(key: str) -> date | None:
@@ -207,18 +221,25 @@ def report(
     ``catalogue_size`` the denominator of coverage. See ``analysis.summarize`` for every figure.
     """
     period, windows = period or Period(), windows or AttributionWindows()
-    sql = report_sql(name, period, windows)
-    if str(archive).startswith("s3://"):
-        if s3 is None:
-            import boto3
-
-            s3 = boto3.client("s3")
-        with tempfile.TemporaryDirectory(prefix="merchandiser-report-") as work:
-            copy_archive(str(archive), Path(work), s3, *period.scanned(windows))
-            rows = query_duckdb(sql, Path(work))
-    else:
-        rows = query_duckdb(sql, Path(archive))
+    with local_archive(archive, s3, *period.scanned(windows)) as root:
+        rows = query_duckdb(report_sql(name, period, windows), root)
     return summarize(name, rows, definition, catalogue_size)
+
+
+@contextmanager
+def local_archive(archive: str | Path, s3: Any, first: date, last: date) -> Iterator[Path]:
+    """A local dir DuckDB can read: ``archive`` itself, or a temporary copy of the partitions from ``first``
+    to ``last`` of an ``s3://bucket/prefix`` archive (read with ``s3``, or a default client)."""
+    if not str(archive).startswith("s3://"):
+        yield Path(archive)
+        return
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3")
+    with tempfile.TemporaryDirectory(prefix="merchandiser-report-") as work:
+        copy_archive(str(archive), Path(work), s3, first, last)
+        yield Path(work)
 
 
 # --- Athena -----------------------------------------------------------------------------------------
@@ -227,6 +248,16 @@ class AthenaQueryError(RuntimeError):
 
 
 def query_athena(
+    sql: str, athena: Any, database: str, output_location: str, **options: Any
+) -> list[ReportRow]:
+    """Runs ``sql`` on Athena and reads its rows back (strings, typed by ``ReportRow.from_text``)."""
+    return [
+        ReportRow.from_text(values)
+        for values in athena_values(sql, athena, database, output_location, **options)
+    ]
+
+
+def athena_values(
     sql: str,
     athena: Any,
     database: str,
@@ -235,9 +266,8 @@ def query_athena(
     poll_seconds: float = 1.0,
     timeout_seconds: float = 600.0,
     sleep: Callable[[float], None] = time.sleep,
-    parse: Callable[[list[str | None]], Any] = ReportRow.from_text,
-) -> list[Any]:
-    """Runs ``sql`` on Athena and reads the rows (strings, typed by ``parse``; report rows by default)."""
+) -> list[list[str | None]]:
+    """Runs ``sql`` on Athena; its rows as Athena gives them back (every value a string, or None)."""
     execution_id = athena.start_query_execution(
         QueryString=sql,
         QueryExecutionContext={"Database": database},
@@ -256,7 +286,7 @@ def query_athena(
             raise AthenaQueryError(f"query {execution_id} still {status['State']} after {waited:.0f} s")
         sleep(poll_seconds)
         waited += poll_seconds
-    return [parse(values) for values in _athena_values(athena, execution_id)]
+    return list(_athena_values(athena, execution_id))
 
 
 def _athena_values(athena: Any, execution_id: str) -> Iterator[list[str | None]]:

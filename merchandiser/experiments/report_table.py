@@ -48,8 +48,10 @@ def render_table(report: dict[str, Any]) -> str:
         if report.get("sample_ratio_mismatch")
         else "ok"
     )
+    period = report.get("period")
+    covers = f" (pages of {period['start']} .. {period['end']})" if period else ""
     lines = [
-        f"experiment {report['experiment']}",
+        f"experiment {report['experiment']}{covers}",
         f"sample ratio: p = {_cell(srm, '{:.3g}')} ({verdict})" if srm is not None else "sample ratio: -",
         "",
     ]

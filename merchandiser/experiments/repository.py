@@ -17,14 +17,20 @@ itself provides: the shares are the rollout, the report is the alarm.
 
 Writes check surfaces against the running experiments just read; two admins starting overlapping
 experiments in the same second could both pass (an admin route, not a hot path: accepted).
+
+Beside the definition, each item keeps ``started_at`` (its first write as running) and ``stopped_at``
+(when it was last stopped; none while it runs): the report's period. Stopping keeps the definition, since
+the report needs its declared shares and its variants (``stop``); ``delete`` forgets it.
 """
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +45,16 @@ logger = logging.getLogger(__name__)
 
 KEY = "name"
 DEFINITION = "definition"
+STARTED_AT, STOPPED_AT = "started_at", "stopped_at"
+
+
+@dataclass(frozen=True)
+class StoredExperiment:
+    """A definition and when it ran: from ``started_at`` to ``stopped_at`` (None: still running)."""
+
+    experiment: Experiment
+    started_at: datetime | None
+    stopped_at: datetime | None
 
 
 class ExperimentsTableSettings(BaseModel):
@@ -69,25 +85,53 @@ class ExperimentRepository:
         self.read_failures = 0  # serving kept the last known experiments this many times
 
     # --- admin: consistent reads, no cache -------------------------------------------------------
-    def put(self, experiment: Experiment) -> None:
+    def put(self, experiment: Experiment) -> StoredExperiment:
         """Creates or replaces ``experiment``; refuses one that overlaps a running experiment's surfaces."""
         check_surfaces_free(self.list(), experiment)
-        self.dynamodb.put_item(
-            TableName=self.table_name,
-            Item={
-                KEY: {"S": experiment.name},
-                DEFINITION: {"S": experiment.model_dump_json()},
-                "status": {"S": experiment.status},
-                "updated_at": {"S": datetime.now(UTC).isoformat()},
-            },
+        now = datetime.now(UTC)
+        found = self.dynamodb.get_item(
+            TableName=self.table_name, Key={KEY: {"S": experiment.name}}, ConsistentRead=True
         )
+        before = _stored(found["Item"]) if "Item" in found else None
+        started_at = before.started_at if before is not None and before.started_at else None
+        if started_at is None and experiment.running:
+            started_at = now
+        stopped_at = None
+        if not experiment.running:
+            stopped_at = (
+                before.stopped_at
+                if before is not None and before.stopped_at and not before.experiment.running
+                else now
+            )
+        item = {
+            KEY: {"S": experiment.name},
+            DEFINITION: {"S": experiment.model_dump_json()},
+            "status": {"S": experiment.status},
+            "updated_at": {"S": now.isoformat()},
+        }
+        for key, moment in ((STARTED_AT, started_at), (STOPPED_AT, stopped_at)):
+            if moment is not None:
+                item[key] = {"S": moment.isoformat()}
+        self.dynamodb.put_item(TableName=self.table_name, Item=item)
         self._cached = None  # this container sees its own write at once
+        return StoredExperiment(experiment, started_at, stopped_at)
 
     def get(self, name: str) -> Experiment:
+        return self.stored(name).experiment
+
+    def stored(self, name: str) -> StoredExperiment:
         item = self.dynamodb.get_item(TableName=self.table_name, Key={KEY: {"S": name}}, ConsistentRead=True)
         if "Item" not in item:
             raise UnknownExperimentError(f"no experiment named {name!r}")
-        return _from_item(item["Item"])
+        return _stored(item["Item"])
+
+    def stop(self, name: str) -> StoredExperiment:
+        """Stops ``name``: nobody is assigned any more, the definition stays for its report. Stopping a
+        stopped experiment changes nothing."""
+        current = self.stored(name)
+        if not current.experiment.running:
+            return current
+        return self.put(current.experiment.model_copy(update={"status": "stopped"}))
 
     def delete(self, name: str) -> None:
         old = self.dynamodb.delete_item(
@@ -99,12 +143,16 @@ class ExperimentRepository:
 
     def list(self) -> list[Experiment]:
         """Every experiment, running or stopped, by name."""
-        experiments: list[Experiment] = []
+        return [stored.experiment for stored in self.list_stored()]
+
+    def list_stored(self) -> builtins.list[StoredExperiment]:
+        """Every experiment with when it ran, by name."""
+        found: builtins.list[StoredExperiment] = []
         for page in self.dynamodb.get_paginator("scan").paginate(
             TableName=self.table_name, ConsistentRead=True
         ):
-            experiments.extend(_from_item(item) for item in page["Items"])
-        return sorted(experiments, key=lambda e: e.name)
+            found.extend(_stored(item) for item in page["Items"])
+        return sorted(found, key=lambda stored: stored.experiment.name)
 
     # --- serving: cached, never fails the page --------------------------------------------------
     def running(self) -> tuple[Experiment, ...]:
@@ -129,6 +177,13 @@ class ExperimentRepository:
 
 def _from_item(item: dict[str, Any]) -> Experiment:
     return parse_experiment(json.loads(item[DEFINITION]["S"]))
+
+
+def _stored(item: dict[str, Any]) -> StoredExperiment:
+    def moment(key: str) -> datetime | None:
+        return datetime.fromisoformat(item[key]["S"]) if key in item else None
+
+    return StoredExperiment(_from_item(item), moment(STARTED_AT), moment(STOPPED_AT))
 
 
 def create_table(dynamodb: Any, table_name: str) -> None:

@@ -33,16 +33,29 @@ def proposals(items: ItemModel, user: UserState, k: int, category: str | None = 
     return {name: proposal for name, proposal in found.items() if proposal is not None}
 
 
-def merge_proposals(found: Mapping[str, Proposal], k: int, exclude: frozenset[int]) -> Candidates:
-    quotas = {source: math.ceil(SOURCE_SHARES[source] * k) for source in found}
+def merge_proposals(
+    found: Mapping[str, Proposal],
+    k: int,
+    exclude: frozenset[int],
+    shares: Mapping[str, float] | None = None,
+) -> Candidates:
+    """``shares`` (source -> share of the ``k`` places it fills first) default to the registry's; a
+    source a caller's shares leave out fills no place first, only what the others leave over."""
+    shares = SOURCE_SHARES if shares is None else shares
+    quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
     return merge(found, quotas, k, exclude=exclude)
 
 
 def candidates(
-    items: ItemModel, user: UserState, k: int = CANDIDATES, category: str | None = None
+    items: ItemModel,
+    user: UserState,
+    k: int = CANDIDATES,
+    category: str | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates."""
-    return merge_proposals(proposals(items, user, k, category), k, user.purchased)
+    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; an
+    experiment variant pins other ``shares`` (default: the registry's)."""
+    return merge_proposals(proposals(items, user, k, category), k, user.purchased, shares)
 
 
 def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candidates:

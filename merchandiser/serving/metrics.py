@@ -6,6 +6,12 @@ request ran), ``Candidates<Source>`` (candidates each source put in, e.g. ``Cand
 ``ItemsServed``, ``DegradedResponses``, and ``Fallbacks`` with a ``kind`` dimension (one EMF blob per
 fallback, since a dimension applies to every metric of a blob).
 
+Per served page (``emit_page``), one more EMF blob with dimensions ``surface`` and ``variant``:
+``Impressions`` (1) and ``ItemsShown`` (the page's length), the online denominators of CTR and coverage;
+and ``ImpressionsDropped`` when impression records were dropped (a full buffer, refused by the stream).
+Clicks need the events and their attribution: the daily experiment report job computes CTR, conversion
+and coverage per surface and variant exactly (``merchandiser.experiments.kpis``) and emits them.
+
 Coverage (how much of the catalogue is ever shown) needs the item ids, not a count: the ``served``
 log line carries them, and a Logs Insights ``count_distinct(item)`` over it gives the coverage.
 """
@@ -15,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
 
 from merchandiser.serving.report import ServingReport
 
@@ -62,6 +68,8 @@ def emit(
             "recommendation_id": response.get("recommendation_id"),
             "model_version": response.get("model_version"),
             "surface": response.get("surface"),
+            "experiment": response.get("experiment"),
+            "variant": response.get("variant"),
             "served_items": items,
             "fallbacks": report.fallbacks,
             "stages_ms": {stage: round(seconds * 1000.0, 3) for stage, seconds in report.stages.items()},
@@ -69,3 +77,16 @@ def emit(
         },
     )
     return response
+
+
+def emit_page(metrics: Metrics, response: dict[str, Any], impressions_dropped: int) -> None:
+    """The page's online KPIs by surface and variant, in their own EMF blob (its dimensions apply to
+    every metric in it), and the impressions dropped since the last page."""
+    page = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
+    page.add_dimension(name="surface", value=str(response.get("surface") or "unknown"))
+    page.add_dimension(name="variant", value=str(response.get("variant") or "production"))
+    page.add_metric(name="Impressions", unit=MetricUnit.Count, value=1)
+    page.add_metric(name="ItemsShown", unit=MetricUnit.Count, value=len(response.get("items", [])))
+    page.flush_metrics()
+    if impressions_dropped:
+        metrics.add_metric(name="ImpressionsDropped", unit=MetricUnit.Count, value=impressions_dropped)

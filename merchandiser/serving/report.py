@@ -21,7 +21,10 @@ FEATURE_STORE = "feature_store"  # DynamoDB error or timeout: served without the
 RANKER = "ranker"  # ranker missing, corrupt or failing: candidates keep their retrieval order
 INDEX = "index"  # ANN index (or item factors) missing, corrupt or failing: popularity candidates
 MODEL = "model"  # the model dir is unusable: the last-resort list (runtime.last_resort_model)
-FALLBACKS = (FEATURE_STORE, RANKER, INDEX, MODEL)
+EXPERIMENTS = "experiments"  # the experiments table unreadable: the last known experiments (none: production)
+# the shopper's variant pins a model version this container has not loaded: the loaded one serves
+MODEL_VERSION = "model_version"
+FALLBACKS = (FEATURE_STORE, RANKER, INDEX, MODEL, EXPERIMENTS, MODEL_VERSION)
 
 # Stage names, in request order.
 STORE = "store"
@@ -41,6 +44,8 @@ class ServingReport:
     stages: dict[str, float] = field(default_factory=dict)  # stage -> seconds
     candidates: dict[str, int] = field(default_factory=dict)  # source -> candidates it put in
     fallbacks: list[str] = field(default_factory=list)  # kinds, in the order they happened, unique
+    # an interleaved page: per item, in page order, the team ("A" or "B") its ranker plays for
+    teams: list[str] | None = None
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:

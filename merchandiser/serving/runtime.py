@@ -1,5 +1,5 @@
-"""What a serving container builds once and reuses: the loaded model (with the catalogue overlay) and
-the DynamoDB resource.
+"""What a serving container builds once and reuses: the loaded model (with the catalogue overlay), the
+DynamoDB resource, the experiments (read through their short cache) and the impression log.
 
 Built on first use (not at import) so importing a handler never touches files or AWS.
 """
@@ -12,28 +12,34 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import boto3
+from botocore.config import Config
+
 from merchandiser.catalog import with_overlay
+from merchandiser.experiments import ExperimentRepository
+from merchandiser.serving.impressions import ImpressionLog
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
 from merchandiser.serving.recommender import Recommender
 from merchandiser.settings import RetailerRules, ServingSettings
-from merchandiser.store import BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
+from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
 
 logger = logging.getLogger(__name__)
 
 LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
 OVERLAY_TTL_SECONDS = 10.0  # an upserted item is served within this long, one GetItem per period
 MAX_PROMOTED = 100  # RuleOptions.promoted_item_ids' own limit
+# Impressions are put by a background thread: a slow stream delays records, never a page.
+KINESIS_CONFIG = Config(
+    connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
+)
+# The staff routes' small reads (gate decision, KPIs) answer a person waiting: fail fast, retry once.
+STAFF_S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
 
 
 @cache
-def s3_client():  # type: ignore[no-untyped-def]
-    """For the staff routes' small reads (gate decision, KPIs); built on first use."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3", config=Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
-    )
+def s3_client() -> Any:
+    """For the staff routes' small reads; built on first use."""
+    return boto3.client("s3", config=STAFF_S3_CONFIG)
 
 
 @cache
@@ -121,11 +127,55 @@ def with_promotions(rules: RetailerRules, promoted: tuple[str, ...]) -> Retailer
     return rules.model_copy(update={"promoted_item_ids": merged})
 
 
+def clock() -> float:
+    """When a page is served (its impression's timestamp); tests may replace it."""
+    return time.time()
+
+
+@cache
+def experiment_repository(table_name: str, cache_seconds: float, resource: Any) -> ExperimentRepository:
+    """Keyed by the feature store's resource too: a new resource (``reset``) reads the table anew. A client
+    of its own: the resource's ``meta.client`` hands back deserialized items."""
+    return ExperimentRepository(table_name, boto3.client("dynamodb", config=DYNAMODB_CONFIG), cache_seconds)
+
+
+def forget_experiments() -> None:
+    """The next page reads the experiments table again instead of waiting out the cache."""
+    experiment_repository.cache_clear()
+
+
+def experiments(settings: ServingSettings) -> ExperimentRepository:
+    """The running experiments, read through the feature store's resource (its short timeouts)."""
+    return experiment_repository(
+        settings.experiments_table, settings.experiments_cache_seconds, dynamodb_resource()
+    )
+
+
+_impression_logs: dict[tuple[str, int], ImpressionLog] = {}
+
+
+def impressions(settings: ServingSettings) -> ImpressionLog:
+    """The container's impression log for the stream (one background thread each)."""
+    key = (settings.events_stream, settings.impressions_buffer)
+    if key not in _impression_logs:
+        kinesis = boto3.client("kinesis", config=KINESIS_CONFIG)
+        _impression_logs[key] = ImpressionLog(kinesis, settings.events_stream, settings.impressions_buffer)
+    return _impression_logs[key]
+
+
+def wait_for_impressions(timeout: float) -> bool:
+    """Waits at most ``timeout`` seconds for every impression log of this process to empty; True if so."""
+    deadline = time.monotonic() + timeout
+    return all(log.wait(max(0.0, deadline - time.monotonic())) for log in list(_impression_logs.values()))
+
+
 def reset() -> None:
     """Forgets everything built so far (tests, and the twin after it swaps a model)."""
     global _last_resort
     loaded_model.cache_clear()
     dynamodb_resource.cache_clear()
     s3_client.cache_clear()
+    experiment_repository.cache_clear()
+    _impression_logs.clear()
     _last_resort = None
     _overlaid.clear()

@@ -5,14 +5,15 @@ and catalogue records in DynamoDB; the artifacts bucket's layout; model files on
 """
 
 from merchandiser.store.archive import (
+    ATHENA_RESULTS_PREFIX,
     DECISION_FILE,
     EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
     KPIS_KEY,
     MODELS_PREFIX,
     OUTPUT_PREFIX,
     PRODUCTION_POINTER,
-    REPORTS_PREFIX,
     TOMBSTONES_DIR,
     TOMBSTONES_PREFIX,
     USERS_PREFIX,
@@ -66,6 +67,7 @@ class FeatureStore(Shoppers, Sessions, Counters, StreamStats, ItemRecords):
 
 
 __all__ = [
+    "ATHENA_RESULTS_PREFIX",
     "BATCH_GET_LIMIT",
     "BUCKET_TTL",
     "CATALOG",
@@ -73,6 +75,7 @@ __all__ = [
     "DECISION_FILE",
     "DYNAMODB_CONFIG",
     "EVENTS_PREFIX",
+    "IMPRESSIONS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
     "ITEM_FACTORS",
@@ -85,7 +88,6 @@ __all__ = [
     "POPULARITY",
     "PRODUCTION_POINTER",
     "RANKER",
-    "REPORTS_PREFIX",
     "SEEN_EVENT_IDS_KEPT",
     "SERVING_FILES",
     "SESSION_EVENTS_KEPT",

@@ -3,13 +3,17 @@
 Bucket layout (one artifacts bucket):
 - ``events/year=YYYY/month=MM/day=DD/*.jsonl.gz``  raw events archived from the stream by Firehose, one
   JSON event per line (channel ``interactions``)
+- ``impressions/year=YYYY/month=MM/day=DD/*.jsonl.gz``  one impression record per served page, archived
+  from the same stream (``merchandiser.serving.impressions``); the experiment report reads both
+- ``reports/experiments/<name>/``, ``reports/kpis/``  the daily experiment reports and online KPIs
+  (``merchandiser.experiments.reports``, ``.daily``); ``athena-results/`` their queries' result files;
+  ``reports/kpis.json`` the KPIs per day of the last two weeks from the same job (``GET /kpis``)
 - ``events/_tombstones/<user_id>.json``  one per erased shopper (DELETE /users/{id}); inside the
   interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files
 - ``catalog/items/``, ``catalog/users/``   catalogue and shopper attributes (channels ``items``, ``users``)
 - ``training-output/<job>/output/model.tar.gz``  what the job writes (SM_MODEL_DIR, packed by SageMaker)
 - ``models/<version>/``, ``models/production.json``  published models and the production pointer;
   ``models/<version>/decision.json`` the quality gate's decision on each trained model
-- ``reports/kpis.json``  the online KPIs per day, written by the daily experiment job (``GET /kpis``)
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 EVENTS_PREFIX = "events/"
+IMPRESSIONS_PREFIX = "impressions/"
+ATHENA_RESULTS_PREFIX = "athena-results/"
 TOMBSTONES_DIR = "_tombstones"
 TOMBSTONES_PREFIX = f"{EVENTS_PREFIX}{TOMBSTONES_DIR}/"
 ITEMS_PREFIX = "catalog/items/"
@@ -29,8 +35,7 @@ OUTPUT_PREFIX = "training-output/"
 MODELS_PREFIX = "models/"
 PRODUCTION_POINTER = "models/production.json"
 DECISION_FILE = "decision.json"
-REPORTS_PREFIX = "reports/"
-KPIS_KEY = f"{REPORTS_PREFIX}kpis.json"
+KPIS_KEY = "reports/kpis.json"
 
 
 def decision_key(model_version: str) -> str:

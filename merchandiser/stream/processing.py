@@ -1,7 +1,9 @@
 """Turning behaviour events into fresh session state and trending counters, each event exactly once.
 
-Producers put JSON events (``schemas.Event``) on the stream, partition key = user id. A batch goes
-through two stages:
+Producers put JSON events (``schemas.Event``) on the stream, partition key = user id; serving puts one
+impression record per served page on the same stream (``schemas.is_impression``): the processor counts
+and skips those (they are the archive's and the experiment report's, not behaviour), never
+dead-letters them. A batch goes through two stages:
 
 1. per record (the record handler of a Powertools partial processor): decode and validate. A record no retry
    can fix (not JSON, unknown type, missing field, too large) goes to the dead-letter queue with its raw
@@ -15,7 +17,7 @@ through two stages:
 
 A shopper whose write still fails has all their records reported as batch item failures, so the event
 source mapping retries them; their ids are not in the session, so the retry counts them once.
-Per invocation: records in = processed + duplicates + dead-lettered + failed.
+Per invocation: records in = processed + duplicates + dead-lettered + failed + impressions.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BasePartialProcessor
 from pydantic import ValidationError
 
-from merchandiser.schemas import MAX_EVENT_BYTES, Event
+from merchandiser.schemas import MAX_EVENT_BYTES, Event, is_impression
 from merchandiser.store import (
     BATCH_GET_LIMIT,
     BUCKET_TTL,
@@ -65,12 +67,21 @@ _PYDANTIC_CODES = {"missing": "MISSING_FIELD", "extra_forbidden": "UNKNOWN_FIELD
 def parse_event(raw: bytes) -> Event:
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEventError("OVERSIZED", f"payload of {len(raw)} bytes exceeds {MAX_EVENT_BYTES}")
+    return validate_event(decode(raw))
+
+
+def decode(raw: bytes) -> dict[str, Any]:
+    """A stream record's JSON object."""
     try:
         document = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidEventError("MALFORMED_JSON", f"not JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise InvalidEventError("NOT_AN_OBJECT", "an event must be a JSON object")
+    return document
+
+
+def validate_event(document: dict[str, Any]) -> Event:
     try:
         return Event.model_validate(document)
     except ValidationError as exc:
@@ -99,18 +110,35 @@ class StreamRecord:
 
 @dataclass(frozen=True)
 class Parsed:
-    """The per-record stage's answer: the event, or why the record can never become one."""
+    """The per-record stage's answer: the event, an impression (skipped), or why the record can never
+    become an event."""
 
     record: StreamRecord
     event: Event | None = None
     rejection: InvalidEventError | None = None
+    impression: bool = False
 
 
 def parse_record(record: StreamRecord) -> Parsed:
     try:
-        return Parsed(record, event=parse_event(record.data))
+        if len(record.data) > MAX_EVENT_BYTES:
+            # an impression of a long page may be larger than any event; anything else is oversized
+            if _large_impression(record.data):
+                return Parsed(record, impression=True)
+            return Parsed(record, event=parse_event(record.data))
+        document = decode(record.data)
+        if is_impression(document):
+            return Parsed(record, impression=True)
+        return Parsed(record, event=validate_event(document))
     except InvalidEventError as exc:
         return Parsed(record, rejection=exc)
+
+
+def _large_impression(raw: bytes) -> bool:
+    try:
+        return is_impression(decode(raw))
+    except InvalidEventError:
+        return False
 
 
 @dataclass
@@ -126,6 +154,7 @@ class BatchOutcome:
     conflicts: int = 0
     uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
     stats_writes: int = 0  # UpdateItem calls on the stream figures (one per batch with new events)
+    impressions: int = 0  # impression records on the stream, skipped (not behaviour events)
 
     @property
     def failed(self) -> int:
@@ -197,7 +226,7 @@ class EventProcessor:
         return self.apply([parse_record(record) for record in records])
 
     def apply(self, parsed: Sequence[Parsed]) -> BatchOutcome:
-        outcome = BatchOutcome(records_in=len(parsed))
+        outcome = BatchOutcome(records_in=len(parsed), impressions=sum(p.impression for p in parsed))
         rejected = [(p.record, p.rejection) for p in parsed if p.rejection is not None]
         if rejected:
             try:

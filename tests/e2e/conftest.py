@@ -27,7 +27,9 @@ def serving_twin(work: Path) -> Twin:
     return twin
 
 
-@pytest.fixture(scope="session")
+# Package scope: the twin (its poller thread swaps os.environ around each handler call) stops before the
+# integration and unit tests run in the same process.
+@pytest.fixture(scope="package")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     twin = serving_twin(tmp_path_factory.mktemp("twin"))
     try:

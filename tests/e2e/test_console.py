@@ -24,7 +24,17 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, expect, sy
 
 from local_twin.console_server import TwinApi, start_console
 from local_twin.twin import Twin
-from merchandiser.experiments import Period, experiment_days, kpis, report, write_kpis
+from merchandiser.api import ExperimentReport, ExperimentStopped, KpiDocument
+from merchandiser.experiments import (
+    Period,
+    document_period,
+    duckdb_query,
+    experiment_days,
+    kpi_document,
+    kpi_rows,
+    report,
+    write_kpis,
+)
 from tests.experiment_archive import DAY, HOLDOUT_SPLIT, HOUR, MINUTE, event, impression, write_records
 
 pytestmark = pytest.mark.slow
@@ -33,10 +43,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO_ROOT / "build" / "console"
 SECOND = timedelta(seconds=1)
 SHOPPER = "console-shopper"  # a shopper of this module's own, so other tests' shoppers stay as they were
-NO_EXPERIMENT_ROUTES = (
-    "the experiment routes (GET /experiments, PUT /experiments/{name}) are not in this API yet: they come "
-    "with 'Closing the loop' (branch loop); this test runs once they exist"
-)
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +132,6 @@ def home_ids(twin: Twin, user: str) -> list[str]:
     return [item["item_id"] for item in page["items"]]
 
 
-def experiment_routes(twin: Twin) -> bool:
-    status, answer = api_json(twin, "GET", "/experiments")
-    return not (status == 404 and "no route" in str(answer.get("message", "")))
-
-
 @pytest.fixture(scope="module")
 def shopper_with_events(twin: Twin) -> str:
     """A new shopper with three events through POST /events, applied by the stream's processor."""
@@ -153,7 +154,7 @@ def shopper_with_events(twin: Twin) -> str:
 
 
 @pytest.fixture(scope="module")
-def kpi_document(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+def stored_kpis(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The daily job's KPI document over a week of pages on three surfaces, stored where GET /kpis reads."""
     archive = tmp_path_factory.mktemp("archive")
     first = date.today() - timedelta(days=6)
@@ -177,7 +178,10 @@ def kpi_document(twin: Twin, tmp_path_factory: pytest.TempPathFactory) -> dict[s
                     )
     write_records(archive, "impressions", pages)
     write_records(archive, "events", events)
-    document = kpis(archive, period=Period(first, date.today()), catalogue_size=150)
+    period = document_period(date.today(), days=7)
+    assert period.start == first
+    document = kpi_document(kpi_rows(duckdb_query(archive), period), period, 150, datetime.now(UTC))
+    KpiDocument.model_validate(document)
     write_kpis(twin.client("s3"), twin.state()["artifacts_bucket"], document)
     return document
 
@@ -260,12 +264,12 @@ def test_the_catalogue_finds_items_and_lists_new_ones(twin: Twin, console: str, 
 
 
 def test_the_kpi_view_charts_the_daily_document(
-    twin: Twin, console: str, page: Page, kpi_document: dict[str, Any]
+    twin: Twin, console: str, page: Page, stored_kpis: dict[str, Any]
 ) -> None:
     problems = Problems(page)
     open_view(page, console, "kpis")
     expect(page.locator("#kpi-charts canvas")).to_have_count(3)
-    for surface in kpi_document["surfaces"]:
+    for surface in stored_kpis["surfaces"]:
         expect(page.locator("#kpi-charts table")).to_contain_text(surface)
     screenshot(page, "kpis")
     assert problems.errors == [] and problems.failed == []
@@ -274,8 +278,6 @@ def test_the_kpi_view_charts_the_daily_document(
 def test_the_experiments_view_lists_experiments_without_an_error(
     twin: Twin, console: str, page: Page
 ) -> None:
-    if not experiment_routes(twin):
-        pytest.skip(NO_EXPERIMENT_ROUTES)
     problems = Problems(page)
     open_view(page, console, "experiments")
     expect(page.locator("#experiment-list table, #experiment-list .empty")).to_have_count(1)
@@ -287,7 +289,8 @@ def test_the_experiments_view_shows_a_report_as_the_contract_has_it(
     console: str, page: Page, tmp_path: Path
 ) -> None:
     # Given the API's answers, made by the project's own report and KPI code over five days of a split
-    # (routed in the browser: the experiment routes are not in this API yet, their contract is)
+    # (routed in the browser, so that the report is this test's own: the shared twin's archive holds the
+    # pages of other tests' experiments)
     definition = HOLDOUT_SPLIT.model_dump(mode="json")
     start = date.today() - timedelta(days=4)
     first_page = pd.Timestamp(start, tz="UTC").to_pydatetime() + 10 * HOUR
@@ -306,8 +309,12 @@ def test_the_experiments_view_shows_a_report_as_the_contract_has_it(
                 )
     write_records(tmp_path, "impressions", pages)
     write_records(tmp_path, "events", events)
-    answer = report("exp", tmp_path, definition=HOLDOUT_SPLIT)
-    answer["days"] = experiment_days(kpis(tmp_path, period=Period(start, date.today())), "exp")
+    generated = {"period": {"start": start.isoformat(), "end": date.today().isoformat()}, "engine": "duckdb"}
+    answer = {**report("exp", tmp_path, definition=HOLDOUT_SPLIT), **generated, "generated_at": "2026-11-30"}
+    period = Period(start, date.today())
+    rows = kpi_rows(duckdb_query(tmp_path), period)
+    answer["days"] = experiment_days(kpi_document(rows, period, None, datetime.now(UTC)), "exp")
+    ExperimentReport.model_validate(answer)
     sent: list[tuple[str, Any]] = []
 
     def experiments_api(request_route: Route) -> None:
@@ -317,6 +324,8 @@ def test_the_experiments_view_shows_a_report_as_the_contract_has_it(
             body: Any = {"experiments": [{**definition, "updated_at": "2026-11-30T06:00:00+00:00"}]}
         elif "/report" in request.url:
             body = answer
+        elif request.method == "DELETE":
+            body = ExperimentStopped(name="exp", status="stopped").model_dump(mode="json")
         else:
             body = request.post_data_json
         request_route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
@@ -332,15 +341,15 @@ def test_the_experiments_view_shows_a_report_as_the_contract_has_it(
     expect(report_box).to_contain_text("ctr")
     expect(report_box).to_contain_text("personalized vs holdout")
     expect(report_box.locator("canvas")).to_have_count(2)
-    assert ("GET /experiments/exp/report?by=day", None) in sent
+    assert ("GET /experiments/exp/report", None) in sent
     screenshot(page, "experiments-report")
-    # And stopping it sends the definition back with status "stopped"
+    # And stopping it is DELETE /experiments/{name}
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#experiment-list button:has-text('stop')")
     expect(page.locator("#experiment-list")).to_be_visible()
     page.wait_for_function("() => document.querySelector('#experiment-list .loading') === null")
-    stops = [body for request, body in sent if request == "PUT /experiments/exp"]
-    assert stops == [{**definition, "status": "stopped"}]
+    assert ("DELETE /experiments/exp", None) in sent
+    assert not [request for request, _ in sent if request.startswith("PUT")]
     assert problems.errors == []
 
 
@@ -348,8 +357,6 @@ def test_the_experiments_view_shows_a_report_as_the_contract_has_it(
 def test_an_experiment_created_in_the_form_is_in_the_experiment_list(
     twin: Twin, console: str, page: Page, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if not experiment_routes(twin):
-        pytest.skip(NO_EXPERIMENT_ROUTES)
     name = "console-similar-test"
     open_view(page, console, "experiments")
     page.fill("#experiment-form [name=name]", name)

@@ -16,15 +16,27 @@ pytestmark = pytest.mark.slow
 ROUTES = [(method, resource) for method, resource, _ in API_ROUTES]
 
 
+# Stopped: it exists for the experiment routes, and no shopper of the shared twin is assigned to it.
+EXPERIMENT = {
+    "name": "cred-check", "surfaces": ["rank"], "status": "stopped",
+    "variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.5, "policy": "popularity"}],
+}  # fmt: skip
+
+
 def valid_request(twin: Twin, method: str, resource: str) -> tuple[str, Any]:
     """A path and a body each route accepts with a 2xx."""
     item = twin_item(twin)
     path = resource.replace("{user_id}", "u-cred").replace("{item_id}", item)
+    path = path.replace("{name}", EXPERIMENT["name"])
+    if "{name}" in resource:  # the experiment the route reads or stops exists
+        stored = api_client.send("PUT", f"{api(twin)}/experiments/cred-check", EXPERIMENT, signed=True)
+        assert stored.status == 200, stored.body
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/users/{user_id}/rank"): {"item_ids": [item]},
         ("POST", "/users/{user_id}/rerank"): {"items": [{"item_id": item, "score": 1.0}]},
         ("POST", "/events"): {"events": [{"user_id": "u-cred", "item_id": item, "event_type": "view"}]},
         ("PUT", "/items/{item_id}"): {"title": "Credential Check Mug", "category": "kitchen"},
+        ("PUT", "/experiments/{name}"): EXPERIMENT,
     }
     return f"{api(twin)}{path}", bodies.get((method, resource))
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from merchandiser import settings
 from stacks.constants import SERVING_FUNCTIONS
 from tests.infra.conftest import STACKS, Synthesized, make_tiny_layers
+from tests.routes import ADMIN_ROUTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,9 +27,11 @@ FUNCTION_SETTINGS: dict[str, type[settings.FunctionSettings]] = {
     "reranking": settings.ServingSettings,
     "events-api": settings.EventsApiSettings,
     "catalog": settings.CatalogSettings,
+    "experiments": settings.ExperimentsSettings,
     "event-processor": settings.EventProcessorSettings,
     "start-training": settings.TrainingTriggerSettings,
     "publish": settings.PublishSettings,
+    "experiment-report": settings.ExperimentReportSettings,
 }
 SERVING = {"retrieval", "ranking", "reranking"}
 ROUTES = {
@@ -48,17 +51,14 @@ ROUTES = {
     ("GET", "/items"): "retrieval",
     ("GET", "/events/stats"): "retrieval",
     ("GET", "/kpis"): "retrieval",
+    ("GET", "/experiments"): "experiments",
+    ("PUT", "/experiments/{name}"): "experiments",
+    ("GET", "/experiments/{name}"): "experiments",
+    ("DELETE", "/experiments/{name}"): "experiments",
+    ("GET", "/experiments/{name}/report"): "experiments",
 }
-# Signed with SigV4: the retailer's back office, and staff through the console's identity pool.
-IAM_ROUTES = {
-    ("PUT", "/items/{item_id}"),
-    ("DELETE", "/users/{user_id}"),
-    ("GET", "/model"),
-    ("GET", "/users/{user_id}/events"),
-    ("GET", "/items"),
-    ("GET", "/events/stats"),
-    ("GET", "/kpis"),
-}
+# Admin routes: the retailer's back office signs them (SigV4); the IAM work picks them up from here.
+ADMIN_FUNCTIONS = {"catalog", "experiments"}
 # The only actions allowed on Resource "*": none of them supports resource-level permissions.
 WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",  # active tracing on every function
@@ -93,8 +93,8 @@ def functions_by_key(synthesized: Synthesized) -> dict[str, tuple[str, dict[str,
 
 def test_tables_have_keys_on_demand_pitr_and_sessions_ttl(synthesized: Synthesized) -> None:
     data = template(synthesized, "Merchandiser-Data")
-    data.resource_count_is("AWS::DynamoDB::Table", 3)
-    for key in ("user_id", "item_id"):
+    data.resource_count_is("AWS::DynamoDB::Table", 4)
+    for key in ("user_id", "item_id", "name"):  # "name": the experiments (experiments.create_table's shape)
         data.has_resource_properties(
             "AWS::DynamoDB::Table",
             {
@@ -170,24 +170,43 @@ def test_event_source_mapping_bisects_retries_and_parks_failures_in_the_dlq(synt
     assert any(s["Effect"] == "Deny" for s in policy["Properties"]["PolicyDocument"]["Statement"])
 
 
-def test_events_are_archived_to_s3_by_date_gzipped(synthesized: Synthesized) -> None:
+def test_events_and_impressions_are_archived_to_s3_each_under_its_prefix_by_date_gzipped(
+    synthesized: Synthesized,
+) -> None:
     template(synthesized, "Merchandiser-Streaming").has_resource_properties(
         "AWS::KinesisFirehose::DeliveryStream",
         {
             "DeliveryStreamType": "KinesisStreamAsSource",
             "ExtendedS3DestinationConfiguration": Match.object_like(
                 {
-                    "Prefix": "events/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/",
+                    # dynamic partitioning on the record's type (events/ or impressions/), then arrival date
+                    "Prefix": "!{partitionKeyFromQuery:table}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/"
+                    "day=!{timestamp:dd}/",
+                    "DynamicPartitioningConfiguration": Match.object_like({"Enabled": True}),
+                    "ErrorOutputPrefix": Match.string_like_regexp(
+                        r"^events-errors/!\{firehose:error-output-type\}/"
+                    ),
                     "CompressionFormat": "GZIP",
-                    # what training/channels.py reads: *.jsonl.gz, one event per line
+                    # what training/channels.py and the report's tables read: *.jsonl.gz, one record per line
                     "FileExtension": ".jsonl.gz",
                     "ProcessingConfiguration": {
                         "Enabled": True,
                         "Processors": [
                             {
+                                "Type": "MetadataExtraction",
+                                "Parameters": [
+                                    {
+                                        "ParameterName": "MetadataExtractionQuery",
+                                        "ParameterValue": '{table: (if .record_type == "impression" then '
+                                        '"impressions" else "events" end)}',
+                                    },
+                                    {"ParameterName": "JsonParsingEngine", "ParameterValue": "JQ-1.6"},
+                                ],
+                            },
+                            {
                                 "Type": "AppendDelimiterToRecord",
                                 "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}],
-                            }
+                            },
                         ],
                     },
                 }
@@ -244,7 +263,7 @@ def test_the_staff_routes_are_signed_and_read_only_the_gate_decisions_and_kpis(
         )
         if props["AuthorizationType"] == "AWS_IAM"
     }
-    assert signed == IAM_ROUTES
+    assert signed == ADMIN_ROUTES
     _, retrieval = functions_by_key(synthesized)["retrieval"]
     assert "ARTIFACTS_BUCKET" in retrieval["Properties"]["Environment"]["Variables"]
     reads = [
@@ -410,7 +429,9 @@ def test_training_schedule_and_training_completed_rules(synthesized: Synthesized
 def test_monitoring_has_dashboard_alarms_and_topic(synthesized: Synthesized) -> None:
     monitoring = template(synthesized, "Merchandiser-Monitoring")
     monitoring.resource_count_is("AWS::CloudWatch::Dashboard", 1)
-    monitoring.resource_count_is("AWS::CloudWatch::Alarm", 5)  # + one per asynchronous function's DLQ
+    # + one per asynchronous function's DLQ (start_training, publish, experiment_report), + CTR against its
+    # baseline per surface
+    monitoring.resource_count_is("AWS::CloudWatch::Alarm", 3 + 3 + 6)
     monitoring.resource_count_is("AWS::SNS::Topic", 1)
     for metric in ("5XXError", "IteratorAge", "ApproximateNumberOfMessagesVisible"):
         monitoring.has_resource_properties("AWS::CloudWatch::Alarm", {"MetricName": metric})

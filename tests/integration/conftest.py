@@ -10,6 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from merchandiser.experiments import create_table
+
 
 @dataclass(frozen=True)
 class Aws:
@@ -22,6 +24,7 @@ class Aws:
     sessions_table: str = "sessions"
     items_table: str = "items"
     artifacts_bucket: str = "artifacts"
+    experiments_table: str = "experiments"
 
     def env(self) -> dict[str, str]:
         return {
@@ -31,6 +34,7 @@ class Aws:
             "ITEMS_TABLE": self.items_table,
             "DEAD_LETTER_QUEUE_URL": self.queue_url,
             "EVENTS_STREAM": self.stream,
+            "EXPERIMENTS_TABLE": self.experiments_table,
         }
 
     def dead_letters(self) -> list[dict[str, Any]]:
@@ -57,6 +61,7 @@ def aws() -> Iterator[Aws]:
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        create_table(boto3.client("dynamodb"), "experiments")
         boto3.client("dynamodb").update_time_to_live(
             TableName="sessions", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
         )

@@ -383,3 +383,46 @@ def test_a_failed_stats_write_keeps_the_sessions_and_the_batch_succeeds(aws, han
     assert response == {"batchItemFailures": []}
     assert handler.outcome.processed == 1 and handler.outcome.stats_writes == 0
     assert handler.store.stream_figures(datetime.fromtimestamp(NOW, UTC)).events_last_hour == 0
+
+
+def impression_record(recommendation_id: str, items: int = 10) -> dict[str, Any]:
+    return {
+        "record_type": "impression",
+        "recommendation_id": recommendation_id,
+        "user_id": "u1",
+        "surface": "rank",
+        "experiment": "",
+        "variant": "production",
+        "model_version": "m-1",
+        "timestamp": "2026-11-22T10:00:00.000Z",
+        "items": [{"item_id": f"item-{n:04d}", "position": n, "source": "request"} for n in range(items)],
+    }
+
+
+def test_impressions_on_the_stream_are_counted_and_skipped_never_dead_lettered(aws, handler):
+    # Given a batch of events and impression records, one of them a 1,000-item page larger than any event
+    records = [
+        record(event("e1"), 0),
+        record(impression_record("r1"), 1),
+        record(impression_record("r2", items=1000), 2),
+        record(event("e2", item_id="i2"), 3),
+    ]
+    assert len(base64.b64decode(records[2]["kinesis"]["data"])) > 4096
+    # When the processor handles it
+    response = handler({"Records": records})
+    # Then the events are processed, the impressions counted and skipped, nothing fails or is dead-lettered
+    assert response == {"batchItemFailures": []} and aws.dead_letters() == []
+    outcome = handler.outcome
+    assert (outcome.processed, outcome.impressions, outcome.dead_lettered, outcome.failed) == (2, 2, 0, 0)
+    assert (
+        outcome.records_in
+        == outcome.processed + outcome.duplicates + outcome.dead_lettered + outcome.impressions
+    )
+    assert [e["event_id"] for e in session(aws, "u1")["events"]] == ["e1", "e2"]
+
+
+def test_an_oversized_record_that_is_not_an_impression_is_still_dead_lettered(aws, handler):
+    payload = {**event("e1"), "context": {"note": "x" * 5000}}
+    handler({"Records": [record(payload, 0), record(b"{" + b"x" * 5000, 1)]})
+    assert [dead["reason_code"] for dead in aws.dead_letters()] == ["OVERSIZED", "OVERSIZED"]
+    assert handler.outcome.impressions == 0

@@ -33,17 +33,20 @@ def call(aws, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Call:  # type
     store.put_profiles(user_profiles(model_dir), model_version="test")
     from lambdas.catalog import handler as catalog
     from lambdas.events_api import handler as events_api
+    from lambdas.experiments import handler as experiments
     from lambdas.ranking import handler as ranking
     from lambdas.reranking import handler as reranking
     from lambdas.retrieval import handler as retrieval
 
     catalog.store.cache_clear()
+    experiments.repository.cache_clear()
     modules = {
         "retrieval": retrieval,
         "ranking": ranking,
         "reranking": reranking,
         "catalog": catalog,
         "events_api": events_api,
+        "experiments": experiments,
     }
 
     def send(
@@ -460,6 +463,21 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
     (*RERANK, "", {"items": ONE, "rules": {"explore_item_ids": ["nope"]}}, 404),
     (*RERANK, "", {"items": ONE, "rules": {"boost": True}}, 422),
     (*RERANK, "", {"items": ONE, "rules": {"exclude_item_ids": "i00"}}, 422),
+    ("experiments", "PUT", "/experiments/{name}", "/experiments/e1", "", b"{", 400),
+    ("experiments", "PUT", "/experiments/{name}", "/experiments/e1", "", [], 422),
+    (
+        "experiments",
+        "PUT",
+        "/experiments/{name}",
+        "/experiments/e1",
+        "",
+        {"name": "e1", "surfaces": ["home"]},
+        422,
+    ),
+    ("experiments", "PUT", "/experiments/{name}", "/experiments/Bad%20Name", "", {"name": "x"}, 422),
+    ("experiments", "GET", "/experiments/{name}", "/experiments/nobody", "", None, 404),
+    ("experiments", "DELETE", "/experiments/{name}", "/experiments/nobody", "", None, 404),
+    ("experiments", "GET", "/experiments/{name}/report", "/experiments/nobody/report", "", None, 404),
     (*EVENTS, "", b"{", 400),
     (*EVENTS, "", {"events": []}, 422),
     (*EVENTS, "", {"events": [EVENT] * 501}, 422),
@@ -518,5 +536,7 @@ def test_a_body_in_another_media_type_is_a_415_not_a_500(call: Call, content_typ
 def test_every_route_has_bad_input_cases() -> None:
     covered = {(method, resource) for _, method, resource, *_ in BAD_INPUT}
     # nothing a caller can get wrong (the 404 of GET /kpis is in test_staff_routes.py)
-    no_input = {("GET", "/health"), ("GET", "/model"), ("GET", "/events/stats"), ("GET", "/kpis")}
+    no_input = {("GET", "/health"), ("GET", "/experiments")} | {
+        ("GET", "/model"), ("GET", "/events/stats"), ("GET", "/kpis"),
+    }  # fmt: skip
     assert covered | no_input == {(method, path) for method, path, _ in API_ROUTES}

@@ -38,7 +38,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return data
 
 
-def train(shop: Path, out: Path) -> dict[str, Any]:
+def train(shop: Path, out: Path, engine: str = "local") -> dict[str, Any]:
     """Runs training/train.py as a script, the way the SageMaker container does."""
     hyperparameters = out / "hyperparameters.json"
     # SageMaker passes every hyperparameter as a string
@@ -59,12 +59,14 @@ def train(shop: Path, out: Path) -> dict[str, Any]:
             "32",
             "--hyperparameters-json",
             str(hyperparameters),
+            "--engine",
+            engine,
         ],
         env=env,
         cwd=out,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,
         check=False,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -80,9 +82,23 @@ def runs(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Pat
     return results
 
 
-def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dict[str, Any]]]) -> None:
+@pytest.fixture(scope="module")
+def spark_run(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("spark")
+    return out, train(shop, out, engine="spark")
+
+
+@pytest.fixture(params=["local", "spark"])
+def finished(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any]]:
+    """The same contract for both engines: a finished job's output dir and evaluation."""
+    if request.param == "spark":
+        return request.getfixturevalue("spark_run")  # type: ignore[no-any-return]
+    return request.getfixturevalue("runs")[0]  # type: ignore[no-any-return]
+
+
+def test_model_dir_holds_every_artifact_with_its_hash(finished: tuple[Path, dict[str, Any]]) -> None:
     # Given a finished job / When its manifest is verified / Then every artifact is listed and matches
-    out, evaluation = runs[0]
+    out, evaluation = finished
     manifest = read_manifest(out / "model", verify=True)
     expected = {
         CATALOG,
@@ -101,8 +117,8 @@ def test_model_dir_holds_every_artifact_with_its_hash(runs: list[tuple[Path, dic
     assert manifest["data"]["first_timestamp"] and manifest["data"]["last_timestamp"]
 
 
-def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    out, evaluation = runs[0]
+def test_user_features_cover_every_user(finished: tuple[Path, dict[str, Any]]) -> None:
+    out, evaluation = finished
     with gzip.open(out / "model" / USER_FEATURES, "rt") as lines:
         records = [json.loads(line) for line in lines]
     assert len(records) == evaluation["data"]["users"]
@@ -112,8 +128,8 @@ def test_user_features_cover_every_user(runs: list[tuple[Path, dict[str, Any]]])
     assert 0 < len(first["history"]) <= 200 and first["attributes"]
 
 
-def test_evaluation_reports_every_model_and_the_split(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    _, evaluation = runs[0]
+def test_evaluation_reports_every_model_and_the_split(finished: tuple[Path, dict[str, Any]]) -> None:
+    _, evaluation = finished
     assert {"models", "data", "split"} <= set(evaluation)
     for name in MODELS:
         assert set(METRICS) <= set(evaluation["models"][name])
@@ -121,9 +137,20 @@ def test_evaluation_reports_every_model_and_the_split(runs: list[tuple[Path, dic
     assert evaluation["split"]["test_rows"] > 0
 
 
-def test_pipeline_beats_popularity(runs: list[tuple[Path, dict[str, Any]]]) -> None:
-    models = runs[0][1]["models"]
+def test_pipeline_beats_popularity(finished: tuple[Path, dict[str, Any]]) -> None:
+    models = finished[1]["models"]
     assert models["pipeline"]["ndcg@10"] > models["popularity"]["ndcg@10"]
+
+
+def test_the_spark_model_serves_and_scores_within_5_percent_of_the_local_one(
+    runs: list[tuple[Path, dict[str, Any]]], spark_run: tuple[Path, dict[str, Any]]
+) -> None:
+    # Given the same data and flags on both engines
+    local, spark = runs[0][1]["models"]["pipeline"], spark_run[1]["models"]["pipeline"]
+    # Then the served pages score alike, and serving loads the Spark job's artifacts unchanged
+    assert spark["ndcg@10"] == pytest.approx(local["ndcg@10"], rel=0.05)
+    model = Model.load(spark_run[0] / "model")
+    assert len(similar(model.items, str(model.items.catalog.item_ids[0]), 5)) == 5
 
 
 def test_two_runs_give_the_same_metrics_and_artifacts(runs: list[tuple[Path, dict[str, Any]]]) -> None:

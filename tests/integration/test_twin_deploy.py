@@ -61,7 +61,12 @@ def test_deploy_creates_every_resource_under_the_names_it_returns(
     resources, _, seconds = deployed
     print(f"\ndeploy_to_moto: {seconds:.1f} s")
     dynamodb = client(moto_endpoint, "dynamodb")
-    for table in (resources.users_table, resources.items_table, resources.sessions_table):
+    for table in (
+        resources.users_table,
+        resources.items_table,
+        resources.sessions_table,
+        resources.experiments_table,
+    ):
         assert dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
     ttl = dynamodb.describe_time_to_live(TableName=resources.sessions_table)["TimeToLiveDescription"]
     assert ttl.get("AttributeName") == "expires_at"
@@ -78,8 +83,8 @@ def test_every_function_exists_with_the_environment_it_returns(
     resources, _, _ = deployed
     lambda_client = client(moto_endpoint, "lambda")
     assert set(resources.function_names) == {
-        "retrieval", "ranking", "reranking", "events_api", "catalog", "event_processor", "start_training",
-        "publish",
+        "retrieval", "ranking", "reranking", "events_api", "catalog", "experiments", "event_processor",
+        "start_training", "publish", "experiment_report",
     }  # fmt: skip
     for key, name in resources.function_names.items():
         configuration = lambda_client.get_function_configuration(FunctionName=name)
@@ -89,6 +94,10 @@ def test_every_function_exists_with_the_environment_it_returns(
     serving = resources.environment_for("retrieval")
     assert serving["USERS_TABLE"] == resources.users_table  # cross-stack references resolved
     assert resources.environment_for("events_api")["EVENTS_STREAM"] == resources.events_stream
+    # every served page's impression goes on the same stream; the running experiments come from their table
+    assert serving["EVENTS_STREAM"] == resources.events_stream
+    assert serving["EXPERIMENTS_TABLE"] == resources.experiments_table
+    assert resources.environment_for("experiments")["EXPERIMENTS_TABLE"] == resources.experiments_table
     assert (
         resources.environment_for("event_processor")["DEAD_LETTER_QUEUE_URL"]
         == resources.dead_letter_queue_url

@@ -126,7 +126,7 @@ def test_surfaces_are_one_constant():
         ),
         (
             {"variants": [{"name": "a", "share": 1.0, "policy": "popularity", "model_version": "v2"}]},
-            "a policy list takes no model_version or source_shares",
+            "a policy list takes no model_version, source_shares or order",
         ),
         (
             {"variants": [{"name": "a", "share": 1.0, "kind": "interleaving"}]},
@@ -161,7 +161,7 @@ def test_surfaces_are_one_constant():
                     }
                 ]
             },
-            "an interleaving variant pins policy, model_version and source_shares on its rankers",
+            "an interleaving variant pins policy, model_version, source_shares and order on its rankers",
         ),
         (
             {"variants": [{"name": "a", "share": 1.0, "rankers": [{"name": "x"}, {"name": "y"}]}]},
@@ -181,7 +181,7 @@ def test_surfaces_are_one_constant():
                     }
                 ]
             },
-            "ranker 'x': a policy list takes no model_version or source_shares",
+            "ranker 'x': a policy list takes no model_version, source_shares or order",
         ),
         ({"status": "paused"}, "status: Input should be 'running' or 'stopped'"),
     ],

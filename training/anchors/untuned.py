@@ -6,7 +6,7 @@ recommends the top k item rows per user, with the user's purchased rows masked w
 top k (as benfred/implicit filters liked items), equal scores going to the more popular item. Users
 without a history get popularity, as in ``training/evaluation.py``.
 
-- ``own_als``: the project's ``merchandiser.als.fit_als``, users folded in exactly as serving does;
+- ``own_als``: the project's ``merchandiser.catalog.fit_als``, users folded in exactly as serving does;
 - ``implicit_als``: ``implicit.cpu.als.AlternatingLeastSquares`` on the same objective;
 - ``item_knn``: ``implicit.nearest_neighbours`` cosine or BM25 item-item neighbours;
 - ``ease``: Steck 2019, ``B = I - P / diag(P)`` with ``P = (X'X + lambda I)^-1`` and ``diag(B) = 0``.
