@@ -74,6 +74,7 @@ def build_app(
         c.STACK_NAMES.training,
         artifacts_bucket=data.artifacts_bucket,
         users_table=data.users_table,
+        items_table=data.items_table,
         experiments_table=data.experiments_table,
         layers_dir=layers_dir,
         schedule_expression=schedule,

@@ -1,5 +1,5 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate, experiment and
-train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate, experiment,
+retrain and train."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import signal
 import sys
 import tempfile
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from local_twin import console_server, experiment_cli, simulator
@@ -63,15 +65,59 @@ def cmd_up(args: argparse.Namespace) -> int:
             twin.stop()
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    channels = channel_dirs(args.data)
-    hyperparameters = dict(zip(args.hyperparameters[::2], args.hyperparameters[1::2], strict=False))
-    run_script_mode(
-        channels,
-        args.model_dir,
-        args.output_dir,
-        {"engine": args.engine, **{k.removeprefix("--"): v for k, v in hyperparameters.items()}},
+RETRAIN_TIMEOUT_SECONDS = 3600.0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Asks the running twin (its control endpoint, from the state file) to run the daily jobs now."""
+    state = json.loads(args.state.read_text())
+    if not state.get("control_url"):
+        raise SystemExit(f"merchandiser: {args.state} names no control_url: is `merchandiser up` running?")
+    request = urllib.request.Request(
+        f"{state['control_url']}/retrain",
+        data=json.dumps({"hyperparameters": pairs(args.hyperparameters)}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
     )
+    try:
+        with urllib.request.urlopen(request, timeout=RETRAIN_TIMEOUT_SECONDS) as response:
+            result = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        raise SystemExit(f"merchandiser: retrain failed: {error.read().decode(errors='replace')}") from error
+    except urllib.error.URLError as error:
+        raise SystemExit(
+            f"merchandiser: the twin at {state['control_url']} does not answer: {error}"
+        ) from error
+    evaluation = result.pop("evaluation", {})
+    if args.output_dir is not None:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+        (args.output_dir / "evaluation.json").write_text(json.dumps(evaluation, indent=2, sort_keys=True))
+    erasure = result.get("erasure", {})
+    print(
+        f"archive eraser: {erasure.get('objects_rewritten', 0)} objects rewritten,"
+        f" {erasure.get('records_removed', 0)} records removed ({erasure.get('tombstones', 0)} erasures)"
+    )
+    pipeline = evaluation.get("models", {}).get("pipeline", {}).get("ndcg@10")
+    print(
+        f"model {result.get('model_version')}: pipeline ndcg@10 {pipeline}; promote={result.get('promote')}"
+    )
+    for reason in result.get("reasons", []):
+        print(f"  {reason}")
+    if args.output_dir is not None:
+        print(f"wrote {args.output_dir / 'evaluation.json'}")
+    return 0
+
+
+def pairs(words: list[str]) -> dict[str, str]:
+    """``--name value`` words as {name: value}; a name without its value is refused."""
+    if len(words) % 2 or not all(word.startswith("--") for word in words[::2]):
+        raise SystemExit(f"merchandiser: hyperparameters must be --name value pairs, got {' '.join(words)}")
+    return {name.removeprefix("--"): value for name, value in zip(words[::2], words[1::2], strict=True)}
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    hyperparameters = {"engine": args.engine, **pairs(args.hyperparameters)}
+    run_script_mode(channel_dirs(args.data), args.model_dir, args.output_dir, hyperparameters)
     return 0
 
 
@@ -88,6 +134,13 @@ def parser() -> argparse.ArgumentParser:
     up.set_defaults(run=cmd_up)
     simulator.add_parser(commands)
     console_server.add_parser(commands)
+    retrain = commands.add_parser(
+        "retrain",
+        help="on the running twin: erase, train on what it has gathered, gate, publish and swap the model",
+    )
+    retrain.add_argument("--state", type=Path, required=True, help="the state file `merchandiser up` wrote")
+    retrain.add_argument("--output-dir", type=Path, help="write the training job's evaluation.json here")
+    retrain.set_defaults(run=cmd_retrain, hyperparameters=[])  # any other --name value goes to the job
     experiment_cli.add_parser(commands)
     train = commands.add_parser(
         "train", help="run training/train.py under the SageMaker script-mode contract"
@@ -101,14 +154,18 @@ def parser() -> argparse.ArgumentParser:
         default="local",
         help="where retrieval is learnt: this process, or Spark (local mode here, EMR Serverless in AWS)",
     )
-    train.add_argument("hyperparameters", nargs=argparse.REMAINDER, help="--name value pairs")
-    train.set_defaults(run=cmd_train)
+    train.set_defaults(run=cmd_train, hyperparameters=[])  # any other --name value goes to the job
     return root
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    args = parser().parse_args(argv)
+    root = parser()
+    # hyperparameters are the job's (training/train.py): whatever --name value this parser does not know
+    args, extra = root.parse_known_args(argv)
+    if extra and args.command not in ("train", "retrain"):
+        root.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.hyperparameters = extra
     return int(args.run(args))
 
 

@@ -14,12 +14,14 @@ from local_twin.cost_model import (
     GB,
     KINESIS_CONSUMERS,
     MB,
+    VERSION_ITEM_BYTES,
     Assumed,
     Bill,
     Load,
     Measured,
     StackConfig,
     Traffic,
+    catalogue_writes,
     counter_item_bytes,
     counter_write_units,
     cpu_share,
@@ -64,7 +66,6 @@ OVERLAY_SAMPLE = OverlayItem("sku-88213", "Merino crew-neck jumper", "knitwear",
 def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackConfig) -> Bill:
     bill = Bill()
     t = traffic(load, config)
-    s = SECONDS_PER_MONTH
 
     api_requests = t.pages + t.event_calls
     bill.add(
@@ -152,10 +153,19 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         "item_id": OVERLAY_KEY,
         "items": {f"sku-{n:05d}": OVERLAY_SAMPLE.to_record() for n in range(load.overlay_items)},
     }
-    overlay_rru = sandboxes * s / config.overlay_ttl_s * read_units(item_bytes(overlay), consistent=False)
+    version_rru = t.pages * read_units(VERSION_ITEM_BYTES, consistent=True)
     bill.add(
         "DynamoDB",
-        f"catalogue overlay: 1 GetItem per sandbox per {config.overlay_ttl_s:g} s",
+        "catalogue version: 1 strongly consistent GetItem per page",
+        version_rru,
+        "RRU",
+        version_rru * price("ddb_rru"),
+    )
+    # the overlay itself is read again by each sandbox only when the version moved: per catalogue write
+    overlay_rru = catalogue_writes(load) * sandboxes * read_units(item_bytes(overlay), consistent=True)
+    bill.add(
+        "DynamoDB",
+        "catalogue overlay: 1 GetItem per sandbox after each catalogue write",
         overlay_rru,
         "RRU",
         overlay_rru * price("ddb_rru"),
@@ -177,19 +187,21 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         session_writes * price("ddb_wru"),
     )
     if config.counter_item_per_hour:
-        counter_wru, counter_end = counter_write_units(load)
+        shards = config.trending_shards
+        counter_wru, counter_end = counter_write_units(load, shards)
         counter_writes = t.event_batches * counter_calls * counter_wru
-        label = f"trending: UpdateItem on the hour's counter item ({counter_wru:.0f} WRU mean)"
-        per_item_wcu = counter_writes / SECONDS_PER_MONTH
+        label = f"trending: UpdateItem on 1 of the hour's {shards} counter items ({counter_wru:.0f} WRU mean)"
+        per_item_wcu = counter_writes / SECONDS_PER_MONTH / shards
         if per_item_wcu > 1000:
             bill.notes.append(
-                f"the hourly counter item takes {per_item_wcu:,.0f} write units a second: over "
+                f"each hourly counter shard takes {per_item_wcu:,.0f} write units a second: over "
                 "DynamoDB's 1,000 per partition, so its updates are throttled"
             )
         if counter_end > DYNAMODB_MAX_ITEM_BYTES:
             bill.notes.append(
-                f"the hourly trending-counter item would reach {counter_end / 1024:,.0f} KB: over DynamoDB's "
-                f"400 KB item limit, so updates fail for the rest of each hour (priced at 400 WRU each)"
+                f"each hourly trending-counter shard would reach {counter_end / 1024:,.0f} KB: over "
+                "DynamoDB's 400 KB item limit, so updates fail for the rest of each hour (priced at 400 WRU "
+                "each)"
             )
     else:
         counter_end = counter_item_bytes(0.0)

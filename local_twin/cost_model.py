@@ -23,6 +23,7 @@ from merchandiser.store import (
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
     TRENDING_KEY_PREFIX,
+    TRENDING_SHARDS,
     SessionEvent,
     to_dynamo,
 )
@@ -64,6 +65,9 @@ class Load:
     training_window_days: float = 90.0
     archive_months: float = 12.0  # months of archive held in S3 in the month priced
     overlay_items: int = 100  # catalogue upserts waiting for the next training (catalog_overlay)
+    catalogue_writes_per_day: float = (
+        500.0  # PUT /items calls (stock, price, new items): each moves the version
+    )
     peak_to_average: float = 2.0  # sizes provisioned capacity (Kinesis shards, Lambda sandboxes)
     returning_shopper_share: float = 0.5  # of a month's shoppers, those also seen earlier in the window
     personalize_retrain_days: float = 7.0
@@ -153,11 +157,11 @@ class StackConfig:
     kinesis_on_demand: bool = True  # stacks/streaming_stack.py: StreamMode.ON_DEMAND
     xray_reservoir_per_s: float = 1.0  # tracing ACTIVE with X-Ray's default sampling rule
     xray_rate: float = 0.05
-    counter_item_per_hour: bool = True  # merchandiser.store.counters: one counter item per hour bucket
+    counter_item_per_hour: bool = True  # merchandiser.store.counters: counter items per hour bucket
+    trending_shards: int = TRENDING_SHARDS  # ... each batch adds to one of the hour's shard items
     publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
     compressed_responses: bool = False  # the RestApi sets no minimum_compression_size
     batch_size: int = c.ESM_BATCH_SIZE
-    overlay_ttl_s: float = 10.0  # merchandiser.serving.runtime.OVERLAY_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -208,6 +212,15 @@ def value_bytes(value: Any) -> int:
 
 def item_bytes(item: dict[str, Any]) -> int:
     return sum(len(name.encode()) + value_bytes(value) for name, value in item.items())
+
+
+# merchandiser.store.items: the catalogue version item ({"item_id": ..., "version": n}), read per page
+VERSION_ITEM_BYTES = 40
+
+
+def catalogue_writes(load: Load) -> float:
+    """Catalogue writes in a month: after each, every sandbox reads the overlay again."""
+    return load.catalogue_writes_per_day * SECONDS_PER_MONTH / 86_400
 
 
 def read_units(size: int, consistent: bool) -> float:
@@ -368,10 +381,11 @@ def mean_session_units(events_per_shopper: float) -> tuple[float, float, float, 
     )
 
 
-def counter_write_units(load: Load) -> tuple[float, float]:
-    """Mean write units of one UpdateItem on the hour's counter item (it grows through the hour), and the
-    item's size at the end of the hour in bytes (before DynamoDB's 400 KB limit)."""
-    per_hour = load.events_per_second * 3600.0
+def counter_write_units(load: Load, shards: int = 1) -> tuple[float, float]:
+    """Mean write units of one UpdateItem on one of the hour's ``shards`` counter items (each grows through
+    the hour with the events of the batches routed to it), and such an item's size at the end of the hour in
+    bytes (before DynamoDB's 400 KB limit)."""
+    per_hour = load.events_per_second * 3600.0 / shards
     minutes = [(m + 0.5) / 60.0 * per_hour for m in range(60)]
     sizes = [
         counter_item_bytes(expected_distinct(d, load.catalog_items, load.popularity_exponent))

@@ -48,6 +48,7 @@ FUNCTION_OUTPUTS = {
     "EventProcessorFunctionName": "event_processor",
     "StartTrainingFunctionName": "start_training",
     "PublishFunctionName": "publish",
+    "ErasureFunctionName": "erasure",
     "ExperimentReportFunctionName": "experiment_report",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import threading
 import uuid
 import warnings
@@ -32,6 +33,7 @@ HANDLER_MODULES = {
     "event_processor": "lambdas.event_processor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
+    "erasure": "lambdas.erasure.handler",
     "experiment_report": "lambdas.experiment_report.handler",
 }
 
@@ -59,6 +61,10 @@ class Functions:
         self._handlers: dict[str, Callable[[dict[str, Any], Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
 
+    def environment(self, key: str) -> dict[str, str]:
+        """The environment function ``key`` runs with now."""
+        return dict(self._environments[key])
+
     def set_environment(self, key: str, **values: str) -> None:
         self._environments[key] = {**self._environments[key], **values}
 
@@ -75,6 +81,22 @@ class Functions:
                     Metrics().clear_metrics()
                 os.environ.clear()
                 os.environ.update(saved)
+
+    @staticmethod
+    def cold_start() -> None:
+        """Every function starts cold, as after a deployment: the clients and models the handler modules
+        and the core library cached (``functools.cache``) are dropped, so none still points at another
+        twin's moto server (tests start more than one twin in a process)."""
+        for name, module in list(sys.modules.items()):
+            if module is None or not name.startswith(("lambdas.", "merchandiser.")):
+                continue
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear) and getattr(value, "__module__", None) == name:
+                    clear()
+        runtime = sys.modules.get("merchandiser.serving.runtime")
+        if runtime is not None:
+            runtime.reset()  # also the overlay and last-resort models it keeps outside a cache
 
     def _handler(self, key: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
         if key not in self._handlers:

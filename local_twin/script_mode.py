@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -97,21 +98,28 @@ def run_training_job(
         k: v for k, v in job.get("HyperParameters", {}).items() if not k.startswith("sagemaker_")
     }
     model_dir = base / "model"
-    run_script_mode(
-        channels,
-        model_dir,
-        job_output_dir(workdir, job_name),
-        hyperparameters,
-        base / "input" / "config",
-        quiet,
-    )
-    archive = base / "model.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
-    output = job["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-    bucket, _, prefix = f"{output}/{job_name}/output/model.tar.gz".removeprefix("s3://").partition("/")
-    s3.upload_file(str(archive), bucket, prefix)
+    try:
+        run_script_mode(
+            channels,
+            model_dir,
+            job_output_dir(workdir, job_name),
+            hyperparameters,
+            base / "input" / "config",
+            quiet,
+        )
+        archive = base / "model.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for path in sorted(model_dir.iterdir()):
+                tar.add(path, arcname=path.name)
+        output = job["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        bucket, _, prefix = f"{output}/{job_name}/output/model.tar.gz".removeprefix("s3://").partition("/")
+        s3.upload_file(str(archive), bucket, prefix)
+        archive.unlink()
+    finally:
+        # SageMaker deletes the instance's storage after a job: its copy of the channels (shoppers' events
+        # included, which an erasure must be able to reach) and the model dir do not outlive it here either
+        for leftover in (base / "input" / "data", model_dir):
+            shutil.rmtree(leftover, ignore_errors=True)
     return {
         "version": "0",
         "source": "aws.sagemaker",

@@ -2,8 +2,10 @@
 
 Lifecycle: ``start()`` deploys the stacks; ``load_data()`` puts a shop's files where the training
 job's channels read them; ``train_and_publish()`` runs the scheduled path (start_training λ →
-training job → publish λ) and swaps the served model; ``serve()`` opens the HTTP API and the
-Kinesis poller. Everything a stock AWS client needs is in ``state()``.
+training job → publish λ) and swaps the served model; ``serve()`` opens the HTTP API, the
+Kinesis poller and the control endpoint; ``retrain()`` (``merchandiser retrain`` through that endpoint)
+runs the daily jobs on what the twin has gathered: the archive eraser, then training, gate, publish and
+swap. Everything a stock AWS client needs is in ``state()``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,6 +29,7 @@ from moto.server import ThreadedMotoServer
 
 from layers.build import build_core, build_model
 from local_twin.archive import DEFAULT_BUFFER_SECONDS, ArchiveConsumer
+from local_twin.control import ControlServer
 from local_twin.deploy import TwinResources, deploy_to_moto
 from local_twin.functions import Functions
 from local_twin.gateway_auth import GatewayAuth, create_twin_api_key
@@ -93,15 +97,20 @@ class Twin:
         self.functions: Functions | None = None
         self.front: HttpFront | None = None
         self.poller: KinesisPoller | None = None
+        self.control: ControlServer | None = None
         self.evaluation: dict[str, Any] = {}
         self.publish_result: dict[str, Any] = {}
+        self.served_version: str | None = None  # the model the functions serve (a refused one is not)
+        self._retraining = threading.Lock()  # one training at a time, as one schedule runs one job
         self.api_key: str | None = None  # the storefront's x-api-key, made when serving starts
         self._saved_environment: dict[str, str | None] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> TwinResources:
         # what the twin changes in this process's environment, given back by stop()
-        self._saved_environment = {key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]}
+        self._saved_environment = {
+            key: os.environ.get(key) for key in [*TWIN_ENVIRONMENT, "AWS_ENDPOINT_URL"]
+        }
         os.environ.update(TWIN_ENVIRONMENT)
         quiet_moto()
         with self.timings.measure("moto"):
@@ -119,6 +128,7 @@ class Twin:
             "AWS_ENDPOINT_URL": self.endpoint_url,
         }
         self.functions = Functions(self.resources.environments(), overrides)
+        Functions.cold_start()
         for key, values in TWIN_FUNCTION_ENVIRONMENT.items():
             self.functions.set_environment(key, **values)
         return self.resources
@@ -133,14 +143,17 @@ class Twin:
             for path in sorted(data_dir.glob(f"{name}.*")):
                 s3.upload_file(str(path), bucket, f"{prefix}{path.name}")
 
-    def train_and_publish(self, quiet: bool = True) -> dict[str, Any]:
+    def train_and_publish(
+        self, quiet: bool = True, hyperparameters: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         functions = self._functions
         if self.poller is not None:  # what Firehose has delivered by now: today's events train too
             self.poller.flush_archive()
         with self.timings.measure("training"):
-            started = functions.invoke(
-                "start_training", {"source": "aws.events", "detail-type": "Scheduled Event"}
-            )
+            scheduled: dict[str, Any] = {"source": "aws.events", "detail-type": "Scheduled Event"}
+            if hyperparameters:
+                scheduled["hyperparameters"] = hyperparameters
+            started = functions.invoke("start_training", scheduled)
             job = started["training_job_name"]
             event = run_training_job(
                 self.client("sagemaker"), self.client("s3"), job, self.workdir / "jobs", quiet
@@ -152,7 +165,23 @@ class Twin:
             self.publish_result = functions.invoke("publish", event)
             if self.publish_result.get("promote"):
                 self._swap_model()
+                self.served_version = self.publish_result["model_version"]
         return self.publish_result
+
+    def erase(self) -> dict[str, Any]:
+        """The daily archive eraser, now (after what Firehose has delivered by now)."""
+        if self.poller is not None:
+            self.poller.flush_archive()
+        return self._functions.invoke("erasure", {"source": "aws.events", "detail-type": "Scheduled Event"})
+
+    def retrain(self, hyperparameters: dict[str, str] | None = None) -> dict[str, Any]:
+        """The daily jobs on what the twin has gathered: the archive eraser (so no erased shopper is trained
+        on or kept), then the training job (the archive's events, the catalogue from the items table, the
+        users channel, the production model for the same-window gate), gate, publish, swap."""
+        with self._retraining:
+            erased = self.erase()
+            published = self.train_and_publish(hyperparameters=hyperparameters)
+            return {**published, "erasure": erased, "evaluation": self.evaluation}
 
     def serve(self) -> str:
         functions, resources = self._functions, self._resources
@@ -183,6 +212,8 @@ class Twin:
             ),
         )
         self.poller.start()
+        self.control = ControlServer(lambda hyperparameters: self.retrain(hyperparameters))
+        self.control.start()
         return self.front.url
 
     def settle(self) -> None:
@@ -201,12 +232,15 @@ class Twin:
         serving_runtime.forget_experiments()
 
     def stop(self) -> None:
+        if self.control:
+            self.control.stop()
         if self.poller:
             self.poller.stop()
         if self.front:
             self.front.stop()
         if self.moto:
             self.moto.stop()
+        Functions.cold_start()  # no cached client outlives the moto server it talks to
         for key, value in self._saved_environment.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -218,6 +252,7 @@ class Twin:
         resources = self._resources
         return {
             "api_url": self.front.url if self.front else None,
+            "control_url": self.control.url if self.control else None,
             "api_key": self.api_key,
             "endpoint_url": self.endpoint_url,
             "region": REGION,
@@ -228,7 +263,7 @@ class Twin:
             "experiments_table": resources.experiments_table,
             "artifacts_bucket": resources.artifacts_bucket,
             "dead_letter_queue_url": resources.dead_letter_queue_url,
-            "model_version": self.publish_result.get("model_version"),
+            "model_version": self.served_version,
         }
 
     # -- internals -------------------------------------------------------------------------------

@@ -170,9 +170,11 @@ class EventProcessorSettings(FunctionSettings):
 
 
 class TrainingTriggerSettings(FunctionSettings):
-    """Scheduled: starts a SageMaker training job on the archived events."""
+    """Scheduled: scans the items table into the ``items`` channel, then starts a SageMaker training job
+    on the archived events, the catalogue and the production model (for the same-window gate)."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+    items_table: str = Field(alias="ITEMS_TABLE")
     training_role_arn: str = Field(alias="TRAINING_ROLE_ARN")
     # S3 URI of the packaged training code (training/ + merchandiser/), run in script mode.
     training_source_uri: str = Field(alias="TRAINING_SOURCE_URI")
@@ -180,11 +182,19 @@ class TrainingTriggerSettings(FunctionSettings):
     training_instance_type: str = Field(default="ml.m5.xlarge", alias="TRAINING_INSTANCE_TYPE")
 
 
+class ErasureSettings(FunctionSettings):
+    """Scheduled daily: the archive eraser (``merchandiser.store.erasure``) over the artifacts bucket."""
+
+    artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+
+
 class PublishSettings(FunctionSettings):
     """On a finished training job: quality gate, then publish artifacts and user features."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     users_table: str = Field(alias="USERS_TABLE")
+    # The catalogue overlay entries a promoted model holds leave it (merchandiser.store.items).
+    items_table: str = Field(alias="ITEMS_TABLE")
     # Blue/green swap (merchandiser.publishing.swap): empty layer name = move only the S3 pointer.
     model_layer_name: str = Field(default="", alias="MODEL_LAYER_NAME")
     serving_functions: str = Field(default="", alias="SERVING_FUNCTIONS")  # comma-separated names

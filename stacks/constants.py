@@ -30,6 +30,8 @@ CONTEXT_CONSOLE = "merchandiser:console"  # "false": no console stack (the twin 
 CONTEXT_CONSOLE_DOMAIN_PREFIX = "merchandiser:consoleDomainPrefix"  # the staff sign-in page's Cognito domain
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
+# The archive eraser: the bound README states for the archive ("within a day of the erasure").
+ERASURE_SCHEDULE = "rate(1 day)"
 # AWS Deep Learning Containers: the SageMaker PyTorch 2.6 CPU training image, Python 3.12 like the
 # layers (https://github.com/aws/deep-learning-containers/blob/master/available_images.md).
 # Only a string at synth time; for another region use -c merchandiser:trainingImageUri=...
@@ -56,6 +58,7 @@ FUNCTION_NAMES = (
     "event_processor",
     "start_training",
     "publish",
+    "erasure",
     "experiment_report",
 )
 HANDLER = "handler.handler"
@@ -72,9 +75,12 @@ TIMEOUT_SECONDS = {
     "event_processor": 60,
     "start_training": 30,
     "publish": 300,
+    "erasure": 900,  # reads every archive object once per new erasure
     # one Athena query per running experiment and one for the KPIs, each up to a few minutes
     "experiment_report": 900,
 }
+# Functions that need more than their kind's default: the eraser rewrites a model tarball in memory.
+MEMORY_MB = {"erasure": 2048}
 LOG_RETENTION_DAYS = 30
 # Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
 # tick, or two promotions moving the `live` aliases at once, must never overlap.

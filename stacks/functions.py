@@ -139,7 +139,7 @@ def merchandiser_function(
         handler=c.HANDLER,
         runtime=RUNTIME,
         architecture=lambda_.Architecture.X86_64,
-        memory_size=c.SERVING_MEMORY_MB if serving else c.DEFAULT_MEMORY_MB,
+        memory_size=c.MEMORY_MB.get(name, c.SERVING_MEMORY_MB if serving else c.DEFAULT_MEMORY_MB),
         timeout=Duration.seconds(c.TIMEOUT_SECONDS[name]),
         tracing=lambda_.Tracing.ACTIVE,
         log_group=log_group,

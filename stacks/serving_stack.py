@@ -303,7 +303,7 @@ class ServingStack(Stack):
             artifacts_bucket,
             [TOMBSTONES_PREFIX],
             ["s3:PutObject"],
-            "DELETE /users/{id} writes one tombstone per erased shopper, named after the shopper.",
+            "DELETE /users/{id} writes one tombstone per erased shopper, named by the sha256 of its id.",
         )
         experiments = merchandiser_function(
             self,

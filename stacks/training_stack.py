@@ -18,8 +18,19 @@ from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
 from merchandiser.publishing import JOB_PREFIX
-from merchandiser.settings import PublishSettings, TrainingTriggerSettings
-from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, MODELS_PREFIX, OUTPUT_PREFIX, USERS_PREFIX
+from merchandiser.settings import ErasureSettings, PublishSettings, TrainingTriggerSettings
+from merchandiser.store import (
+    ERASURE_STATE,
+    EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
+    ITEMS_PREFIX,
+    ITEMS_TABLE_SNAPSHOT_KEY,
+    MODELS_PREFIX,
+    OUTPUT_PREFIX,
+    PRODUCTION_POINTER,
+    TOMBSTONES_PREFIX,
+    USERS_PREFIX,
+)
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
@@ -37,7 +48,8 @@ class TrainingRole(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-        inputs = [EVENTS_PREFIX, ITEMS_PREFIX, USERS_PREFIX]
+        # models/: the production model, scored on the job's own test window for the quality gate
+        inputs = [EVENTS_PREFIX, ITEMS_PREFIX, USERS_PREFIX, MODELS_PREFIX]
         allow_objects(self.role, bucket, inputs, ["s3:GetObject"], "a training channel is a whole prefix.")
         allow_list(self.role, bucket, inputs)
         allow_objects(
@@ -152,6 +164,7 @@ class TrainingStack(Stack):
         *,
         artifacts_bucket: s3.IBucket,
         users_table: dynamodb.ITable,
+        items_table: dynamodb.ITable,
         experiments_table: dynamodb.ITable,
         layers_dir: Path,
         schedule_expression: str,
@@ -172,6 +185,7 @@ class TrainingStack(Stack):
             TrainingTriggerSettings,
             layers,
             artifacts_bucket=artifacts_bucket.bucket_name,
+            items_table=items_table.table_name,
             training_role_arn=self.training_role.role_arn,
             training_source_uri=self.training_source.s3_object_url,
             training_image_uri=training_image_uri,
@@ -187,6 +201,19 @@ class TrainingStack(Stack):
             )
         )
         self.training_role.grant_pass_role(start_training.grant_principal)
+        # the catalogue export (a Scan of the items table into the items channel) and the production pointer
+        allow_tables(start_training, [items_table], ("dynamodb:Scan",))
+        start_training.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[artifacts_bucket.arn_for_objects(ITEMS_TABLE_SNAPSHOT_KEY)],
+            )
+        )
+        start_training.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"], resources=[artifacts_bucket.arn_for_objects(PRODUCTION_POINTER)]
+            )
+        )
         Validations.of(start_training.role).acknowledge(  # type: ignore[arg-type]
             Acknowledgment(
                 id="AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:"
@@ -209,6 +236,7 @@ class TrainingStack(Stack):
             layers,
             artifacts_bucket=artifacts_bucket.bucket_name,
             users_table=users_table.table_name,
+            items_table=items_table.table_name,
             **(swap_settings(swap_targets) if swap_targets else {}),
         )
         if swap_targets:
@@ -227,8 +255,11 @@ class TrainingStack(Stack):
             ["s3:GetObject", "s3:PutObject"],
             "publish writes models/<version>/ for each new version and the models/production.json pointer.",
         )
-        allow_list(publish, artifacts_bucket, [OUTPUT_PREFIX, MODELS_PREFIX])
+        # the tombstones written after a model's training: those shoppers' profiles are not loaded
+        allow_list(publish, artifacts_bucket, [OUTPUT_PREFIX, MODELS_PREFIX, TOMBSTONES_PREFIX])
         allow_tables(publish, [users_table], TABLE_WRITE)
+        # the overlay entries a promoted model holds leave it (conditional UpdateItem after a GetItem)
+        allow_tables(publish, [items_table], ("dynamodb:GetItem", "dynamodb:UpdateItem"))
         events.Rule(
             self,
             "TrainingCompleted",
@@ -242,6 +273,7 @@ class TrainingStack(Stack):
             ),
             targets=[targets.LambdaFunction(publish, retry_attempts=2)],
         )
+        erasure = self._archive_eraser(artifacts_bucket, layers)
         reports = ExperimentReportJob(
             self, "ExperimentReports", artifacts_bucket=artifacts_bucket, experiments_table=experiments_table,
             layers=layers,
@@ -249,6 +281,7 @@ class TrainingStack(Stack):
         self.functions: dict[str, lambda_.Function] = {
             "start_training": start_training,
             "publish": publish,
+            "erasure": erasure,
             "experiment_report": reports.function,
         }
 
@@ -257,3 +290,33 @@ class TrainingStack(Stack):
         CfnOutput(self, "TrainingImageUri", value=training_image_uri)
         for function in self.functions.values():
             CfnOutput(self, f"{function.node.id}FunctionName", value=function.function_name)
+
+    def _archive_eraser(self, artifacts_bucket: s3.IBucket, layers: SharedLayers) -> lambda_.Function:
+        """The daily job that rewrites the bucket without erased shoppers (``merchandiser.store.erasure``)."""
+        erasure = merchandiser_function(
+            self, "erasure", ErasureSettings, layers, artifacts_bucket=artifacts_bucket.bucket_name
+        )
+        rewritten = [EVENTS_PREFIX, IMPRESSIONS_PREFIX, USERS_PREFIX, MODELS_PREFIX, OUTPUT_PREFIX]
+        allow_objects(
+            erasure,
+            artifacts_bucket,
+            rewritten,
+            ["s3:GetObject", "s3:PutObject"],
+            "the eraser rewrites any object of the archive, the users channel or a model that holds an "
+            "erased shopper; which ones is only known by reading them.",
+        )
+        allow_objects(
+            erasure,
+            artifacts_bucket,
+            [ERASURE_STATE],
+            ["s3:GetObject", "s3:PutObject"],
+            "one state object: the erasures applied and the last run.",
+        )
+        allow_list(erasure, artifacts_bucket, rewritten)
+        events.Rule(
+            self,
+            "ErasureSchedule",
+            schedule=events.Schedule.expression(c.ERASURE_SCHEDULE),
+            targets=[targets.LambdaFunction(erasure, retry_attempts=2)],
+        )
+        return erasure

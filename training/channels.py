@@ -6,9 +6,15 @@ archive). Every file is read and the frames are concatenated. Rows that break th
 removed and counted by reason, never dropped silently; a channel where most rows break it is
 refused, because it is probably the wrong file.
 
-Erased shoppers: ``_tombstones/<user_id>.json`` files inside the interactions channel (written by
-DELETE /users/{id}, see ``merchandiser.training_jobs``) remove that shopper's events up to the erasure
-time; the report says how many rows and shoppers that removed.
+The catalogue: the items channel's files (a retailer's CSV, ...) and ``items-table.jsonl.gz``, the items
+table as the training trigger scanned it: the table is the catalogue's source of truth, so its fields win,
+field by field (a record that holds only ``in_stock`` keeps the title of the other files), and its items
+without interactions are in the catalogue (placed by their attributes).
+
+Erased shoppers: ``_tombstones/<sha256 of user_id>.json`` files inside the interactions channel (written by
+DELETE /users/{id}, see ``merchandiser.store.archive``) remove that shopper's events up to the erasure
+time; the report says how many rows and shoppers that removed, and ``tombstones_until`` (the latest
+erasure honoured: the publish step leaves out the profiles of shoppers erased after it).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from merchandiser.schemas import EVENT_TYPES
-from merchandiser.store import TOMBSTONES_DIR
+from merchandiser.store import ITEMS_TABLE_SNAPSHOT, TOMBSTONES_DIR, user_hash
+from training.catalogue import marked_as_table, merge_items_table
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +73,9 @@ def read_channels(interactions: Path, items: Path | None = None, users: Path | N
     events, erased = drop_erased(events, read_tombstones(Path(interactions)))
     counts = {**counts, "rows_kept": len(events), **erased}
     item_frame, item_files = (None, []) if items is None else _read_channel(Path(items), "items")
+    if item_frame is not None:
+        item_frame["item_id"] = _as_id(item_frame["item_id"])
+    item_frame, from_table = merge_items_table(item_frame)
     catalogue, items_added = _clean_items(item_frame, events["item_id"])
     user_frame, user_files = (None, []) if users is None else _read_channel(Path(users), "users")
     people = None if user_frame is None else _clean_users(user_frame)
@@ -76,6 +86,7 @@ def read_channels(interactions: Path, items: Path | None = None, users: Path | N
         "users": int(events["user_id"].nunique()),
         "items": len(catalogue),
         "items_added_from_interactions": items_added,
+        "items_from_table": from_table,
         "users_file_rows": 0 if people is None else len(people),
         "first_timestamp": stamps.iloc[0].isoformat() if len(stamps) else None,
         "last_timestamp": stamps.iloc[-1].isoformat() if len(stamps) else None,
@@ -124,7 +135,8 @@ def data_files(directory: Path, channel: str) -> list[Path]:
 
 
 def read_tombstones(channel: Path) -> dict[str, pd.Timestamp]:
-    """Erased shopper -> erasure time, from ``<channel>/_tombstones/*.json``."""
+    """sha256 of an erased shopper's id -> erasure time, from ``<channel>/_tombstones/*.json`` (a tombstone
+    written before they were hashed names the id itself)."""
     folder = channel / TOMBSTONES_DIR
     if not folder.is_dir():
         return {}
@@ -132,7 +144,8 @@ def read_tombstones(channel: Path) -> dict[str, pd.Timestamp]:
     for path in sorted(folder.glob("*.json")):
         try:
             record = json.loads(path.read_text())
-            erased[str(record["user_id"])] = pd.Timestamp(record["erased_at"]).tz_convert("UTC")
+            hashed = record["user_sha256"] if "user_sha256" in record else user_hash(str(record["user_id"]))
+            erased[str(hashed)] = pd.Timestamp(record["erased_at"]).tz_convert("UTC")
         except (ValueError, KeyError, TypeError) as error:
             # Training on a shopper who asked to be forgotten is worse than not training at all.
             raise ChannelError(f"tombstone {path.name} cannot be read: {error}") from error
@@ -141,14 +154,22 @@ def read_tombstones(channel: Path) -> dict[str, pd.Timestamp]:
 
 def drop_erased(
     events: pd.DataFrame, tombstones: dict[str, pd.Timestamp]
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Removes every event of an erased shopper up to the erasure time (later events are new consent)."""
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Removes every event of an erased shopper up to the erasure time (later events are new consent);
+    ``tombstones`` is keyed by the sha256 of the user id (``read_tombstones``)."""
+    until = max(tombstones.values()).isoformat() if tombstones else None
     if not tombstones or events.empty:
-        return events, {"erased_rows_dropped": 0, "erased_users": len(tombstones)}
-    erased_at = events["user_id"].map(tombstones)
+        return events, {"erased_rows_dropped": 0, "erased_users": len(tombstones), "tombstones_until": until}
+    hashes = {user: user_hash(user) for user in events["user_id"].unique().tolist()}
+    erased_at = events["user_id"].map(hashes).map(tombstones)
     drop = erased_at.notna() & (events["timestamp"] <= erased_at)
     kept = events[~drop].reset_index(drop=True)
-    return kept, {"erased_rows_dropped": int(drop.sum()), "erased_users": len(tombstones)}
+    counts = {
+        "erased_rows_dropped": int(drop.sum()),
+        "erased_users": len(tombstones),
+        "tombstones_until": until,
+    }
+    return kept, counts
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
@@ -178,15 +199,23 @@ def _read_channel(directory: Path, channel: str) -> tuple[pd.DataFrame, list[Pat
     frames = []
     for path in files:
         frame = _read_file(path)
+        if frame.empty and len(frame.columns) == 0:
+            continue  # an empty file (e.g. the export of an empty items table) holds nothing to check
         missing = [column for column in REQUIRED_COLUMNS[channel] if column not in frame.columns]
         if missing:
             raise ChannelError(f"{path.name} is missing required columns: {', '.join(missing)}")
         frames.append(frame)
+    if not frames:
+        return pd.DataFrame(
+            {column: pd.Series([], dtype="str") for column in REQUIRED_COLUMNS[channel]}
+        ), files
     return (frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)), files
 
 
 def _read_file(path: Path) -> pd.DataFrame:
     name = path.name
+    if name == ITEMS_TABLE_SNAPSHOT:
+        return marked_as_table(_read_json_records(path))
     try:
         if name.endswith(".parquet"):
             return pd.read_parquet(path)

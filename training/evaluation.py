@@ -98,16 +98,31 @@ def user_lists(
         rows = [] if proposal is None else proposal.rows.tolist()
         lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
     lists["union"] = fuse(found, state.purchased, LIST_LENGTH)
+    lists["ranker"], lists["pipeline"] = served_lists(model, state, now, k, user_id, retailer, found)
+    return lists
+
+
+def served_lists(
+    model: Model,
+    state: UserState,
+    now: float,
+    k: int,
+    user_id: str,
+    retailer: RetailerRules,
+    found: Mapping[str, Proposal] | None = None,
+) -> tuple[list[int], list[int]]:
+    """The ranker's order of the merged candidates, and the served page (``pipeline``): the page's rules
+    for the first ``PAGE`` places, then the ranker's order. ``found``: the sources' proposals, if known."""
+    items = model.items
+    found = proposals(items, state, k) if found is None else found
     candidates = merge_proposals(found, k, state.purchased)
     scores = score(model.ranker, items, state, candidates, now)
     ranked = candidates.rows[np.argsort(-scores, kind="stable")].tolist()
-    lists["ranker"] = ranked[:LIST_LENGTH]
     purchased = frozenset(str(items.catalog.item_ids[row]) for row in state.purchased)
     rules = page_rules(items, retailer, PAGE, candidates, scores, purchased, daily_seed(user_id, now), now)
     page = rerank(ranked_items(items, candidates, scores, PAGE), rules)
     shown = [items.catalog.row_of[item.item_id] for item in page]
-    lists["pipeline"] = (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
-    return lists
+    return ranked[:LIST_LENGTH], (shown + [row for row in ranked if row not in set(shown)])[:LIST_LENGTH]
 
 
 def evaluate(

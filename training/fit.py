@@ -61,6 +61,8 @@ class Hyperparameters:
     ranker_holdout: float = 0.2  # share of the label window's users kept for early stopping
     max_ranker_users: int = 5000
     max_eval_users: int = 5000
+    # the quality gate scores production on the candidate's test window only with this many shoppers
+    gate_min_users: int = 50
     threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
     anchor_trials: int = 20  # per tuned anchor (training.anchors), its default included; 0: defaults only
     anchor_seconds: float = 0.0  # per tuned anchor, a guard; 0: (30 s + 60 s per 100k events, <= 900) / 6

@@ -44,6 +44,7 @@ from training.fit import (
     user_segments,
     with_ranker,
 )
+from training.production import score_production
 from training.report import write_report
 from training.split import temporal_split
 
@@ -66,26 +67,39 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
 ENGINES = ("local", "spark")
 
 
-def run(channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path) -> dict[str, Any]:
+def run(
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    production_dir: Path | None = None,
+) -> dict[str, Any]:
     """Runs every step and writes the model dir and ``evaluation.json``; returns the evaluation.
 
     ``hp.engine`` picks where retrieval is learnt: in this process, or on Spark (``training.spark_fit``);
-    everything else is the same code on both, so both publish the same artifacts."""
+    everything else is the same code on both, so both publish the same artifacts. ``production_dir``: the
+    model in production (the ``production`` channel), scored on this job's test window beside the
+    candidate for the quality gate (``training.production``)."""
     if hp.engine not in ENGINES:
         raise ValueError(f"unknown engine {hp.engine!r}: one of {', '.join(ENGINES)}")
     if hp.engine == "local":
-        return _run(channels, hp, model_dir, output_dir, fit_retrieval)
+        return _run(channels, hp, model_dir, output_dir, fit_retrieval, production_dir)
     from training.spark_fit import fit_retrieval_spark, spark_session
 
     spark = spark_session()
     try:
-        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark))
+        return _run(channels, hp, model_dir, output_dir, partial(fit_retrieval_spark, spark), production_dir)
     finally:
         spark.stop()
 
 
 def _run(
-    channels: Channels, hp: Hyperparameters, model_dir: Path, output_dir: Path, fit_retrieval: FitRetrieval
+    channels: Channels,
+    hp: Hyperparameters,
+    model_dir: Path,
+    output_dir: Path,
+    fit_retrieval: FitRetrieval,
+    production_dir: Path | None,
 ) -> dict[str, Any]:
     timings: dict[str, float] = {}
     interactions = channels.interactions
@@ -126,6 +140,12 @@ def _run(
         models.update(evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp))
         anchor_summaries = {name: result.summary() for name, result in anchors.items()}
         del anchors  # their windows hold dense EASE matrices: free them before the next fits
+    gate = None
+    if production_dir is not None:
+        with step("2. production on the same test window", timings):
+            gate = score_production(
+                pipeline, production_dir, histories_before_test, split.test, test_start, hp, segments
+            )
     with step("2. ranker on the test window", timings):
         ranker, ranker_info = train_ranker(
             retrieval_before_test, histories_before_test, split.test, test_start, hp, segments
@@ -140,8 +160,9 @@ def _run(
     )
     version = model_version(created_at, data_sha256, hp.as_dict())
     data = {
-        "first_timestamp": channels.report.get("first_timestamp"),
-        "last_timestamp": channels.report.get("last_timestamp"),
+        # from the events trained on (the gate of a later job scores this model only on events after these)
+        "first_timestamp": interactions["timestamp"].min().isoformat(),
+        "last_timestamp": interactions["timestamp"].max().isoformat(),
         "interactions": len(interactions),
         "users": int(interactions["user_id"].nunique()),
         "items": len(catalog),
@@ -185,6 +206,8 @@ def _run(
         "ranker": ranker_info,
         "timings": timings,
     }
+    if gate is not None:
+        evaluation["gate"] = manifest["gate"] = gate
     with step("writing the model dir", timings):
         published = with_ranker(retrieval_all, ranker)
         records = user_feature_records(histories_all, channels.users, catalog.item_ids)

@@ -4,6 +4,8 @@
 
 Channels come from ``SM_CHANNEL_INTERACTIONS``, ``SM_CHANNEL_ITEMS`` and ``SM_CHANNEL_USERS`` (optional),
 or from ``--data DIR`` holding all three; artifacts go to ``SM_MODEL_DIR`` and ``SM_OUTPUT_DATA_DIR``.
+``SM_CHANNEL_PRODUCTION`` (or ``--production-dir``), when given, is the model in production: it is scored
+on this job's test window beside the candidate, for the quality gate.
 Hyperparameters: defaults < ``/opt/ml/input/config/hyperparameters.json`` < command line.
 """
 
@@ -24,6 +26,7 @@ if not __package__:
     # run as a script: make the repository root importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from merchandiser.store import MANIFEST
 from training.channels import ChannelError, read_channels
 from training.fit import Hyperparameters
 from training.job import run
@@ -49,6 +52,12 @@ def parse_args(
         "--output-dir", type=Path, default=Path(environ.get("SM_OUTPUT_DATA_DIR", "/opt/ml/output/data"))
     )
     parser.add_argument("--hyperparameters-json", type=Path, default=HYPERPARAMETERS_JSON)
+    parser.add_argument(
+        "--production-dir",
+        type=Path,
+        default=Path(environ["SM_CHANNEL_PRODUCTION"]) if "SM_CHANNEL_PRODUCTION" in environ else None,
+        help="the production model dir, scored on the same test window for the quality gate",
+    )
     for name, default in Hyperparameters().as_dict().items():
         parser.add_argument(_option(name), dest=name, type=type(default), default=None)
     args = parser.parse_args(argv)
@@ -98,7 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.error("cannot read the channels: %s", error)
         return 2
     logger.info("channels read in %.1fs", time.perf_counter() - started)
-    evaluation = run(channels, hp, args.model_dir, args.output_dir)
+    production = args.production_dir
+    if production is not None and not (production / MANIFEST).is_file():
+        logger.warning("the production channel %s holds no model: no same-window comparison", production)
+    evaluation = run(channels, hp, args.model_dir, args.output_dir, production)
     summary = {name: metrics["ndcg@10"] for name, metrics in evaluation["models"].items()}
     logger.info("done in %.1fs; ndcg@10 %s", time.perf_counter() - started, summary)
     return 0

@@ -12,7 +12,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from merchandiser.api import ItemStored, ItemUpsert, UserErased, api_handler, documented, make_resolver
 from merchandiser.schemas import ID_PATTERN
 from merchandiser.settings import CatalogSettings
-from merchandiser.store import CatalogOverlay, FeatureStore, OverlayFullError, OverlayItem, write_tombstone
+from merchandiser.store import (
+    ITEM_FIELDS,
+    CatalogOverlay,
+    FeatureStore,
+    OverlayFullError,
+    overlay_entry,
+    write_tombstone,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -31,10 +38,13 @@ def store(settings: CatalogSettings) -> FeatureStore:
     "/items/<item_id>",
     summary="Catalogue upsert",
     description=(
-        "Stores the item and puts it in the catalogue overlay serving reads every few seconds: a new item"
-        " gets a content vector and is retrievable without retraining; a known one gets its new stock,"
-        " price and title; `promoted` puts it among the promoted items of every page until set false."
-        " `retrievable` is false when the overlay is full (the next training serves it)."
+        "Merges the fields given into the item's record in the items table (the catalogue's source of"
+        ' truth; a partial update such as {"in_stock": false} keeps the other fields) and into the'
+        " catalogue overlay serving applies from the moment this call answers: a new item gets a content"
+        " vector and is retrievable without retraining; a known one gets its new stock, price and title;"
+        " an item out of stock is served on no surface; `promoted` puts it among the promoted items of every"
+        " page until set false. The next training reads the table, so the change"
+        " survives it. `retrievable` is false when the overlay is full (the next training serves it)."
     ),
     tags=["catalogue"],
     responses=documented(ItemStored, "stored", 400),
@@ -44,27 +54,24 @@ def put_item(
 ) -> dict[str, Any]:
     settings = CatalogSettings.from_env()
     now = datetime.now(UTC).isoformat()
-    record = {"item_id": item_id, **item.model_dump(exclude_none=True), "updated_at": now}
     catalogue = store(settings)
-    catalogue.put_item(record)
-    overlaid = OverlayItem(
-        item_id=item_id,
-        title=item.title,
-        category=item.category,
-        brand=item.brand,
-        price=float("nan") if item.price is None else item.price,
-        in_stock=item.in_stock,
-        promoted=item.promoted,
-    )
+    record = catalogue.upsert_item(item_id, item.model_dump(exclude_none=True), now)
     try:
-        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlaid)
+        CatalogOverlay(catalogue.table(settings.items_table)).upsert(overlay_entry(record))
         retrievable = True
     except OverlayFullError:
         # stored all the same: the next training serves it; until then it waits
         logger.warning("catalogue overlay full", extra={"item_id": item_id})
         metrics.add_metric(name="OverlayFull", unit=MetricUnit.Count, value=1)
         retrievable = False
-    return {"item_id": item_id, "stored": True, "retrievable": retrievable, "updated_at": now}
+    return {
+        "item_id": item_id,
+        "stored": True,
+        "retrievable": retrievable,
+        "updated_at": now,
+        "revision": int(record["revision"]),
+        "item": {name: record[name] for name in ITEM_FIELDS if name in record},
+    }
 
 
 @cache
@@ -75,6 +82,12 @@ def s3():  # type: ignore[no-untyped-def]
 @app.delete(
     "/users/<user_id>",
     summary="Erase a shopper's data (GDPR)",
+    description=(
+        "The bound: the profile and session at once (events of the shopper still on the stream are"
+        " dropped), the archive (events, impressions, the users channel) within a day by the daily"
+        " eraser, every model at the next training. The tombstone names the shopper by the sha256 of"
+        " the id."
+    ),
     tags=["catalogue"],
     responses=documented(UserErased, "profile and session erased"),
 )
@@ -84,8 +97,9 @@ def erase_user(user_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> dict[str, A
     # Tombstone first: if the deletes then fail, the caller retries, and the next training already
     # leaves the shopper out; the other order could train on someone whose profile is gone.
     tombstone = write_tombstone(s3(), settings.artifacts_bucket, user_id, erased_at)
-    store(settings).erase_user(user_id)
-    logger.info("erased a shopper's profile and session", extra={"erased_user": user_id})
+    store(settings).erase_user(user_id, erased_at.timestamp())
+    # the log names the erasure by its tombstone (the sha256 of the id): logs outlive an erasure
+    logger.info("erased a shopper's profile and session", extra={"tombstone": tombstone})
     return {"user_id": user_id, "erased": True, "erased_at": erased_at.isoformat(), "tombstone": tombstone}
 
 

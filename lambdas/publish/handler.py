@@ -42,7 +42,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return {"published": False, "reason": f"job status is {detail.get('TrainingJobStatus')}"}
     artifact = urlparse(detail["ModelArtifacts"]["S3ModelArtifacts"])
     s3 = boto3.client("s3")
-    store = FeatureStore(boto3.resource("dynamodb"), settings.users_table, sessions_table="")
+    store = FeatureStore(
+        boto3.resource("dynamodb"), settings.users_table, sessions_table="", items_table=settings.items_table
+    )
     with tempfile.TemporaryDirectory() as work:
         archive = Path(work) / "model.tar.gz"
         s3.download_file(artifact.netloc, artifact.path.lstrip("/"), str(archive))

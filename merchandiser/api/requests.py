@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from merchandiser.api.resolver import MAX_K
 from merchandiser.schemas import ID_PATTERN, Event, EventFields
@@ -60,17 +60,26 @@ class RerankRequest(BaseModel):
 
 
 class ItemUpsert(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A catalogue update: the fields given replace the stored ones, the others are kept (``{"in_stock":
+    false}`` alone is an update). A field cannot be removed, only replaced."""
 
-    title: str = Field(min_length=1, max_length=300)
-    category: str = Field(default="unknown", min_length=1, max_length=128)
-    brand: str = Field(default="", max_length=128)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    title: str | None = Field(default=None, min_length=1, max_length=300)
+    category: str | None = Field(default=None, min_length=1, max_length=128)
+    brand: str | None = Field(default=None, max_length=128)
     price: Price | None = None
-    in_stock: bool = True
-    promoted: bool = Field(
-        default=False,
+    in_stock: bool | None = None
+    promoted: bool | None = Field(
+        default=None,
         description="among the promoted items on every page until set false (kept across trainings)",
     )
+
+    @model_validator(mode="after")
+    def some_field(self) -> ItemUpsert:
+        if not self.model_fields_set or all(getattr(self, name) is None for name in self.model_fields_set):
+            raise ValueError("give at least one of title, category, brand, price, in_stock, promoted")
+        return self
 
 
 class IncomingEvent(EventFields):

@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from merchandiser.experiments import Experiment
 from merchandiser.reranking import DISCOVERY, NEW_ARRIVAL, PROMOTED, REASONS
 from merchandiser.retrieval import SOURCE_NAMES
+from merchandiser.serving import OUT_OF_STOCK
 
 # Read from the source registry and the page's rules, so the document lists every reason served.
-REASON_TEXTS = sorted({*REASONS.values(), PROMOTED, NEW_ARRIVAL})
+REASON_TEXTS = sorted({*REASONS.values(), PROMOTED, NEW_ARRIVAL, OUT_OF_STOCK})
 SOURCE_TEXTS = [*SOURCE_NAMES, "request", "rule", DISCOVERY]
 
 
@@ -37,6 +38,9 @@ class RecommendedItem(Documented):
     )
     title: str
     category: str
+    in_stock: bool | None = Field(
+        default=None, description="false on an item of a ranked list that is out of stock (placed last)"
+    )
 
 
 class RecommendationPage(Documented):
@@ -71,8 +75,12 @@ class EventsAccepted(Documented):
 class ItemStored(Documented):
     item_id: str
     stored: bool
-    retrievable: bool  # in the catalogue overlay: served within seconds, before the next training
+    retrievable: bool  # in the catalogue overlay: served at once, before the next training
     updated_at: str
+    revision: int = Field(description="how many updates the item's record has had")
+    item: dict[str, str | float | bool] = Field(
+        description="the item's catalogue fields after the update (the stored ones merged with those given)"
+    )
 
 
 class UserErased(Documented):

@@ -83,6 +83,16 @@ class ItemModel:
         return np.ascontiguousarray(self.item_factors[self.placed_rows], dtype=np.float32)
 
     @cached_property
+    def out_of_stock(self) -> frozenset[int]:
+        """Rows of the items out of stock: never served, on any surface."""
+        return frozenset(np.flatnonzero(~self.catalog.in_stock.astype(bool)).tolist())
+
+    @cached_property
+    def in_stock_mask(self) -> np.ndarray | None:
+        """Per row, in stock or not; None when every item is (no filter to apply)."""
+        return self.catalog.in_stock.astype(bool) if self.out_of_stock else None
+
+    @cached_property
     def popularity_percentile(self) -> np.ndarray:
         """Each item's popularity rank over the catalogue size: 0 the least, near 1 the most popular."""
         ranks = np.empty(len(self.popularity), dtype=np.float64)

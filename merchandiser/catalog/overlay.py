@@ -20,7 +20,12 @@ from merchandiser.store import OverlayItem
 
 
 def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemModel:
-    """``model`` itself when the overlay changes nothing, else a new model sharing the big arrays."""
+    """``model`` itself when the overlay changes nothing, else a new model sharing the big arrays.
+
+    A known item takes the fields its entry gives (a partial entry keeps the model's other fields); a new
+    item needs the model's attribute regression to be placed, and takes defaults for what it lacks (its
+    id as title, category "unknown", in stock).
+    """
     row_of = model.catalog.row_of
     updates = [item for item in overlay.values() if item.item_id in row_of]
     content = model.signals.content
@@ -35,48 +40,65 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
         return model
     old = model.catalog
     in_stock, prices, titles = old.in_stock, old.prices, old.titles
+    categories, brands = old.categories, old.brands
     if updates:
-        in_stock, prices, titles = in_stock.copy(), prices.copy(), titles.astype(object)
+        in_stock, prices = in_stock.copy(), prices.copy()
+        titles, categories, brands = (column.astype(object) for column in (titles, categories, brands))
         for item in updates:
-            row = row_of[item.item_id]
-            in_stock[row] = item.in_stock
-            if item.price == item.price:
-                prices[row] = item.price
-            titles[row] = item.title
-        titles = titles.astype(str)
+            row, given = row_of[item.item_id], item.fields()
+            for name, column in (("in_stock", in_stock), ("price", prices), ("title", titles),
+                                 ("category", categories), ("brand", brands)):  # fmt: skip
+                if name in given:
+                    column[row] = given[name]
+        titles, categories, brands = (column.astype(str) for column in (titles, categories, brands))
+    added = [_complete(item) for item in new]
     catalog = Catalog(
-        item_ids=np.concatenate([old.item_ids, [item.item_id for item in new]]).astype(str),
-        titles=np.concatenate([titles, [item.title for item in new]]).astype(str),
-        categories=np.concatenate([old.categories, [item.category for item in new]]).astype(str),
-        brands=np.concatenate([old.brands, [item.brand for item in new]]).astype(str),
-        prices=np.concatenate([prices, [item.price for item in new]]).astype(np.float64),
-        created_at=np.concatenate([old.created_at, np.full(len(new), np.nan)]),
-        in_stock=np.concatenate([in_stock, [item.in_stock for item in new]]).astype(bool),
+        item_ids=np.concatenate([old.item_ids, [item.item_id for item in added]]).astype(str),
+        titles=np.concatenate([titles, [item.title for item in added]]).astype(str),
+        categories=np.concatenate([categories, [item.category for item in added]]).astype(str),
+        brands=np.concatenate([brands, [item.brand for item in added]]).astype(str),
+        prices=np.concatenate([prices, [item.price for item in added]]).astype(np.float64),
+        created_at=np.concatenate([old.created_at, np.full(len(added), np.nan)]),
+        in_stock=np.concatenate([in_stock, [item.in_stock for item in added]]).astype(bool),
     )
     item_factors = model.item_factors
-    if new and content is not None:
+    if added and content is not None:
+        first = len(old)  # the new rows, with every field completed
         vectors = content.vectors(
-            [item.title for item in new],
-            [item.category for item in new],
-            [item.brand for item in new],
-            [item.price for item in new],
+            catalog.titles[first:].tolist(),
+            catalog.categories[first:].tolist(),
+            catalog.brands[first:].tolist(),
+            catalog.prices[first:].tolist(),
         )
         item_factors = np.vstack([model.item_factors, vectors]).astype(np.float32)
     signals = model.signals
     extended = Signals(
-        trending=np.concatenate([signals.trending, np.zeros(len(new), np.float32)]),
-        also_viewed=_extend(signals.also_viewed, len(new)),
-        bought_together=_extend(signals.bought_together, len(new)),
-        placed=np.concatenate([signals.placed, np.ones(len(new), bool)]),
+        trending=np.concatenate([signals.trending, np.zeros(len(added), np.float32)]),
+        also_viewed=_extend(signals.also_viewed, len(added)),
+        bought_together=_extend(signals.bought_together, len(added)),
+        placed=np.concatenate([signals.placed, np.ones(len(added), bool)]),
         content=signals.content,
         segments={
-            key: np.concatenate([value, np.zeros(len(new), np.float32)])
+            key: np.concatenate([value, np.zeros(len(added), np.float32)])
             for key, value in signals.segments.items()
         },
     )
-    popularity = np.concatenate([model.popularity, np.zeros(len(new), np.float32)])
-    manifest = {**model.manifest, "overlay_items": len(new), "overlay_updates": len(updates)}
+    popularity = np.concatenate([model.popularity, np.zeros(len(added), np.float32)])
+    manifest = {**model.manifest, "overlay_items": len(added), "overlay_updates": len(updates)}
     return ItemModel(manifest, catalog, item_factors, popularity, model.index, extended)
+
+
+def _complete(item: OverlayItem) -> OverlayItem:
+    """A new item's entry with a value for every field (what training's catalogue reader defaults to)."""
+    return OverlayItem(
+        item_id=item.item_id,
+        title=item.title or item.item_id,
+        category=item.category or "unknown",
+        brand=item.brand or "",
+        price=float("nan") if item.price is None else item.price,
+        in_stock=True if item.in_stock is None else item.in_stock,
+        revision=item.revision,
+    )
 
 
 def _extend(neighbours: Neighbours, extra: int) -> Neighbours:

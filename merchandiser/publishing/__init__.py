@@ -1,8 +1,8 @@
 """Publishing a trained model: the training job request, the quality gate, the blue/green swap of the
 model layer, and the publish and rollback steps that move production."""
 
-from merchandiser.publishing.gate import decide
-from merchandiser.publishing.jobs import JOB_PREFIX, job_name, training_job_request
+from merchandiser.publishing.gate import decide, drift_of
+from merchandiser.publishing.jobs import JOB_PREFIX, export_catalogue, job_name, training_job_request
 from merchandiser.publishing.release import (
     NothingToRollBackError,
     production_manifest,
@@ -30,6 +30,8 @@ __all__ = [
     "NothingToRollBackError",
     "SwapError",
     "decide",
+    "drift_of",
+    "export_catalogue",
     "job_name",
     "layer_name_of",
     "production_manifest",

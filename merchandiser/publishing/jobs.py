@@ -1,12 +1,30 @@
-"""The SageMaker training job request: channels from the event archive and the catalogue in S3."""
+"""The SageMaker training job request: channels from the event archive, the catalogue and the production
+model in S3; and the catalogue export the trigger writes before it.
+
+Why a scan and not a DynamoDB export: an export to S3 needs point-in-time recovery, runs for minutes
+and writes DynamoDB JSON under a prefix it names itself, so the trigger would have to wait for it (a
+Step Functions state machine) before it could start the job. A scan of a catalogue of 100,000 items
+(about 30 MB) takes a few seconds and a few thousand read units inside this function's timeout, and
+writes the channel's own format; past a few million items, the export is the better tool.
+"""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from merchandiser.settings import TrainingTriggerSettings
-from merchandiser.store import EVENTS_PREFIX, ITEMS_PREFIX, OUTPUT_PREFIX, USERS_PREFIX
+from merchandiser.store import (
+    EVENTS_PREFIX,
+    ITEMS_PREFIX,
+    ITEMS_TABLE_SNAPSHOT_KEY,
+    OUTPUT_PREFIX,
+    USERS_PREFIX,
+)
 
 JOB_PREFIX = "merchandiser-"
 
@@ -29,9 +47,27 @@ def _channel(name: str, bucket: str, prefix: str) -> dict[str, Any]:
     }
 
 
+def export_catalogue(records: Iterable[Mapping[str, Any]], s3: Any, bucket: str) -> dict[str, Any]:
+    """Writes the items table's records where the ``items`` channel reads them (one JSON object a line,
+    only the fields each record has: training merges them field by field over the channel's other files)."""
+    buffer = io.BytesIO()
+    count = 0
+    with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed:
+        for record in records:
+            compressed.write((json.dumps(dict(record), sort_keys=True, default=str) + "\n").encode())
+            count += 1
+    s3.put_object(Bucket=bucket, Key=ITEMS_TABLE_SNAPSHOT_KEY, Body=buffer.getvalue())
+    return {"key": ITEMS_TABLE_SNAPSHOT_KEY, "items": count}
+
+
 def training_job_request(
-    settings: TrainingTriggerSettings, now: datetime, hyperparameters: dict[str, str] | None = None
+    settings: TrainingTriggerSettings,
+    now: datetime,
+    hyperparameters: dict[str, str] | None = None,
+    production_prefix: str | None = None,
 ) -> dict[str, Any]:
+    """``production_prefix``: where the production model's files are (``models/<version>/``), passed as the
+    ``production`` channel so the job scores it on its own test window."""
     bucket = settings.artifacts_bucket
     return {
         "TrainingJobName": job_name(now),
@@ -47,6 +83,7 @@ def training_job_request(
             _channel("interactions", bucket, EVENTS_PREFIX),
             _channel("items", bucket, ITEMS_PREFIX),
             _channel("users", bucket, USERS_PREFIX),
+            *([_channel("production", bucket, production_prefix)] if production_prefix else []),
         ],
         "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/{OUTPUT_PREFIX}"},
         "ResourceConfig": {

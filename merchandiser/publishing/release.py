@@ -30,11 +30,14 @@ from merchandiser.store import (
     CATALOG,
     MODELS_PREFIX,
     PRODUCTION_POINTER,
+    TOMBSTONES_PREFIX,
     USER_FEATURES,
     CatalogOverlay,
     FeatureStore,
+    catalogue_fields,
     decision_key,
     read_manifest,
+    user_hash,
 )
 
 logger = logging.getLogger(__name__)
@@ -85,7 +88,7 @@ def publish(
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)
-    decision = decide(manifest, None if current is None else current["manifest"])
+    decision = decide(manifest, current)
     decided_at = datetime.now(UTC).isoformat()
     record = {"model_version": version, "decided_at": decided_at, **decision}
     prefix = f"{MODELS_PREFIX}{version}/"
@@ -94,14 +97,27 @@ def publish(
         logger.warning("model %s not promoted: %s", version, "; ".join(decision["reasons"]))
         return record
     for path in sorted(model_dir.iterdir()):
-        if path.is_file():
+        # shopper features go to DynamoDB, never to the bucket: no copy outlives an erasure there
+        if path.is_file() and path.name != USER_FEATURES:
             s3.upload_file(str(path), bucket, f"{prefix}{path.name}")
-    profiles = store.put_profiles(user_profiles(model_dir), model_version=version)
+    erased = erased_since(s3, bucket, manifest.get("data", {}).get("channels", {}).get("tombstones_until"))
+    skipped = 0
+
+    def kept(profiles: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        nonlocal skipped
+        for profile in profiles:
+            if erased and user_hash(str(profile["user_id"])) in erased:
+                skipped += 1
+            else:
+                yield profile
+
+    profiles = store.put_profiles(kept(user_profiles(model_dir)), model_version=version)
     pointer: dict[str, Any] = {
         "model_version": version,
         "prefix": prefix,
         "promoted_at": decided_at,
         "manifest": manifest,
+        "gate": {"drift": decision.get("drift", 0.0), "evidence": decision.get("evidence")},
     }
     if swap is not None:
         with TemporaryDirectory() as work:
@@ -115,11 +131,43 @@ def publish(
     s3.put_object(Bucket=bucket, Key=PRODUCTION_POINTER, Body=json.dumps(pointer).encode())
     absorbed = 0
     if store.items_table is not None:
-        # items the new catalogue holds leave the overlay: the model now serves them itself
+        # overlay entries the new catalogue holds as they are leave the overlay: the model serves them itself
         catalog = Catalog.load(model_dir / CATALOG)
-        absorbed = CatalogOverlay(store.table(store.items_table)).absorb(catalog.item_ids.tolist())
-    logger.info("model %s promoted; %d shopper profiles loaded", version, profiles)
-    return {**record, "profiles_loaded": profiles, "overlay_absorbed": absorbed, "swap": pointer.get("swap")}
+        held = catalogue_fields(
+            zip(
+                catalog.item_ids.tolist(),
+                catalog.titles.tolist(),
+                catalog.categories.tolist(),
+                catalog.brands.tolist(),
+                catalog.prices.tolist(),
+                catalog.in_stock.tolist(),
+                strict=True,
+            )
+        )
+        absorbed = CatalogOverlay(store.table(store.items_table)).absorb(held)
+    logger.info(
+        "model %s promoted; %d shopper profiles loaded, %d erased left out", version, profiles, skipped
+    )
+    return {
+        **record,
+        "profiles_loaded": profiles,
+        "profiles_erased": skipped,
+        "overlay_absorbed": absorbed,
+        "swap": pointer.get("swap"),
+    }
+
+
+def erased_since(s3: Any, bucket: str, until: str | None) -> frozenset[str]:
+    """sha256 of the shoppers whose tombstone was written after ``until``, the latest erasure a model was
+    trained with (None: every tombstone): that model's profiles of them predate their erasure."""
+    cutoff = None if until is None else datetime.fromisoformat(until)
+    erased = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=TOMBSTONES_PREFIX):
+        for entry in page.get("Contents", []):
+            name = entry["Key"].rsplit("/", 1)[-1]
+            if name.endswith(".json") and (cutoff is None or entry["LastModified"] >= cutoff):
+                erased.add(name.removesuffix(".json"))
+    return frozenset(erased)
 
 
 def rollback(s3: Any, bucket: str, swap: ModelSwap) -> dict[str, Any]:

@@ -51,11 +51,13 @@ def candidates(
     user: UserState,
     k: int = CANDIDATES,
     category: str | None = None,
+    exclude: frozenset[int] = frozenset(),
     shares: Mapping[str, float] | None = None,
 ) -> Candidates:
-    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; an
+    """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; the
+    shopper's purchases and the ``exclude`` rows (serving: items out of stock) are never among them; an
     experiment variant pins other ``shares`` (default: the registry's)."""
-    return merge_proposals(proposals(items, user, k, category), k, user.purchased, shares)
+    return merge_proposals(proposals(items, user, k, category), k, user.purchased | exclude, shares)
 
 
 def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candidates:
@@ -74,32 +76,47 @@ def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candi
     return Candidates(rows=rows, scores=scores, sources=["request"] * len(rows))
 
 
-def popular(items: ItemModel, k: int, category: str | None = None, trending: bool = False) -> Candidates:
+def popular(
+    items: ItemModel,
+    k: int,
+    category: str | None = None,
+    trending: bool = False,
+    exclude: frozenset[int] = frozenset(),
+) -> Candidates:
     source = TRENDING if trending else POPULARITY
     scores = items.signals.trending if trending else items.popularity
-    proposal = popularity_source(scores, k, items.catalog.categories, category)
+    proposal = popularity_source(scores, k, items.catalog.categories, category, exclude)
     return merge({source: proposal}, {source: k}, k)
 
 
-def similar(items: ItemModel, item_id: str, k: int) -> Candidates:
-    """Nearest items in the ALS space, then those most often viewed by the same shoppers."""
+def similar(items: ItemModel, item_id: str, k: int, allowed: np.ndarray | None = None) -> Candidates:
+    """Nearest items in the ALS space, then those most often viewed by the same shoppers; ``allowed``: a
+    per-row mask of the items that may be proposed (serving: those in stock)."""
     row = items.catalog.row_of[item_id]
     itself = frozenset({row})
-    ann = ann_source(items.index, items.item_factors[row], k + 1)
-    neighbours, similarity = items.signals.also_viewed.of(row)
-    viewed = Proposal(neighbours.astype(np.int64), similarity.astype(np.float64))
+    ann = ann_source(items.index, items.item_factors[row], k + 1, allowed)
+    viewed = _neighbours(items.signals.also_viewed.of(row), allowed)
     quotas = {ANN: math.ceil(k / 2), ALSO_VIEWED: k // 2}
     return merge({ANN: ann, ALSO_VIEWED: viewed}, quotas, k, exclude=itself)
 
 
-def bought_together(items: ItemModel, item_id: str, k: int) -> Candidates:
-    """Items bought in the same baskets, topped up with the same shoppers' items when baskets are few."""
+def bought_together(items: ItemModel, item_id: str, k: int, allowed: np.ndarray | None = None) -> Candidates:
+    """Items bought in the same baskets, topped up with the same shoppers' items when baskets are few;
+    ``allowed`` as for ``similar``."""
     row = items.catalog.row_of[item_id]
-    found = {}
-    for source, neighbours in (
-        (BOUGHT_TOGETHER, items.signals.bought_together),
-        (ALSO_VIEWED, items.signals.also_viewed),
-    ):
-        rows, similarity = neighbours.of(row)
-        found[source] = Proposal(rows.astype(np.int64), similarity.astype(np.float64))
+    found = {
+        source: _neighbours(neighbours.of(row), allowed)
+        for source, neighbours in (
+            (BOUGHT_TOGETHER, items.signals.bought_together),
+            (ALSO_VIEWED, items.signals.also_viewed),
+        )
+    }
     return merge(found, {BOUGHT_TOGETHER: k}, k, exclude=frozenset({row}))
+
+
+def _neighbours(found: tuple[np.ndarray, np.ndarray], allowed: np.ndarray | None) -> Proposal:
+    rows, similarity = found[0].astype(np.int64), found[1].astype(np.float64)
+    if allowed is not None:
+        keep = allowed[rows]
+        rows, similarity = rows[keep], similarity[keep]
+    return Proposal(rows, similarity)

@@ -9,7 +9,7 @@ from merchandiser.serving.impressions import ImpressionLog, impression_record
 from merchandiser.serving.metrics import emit, emit_page, metric_suffix, new_report
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
 from merchandiser.serving.pages import serve_page
-from merchandiser.serving.recommender import CANDIDATES, SURFACES, Recommender
+from merchandiser.serving.recommender import CANDIDATES, OUT_OF_STOCK, SURFACES, Recommender
 from merchandiser.serving.report import (
     EXPERIMENTS,
     FALLBACKS,
@@ -46,6 +46,7 @@ __all__ = [
     "MAX_SEARCH_RESULTS",
     "MODEL",
     "MODEL_VERSION",
+    "OUT_OF_STOCK",
     "PRODUCTION_TREATMENT",
     "RANKER",
     "RANKING",

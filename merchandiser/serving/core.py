@@ -95,12 +95,14 @@ class RecommenderCore:
         candidates = None
         if not self.without_index:
             try:
-                candidates = retrieval.candidates(self.items, state, k, category, shares=shares)
+                candidates = retrieval.candidates(
+                    self.items, state, k, category, self.items.out_of_stock, shares
+                )
             except Exception as error:  # a broken index must not fail the page
                 logger.exception("candidate retrieval failed, serving popularity")
                 report.fallback(INDEX, f"{type(error).__name__}: {error}")
         if candidates is None:
-            candidates = retrieval.popular(self.items, k, category)
+            candidates = retrieval.popular(self.items, k, category, exclude=self.items.out_of_stock)
         report.count_candidates(candidates.sources)
         return candidates
 
@@ -126,7 +128,9 @@ class RecommenderCore:
     def policy_list(self, policy: str, k: int, category: str | None = None) -> Candidates:
         """A holdout's simple list: best sellers or the model's trending, best first (scores that keep
         that order: ``best_scores`` of it is non-increasing)."""
-        return retrieval.popular(self.items, k, category, trending=policy == TRENDING)
+        return retrieval.popular(
+            self.items, k, category, trending=policy == TRENDING, exclude=self.items.out_of_stock
+        )
 
     def arms_pages(
         self,

@@ -93,12 +93,13 @@ class ItemSurfaces(RecommenderCore):
         candidates = None
         if not self.without_index:
             try:
-                candidates = retrieval.similar(self.items, item_id, pool)
+                candidates = retrieval.similar(self.items, item_id, pool, self.items.in_stock_mask)
             except Exception as error:  # a broken index must not fail the page
                 logger.exception("similar items failed, serving popularity")
                 report.fallback(INDEX, f"{type(error).__name__}: {error}")
         if candidates is None:
-            candidates = self._without(retrieval.popular(self.items, pool + 1), item_id, pool)
+            popular = retrieval.popular(self.items, pool + 1, exclude=self.items.out_of_stock)
+            candidates = self._without(popular, item_id, pool)
         report.count_candidates(candidates.sources)
         return candidates
 
@@ -136,7 +137,9 @@ class ItemSurfaces(RecommenderCore):
                 elif window is not None:
                     candidates, degraded = self._live_trending(k, category, window, report)
                 if candidates is None:
-                    candidates = retrieval.popular(self.items, k, category, trending=window is not None)
+                    candidates = retrieval.popular(
+                        self.items, k, category, trending=window is not None, exclude=self.items.out_of_stock
+                    )
                 report.count_candidates(candidates.sources)
             scores = next(iter(candidates.scores.values()))
             return self._scored(candidates.rows, scores, candidates.sources)
@@ -194,11 +197,9 @@ class ItemSurfaces(RecommenderCore):
                 if arm.policy is not None:
                     candidates = self._without(self.policy_list(arm.policy, k + 1), item_id, k)
                 else:
-                    candidates = retrieval.bought_together(self.items, item_id, k)
+                    candidates = retrieval.bought_together(self.items, item_id, k, self.items.in_stock_mask)
                 report.count_candidates(candidates.sources)
-            scores = best_scores(candidates)
-            keep = np.flatnonzero(self.items.catalog.in_stock[candidates.rows])
-            return self._scored(candidates.rows[keep], scores[keep], [candidates.sources[i] for i in keep])
+            return self._scored(candidates.rows, best_scores(candidates), candidates.sources)
 
         page = self.arms_pages(treatment, k, recommendation_id, report, page_of)
         return self._response(

@@ -32,8 +32,8 @@ from merchandiser.serving.report import INDEX, MODEL, RANKER
 from merchandiser.store import (
     CATALOG,
     ITEM_FACTORS,
-    OVERLAY_KEY,
     POPULARITY,
+    RESERVED_ITEM_KEYS,
     SERVING_FILES,
     SIGNALS,
     BundleError,
@@ -149,7 +149,9 @@ def last_resort_model(records: list[dict[str, Any]], limit: int = LAST_RESORT_IT
         (
             item
             for item in records
-            if item.get("in_stock", True) and item.get("item_id") and item["item_id"] != OVERLAY_KEY
+            if item.get("in_stock", True)
+            and item.get("item_id")
+            and item["item_id"] not in RESERVED_ITEM_KEYS
         ),
         key=lambda item: (-_epoch(item.get("updated_at")), str(item["item_id"])),
     )[:limit]

@@ -25,6 +25,9 @@ from merchandiser.settings import RuleOptions
 SURFACES = ("home", "category")
 
 
+OUT_OF_STOCK = "out of stock"  # the reason of an item of a caller's list that cannot be sold now
+
+
 class Recommender(ItemSurfaces):
     def recommend(
         self,
@@ -109,13 +112,17 @@ class Recommender(ItemSurfaces):
 
         Ids the catalogue does not know (yet) stay on the list, after the ranked ones, with reason
         "unknown item": one stale id in a search result must not cost the shopper the whole page. On an
-        interleaved page they play for no team (the impression's team list stops before them).
+        interleaved page they play for no team (the impression's team list stops before them). Items out
+        of stock stay on the list too, after the ranked ones, with reason "out of stock" and
+        ``in_stock: false``, for the storefront to show greyed out or leave out; they are never ranked.
         """
         report = self.start(report, frozenset({RANKER}))
         recommendation_id = str(uuid.uuid4())
         requested = list(dict.fromkeys(item_ids))  # first occurrence of a repeated id wins
         row_of = self.items.catalog.row_of
-        rows = self._rows([item_id for item_id in requested if item_id in row_of])
+        sold_out = self.items.out_of_stock
+        known = self._rows([item_id for item_id in requested if item_id in row_of])
+        rows = np.array([row for row in known.tolist() if row not in sold_out], dtype=np.int64)
         limit = k or len(requested)
         with report.stage(STORE):
             shopper, degraded = self.shopper(user_id, report)
@@ -147,6 +154,13 @@ class Recommender(ItemSurfaces):
             treatment=treatment,
             recommendation_id=recommendation_id,
         )
+        catalog = self.items.catalog
+        response["items"] += [
+            {"item_id": str(catalog.item_ids[row]), "score": 0.0, "reason": OUT_OF_STOCK, "source": "request",
+             "title": str(catalog.titles[row]), "category": str(catalog.categories[row]), "in_stock": False}
+            for row in known.tolist()
+            if row in sold_out
+        ][: max(0, limit - len(response["items"]))]  # fmt: skip
         unknown = [item_id for item_id in requested if item_id not in row_of]
         response["items"] += [
             {"item_id": item_id, "score": 0.0, "reason": "unknown item", "source": "unknown", "title": "",

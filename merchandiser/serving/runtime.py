@@ -26,7 +26,7 @@ from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, Fea
 logger = logging.getLogger(__name__)
 
 LAST_RESORT_TTL_SECONDS = 300.0  # retry the table now and then, never on every request
-OVERLAY_TTL_SECONDS = 10.0  # an upserted item is served within this long, one GetItem per period
+MODELS_OVERLAID = 8
 MAX_PROMOTED = 100  # RuleOptions.promoted_item_ids' own limit
 # Impressions are put by a background thread: a slow stream delays records, never a page.
 KINESIS_CONFIG = Config(
@@ -56,29 +56,35 @@ def model(model_dir: str) -> Model:
 
 
 _last_resort: tuple[float, Model] | None = None
-_overlaid: dict[int, tuple[float, tuple[tuple[str, str], ...], Model]] = {}
+# id of a loaded model -> (the catalogue version its overlay was read at, the model with it applied)
+_overlaid: dict[int, tuple[int, Model]] = {}
 
 
-def with_catalog_overlay(model: Model, items_table: str, clock: Any = time.monotonic) -> Model:
-    """``model`` with the catalogue overlay applied (``merchandiser.store.items``), read at most once
-    per ``OVERLAY_TTL_SECONDS`` per container; an unreadable overlay keeps what was served before."""
-    now = clock()
+def with_catalog_overlay(model: Model, items_table: str) -> Model:
+    """``model`` with the catalogue overlay applied (``merchandiser.store.items``).
+
+    Every request reads the catalogue version (one strongly consistent read of a tiny item) and the
+    overlay only when the version moved, so an item changed by ``PUT /items`` (sold out, renamed, new)
+    is served as changed from the moment the PUT answers, in every container. An unreadable version or
+    overlay keeps what this container served before.
+    """
     cached = _overlaid.get(id(model))
-    if cached is not None and now - cached[0] < OVERLAY_TTL_SECONDS:
-        return cached[2]
+    overlay = CatalogOverlay(dynamodb_resource().Table(items_table))
     try:
-        overlay = CatalogOverlay(dynamodb_resource().Table(items_table)).read()
+        version = overlay.version()
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        entries = overlay.read(consistent=True)
     except Exception as error:  # new items wait; the page must not
         logger.warning("catalogue overlay unreadable", extra={"error": str(error)})
-        return cached[2] if cached is not None else model
-    fingerprint = tuple(sorted((item_id, repr(item.to_record())) for item_id, item in overlay.items()))
-    if cached is not None and cached[1] == fingerprint:
-        served = cached[2]
-    else:
-        items = with_overlay(model.items, overlay)
-        promoted = tuple(sorted(item_id for item_id, item in overlay.items() if item.promoted))
-        served = model if items is model.items and not promoted else Model(items, model.ranker, promoted)
-    _overlaid[id(model)] = (now, fingerprint, served)
+        return cached[1] if cached is not None else model
+    items = with_overlay(model.items, entries)
+    # promoted by staff: added to the retailer's promoted items on every page (with_promotions)
+    promoted = tuple(sorted(item_id for item_id, entry in entries.items() if entry.promoted))
+    served = model if items is model.items and not promoted else Model(items, model.ranker, promoted)
+    if len(_overlaid) >= MODELS_OVERLAID:  # the last-resort model is rebuilt every few minutes
+        _overlaid.clear()
+    _overlaid[id(model)] = (version, served)
     return served
 
 
@@ -105,7 +111,7 @@ def recommender(settings: ServingSettings) -> Recommender:
     loaded = loaded_model(settings.model_dir)
     if loaded.model is None:
         return Recommender(
-            model=last_resort(settings.items_table),
+            model=with_catalog_overlay(last_resort(settings.items_table), settings.items_table),
             store=store,
             faults=loaded.faults,
             merchandising=settings.merchandising,

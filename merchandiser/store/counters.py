@@ -1,15 +1,21 @@
-"""Trending counters (sessions table): hourly buckets of weighted event counts, and the arithmetic that
-ranks them.
+"""Trending counters (sessions table): hourly buckets of weighted event counts, write-sharded, and the
+arithmetic that ranks them.
 
 The event processor adds each batch's event weights to the counter of the hour the events happened
-in (one atomic ADD per hour bucket per batch); serving reads the last ``window_hours`` buckets and
-ranks items by their decayed sum. The arithmetic is pure, so it is tested without DynamoDB.
+in: one atomic ADD per hour bucket per batch, on one of the hour's ``TRENDING_SHARDS`` shard items,
+chosen per batch (``batch_shard``: a hash of the batch's first event id). A hot item's counts thus
+spread over every shard of its hour instead of making one key take every batch's write (DynamoDB gives
+one partition 1,000 write units a second, and an UpdateItem pays for the whole item it changes); serving
+reads the last ``window_hours`` hours' shards (one BatchGetItem up to 25 hours), sums each hour's shards
+and ranks items by their decayed sum. The arithmetic is pure, so it is tested without DynamoDB.
 
-{user_id: "#trending#YYYYMMDDHH", "c#<item_id>": weighted count, expires_at}: no shopper id in them.
+{user_id: "#trending#YYYYMMDDHH#<shard>", "c#<item_id>": weighted count, expires_at}: no shopper id in
+them.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,6 +26,9 @@ from merchandiser.store.dynamo import Tables, to_dynamo
 # makes an id start with a letter or digit, and these start with "#".
 TRENDING_KEY_PREFIX = "#trending#"
 BUCKET_FORMAT = "%Y%m%d%H"
+# Shards per hour bucket: a window of up to 25 hours is 100 keys, one BatchGetItem. Changing it strands
+# the counts already written under other shard numbers for the rest of their window.
+TRENDING_SHARDS = 4
 MAX_WINDOW_HOURS = 7 * 24
 # An event older than the longest window can never show in a trending answer: it is not counted.
 MAX_COUNTED_AGE = timedelta(hours=MAX_WINDOW_HOURS)
@@ -48,6 +57,20 @@ def bucket_keys(now: datetime, window_hours: int) -> list[str]:
         raise ValueError(f"window_hours must be within 1..{MAX_WINDOW_HOURS}, not {window_hours}")
     start = bucket_start(now)
     return [bucket_key(start - timedelta(hours=age)) for age in range(window_hours)]
+
+
+def shard_key(bucket: str, shard: int) -> str:
+    """The key of one shard of an hour bucket: ``#trending#YYYYMMDDHH#<shard>``."""
+    if not 0 <= shard < TRENDING_SHARDS:
+        raise ValueError(f"shard must be within 0..{TRENDING_SHARDS - 1}, not {shard}")
+    return f"{bucket}#{shard}"
+
+
+def batch_shard(event_ids: Iterable[str]) -> int:
+    """The shard a batch writes to: sha256 of its smallest event id (stable if the batch is retried,
+    uniform over batches, the same in every container, unlike ``hash()``)."""
+    first = min(event_ids, default="")
+    return int.from_bytes(hashlib.sha256(first.encode()).digest()[:4], "big") % TRENDING_SHARDS
 
 
 def counting_bucket(event_time: datetime, now: datetime) -> str | None:
@@ -84,24 +107,26 @@ class Counters(Tables):
     def trending(
         self, now: datetime, window_hours: int, half_life_hours: float | None = None
     ) -> dict[str, float]:
-        """Weighted event counts per item over the last ``window_hours`` hourly buckets (one BatchGetItem
-        per 100 hours); rank them with ``rank_trending``."""
-        keys = bucket_keys(now, window_hours)
+        """Weighted event counts per item over the last ``window_hours`` hourly buckets, each the sum of its
+        shards (one BatchGetItem per 100 shard keys: 25 hours); rank them with ``rank_trending``."""
+        hours = bucket_keys(now, window_hours)
+        keys = [shard_key(hour, shard) for hour in hours for shard in range(TRENDING_SHARDS)]
         found = self._batch_get(self.sessions_table, keys, consistent=False)
         prefix = COUNT_ATTRIBUTE_PREFIX
-        buckets = [
-            {
-                name[len(prefix) :]: float(value)
-                for name, value in found.get(key, {}).items()
-                if name.startswith(prefix)
-            }
-            for key in keys
-        ]
+        buckets: list[dict[str, float]] = []
+        for hour in hours:
+            counts: dict[str, float] = {}
+            for shard in range(TRENDING_SHARDS):
+                for name, value in found.get(shard_key(hour, shard), {}).items():
+                    if name.startswith(prefix):
+                        item = name[len(prefix) :]
+                        counts[item] = counts.get(item, 0.0) + float(value)
+            buckets.append(counts)
         return decayed_sum(buckets, half_life_hours)
 
     def add_trending(self, key: str, counts: Mapping[str, float], expires_at: int) -> int:
-        """Atomic ADDs of weighted counts to one hourly counter; returns the number of UpdateItem calls
-        (one, unless a batch names so many items that the expression must be split)."""
+        """Atomic ADDs of weighted counts to one counter item (``shard_key``); returns the number of
+        UpdateItem calls (one, unless a batch names so many items that the expression must be split)."""
         table = self._dynamodb.Table(self.sessions_table)
         calls = 0
         names: dict[str, str] = {}

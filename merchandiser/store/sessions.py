@@ -3,16 +3,21 @@
 {user_id, events: [{event_id, item_id, event_type, weight, ts}] (the last ``SESSION_EVENTS_KEPT`` by time,
 oldest first), seen: [event_id] (the last ``SEEN_EVENT_IDS_KEPT`` processed ids, for idempotency across
 batches), purchased: {item_id}, version (optimistic lock), expires_at (TTL, epoch s), updated_at}
+
+Erasure markers: {user_id: "#erased#<sha256 of the id>", erased_at (epoch s), expires_at}, written when a
+shopper is erased and read with their session, so that their events still on the stream (written before
+the erasure, delivered after it) never make a new session; it lives as long as the stream keeps records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from merchandiser.store.archive import user_hash
 from merchandiser.store.dynamo import Tables, to_dynamo
 
 SESSION_EVENTS_READ = 50
@@ -21,6 +26,12 @@ SESSION_EVENTS_KEPT = 50
 # events than one shopper makes in that time, in about 8 KB.
 SEEN_EVENT_IDS_KEPT = 200
 LEGACY_VERSION = -1
+ERASED_KEY_PREFIX = "#erased#"  # no shopper id can take it: ids start with a letter or digit
+ERASURE_MARKER_SECONDS = 25 * 3600  # the stream keeps a record 24 hours
+
+
+def erased_key(user_id: str) -> str:
+    return ERASED_KEY_PREFIX + user_hash(user_id)
 
 
 class SessionConflictError(RuntimeError):
@@ -45,6 +56,7 @@ class SessionState:
     seen: tuple[str, ...] = ()  # processed event ids, oldest first
     purchased: frozenset[str] = frozenset()
     version: int | None = None
+    erased_at: float | None = None  # epoch s: the shopper was erased then; earlier events are dropped
 
 
 def session_events(raw_events: Iterable[Mapping[str, Any]]) -> list[SessionEvent]:
@@ -77,18 +89,34 @@ def _session_state(user_id: str, item: Mapping[str, Any] | None) -> SessionState
 
 class Sessions(Tables):
     def read_sessions(self, user_ids: Iterable[str]) -> dict[str, SessionState]:
-        """The sessions of a batch's shoppers: one strongly consistent BatchGetItem per 100 shoppers."""
+        """The sessions of a batch's shoppers and their erasure markers: one strongly consistent
+        BatchGetItem per 50 shoppers."""
         wanted = sorted(set(user_ids))
-        found = self._batch_get(self.sessions_table, wanted, consistent=True)
-        return {user_id: _session_state(user_id, found.get(user_id)) for user_id in wanted}
+        keys = [*wanted, *(erased_key(user_id) for user_id in wanted)]
+        found = self._batch_get(self.sessions_table, keys, consistent=True)
+        states = {}
+        for user_id in wanted:
+            state = _session_state(user_id, found.get(user_id))
+            marker = found.get(erased_key(user_id))
+            states[user_id] = (
+                state if marker is None else replace(state, erased_at=float(marker["erased_at"]))
+            )
+        return states
 
     def read_session(self, user_id: str) -> SessionState:
-        item = (
-            self._dynamodb.Table(self.sessions_table)
-            .get_item(Key={"user_id": user_id}, ConsistentRead=True)
-            .get("Item")
+        return self.read_sessions([user_id])[user_id]
+
+    def mark_erased(self, user_id: str, erased_at: float) -> None:
+        """Deletes the session and leaves the erasure marker in its place."""
+        table = self._dynamodb.Table(self.sessions_table)
+        table.put_item(
+            Item={
+                "user_id": erased_key(user_id),
+                "erased_at": to_dynamo(float(erased_at)),
+                "expires_at": int(erased_at) + ERASURE_MARKER_SECONDS,
+            }
         )
-        return _session_state(user_id, item)
+        table.delete_item(Key={"user_id": user_id})
 
     def write_session(self, state: SessionState, expected_version: int | None, expires_at: int) -> None:
         """One conditional PutItem: succeeds only if the session is still the one that was read."""

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from merchandiser.store.dynamo import Tables, to_dynamo
-from merchandiser.store.sessions import SESSION_EVENTS_READ, SessionEvent, session_events
+from merchandiser.store.dynamo import to_dynamo
+from merchandiser.store.sessions import SESSION_EVENTS_READ, SessionEvent, Sessions, session_events
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class ShopperRecord:
         return bool(self.history or self.session)
 
 
-class Shoppers(Tables):
+class Shoppers(Sessions):
     def shopper(self, user_id: str) -> ShopperRecord:
         """One BatchGetItem for the profile and the session."""
         response = self._dynamodb.batch_get_item(
@@ -66,8 +66,9 @@ class Shoppers(Tables):
                 count += 1
         return count
 
-    def erase_user(self, user_id: str) -> None:
-        """Deletes the profile and the session (events, seen ids, purchases). The trending counters hold
-        only per-item sums, no shopper id, so there is nothing personal in them to erase."""
+    def erase_user(self, user_id: str, erased_at: float) -> None:
+        """Deletes the profile and the session (events, seen ids, purchases), leaving an erasure marker
+        that keeps the shopper's events still on the stream out of a new session (``sessions``). The
+        trending counters hold only per-item sums, no shopper id, so there is nothing personal in them."""
         self._dynamodb.Table(self.users_table).delete_item(Key={"user_id": user_id})
-        self._dynamodb.Table(self.sessions_table).delete_item(Key={"user_id": user_id})
+        self.mark_erased(user_id, erased_at)

@@ -45,7 +45,9 @@ from merchandiser.store import (
     SessionConflictError,
     SessionEvent,
     SessionState,
+    batch_shard,
     counting_bucket,
+    shard_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -151,6 +153,7 @@ class BatchOutcome:
     session_reads: int = 0  # BatchGetItem / GetItem calls
     session_writes: int = 0  # PutItem calls (one per shopper with new events, plus conflict retries)
     counter_writes: int = 0  # UpdateItem ADD calls on trending buckets
+    erased: int = 0  # events of erased shoppers, from before their erasure: dropped, never stored
     conflicts: int = 0
     uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
     stats_writes: int = 0  # UpdateItem calls on the stream figures (one per batch with new events)
@@ -253,7 +256,8 @@ class EventProcessor:
 
         try:
             sessions = self.store.read_sessions(by_user)
-            outcome.session_reads += -(-len(by_user) // BATCH_GET_LIMIT)
+            # each shopper's session and erasure marker
+            outcome.session_reads += -(-2 * len(by_user) // BATCH_GET_LIMIT)
         except Exception:  # retryable: throttling, timeouts. Nothing was written, so all of it is retried
             logger.exception("session read failed; the batch's events will be retried")
             outcome.failed_sequence_numbers.extend(r.sequence_number for e in by_user.values() for r, _ in e)
@@ -263,8 +267,9 @@ class EventProcessor:
         applied: list[Event] = []
         for user_id, entries in by_user.items():
             try:
+                erased_before = outcome.erased
                 new = self._write_user(sessions[user_id], [event for _, event in entries], now, outcome)
-                outcome.duplicates += len(entries) - len(new)
+                outcome.duplicates += len(entries) - len(new) - (outcome.erased - erased_before)
                 outcome.processed += len(new)
                 applied.extend(new)
             except Exception:
@@ -280,6 +285,11 @@ class EventProcessor:
         """Writes the shopper's new events; returns them (an event already in ``seen`` is a duplicate)."""
         expires_at = int(now) + self.session_ttl_seconds
         for attempt in range(WRITE_ATTEMPTS):
+            if state.erased_at is not None:
+                # the shopper was erased: what they did before is never stored again (later is new consent)
+                kept = [event for event in events if event.timestamp.timestamp() > state.erased_at]
+                outcome.erased += len(events) - len(kept)
+                events = kept
             seen = set(state.seen)
             new = [event for event in events if event.event_id not in seen]
             if not new:
@@ -297,8 +307,9 @@ class EventProcessor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _count_trending(self, events: list[Event], now: float, outcome: BatchOutcome) -> None:
-        """One ADD per hour bucket for the batch. Best effort, on purpose: the events are already in their
-        sessions, so a retry would see them as duplicates; failing the batch here could not recount them."""
+        """One ADD per hour bucket for the batch, on the shard this batch writes to (``batch_shard``).
+        Best effort, on purpose: the events are already in their sessions, so a retry would see them as
+        duplicates; failing the batch here could not recount them."""
         moment = datetime.fromtimestamp(now, UTC)
         buckets: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for event in events:
@@ -306,9 +317,10 @@ class EventProcessor:
             if key is not None:
                 buckets[key][event.item_id] += event.weight
         expires_at = int((moment + BUCKET_TTL).timestamp())
+        shard = batch_shard(event.event_id for event in events)
         for key, counts in buckets.items():
             try:
-                outcome.counter_writes += self.store.add_trending(key, counts, expires_at)
+                outcome.counter_writes += self.store.add_trending(shard_key(key, shard), counts, expires_at)
             except Exception:
                 logger.exception("trending counter %s not updated", key)
                 outcome.uncounted += sum(1 for e in events if counting_bucket(e.timestamp, moment) == key)

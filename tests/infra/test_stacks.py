@@ -31,6 +31,7 @@ FUNCTION_SETTINGS: dict[str, type[settings.FunctionSettings]] = {
     "event-processor": settings.EventProcessorSettings,
     "start-training": settings.TrainingTriggerSettings,
     "publish": settings.PublishSettings,
+    "erasure": settings.ErasureSettings,
     "experiment-report": settings.ExperimentReportSettings,
 }
 SERVING = {"retrieval", "ranking", "reranking"}
@@ -354,7 +355,8 @@ def test_functions_share_one_shape(synthesized: Synthesized) -> None:
         assert props["Runtime"] == "python3.12" and props["Handler"] == "handler.handler"
         assert props["Architectures"] == ["x86_64"]
         assert props["TracingConfig"] == {"Mode": "Active"}
-        assert props["MemorySize"] == (1024 if key in SERVING else 512), key
+        # the eraser rewrites a model tarball in memory (stacks.constants.MEMORY_MB)
+        assert props["MemorySize"] == (1024 if key in SERVING else 2048 if key == "erasure" else 512), key
         assert len(props["Layers"]) == (3 if key in SERVING else 2), key
         assert "LoggingConfig" in props  # its own log group, with retention
 
@@ -524,3 +526,22 @@ def test_publish_may_swap_exactly_the_serving_functions_and_the_model_layer(synt
     aliases = _as_list(by_actions[("lambda:GetAlias", "lambda:UpdateAlias")])
     assert len(functions) == len(aliases) == len(SERVING_FUNCTIONS)
     assert "*" not in json.dumps(functions) + json.dumps(aliases)
+
+
+def test_the_archive_eraser_runs_daily_and_may_rewrite_only_what_can_hold_a_shopper(
+    synthesized: Synthesized,
+) -> None:
+    rules = synthesized.resources("Merchandiser-Training", "AWS::Events::Rule").values()
+    daily = [rule for rule in rules if rule["Properties"].get("ScheduleExpression") == "rate(1 day)"]
+    assert "Erasure" in json.dumps([rule["Properties"]["Targets"] for rule in daily])
+    granted = json.dumps([s for where, s in _statements(synthesized) if "ErasureRole" in where])
+    for prefix in (
+        "events/*",
+        "impressions/*",
+        "catalog/users/*",
+        "models/*",
+        "training-output/*",
+        "erasure/state.json*",
+    ):
+        assert prefix in granted, prefix
+    assert "catalog/items/*" not in granted and "dynamodb:" not in granted

@@ -14,7 +14,15 @@ import pytest
 
 from local_twin.bench_events import Instrumented
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.store import MAX_WINDOW_HOURS, SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT, FeatureStore
+from merchandiser.store import (
+    MAX_WINDOW_HOURS,
+    SEEN_EVENT_IDS_KEPT,
+    SESSION_EVENTS_KEPT,
+    TRENDING_SHARDS,
+    FeatureStore,
+    bucket_key,
+    shard_key,
+)
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
@@ -102,6 +110,28 @@ def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_one_counter
     assert len(session(aws, "u3")["events"]) == 5
     counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)
     assert counts["i0"] == 8.0 and counts["i1"] == 1.0 and len(counts) == 100
+
+
+def test_a_hot_item_spreads_over_the_shards_of_its_hour(aws, handler):
+    # Given 40 batches of 25 events, each with views of the same hot item among other items
+    for number in range(40):
+        events = [
+            event(f"b{number}-{n}", f"u{n}", "hot" if n % 2 == 0 else f"i{number}-{n}") for n in range(25)
+        ]
+        assert handler(batch_of(events, first_sequence=number * 25)) == {"batchItemFailures": []}
+    # Then each batch made one counter write (one shard touched per batch, one hour bucket), beside its one
+    # write of the stream figures
+    assert handler.outcome.stats_writes == 1 and handler.calls["UpdateItem"] == 40 + 40
+    # And the hot item's count is spread over every shard of the hour, none holding most of it
+    hour = bucket_key(datetime.fromtimestamp(NOW, UTC))
+    table = aws.dynamodb.Table("sessions")
+    per_shard = [
+        float(table.get_item(Key={"user_id": shard_key(hour, shard)}).get("Item", {}).get("c#hot", 0))
+        for shard in range(TRENDING_SHARDS)
+    ]
+    assert all(count > 0 for count in per_shard) and max(per_shard) < 0.6 * sum(per_shard)
+    # And a read sums the shards back to the exact total: 13 views in each of 40 batches
+    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)["hot"] == 13 * 40
 
 
 def test_duplicates_within_a_batch_are_counted_once(aws, handler):

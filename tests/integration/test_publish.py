@@ -69,12 +69,29 @@ def store(aws) -> FeatureStore:  # type: ignore[no-untyped-def]
     return FeatureStore(aws.dynamodb, "users", "sessions")
 
 
-def versioned(model_dir: Path, tmp_path: Path, version: str) -> Path:
-    """A copy of the tiny model under another model_version (the manifest itself is not hashed)."""
+def versioned(
+    model_dir: Path,
+    tmp_path: Path,
+    version: str,
+    against: str | None = None,
+    scores: tuple[float, float] = (0.3, 0.3),
+) -> Path:
+    """A copy of the tiny model under another model_version (the manifest itself is not hashed); with
+    ``against``, the job scored it (``scores[0]``) and that production model (``scores[1]``) on one window."""
     copy = tmp_path / version
     shutil.copytree(model_dir, copy)
-    manifest = json.loads((copy / "manifest.json").read_text())
-    (copy / "manifest.json").write_text(json.dumps({**manifest, "model_version": version}))
+    manifest = {**json.loads((copy / "manifest.json").read_text()), "model_version": version}
+    if against is not None:
+        manifest["gate"] = {
+            "scored": True,
+            "model_version": against,
+            "candidate": scores[0],
+            "production": scores[1],
+            "users": 500,
+            "window_start": "s",
+            "window_end": "e",
+        }
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy
 
 
@@ -127,7 +144,7 @@ def test_rollback_flips_every_alias_back_and_restores_the_previous_pointer(
     publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), swap)
     with pytest.raises(NothingToRollBackError):  # m1 replaced nothing
         rollback(s3, BUCKET, swap)
-    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2"), swap)
+    publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m2", against="m1"), swap)
     assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"3"}
     assert pointer()["model_version"] == "m2"
 
@@ -165,6 +182,30 @@ def test_a_refused_model_swaps_nothing(
     assert publish(s3, store, BUCKET, worse, swap)["promote"] is False
     assert {live(lambda_client, name)[0] for name in FUNCTIONS} == {"2"}
     assert pointer()["model_version"] == "m1"
+
+
+def test_five_successively_slightly_worse_models_stop_passing(
+    store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    """The ratchet: each candidate is 0.008 NDCG@10 worse than production on their shared window, well
+    inside the 0.02 tolerance, so comparing each with the last would promote all five."""
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    assert publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m0"))["promote"] is True
+    production, score, decisions = "m0", 0.300, []
+    for n in range(1, 6):
+        # Given candidate m<n>, scored with the current production on the same window
+        candidate = versioned(model_dir, tmp_path, f"m{n}", against=production, scores=(score - 0.008, score))
+        # When it is published
+        decision = publish(s3, store, BUCKET, candidate)
+        decisions.append(decision["promote"])
+        if decision["promote"]:
+            production, score = f"m{n}", score - 0.008
+    # Then the first two pass, and once the losses add up to the tolerance the later ones fail
+    assert decisions == [True, True, False, False, False]
+    assert pointer()["model_version"] == "m2" and pointer()["gate"]["drift"] == pytest.approx(0.016)
+    refused = json.loads(s3.get_object(Bucket=BUCKET, Key="models/m3/decision.json")["Body"].read())
+    assert refused["evidence"] == "same window" and "exceeds" in refused["reasons"][-1]
 
 
 def test_with_layer_replaces_only_the_same_layer_in_place() -> None:

@@ -28,7 +28,7 @@ Call = Callable[..., tuple[int, dict[str, Any]]]
 def call(aws, model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Call:  # type: ignore[no-untyped-def]
     for key, value in {**aws.env(), "MODEL_DIR": str(model_dir)}.items():
         monkeypatch.setenv(key, value)
-    runtime.dynamodb_resource.cache_clear()
+    runtime.reset()  # a new container per test: each test's moto tables start their catalogue over
     store = FeatureStore(aws.dynamodb, "users", "sessions", "items")
     store.put_profiles(user_profiles(model_dir), model_version="test")
     from lambdas.catalog import handler as catalog
@@ -211,9 +211,9 @@ def test_trending_comes_from_live_counters_then_the_model(call: Call, aws) -> No
     # When the event processor has counted views of i44 in the current hour
     from datetime import UTC, datetime
 
-    from merchandiser.store import COUNT_ATTRIBUTE_PREFIX, bucket_key
+    from merchandiser.store import COUNT_ATTRIBUTE_PREFIX, bucket_key, shard_key
 
-    key = bucket_key(datetime.now(UTC))
+    key = shard_key(bucket_key(datetime.now(UTC)), 2)
     aws.dynamodb.Table("sessions").put_item(Item={"user_id": key, COUNT_ATTRIBUTE_PREFIX + "i44": 50})
     status, after = call(*POPULAR, "k=3&window=24")
     # Then the live counts lead
@@ -491,6 +491,9 @@ BAD_INPUT: list[tuple[str, str, str, str, str, Any, int]] = [
         422,
     ),
     (*PUT_ITEM, "", {"title": ""}, 422),
+    (*PUT_ITEM, "", {}, 422),  # a partial update names at least one field
+    (*PUT_ITEM, "", {"in_stock": None}, 422),  # null removes nothing: it is no field
+    (*PUT_ITEM, "", {"colour": "red"}, 422),
     (*PUT_ITEM, "", {"title": "Hat", "price": -1}, 422),
     (*PUT_ITEM, "", {"title": "Hat", "in_stock": "maybe"}, 422),
     (*PUT_ITEM, "", {"title": "Hat", "price": 1e300}, 422),

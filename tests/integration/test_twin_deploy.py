@@ -84,7 +84,7 @@ def test_every_function_exists_with_the_environment_it_returns(
     lambda_client = client(moto_endpoint, "lambda")
     assert set(resources.function_names) == {
         "retrieval", "ranking", "reranking", "events_api", "catalog", "experiments", "event_processor",
-        "start_training", "publish", "experiment_report",
+        "start_training", "publish", "experiment_report", "erasure",
     }  # fmt: skip
     for key, name in resources.function_names.items():
         configuration = lambda_client.get_function_configuration(FunctionName=name)

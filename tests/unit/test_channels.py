@@ -58,6 +58,71 @@ def test_csv_channel_is_typed_sorted_and_keeps_ids_as_text(tmp_path: Path) -> No
     assert len(report["files"]["interactions"]) == 2
 
 
+def table_snapshot(path: Path, records: list[dict[str, object]]) -> None:
+    """The items table as the training trigger exports it (merchandiser.publishing.export_catalogue)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress("".join(json.dumps(record) + "\n" for record in records).encode()))
+
+
+def test_the_items_table_wins_field_by_field_over_the_rest_of_the_items_channel(tmp_path: Path) -> None:
+    # Given a retailer's items file, and the items table: stock alone for a, a new price and title for b,
+    # and an item c added by PUT /items that nobody has interacted with yet
+    write(
+        tmp_path / "events" / "e.csv",
+        HEADER + "u1,a,view,2026-01-01T09:00:00Z,,,,\nu1,b,view,2026-01-02T09:00:00Z,,,,\n",
+    )
+    write(
+        tmp_path / "items" / "items.csv",
+        "item_id,title,category,price,created_at,in_stock\na,Alpha,hats,10,2025-01-01,true\nb,Beta,bags,20,2025-01-01,true\n",
+    )
+    stored = {
+        "revision": 1,
+        "updated_at": "2026-11-30T00:00:00+00:00",
+        "first_stored_at": "2026-11-30T00:00:00+00:00",
+    }
+    table_snapshot(
+        tmp_path / "items" / "items-table.jsonl.gz",
+        [
+            {"item_id": "a", "in_stock": False, "promoted": True, **stored},
+            {"item_id": "b", "title": "Beta 2", "price": 25.5, **stored},
+            {"item_id": "c", "title": "New hat", "category": "hats", **stored},
+        ],
+    )
+    # When the channels are read
+    channels = read_channels(tmp_path / "events", tmp_path / "items")
+    # Then each table field replaces the file's, the others are kept, and the new item is in the catalogue
+    items = channels.items.set_index("item_id")
+    assert (items.loc["a", "title"], bool(items.loc["a", "in_stock"]), items.loc["a", "price"]) == (
+        "Alpha",
+        False,
+        10.0,
+    )
+    assert (items.loc["b", "title"], items.loc["b", "price"], bool(items.loc["b", "in_stock"])) == (
+        "Beta 2",
+        25.5,
+        True,
+    )
+    assert (items.loc["c", "title"], items.loc["c", "category"], items.loc["c", "brand"]) == (
+        "New hat",
+        "hats",
+        "",
+    )
+    # And an item first stored by PUT is dated by it; one the file dates keeps its date
+    assert items.loc["c", "created_at"] == pd.Timestamp("2026-11-30", tz="UTC")
+    assert items.loc["a", "created_at"] == pd.Timestamp("2025-01-01", tz="UTC")
+    assert "revision" not in items.columns and channels.report["items_from_table"] == 3
+    # And staff's promotion is serving's (the overlay's), not an attribute the models learn from
+    assert "promoted" not in items.columns
+
+
+def test_an_empty_items_table_changes_nothing(tmp_path: Path) -> None:
+    write(tmp_path / "events" / "e.csv", HEADER + "u1,a,view,2026-01-01T09:00:00Z,,,,\n")
+    write(tmp_path / "items" / "items.csv", "item_id,title\na,Alpha\n")
+    table_snapshot(tmp_path / "items" / "items-table.jsonl.gz", [])
+    channels = read_channels(tmp_path / "events", tmp_path / "items")
+    assert channels.items["title"].tolist() == ["Alpha"] and channels.report["items_from_table"] == 0
+
+
 def test_parquet_channel_reads_like_csv(tmp_path: Path) -> None:
     # Given a parquet file whose numeric user ids became floats (a gap made pandas upcast)
     frame = pd.DataFrame(

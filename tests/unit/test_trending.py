@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from merchandiser.store.counters import (
     MAX_WINDOW_HOURS,
+    TRENDING_SHARDS,
+    batch_shard,
     bucket_key,
     bucket_keys,
     counting_bucket,
     decayed_sum,
     rank_trending,
+    shard_key,
 )
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
@@ -25,6 +29,15 @@ def test_bucket_keys_are_the_last_hours_newest_first_and_no_shopper_id_can_take_
         "#trending#2026112208",
     ]
     assert bucket_key(datetime(2026, 1, 1, 0, 59, tzinfo=UTC)) == "#trending#2026010100"
+
+
+def test_a_batch_writes_to_one_shard_chosen_by_its_first_event_id_and_batches_spread_evenly():
+    assert shard_key("#trending#2026112210", 3) == "#trending#2026112210#3"
+    # the same batch (a retry, in any order) always picks the same shard
+    assert batch_shard(["e2", "e1", "e9"]) == batch_shard(["e9", "e1"]) == batch_shard(["e1"])
+    # and 4,000 batches land on every shard, none with more than 30% of them
+    spread = Counter(batch_shard([f"batch-{n}-first", f"batch-{n}-z"]) for n in range(4000))
+    assert set(spread) == set(range(TRENDING_SHARDS)) and max(spread.values()) < 0.3 * 4000
 
 
 @pytest.mark.parametrize("hours", [0, MAX_WINDOW_HOURS + 1])
