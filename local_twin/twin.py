@@ -175,10 +175,14 @@ class Twin:
         return self._functions.invoke("erasure", {"source": "aws.events", "detail-type": "Scheduled Event"})
 
     def retrain(self, hyperparameters: dict[str, str] | None = None) -> dict[str, Any]:
-        """The daily jobs on what the twin has gathered: the archive eraser (so no erased shopper is trained
-        on or kept), then the training job (the archive's events, the catalogue from the items table, the
-        users channel, the production model for the same-window gate), gate, publish, swap."""
+        """The daily jobs on what the twin has gathered (settled into the archive first): the archive
+        eraser (so no erased shopper is trained on or kept), then the training job (the archive's events,
+        the catalogue from the items table, the users channel, the production model for the same-window
+        gate), gate, publish, swap."""
         with self._retraining:
+            # as the daily job runs after Firehose delivered the day: what was served and sent so far is in
+            # the archive before the eraser reads it (a page served just before would otherwise land after)
+            self.settle()
             erased = self.erase()
             published = self.train_and_publish(hyperparameters=hyperparameters)
             return {**published, "erasure": erased, "evaluation": self.evaluation}

@@ -71,14 +71,17 @@ def shop(seed: int = 3) -> Channels:
     return Channels(interactions=interactions, items=items, users=users, report=report)
 
 
+# Small and fast: the tiny shop's models train in seconds
+TINY_HP = Hyperparameters(
+    factors=8,
+    iterations=10,
+    test_fraction=0.2,
+    candidates=30,
+    ranker_candidates=30,
+    early_stopping_rounds=10,
+)
+
+
 def train_tiny_model(root: Path) -> Path:
-    hp = Hyperparameters(
-        factors=8,
-        iterations=10,
-        test_fraction=0.2,
-        candidates=30,
-        ranker_candidates=30,
-        early_stopping_rounds=10,
-    )
-    run(shop(), hp, root / "model", root / "output")
+    run(shop(), TINY_HP, root / "model", root / "output")
     return root / "model"

@@ -10,19 +10,10 @@ import pytest
 
 from merchandiser.publishing import decide
 from merchandiser.store import read_manifest
-from tests.tiny_shop import START, shop
-from training.fit import Hyperparameters
+from tests.tiny_shop import START, TINY_HP, shop
 from training.job import run
 
-HP = Hyperparameters(
-    factors=8,
-    iterations=10,
-    test_fraction=0.2,
-    candidates=30,
-    ranker_candidates=30,
-    early_stopping_rounds=10,
-    gate_min_users=10,
-)
+HP = replace(TINY_HP, gate_min_users=10)
 
 
 @pytest.fixture(scope="module")
