@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""The Merchandiser CDK app: five environment-agnostic stacks, checked by cdk-nag at synth.
+"""The Merchandiser CDK app: six environment-agnostic stacks, checked by cdk-nag at synth.
 
 No AWS call and no account/region lookup happen at synth time. Context values (cdk.json or
 ``-c key=value``): ``merchandiser:layersDir`` (default ``build/layers``, built by ``make layers``),
 ``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri``, ``merchandiser:catalogItems`` (the
-catalogue size the serving functions' memory, /tmp and SnapStart follow) and ``merchandiser:cdkNag``
-(default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding).
+catalogue size the serving functions' memory, /tmp and SnapStart follow), ``merchandiser:cdkNag``
+(default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding),
+``merchandiser:console`` (default true: the staff console's stack) and
+``merchandiser:consoleDomainPrefix`` (the Cognito sign-in domain, default merchandiser-staff-<account>).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks import constants as c
+from stacks.console_stack import ConsoleStack
 from stacks.data_stack import DataStack
 from stacks.functions import check_layers_dir
 from stacks.monitoring_stack import MonitoringStack
@@ -34,7 +37,8 @@ def build_app(
     layers_dir: Path | None = None,
     context: dict[str, Any] | None = None,
 ) -> cdk.App:
-    """Composes the five stacks. ``layers_dir`` wins over the ``merchandiser:layersDir`` context."""
+    """Composes the stacks (five, and the console's unless told not to). ``layers_dir`` wins over the
+    ``merchandiser:layersDir`` context."""
     # Cross-stack references stay "strong" (exports protect their producers): the current
     # behaviour, set explicitly so the CDK stops warning about the default.
     app = cdk.App(outdir=outdir, context={**DEFAULT_CONTEXT, **(context or {})})
@@ -88,6 +92,9 @@ def build_app(
         event_processor=streaming.event_processor,
         dead_letter_queue=streaming.dead_letter_queue,
     )
+    # The twin serves console/ itself (`merchandiser console`): moto has no CloudFront or Cognito to host it.
+    if str(app.node.try_get_context(c.CONTEXT_CONSOLE)).lower() != "false":
+        ConsoleStack(app, c.STACK_NAMES.console, api=serving.api.rest_api, console_dir=REPO_ROOT / "console")
     # On unless told otherwise: the local twin turns it off to save ~1 s, since the acknowledgments
     # only add metadata and the templates are the same either way (tests/infra runs it).
     if str(app.node.try_get_context(c.CONTEXT_CDK_NAG)).lower() != "false":

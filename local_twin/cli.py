@@ -1,5 +1,5 @@
-"""The ``merchandiser`` command: demo, up (the local twin serving the API), simulate, experiment, retrain
-and train."""
+"""The ``merchandiser`` command: demo, up (the local twin serving the API), console, simulate, experiment,
+retrain and train."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from local_twin import experiment_cli, simulator
+from local_twin import console_server, experiment_cli, simulator
 from local_twin.front_workers import FRONT_WORKERS, FrontWorkerError
 from local_twin.moto_process import MotoProcessDied
 from local_twin.script_mode import channel_dirs, run_script_mode
@@ -144,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(run=cmd_up)
     simulator.add_parser(commands)
+    console_server.add_parser(commands)
     retrain = commands.add_parser(
         "retrain",
         help="on the running twin: erase, train on what it has gathered, gate, publish and swap the model",

@@ -104,7 +104,9 @@ def synthesize(outdir: Path, layers_dir: Path) -> Path:
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")  # before jsii starts
     from app import build_app  # the CDK app lives at the repo root
 
-    build_app(outdir=str(outdir), layers_dir=layers_dir, context={"merchandiser:cdkNag": "false"}).synth()
+    # no console stack: `merchandiser console` serves console/ against the twin (moto hosts no CloudFront)
+    context = {"merchandiser:cdkNag": "false", "merchandiser:console": "false"}
+    build_app(outdir=str(outdir), layers_dir=layers_dir, context=context).synth()
     return outdir
 
 

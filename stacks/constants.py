@@ -16,6 +16,7 @@ class StackNames:
     serving: str = f"{APP_NAME}-Serving"
     training: str = f"{APP_NAME}-Training"
     monitoring: str = f"{APP_NAME}-Monitoring"
+    console: str = f"{APP_NAME}-Console"
 
 
 STACK_NAMES = StackNames()
@@ -26,6 +27,8 @@ CONTEXT_TRAINING_SCHEDULE = "merchandiser:trainingSchedule"
 CONTEXT_TRAINING_IMAGE_URI = "merchandiser:trainingImageUri"
 CONTEXT_CDK_NAG = "merchandiser:cdkNag"
 CONTEXT_CATALOG_ITEMS = "merchandiser:catalogItems"
+CONTEXT_CONSOLE = "merchandiser:console"  # "false": no console stack (the twin serves console/ itself)
+CONTEXT_CONSOLE_DOMAIN_PREFIX = "merchandiser:consoleDomainPrefix"  # the staff sign-in page's Cognito domain
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # The archive eraser: the bound README states for the archive ("within a day of the erasure").
@@ -160,6 +163,32 @@ API_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("DELETE", "/experiments/{name}", "experiments"),
     ("GET", "/experiments/{name}/report", "experiments"),
 )
+# Read-only routes for staff (the console), IAM-authorized like the catalogue's: the retrieval function
+# serves them because it holds the live model (its alias is what a promotion moves).
+STAFF_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("GET", "/model", "retrieval"),
+    ("GET", "/users/{user_id}/events", "retrieval"),
+    ("GET", "/items", "retrieval"),
+    ("GET", "/events/stats", "retrieval"),
+    ("GET", "/kpis", "retrieval"),
+)
+API_ROUTES = API_ROUTES + STAFF_ROUTES
+# The experiment routes (admin, IAM), which the console's Experiments view calls.
+EXPERIMENT_ROUTES: tuple[tuple[str, str], ...] = tuple(
+    (method, path) for method, path, function in API_ROUTES if function == "experiments"
+)
+# Every route the staff console calls: what its signed-in staff may invoke (stacks/console_stack.py).
+CONSOLE_ROUTES: tuple[tuple[str, str], ...] = (
+    ("GET", "/health"),
+    ("GET", "/users/{user_id}/recommendations"),
+    ("GET", "/items/{item_id}/similar"),
+    ("GET", "/items/{item_id}/bought-together"),
+    ("GET", "/items/popular"),
+    ("PUT", "/items/{item_id}"),
+    *((method, path) for method, path, _ in STAFF_ROUTES),
+    *EXPERIMENT_ROUTES,
+)
+CONSOLE_LOG_DAYS = 90
 # Who may call each route (every route in API_ROUTES has an entry; a route without one fails the synth):
 # the storefront with its API key (x-api-key, usage plan), the retailer's back office signing with SigV4
 # (IAM authorization), or anyone (the health check). Admin routes are every write that changes the
@@ -177,11 +206,9 @@ ROUTE_ACCESS: dict[tuple[str, str], str] = {
     ("POST", "/events"): API_KEY,
     ("PUT", "/items/{item_id}"): IAM,
     ("DELETE", "/users/{user_id}"): IAM,
-    ("GET", "/experiments"): IAM,
-    ("PUT", "/experiments/{name}"): IAM,
-    ("GET", "/experiments/{name}"): IAM,
-    ("DELETE", "/experiments/{name}"): IAM,
-    ("GET", "/experiments/{name}/report"): IAM,
+    **dict.fromkeys(EXPERIMENT_ROUTES, IAM),
+    # the staff's read-only routes (the console's)
+    **{(method, path): IAM for method, path, _ in STAFF_ROUTES},
 }
 API_THROTTLE_RATE = 100
 API_THROTTLE_BURST = 200

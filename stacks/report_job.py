@@ -6,7 +6,8 @@
   the job creates the views ``events`` and ``impressions`` over them that the report SQL reads;
 - an Athena workgroup that enforces its result location (``athena-results/``, SSE-S3) and a per-query
   scan cutoff;
-- the ``experiment_report`` function on a daily schedule: the reports and KPIs to ``reports/``, the KPIs
+- the ``experiment_report`` function on a daily schedule: the reports and KPIs to ``reports/`` (with
+  ``reports/kpis.json``, the per-day document the console reads), the KPIs
   as metrics (``Ctr``, ``CtrBaseline``, ``Conversion``, ``Coverage`` by surface and variant).
 """
 
@@ -33,7 +34,13 @@ from merchandiser.experiments import (
     raw_table,
 )
 from merchandiser.settings import ExperimentReportSettings
-from merchandiser.store import ATHENA_RESULTS_PREFIX, EVENTS_PREFIX, IMPRESSIONS_PREFIX, PRODUCTION_POINTER
+from merchandiser.store import (
+    ATHENA_RESULTS_PREFIX,
+    EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
+    KPIS_KEY,
+    PRODUCTION_POINTER,
+)
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
 from stacks.permissions import allow_list, allow_objects, allow_tables
@@ -202,6 +209,10 @@ class ExperimentReportJob(Construct):
             [REPORTS_PREFIX, KPIS_PREFIX],
             ["s3:PutObject"],
             "one report per experiment and day, and one KPI file per day.",
+        )
+        # the per-day KPI document GET /kpis reads: one key, no wildcard
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=["s3:PutObject"], resources=[bucket.arn_for_objects(KPIS_KEY)])
         )
         allow_objects(
             function, bucket, [PRODUCTION_POINTER], ["s3:GetObject"], "the catalogue size for coverage."

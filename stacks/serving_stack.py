@@ -18,12 +18,18 @@ from constructs import Construct
 
 from merchandiser.experiments import REPORTS_PREFIX
 from merchandiser.settings import CatalogSettings, EventsApiSettings, ExperimentsSettings, ServingSettings
-from merchandiser.store import MODELS_PREFIX, PRODUCTION_POINTER, TOMBSTONES_PREFIX
+from merchandiser.store import DECISION_FILE, KPIS_KEY, MODELS_PREFIX, PRODUCTION_POINTER, TOMBSTONES_PREFIX
 from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, ServingSize, SharedLayers, SwapTargets, merchandiser_function
 from stacks.model_canary import ModelCanary
-from stacks.permissions import TABLE_READ, TABLE_READ_WRITE, allow_objects, allow_tables
+from stacks.permissions import (
+    TABLE_READ,
+    TABLE_READ_WRITE,
+    allow_objects,
+    allow_tables,
+    bucket_arn_in_findings,
+)
 
 # What the experiments function calls on its table (list = Scan; stop = GetItem + PutItem).
 EXPERIMENTS_ADMIN_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan")
@@ -164,8 +170,9 @@ class MerchandiserApi(Construct):
             Validations.of(method).acknowledge(
                 Acknowledgment(
                     id="AwsSolutions-COG4",
-                    reason="Back-office route called server to server with SigV4 (IAM authorization); "
-                    "there are no end users, so no Cognito user pool.",
+                    reason="Back-office or staff route signed with SigV4 (IAM authorization): servers sign "
+                    "with their role, the staff console with the IAM credentials its Cognito identity pool "
+                    "gives signed-in staff (stacks/console_stack.py), so no Cognito authorizer here.",
                 )
             )
             return
@@ -239,6 +246,23 @@ class ServingStack(Stack):
             name: merchandiser_function(self, name, ServingSettings, layers, self.size, **tables, **pages)
             for name in c.SERVING_FUNCTIONS
         }
+        self.functions["retrieval"].add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    artifacts_bucket.arn_for_objects(f"{MODELS_PREFIX}*/{DECISION_FILE}"),
+                    artifacts_bucket.arn_for_objects(KPIS_KEY),
+                ],
+            )
+        )
+        Validations.of(self.functions["retrieval"].role).acknowledge(  # type: ignore[arg-type]
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{bucket_arn_in_findings(artifacts_bucket)}/"
+                f"{MODELS_PREFIX}*/{DECISION_FILE}]",
+                reason="GET /model reads the gate decision of the served model, whose version is known only "
+                "at run time: one file name under every model version, read only.",
+            )
+        )
         parameter_arn = (
             f"arn:{Aws.PARTITION}:ssm:{Aws.REGION}:{Aws.ACCOUNT_ID}:parameter{self.model_parameter}"
         )

@@ -13,6 +13,8 @@ import pandas as pd
 
 TABLE_MARK = "_table"  # rows read from the items table's snapshot
 TABLE_BOOKKEEPING = ("revision", "updated_at", "first_stored_at")
+# Staff's merchandising, applied by serving from the overlay: not an attribute the models learn from.
+TABLE_SERVING_ONLY = ("promoted",)
 
 
 def marked_as_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -38,7 +40,7 @@ def merge_items_table(frame: pd.DataFrame | None) -> tuple[pd.DataFrame | None, 
         )
         empty = created.isna() | (created.astype(str).str.strip() == "")
         merged["created_at"] = created.where(~empty, merged["first_stored_at"])
-    bookkeeping = [column for column in TABLE_BOOKKEEPING if column in merged.columns]
+    bookkeeping = [column for column in (*TABLE_BOOKKEEPING, *TABLE_SERVING_ONLY) if column in merged.columns]
     merged = merged.drop(columns=bookkeeping).astype(object)
     # what neither side has is empty, as in a CSV cell (not NaN, which would read as the text "nan")
     return merged.where(merged.notna(), ""), len(table)

@@ -42,7 +42,8 @@ def store(settings: CatalogSettings) -> FeatureStore:
         ' truth; a partial update such as {"in_stock": false} keeps the other fields) and into the'
         " catalogue overlay serving applies from the moment this call answers: a new item gets a content"
         " vector and is retrievable without retraining; a known one gets its new stock, price and title;"
-        " an item out of stock is served on no surface. The next training reads the table, so the change"
+        " an item out of stock is served on no surface; `promoted` puts it among the promoted items of every"
+        " page until set false. The next training reads the table, so the change"
         " survives it. `retrievable` is false when the overlay is full (the next training serves it)."
     ),
     tags=["catalogue"],

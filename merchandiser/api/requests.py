@@ -70,11 +70,15 @@ class ItemUpsert(BaseModel):
     brand: str | None = Field(default=None, max_length=128)
     price: Price | None = None
     in_stock: bool | None = None
+    promoted: bool | None = Field(
+        default=None,
+        description="among the promoted items on every page until set false (kept across trainings)",
+    )
 
     @model_validator(mode="after")
     def some_field(self) -> ItemUpsert:
         if not self.model_fields_set or all(getattr(self, name) is None for name in self.model_fields_set):
-            raise ValueError("give at least one of title, category, brand, price, in_stock")
+            raise ValueError("give at least one of title, category, brand, price, in_stock, promoted")
         return self
 
 

@@ -7,7 +7,7 @@ against these models, so the document cannot drift from the code unnoticed.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,3 +136,95 @@ class ExperimentReport(Documented):
     period: dict[str, str] = Field(description="the days of the impressions reported: start, end")
     engine: str = Field(description="duckdb (computed on the request) or athena (the daily job)")
     generated_at: str
+    days: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="per day of the period's last two weeks, per variant: pages, attributed events (24 h"
+        " window), revenue, ctr, conversion (the KPI rows: GET /kpis)",
+    )
+
+
+# --- staff (admin, read-only): what the console shows ---------------------------------------------------
+class ModelSummary(Documented):
+    status: Literal["ok", "degraded"]
+    model_version: str | None
+    trained_at: str | None = None
+    metrics: dict[str, dict[str, float]] = Field(
+        description="offline metrics per evaluated model on the same split: 'pipeline' is the served page"
+    )
+    anchors: list[str] = Field(default_factory=list, description="models the served page is compared with")
+    stages: list[str] = Field(
+        default_factory=list, description="stages of the served page scored alone (ranker, union, sources)"
+    )
+    best_anchor: dict[str, Any] | None = Field(
+        default=None, description="the anchor with the best gate metric, and the served page's ratio to it"
+    )
+    gate: dict[str, Any] | None = Field(description="the quality gate's decision on this model")
+    gate_problem: str | None = Field(default=None, description="why there is no gate decision to show")
+    faults: list[str] = Field(default_factory=list)
+
+
+class ShopperEvent(Documented):
+    event_id: str
+    item_id: str
+    title: str | None
+    category: str | None
+    event_type: str
+    timestamp: str | None
+
+
+class ShopperEvents(Documented):
+    user_id: str
+    known: bool = Field(description="the shopper has a trained profile or a session")
+    attributes: dict[str, str]
+    purchased: int
+    events: list[ShopperEvent] = Field(description="the session's events, newest first (at most 50)")
+    profile_recent: list[dict[str, Any]] = Field(description="the latest items of the trained profile")
+
+
+class CatalogueItem(Documented):
+    item_id: str
+    title: str
+    category: str
+    brand: str
+    price: float | None
+    in_stock: bool
+    promoted: bool
+    new: bool = Field(description="explored as a new arrival, or added since the training")
+    explored: bool = Field(description="gets exploration slots: no interactions, created recently")
+    added_since_training: bool
+    created_at: str | None
+    events_7d: float = Field(description="weighted behaviour events over the last 7 days (trending counters)")
+
+
+class ItemSearch(Documented):
+    query: str | None
+    new_only: bool
+    matches: int
+    items: list[CatalogueItem]
+
+
+class StreamFigures(Documented):
+    minutes: list[dict[str, Any]] = Field(
+        description="events processed per minute, the last 60, oldest first"
+    )
+    events_last_hour: int
+    events_per_minute: float
+    processed_at: str | None = Field(description="when the processor last applied an event")
+    newest_event_at: str | None = Field(description="the newest event's own time in that batch")
+    seconds_since_processed: float | None
+    lag_seconds: float | None = Field(
+        description="processed_at minus newest_event_at: how fresh the stream is"
+    )
+
+
+class KpiDocument(Documented):
+    computed_at: str
+    period: dict[str, str]
+    final_through: str | None = Field(
+        default=None, description="the last day whose figures are final (later days may still gain events)"
+    )
+    catalogue_size: int | None
+    surfaces: dict[str, list[dict[str, Any]]] = Field(
+        description="per surface, per day: impressions, clicks, purchases, revenue, ctr, conversion, coverage"
+    )
+    experiments: dict[str, list[dict[str, Any]]] = Field(description="per experiment, per day, per variant")

@@ -7,7 +7,11 @@
 - ``report`` (with ``report.sql`` and ``statistics``): attribution and the analysis over the archive,
   DuckDB on the twin, Athena in AWS; ``report_table`` prints it; ``reports``: where a report comes from
   (the daily job's output in the bucket, or computed on the spot) and its period. DuckDB is imported
-  only when a report runs (it is not in the serving layer).
+  only when a report runs (it is not in the serving layer);
+- ``kpis`` (with ``kpis.sql``): pages, attributed events, CTR, conversion and coverage per day, surface,
+  experiment and variant, on the same engines: the daily job's metrics, the per-day document ``GET /kpis``
+  serves and each report's ``days``;
+- ``daily``: the daily job that writes the reports and the KPIs.
 """
 
 from merchandiser.experiments.assignment import (
@@ -31,7 +35,6 @@ from merchandiser.experiments.daily import (
     KPIS_PREFIX,
     DailyOutcome,
     athena_query,
-    duckdb_query,
     prepare_athena,
     run_daily,
 )
@@ -49,8 +52,22 @@ from merchandiser.experiments.errors import (
     UnknownExperimentError,
 )
 from merchandiser.experiments.interleaving import InterleavedPage, credit, team_draft
-from merchandiser.experiments.kpis import ALL_VARIANTS, KPI_LAG_DAYS, KPI_WINDOW, kpis_for
-from merchandiser.experiments.report import AttributionWindows, athena_report, report
+from merchandiser.experiments.kpis import (
+    ALL_VARIANTS,
+    DOCUMENT_DAYS,
+    KPI_LAG_DAYS,
+    KPI_WINDOW,
+    KpiRow,
+    daily_kpis,
+    document_period,
+    experiment_days,
+    kpi_document,
+    kpi_rows,
+    kpis_for,
+    read_kpis,
+    write_kpis,
+)
+from merchandiser.experiments.report import AttributionWindows, Period, athena_report, duckdb_query, report
 from merchandiser.experiments.report_table import print_report, render_table
 from merchandiser.experiments.reports import (
     REPORTS_PREFIX,
@@ -71,6 +88,7 @@ from merchandiser.experiments.repository import (
 
 __all__ = [
     "ALL_VARIANTS",
+    "DOCUMENT_DAYS",
     "GLUE_TYPES",
     "JSON_SERDE",
     "KPIS_PREFIX",
@@ -89,6 +107,8 @@ __all__ = [
     "ExperimentRepository",
     "ExperimentsTableSettings",
     "InterleavedPage",
+    "KpiRow",
+    "Period",
     "Ranker",
     "ReportNotFoundError",
     "StoredExperiment",
@@ -106,8 +126,13 @@ __all__ = [
     "covering",
     "create_table",
     "credit",
+    "daily_kpis",
+    "document_period",
     "duckdb_query",
+    "experiment_days",
     "glue_columns",
+    "kpi_document",
+    "kpi_rows",
     "kpis_for",
     "latest_report",
     "parse_experiment",
@@ -115,11 +140,13 @@ __all__ = [
     "prepare_athena",
     "print_report",
     "raw_table",
+    "read_kpis",
     "render_table",
     "report",
     "report_key",
     "run_daily",
     "team_draft",
     "variant_for",
+    "write_kpis",
     "write_report",
 ]

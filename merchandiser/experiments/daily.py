@@ -9,7 +9,9 @@ date prefixes), in tests on DuckDB over a local archive, with the same SQL texts
   purchases still count for its last pages): its report over its period, written to
   ``reports/experiments/<name>/<day>.json`` and ``.../latest.json`` (``GET /experiments/{name}/report``);
 - the KPIs of the day ``KPI_LAG_DAYS`` before ``today`` (final by then) per surface and variant, written to
-  ``reports/kpis/<day>.json``; the handler emits them as metrics.
+  ``reports/kpis/<day>.json``; the handler emits them as metrics;
+- from the same KPI rows (one query over ``DOCUMENT_DAYS`` up to today), the per-day document
+  ``reports/kpis.json`` (``GET /kpis``) and each report's ``days`` (its per-day chart).
 """
 
 from __future__ import annotations
@@ -17,17 +19,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from merchandiser.experiments.analysis import summarize
 from merchandiser.experiments.athena import views
-from merchandiser.experiments.kpis import KPI_LAG_DAYS, Query, kpis_for
+from merchandiser.experiments.kpis import (
+    KPI_LAG_DAYS,
+    Query,
+    daily_kpis,
+    document_period,
+    experiment_days,
+    kpi_document,
+    kpi_rows,
+    write_kpis,
+)
 from merchandiser.experiments.report import (
     AttributionWindows,
     ReportRow,
     athena_values,
-    duckdb_values,
     report_sql,
 )
 from merchandiser.experiments.reports import catalogue_size, described, period_of, write_report
@@ -42,6 +51,7 @@ class DailyOutcome:
     reports: dict[str, list[str]] = field(default_factory=dict)  # experiment -> keys written
     kpis: list[dict[str, Any]] = field(default_factory=list)
     kpis_key: str = ""
+    document_key: str = ""  # the per-day KPI document (GET /kpis)
 
 
 def athena_query(athena: Any, database: str, output_location: str, workgroup: str, **options: Any) -> Query:
@@ -56,13 +66,6 @@ def prepare_athena(athena: Any, database: str, output_location: str, workgroup: 
     """(Re)creates the views ``events`` and ``impressions`` the SQL reads (``athena.views``)."""
     for ddl in views().values():
         athena_values(ddl, athena, database, output_location, workgroup=workgroup, **options)
-
-
-def duckdb_query(root: Path) -> Query:
-    def run(sql: str, row_type: type[Any]) -> list[Any]:
-        return [row_type(*row) for row in duckdb_values(sql, root)]
-
-    return run
 
 
 def reported(stored: StoredExperiment, today: date, stopped_days: int) -> bool:
@@ -85,14 +88,19 @@ def run_daily(
     size = catalogue_size(s3, bucket)
     now = datetime.now(UTC)
     outcome = DailyOutcome(kpi_day=today - timedelta(days=KPI_LAG_DAYS))
+    shown = document_period(today)
+    kpis = kpi_rows(query, shown)
+    document = kpi_document(kpis, shown, size, now, final_through=outcome.kpi_day)
     for stored in repository.list_stored():
         if not reported(stored, today, stopped_days):
             continue
         name, period = stored.experiment.name, period_of(stored, today)
         rows = query(report_sql(name, period, windows or AttributionWindows()), ReportRow)
         result = described(summarize(name, rows, stored.experiment, size), period, engine, now)
+        result["days"] = experiment_days(document, name, period)
         outcome.reports[name] = write_report(s3, bucket, name, result, today)
-    outcome.kpis = kpis_for(query, outcome.kpi_day, size)
+    outcome.kpis = daily_kpis(kpis, outcome.kpi_day, size)
+    outcome.document_key = write_kpis(s3, bucket, document)
     outcome.kpis_key = f"{KPIS_PREFIX}{outcome.kpi_day.isoformat()}.json"
     body = json.dumps({"day": outcome.kpi_day.isoformat(), "kpis": outcome.kpis}, indent=2).encode()
     s3.put_object(Bucket=bucket, Key=outcome.kpis_key, Body=body, ContentType="application/json")

@@ -1,12 +1,16 @@
--- The online KPIs of every served page, per day, surface and variant, over the archive: pages, attributed
--- clicks, add-to-carts, purchases and revenue, and the distinct items shown (coverage's numerator).
+-- The online KPIs of every served page, per day, surface, experiment and variant, over the archive: pages,
+-- attributed clicks, add-to-carts, purchases and revenue, and the distinct items shown (coverage's
+-- numerator). The daily job's metrics and alarms read them per surface and variant, the staff console's KPI
+-- view per surface, and an experiment report's per-day chart per experiment and variant.
 --
 -- The same engines, tables, dialect rules and placeholders as report.sql (read its header): one text for
 -- DuckDB and Athena, no UNNEST (items[slot] over a numbers table), guarded subscripts, no division,
 -- BIGINT sums. Attribution is report.sql's (a replayed event or page counts once; the same shopper; from
 -- the clock skew before the page to the window after it), with one window for every event type, so
 -- that a day's KPIs are final once that window has passed (the daily job reports the day before that).
--- Pages of every experiment and of production are counted; variant 'all' sums a surface's variants.
+-- Pages of every experiment and of production are counted: a page outside experiments has experiment ''
+-- and variant 'production'; variant 'all' (experiment '') sums all of a surface's pages. Serving places a
+-- page in an experiment only for a known shopper, so an experiment's pages here are the report's exposures.
 WITH
 digits AS (
     SELECT n FROM (VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9)) AS d (n)
@@ -20,6 +24,7 @@ impression_copies AS (
         recommendation_id,
         user_id,
         COALESCE(surface, 'unknown') AS surface,
+        COALESCE(experiment, '') AS experiment,
         COALESCE(variant, 'production') AS variant,
         "timestamp" AS served_at,
         items,
@@ -33,7 +38,7 @@ impression_copies AS (
       AND "year" || '-' || "month" || '-' || "day" BETWEEN ${first_day} AND ${last_day}
 ),
 served AS (
-    SELECT recommendation_id, user_id, surface, variant, served_at, items, served_day
+    SELECT recommendation_id, user_id, surface, experiment, variant, served_at, items, served_day
     FROM impression_copies
     WHERE copy = 1
 ),
@@ -67,6 +72,7 @@ per_page AS (
     SELECT
         s.served_day,
         s.surface,
+        s.experiment,
         s.variant,
         s.recommendation_id,
         SUM(CASE WHEN c.event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
@@ -75,30 +81,31 @@ per_page AS (
         SUM(CASE WHEN c.event_type = 'purchase' THEN c.amount ELSE 0 END) AS revenue
     FROM served AS s
     LEFT JOIN credited AS c ON c.recommendation_id = s.recommendation_id
-    GROUP BY s.served_day, s.surface, s.variant, s.recommendation_id
+    GROUP BY s.served_day, s.surface, s.experiment, s.variant, s.recommendation_id
 ),
 shown AS (
-    SELECT s.served_day, s.surface, s.variant, s.items[t.slot].item_id AS item_id
+    SELECT s.served_day, s.surface, s.experiment, s.variant, s.items[t.slot].item_id AS item_id
     FROM served AS s
     JOIN slots AS t ON t.slot <= cardinality(s.items)
 ),
 groups AS (
-    SELECT served_day, surface, variant, clicks, add_to_carts, purchases, revenue FROM per_page
+    SELECT served_day, surface, experiment, variant, clicks, add_to_carts, purchases, revenue FROM per_page
     UNION ALL
-    SELECT served_day, surface, 'all', clicks, add_to_carts, purchases, revenue FROM per_page
+    SELECT served_day, surface, '', 'all', clicks, add_to_carts, purchases, revenue FROM per_page
 ),
 items_per_group AS (
-    SELECT served_day, surface, variant, COUNT(DISTINCT item_id) AS items_shown
+    SELECT served_day, surface, experiment, variant, COUNT(DISTINCT item_id) AS items_shown
     FROM shown
-    GROUP BY served_day, surface, variant
+    GROUP BY served_day, surface, experiment, variant
     UNION ALL
-    SELECT served_day, surface, 'all', COUNT(DISTINCT item_id)
+    SELECT served_day, surface, '', 'all', COUNT(DISTINCT item_id)
     FROM shown
     GROUP BY served_day, surface
 )
 SELECT
     g.served_day AS day,
     g.surface,
+    g.experiment,
     g.variant,
     CAST(COUNT(*) AS BIGINT) AS impressions,
     CAST(SUM(g.clicks) AS BIGINT) AS clicks,
@@ -108,6 +115,7 @@ SELECT
     CAST(MAX(COALESCE(i.items_shown, 0)) AS BIGINT) AS items_shown
 FROM groups AS g
 LEFT JOIN items_per_group AS i
-  ON i.served_day = g.served_day AND i.surface = g.surface AND i.variant = g.variant
-GROUP BY g.served_day, g.surface, g.variant
-ORDER BY day, surface, variant
+  ON i.served_day = g.served_day AND i.surface = g.surface AND i.experiment = g.experiment
+  AND i.variant = g.variant
+GROUP BY g.served_day, g.surface, g.experiment, g.variant
+ORDER BY day, surface, experiment, variant

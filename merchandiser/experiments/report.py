@@ -17,6 +17,7 @@ import re
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -170,6 +171,15 @@ def query_duckdb(sql: str, root: Path) -> list[ReportRow]:
     return [ReportRow(*row) for row in duckdb_values(sql, root)]
 
 
+def duckdb_query(root: Path) -> Callable[[str, type[Any]], list[Any]]:
+    """Runs an SQL text over a local archive dir and types its rows: ``(sql, row type) -> rows``."""
+
+    def run(sql: str, row_type: type[Any]) -> list[Any]:
+        return [row_type(*row) for row in duckdb_values(sql, root)]
+
+    return run
+
+
 def partition_day(key: str) -> date | None:
     match = PARTITION.search(key)
     return date(int(match[1]), int(match[2]), int(match[3])) if match else None
@@ -211,18 +221,25 @@ def report(
     ``catalogue_size`` the denominator of coverage. See ``analysis.summarize`` for every figure.
     """
     period, windows = period or Period(), windows or AttributionWindows()
-    sql = report_sql(name, period, windows)
-    if str(archive).startswith("s3://"):
-        if s3 is None:
-            import boto3
-
-            s3 = boto3.client("s3")
-        with tempfile.TemporaryDirectory(prefix="merchandiser-report-") as work:
-            copy_archive(str(archive), Path(work), s3, *period.scanned(windows))
-            rows = query_duckdb(sql, Path(work))
-    else:
-        rows = query_duckdb(sql, Path(archive))
+    with local_archive(archive, s3, *period.scanned(windows)) as root:
+        rows = query_duckdb(report_sql(name, period, windows), root)
     return summarize(name, rows, definition, catalogue_size)
+
+
+@contextmanager
+def local_archive(archive: str | Path, s3: Any, first: date, last: date) -> Iterator[Path]:
+    """A local dir DuckDB can read: ``archive`` itself, or a temporary copy of the partitions from ``first``
+    to ``last`` of an ``s3://bucket/prefix`` archive (read with ``s3``, or a default client)."""
+    if not str(archive).startswith("s3://"):
+        yield Path(archive)
+        return
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3")
+    with tempfile.TemporaryDirectory(prefix="merchandiser-report-") as work:
+        copy_archive(str(archive), Path(work), s3, first, last)
+        yield Path(work)
 
 
 # --- Athena -----------------------------------------------------------------------------------------

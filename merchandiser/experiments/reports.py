@@ -1,6 +1,7 @@
 """Where an experiment's report comes from, and where it is kept.
 
-Two sources, one JSON (``report.summarize``'s, plus ``period``, ``generated_at`` and ``engine``):
+Two sources, one JSON (``report.summarize``'s, plus ``period``, ``generated_at``, ``engine`` and ``days``,
+the per-day figures of the period's last two weeks from the KPI rows: ``kpis.kpi_document``):
 - the daily job (``merchandiser.experiments.daily``, Athena over the Glue tables in AWS) writes
   ``reports/experiments/<name>/<YYYY-MM-DD>.json`` and ``reports/experiments/<name>/latest.json`` in the
   artifacts bucket; ``GET /experiments/{name}/report`` reads the latest in AWS;
@@ -17,7 +18,15 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from merchandiser.experiments.errors import UnknownExperimentError
-from merchandiser.experiments.report import LATEST, AttributionWindows, Period, report
+from merchandiser.experiments.kpis import document_period, experiment_days, kpi_document, kpi_rows
+from merchandiser.experiments.report import (
+    LATEST,
+    AttributionWindows,
+    Period,
+    duckdb_query,
+    local_archive,
+    report,
+)
 from merchandiser.experiments.repository import StoredExperiment
 from merchandiser.store import PRODUCTION_POINTER
 
@@ -72,18 +81,19 @@ def archive_report(
     windows: AttributionWindows | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The report computed now by DuckDB over the bucket's archive."""
+    """The report computed now by DuckDB over the bucket's archive, with its ``days`` as the daily job gives
+    them (the KPI rows of the period's last ``DOCUMENT_DAYS``), from one copy of the archive."""
     now = now or datetime.now(UTC)
-    period = period_of(stored, now.astimezone(UTC).date())
-    result = report(
-        stored.experiment.name,
-        f"s3://{bucket}",
-        definition=stored.experiment,
-        catalogue_size=catalogue_size(s3, bucket),
-        period=period,
-        windows=windows,
-        s3=s3,
-    )
+    name, period = stored.experiment.name, period_of(stored, now.astimezone(UTC).date())
+    windows = windows or AttributionWindows()
+    size = catalogue_size(s3, bucket)
+    charted = Period(max(period.start, document_period(period.end).start), period.end)
+    with local_archive(f"s3://{bucket}", s3, *period.scanned(windows)) as root:
+        result = report(
+            name, root, definition=stored.experiment, catalogue_size=size, period=period, windows=windows
+        )
+        rows = kpi_rows(duckdb_query(root), charted)
+    result["days"] = experiment_days(kpi_document(rows, charted, size, now), name)
     return described(result, period, "duckdb", now)
 
 

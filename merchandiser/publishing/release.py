@@ -36,6 +36,7 @@ from merchandiser.store import (
     CatalogOverlay,
     FeatureStore,
     catalogue_fields,
+    decision_key,
     read_manifest,
     user_hash,
 )
@@ -110,7 +111,7 @@ def publish(
     decided_at = datetime.now(UTC).isoformat()
     record = {"model_version": version, "decided_at": decided_at, **decision}
     prefix = f"{MODELS_PREFIX}{version}/"
-    s3.put_object(Bucket=bucket, Key=f"{prefix}decision.json", Body=json.dumps(record, indent=2).encode())
+    s3.put_object(Bucket=bucket, Key=decision_key(version), Body=json.dumps(record, indent=2).encode())
     if not decision["promote"]:
         logger.warning("model %s not promoted: %s", version, "; ".join(decision["reasons"]))
         return record

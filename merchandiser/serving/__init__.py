@@ -1,7 +1,8 @@
 """Serving: a request becomes a page (retrieval → ranking → re-ranking in one process), with the model
 loaded once per container, fallbacks for every broken part, the shopper's experiment variant
 (``treatment``), one impression record per served page on the stream (``impressions``), and the stage
-timings and metrics each request reports."""
+timings and metrics each request reports; and what staff read of it (``staff``: the live model's
+evaluation, a shopper's events, catalogue search)."""
 
 from merchandiser.serving import runtime
 from merchandiser.serving.impressions import ImpressionLog, impression_record
@@ -25,16 +26,26 @@ from merchandiser.serving.report import (
     STORE,
     ServingReport,
 )
+from merchandiser.serving.staff import (
+    ENGAGEMENT_HOURS,
+    MAX_SEARCH_RESULTS,
+    gate_decision,
+    model_summary,
+    search_items,
+    shopper_events,
+)
 from merchandiser.serving.treatment import PRODUCTION_TREATMENT, Arm, Treatment, interleave, treatment_for
 
 __all__ = [
     "CANDIDATES",
+    "ENGAGEMENT_HOURS",
     "EXPERIMENTS",
     "EXPLORATION",
     "FALLBACKS",
     "FEATURE_STORE",
     "INDEX",
     "LAST_RESORT_ITEMS",
+    "MAX_SEARCH_RESULTS",
     "MODEL",
     "MODEL_VERSION",
     "OUT_OF_STOCK",
@@ -55,13 +66,17 @@ __all__ = [
     "Treatment",
     "emit",
     "emit_page",
+    "gate_decision",
     "impression_record",
     "interleave",
     "last_resort_model",
     "load_model",
     "metric_suffix",
+    "model_summary",
     "new_report",
     "runtime",
+    "search_items",
     "serve_page",
+    "shopper_events",
     "treatment_for",
 ]

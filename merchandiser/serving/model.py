@@ -54,6 +54,8 @@ class Model:
 
     items: ItemModel
     ranker: lgb.Booster | None = None
+    # items staff promoted through the catalogue overlay, added to the retailer's promoted items
+    promoted: tuple[str, ...] = ()
 
     @property
     def version(self) -> str:

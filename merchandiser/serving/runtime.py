@@ -24,7 +24,7 @@ from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, la
 from merchandiser.serving.model_source import ModelSourceError, fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
 from merchandiser.serving.report import EXPLORATION, MODEL
-from merchandiser.settings import ServingSettings
+from merchandiser.settings import RetailerRules, ServingSettings
 from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
 
 logger = logging.getLogger(__name__)
@@ -37,10 +37,19 @@ MODEL_SOURCE_CONFIG = Config(
     connect_timeout=2.0, read_timeout=30.0, retries={"total_max_attempts": 3, "mode": "standard"}
 )
 MAX_EXPLORED_ITEMS = 1000  # posteriors read for at most the newest this many items of the pool
+MAX_PROMOTED = 100  # RuleOptions.promoted_item_ids' own limit
 # Impressions are put by a background thread: a slow stream delays records, never a page.
 KINESIS_CONFIG = Config(
     connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
 )
+# The staff routes' small reads (gate decision, KPIs) answer a person waiting: fail fast, retry once.
+STAFF_S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
+
+
+@cache
+def s3_client() -> Any:
+    """For the staff routes' small reads; built on first use."""
+    return boto3.client("s3", config=STAFF_S3_CONFIG)
 
 
 @cache
@@ -109,7 +118,9 @@ def with_catalog_overlay(model: Model, items_table: str) -> Model:
         logger.warning("catalogue overlay unreadable", extra={"error": str(error)})
         return cached[1] if cached is not None else model
     items = with_overlay(model.items, entries)
-    served = model if items is model.items else Model(items, model.ranker)
+    # promoted by staff: added to the retailer's promoted items on every page (with_promotions)
+    promoted = tuple(sorted(item_id for item_id, entry in entries.items() if entry.promoted))
+    served = model if items is model.items and not promoted else Model(items, model.ranker, promoted)
     if len(_overlaid) >= MODELS_OVERLAID:  # the last-resort model is rebuilt every few minutes
         _overlaid.clear()
     _overlaid[id(model)] = (version, served)
@@ -151,7 +162,11 @@ def with_posteriors(
         stale = _explored[2] if _explored is not None and _explored[0] is model else model
         _explored = (model, now, stale, False)
         return stale, False
-    explored = Model(with_exploration(items, exploration_of(items.catalog, posteriors, policy)), model.ranker)
+    explored = Model(
+        with_exploration(items, exploration_of(items.catalog, posteriors, policy)),
+        model.ranker,
+        model.promoted,
+    )
     _explored = (model, now, explored, True)
     return explored, True
 
@@ -191,8 +206,16 @@ def recommender(settings: ServingSettings) -> Recommender:
         model=served,
         store=store,
         faults=loaded.faults if posteriors_read else loaded.faults | {EXPLORATION},
-        merchandising=settings.merchandising,
+        merchandising=with_promotions(settings.merchandising, served.promoted),
     )
+
+
+def with_promotions(rules: RetailerRules, promoted: tuple[str, ...]) -> RetailerRules:
+    """The retailer's rules with the items staff promoted after its own (at most ``MAX_PROMOTED``)."""
+    if not promoted:
+        return rules
+    merged = tuple(dict.fromkeys((*rules.promoted_item_ids, *promoted)))[:MAX_PROMOTED]
+    return rules.model_copy(update={"promoted_item_ids": merged})
 
 
 def clock() -> float:
@@ -251,6 +274,7 @@ def reset() -> None:
     loaded_model.cache_clear()
     _live.clear()
     dynamodb_resource.cache_clear()
+    s3_client.cache_clear()
     experiment_repository.cache_clear()
     _impression_logs.clear()
     _last_resort = None

@@ -1,23 +1,27 @@
-"""Data access, one module per kind of record: shopper profiles, sessions, trending counters and catalogue
-records in DynamoDB; the artifacts bucket's layout; model files on disk.
+"""Data access, one module per kind of record: shopper profiles, sessions, trending counters, stream figures
+and catalogue records in DynamoDB; the artifacts bucket's layout; model files on disk.
 
 ``FeatureStore`` is every DynamoDB record handler over one set of tables, for callers that need several.
 """
 
 from merchandiser.store.archive import (
     ATHENA_RESULTS_PREFIX,
+    DECISION_FILE,
     ERASURE_STATE,
     EVENTS_PREFIX,
     IMPRESSIONS_PREFIX,
     ITEMS_PREFIX,
     ITEMS_TABLE_SNAPSHOT,
     ITEMS_TABLE_SNAPSHOT_KEY,
+    KPIS_KEY,
     MODELS_PREFIX,
     OUTPUT_PREFIX,
     PRODUCTION_POINTER,
     TOMBSTONES_DIR,
     TOMBSTONES_PREFIX,
     USERS_PREFIX,
+    decision_key,
+    read_json,
     tombstone_key,
     user_hash,
     write_tombstone,
@@ -81,11 +85,12 @@ from merchandiser.store.sessions import (
     SessionState,
 )
 from merchandiser.store.shoppers import ShopperRecord, Shoppers
+from merchandiser.store.stream_stats import STREAM_KEY_PREFIX, StreamFigures, StreamStats
 
 
-class FeatureStore(Shoppers, Sessions, Counters, ItemRecords, Posteriors, ExploredPages):
-    """Profiles, sessions, trending counters, catalogue records, exploration posteriors and explored pages
-    over the same three tables."""
+class FeatureStore(Shoppers, Sessions, Counters, StreamStats, ItemRecords, Posteriors, ExploredPages):
+    """Profiles, sessions, trending counters, stream figures, catalogue records, exploration posteriors and
+    explored pages over the same three tables."""
 
 
 __all__ = [
@@ -96,6 +101,7 @@ __all__ = [
     "CATALOG_VERSION_KEY",
     "CLICK_WINDOW",
     "COUNT_ATTRIBUTE_PREFIX",
+    "DECISION_FILE",
     "DYNAMODB_CONFIG",
     "ERASURE_STATE",
     "EVENTS_PREFIX",
@@ -107,6 +113,7 @@ __all__ = [
     "ITEMS_TABLE_SNAPSHOT_KEY",
     "ITEM_FACTORS",
     "ITEM_FIELDS",
+    "KPIS_KEY",
     "MANIFEST",
     "MAX_WINDOW_HOURS",
     "MODELS_PREFIX",
@@ -121,6 +128,7 @@ __all__ = [
     "SERVING_FILES",
     "SESSION_EVENTS_KEPT",
     "SIGNALS",
+    "STREAM_KEY_PREFIX",
     "TOMBSTONES_DIR",
     "TOMBSTONES_PREFIX",
     "TRENDING_KEY_PREFIX",
@@ -146,15 +154,19 @@ __all__ = [
     "Sessions",
     "ShopperRecord",
     "Shoppers",
+    "StreamFigures",
+    "StreamStats",
     "batch_shard",
     "bucket_key",
     "catalogue_fields",
     "counting_bucket",
+    "decision_key",
     "dynamodb_resource",
     "from_dynamo",
     "overlay_entry",
     "posterior_key",
     "rank_trending",
+    "read_json",
     "read_manifest",
     "sha256_of",
     "shard_key",

@@ -6,7 +6,8 @@ Bucket layout (one artifacts bucket):
 - ``impressions/year=YYYY/month=MM/day=DD/*.jsonl.gz``  one impression record per served page, archived
   from the same stream (``merchandiser.serving.impressions``); the experiment report reads both
 - ``reports/experiments/<name>/``, ``reports/kpis/``  the daily experiment reports and online KPIs
-  (``merchandiser.experiments.reports``, ``.daily``); ``athena-results/`` their queries' result files
+  (``merchandiser.experiments.reports``, ``.daily``); ``athena-results/`` their queries' result files;
+  ``reports/kpis.json`` the KPIs per day of the last two weeks from the same job (``GET /kpis``)
 - ``events/_tombstones/<sha256 of user_id>.json``  one per erased shopper (DELETE /users/{id}); inside the
   interactions prefix so the job gets them with the channel, and ``_`` keeps them out of its data files.
   A tombstone outlives the erasure (events of the shopper still in flight are dropped by it), so it
@@ -16,7 +17,8 @@ Bucket layout (one artifacts bucket):
   ``catalog/items/items-table.jsonl.gz`` is the items table as the training trigger scanned it (the
   catalogue's source of truth: its fields win over the other files of the channel)
 - ``training-output/<job>/output/model.tar.gz``  what the job writes (SM_MODEL_DIR, packed by SageMaker)
-- ``models/<version>/``, ``models/production.json``  published models and the production pointer
+- ``models/<version>/``, ``models/production.json``  published models and the production pointer;
+  ``models/<version>/decision.json`` the quality gate's decision on each trained model
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 EVENTS_PREFIX = "events/"
 IMPRESSIONS_PREFIX = "impressions/"
@@ -39,6 +43,23 @@ USERS_PREFIX = "catalog/users/"
 OUTPUT_PREFIX = "training-output/"
 MODELS_PREFIX = "models/"
 PRODUCTION_POINTER = "models/production.json"
+DECISION_FILE = "decision.json"
+KPIS_KEY = "reports/kpis.json"
+
+
+def decision_key(model_version: str) -> str:
+    return f"{MODELS_PREFIX}{model_version}/{DECISION_FILE}"
+
+
+def read_json(s3: Any, bucket: str, key: str) -> Any:
+    """The JSON object at ``key``, or None when there is none (any other S3 error is raised)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    return json.loads(body)
 
 
 def user_hash(user_id: str) -> str:

@@ -11,7 +11,13 @@ item it knows gets its new stock, price and title. The training trigger scans th
 ``items`` channel (``scan_items``), so every change survives the next training; the publish step then
 removes from the overlay the entries the new model's catalogue holds as they are (``absorb``).
 
-Records: {item_id, title?, category?, brand?, price?, in_stock?, revision, updated_at, first_stored_at};
+``promoted`` (staff, through the console) is a field of the record like the others, but no model's
+catalogue holds it: a promoted entry therefore stays in the overlay, and serving adds its item to the
+retailer's promoted items on every page (``serving.runtime``), until staff set it false; the publish step
+then absorbs the entry like any other (not promoted is what a catalogue without the field says).
+
+Records: {item_id, title?, category?, brand?, price?, in_stock?, promoted?, revision, updated_at,
+first_stored_at};
 the overlay entry of an item holds the same fields (those ever given) and the revision it copies.
 """
 
@@ -33,7 +39,7 @@ CATALOG_VERSION_KEY = "__catalog_version__"
 # Keys of the items table that are not items: ``schemas.ID_PATTERN`` makes an item id start with a letter
 # or digit, and these start with "_".
 RESERVED_ITEM_KEYS = frozenset({OVERLAY_KEY, CATALOG_VERSION_KEY})
-ITEM_FIELDS = ("title", "category", "brand", "price", "in_stock")
+ITEM_FIELDS = ("title", "category", "brand", "price", "in_stock", "promoted")
 REMOVE_PER_CALL = 100  # attribute names per UpdateExpression, well inside its 4 KB limit
 MAX_ITEMS = 1000  # a few hundred bytes each: well inside DynamoDB's 400 KB item limit
 
@@ -56,6 +62,7 @@ class OverlayItem:
     # when the catalogue first stored the item (epoch seconds, the record's ``first_stored_at``): a new
     # item is a new arrival for exploration from then; None when unknown
     added_at: float | None = None
+    promoted: bool | None = None  # after revision: positional construction keeps its meaning
 
     def fields(self) -> dict[str, Any]:
         """The fields given, price NaN counted as not given."""
@@ -74,7 +81,7 @@ class OverlayItem:
 
     @classmethod
     def from_record(cls, item_id: str, record: Mapping[str, Any]) -> OverlayItem:
-        price, in_stock = record.get("price"), record.get("in_stock")
+        price, in_stock, promoted = record.get("price"), record.get("in_stock"), record.get("promoted")
         return cls(
             item_id=item_id,
             title=None if record.get("title") is None else str(record["title"]),
@@ -82,6 +89,7 @@ class OverlayItem:
             brand=None if record.get("brand") is None else str(record["brand"]),
             price=None if price is None else float(price),
             in_stock=None if in_stock is None else bool(in_stock),
+            promoted=None if promoted is None else bool(promoted),
             revision=int(record.get("revision", 0)),
             added_at=_epoch(record.get("first_stored_at")),
         )
@@ -89,13 +97,14 @@ class OverlayItem:
     def matches(self, held: Mapping[str, Any]) -> bool:
         """Whether ``held`` (e.g. a model's catalogue row) already has every field this entry gives."""
         for name, value in self.fields().items():
-            other = held.get(name)
+            # a catalogue without promotions says not promoted: a promoted entry stays, an ended one goes
+            other = held.get(name, False) if name == "promoted" else held.get(name)
             if other is None:
                 return False
             if name == "price":
                 if not math.isclose(float(other), float(value), rel_tol=1e-9, abs_tol=1e-6):
                     return False
-            elif (bool(other) if name == "in_stock" else str(other)) != value:
+            elif (bool(other) if name in ("in_stock", "promoted") else str(other)) != value:
                 return False
         return True
 

@@ -14,7 +14,7 @@ archive's and the experiment report's, not behaviour. A batch goes through two s
    once, and a retry resumes from the lowest failed record, re-sending later successes); each shopper's
    new events are merged into a bounded session and written with ONE conditional PutItem (optimistic
    version check, re-read and retried on conflict); then one atomic ADD per hour bucket updates the
-   trending counters.
+   trending counters, and one more adds the batch to the stream figures (events per minute, freshness).
 
 A shopper whose write still fails has all their records reported as batch item failures, so the event
 source mapping retries them; their ids are not in the session, so the retry counts them once.
@@ -164,6 +164,7 @@ class BatchOutcome:
     erased: int = 0  # events of erased shoppers, from before their erasure: dropped, never stored
     conflicts: int = 0
     uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
+    stats_writes: int = 0  # UpdateItem calls on the stream figures (one per batch with new events)
     impressions: int = 0  # impression records on the stream, skipped (not behaviour events)
     explored_pages: int = 0  # impressions whose exploration slots were counted in the posteriors
     explored_replays: int = 0  # impressions of pages counted before (a replay)
@@ -330,6 +331,7 @@ class EventProcessor:
                 logger.exception("session write failed for a shopper; their records will be retried")
                 outcome.fail(record.sequence_number for record, _ in entries)
         self._count_trending(applied, now, outcome)
+        self._record_stream(applied, now, outcome)
 
     def _write_user(
         self, state: SessionState, events: list[Event], now: float, outcome: BatchOutcome
@@ -376,6 +378,18 @@ class EventProcessor:
             except Exception:
                 logger.exception("trending counter %s not updated", key)
                 outcome.uncounted += sum(1 for e in events if counting_bucket(e.timestamp, moment) == key)
+
+    def _record_stream(self, events: list[Event], now: float, outcome: BatchOutcome) -> None:
+        """The staff console's events per minute and freshness: one small UpdateItem per batch, best effort
+        for the same reason as the trending counters."""
+        if not events:
+            return
+        newest = max(event.timestamp for event in events).timestamp()
+        try:
+            self.store.record_batch(datetime.fromtimestamp(now, UTC), len(events), newest)
+            outcome.stats_writes += 1
+        except Exception:
+            logger.exception("stream figures not updated")
 
 
 class EventBatchProcessor(BasePartialProcessor):

@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 STACKS = ("Merchandiser-Data", "Merchandiser-Streaming", "Merchandiser-Serving", "Merchandiser-Training",
-          "Merchandiser-Monitoring")  # fmt: skip
+          "Merchandiser-Monitoring", "Merchandiser-Console")  # fmt: skip
 
 
 def make_tiny_layers(root: Path) -> Path:

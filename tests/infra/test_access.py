@@ -10,19 +10,9 @@ from aws_cdk.assertions import Match, Template
 from stacks import constants
 from tests.infra.conftest import Synthesized
 from tests.infra.test_stacks import ROUTES, _resource_paths
+from tests.routes import ADMIN_ROUTES, OPEN_ROUTES
 
 SERVING = "Merchandiser-Serving"
-# Written out here, not imported from stacks/, so the test checks the stacks against the brief.
-ADMIN_ROUTES = {
-    ("PUT", "/items/{item_id}"),
-    ("DELETE", "/users/{user_id}"),
-    ("GET", "/experiments"),
-    ("PUT", "/experiments/{name}"),
-    ("GET", "/experiments/{name}"),
-    ("DELETE", "/experiments/{name}"),
-    ("GET", "/experiments/{name}/report"),
-}
-OPEN_ROUTES = {("GET", "/health")}
 
 
 def methods_by_route(synthesized: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:

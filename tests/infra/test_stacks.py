@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from merchandiser import settings
 from stacks.constants import SERVING_FUNCTIONS
 from tests.infra.conftest import STACKS, Synthesized, make_tiny_layers
+from tests.routes import ADMIN_ROUTES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,6 +47,11 @@ ROUTES = {
     ("POST", "/events"): "events-api",
     ("PUT", "/items/{item_id}"): "catalog",
     ("DELETE", "/users/{user_id}"): "catalog",
+    ("GET", "/model"): "retrieval",
+    ("GET", "/users/{user_id}/events"): "retrieval",
+    ("GET", "/items"): "retrieval",
+    ("GET", "/events/stats"): "retrieval",
+    ("GET", "/kpis"): "retrieval",
     ("GET", "/experiments"): "experiments",
     ("PUT", "/experiments/{name}"): "experiments",
     ("GET", "/experiments/{name}"): "experiments",
@@ -60,9 +66,13 @@ WILDCARD_RESOURCE_ACTIONS = {
     "xray:PutTelemetryRecords",
     "ecr:GetAuthorizationToken",  # the SageMaker role pulling the training image
     "cloudwatch:PutMetricData",  # the SageMaker role, limited by a cloudwatch:namespace condition
+    "cloudfront:CreateInvalidation",  # the CDK's console deployment invalidating the console's cache
+    "cloudfront:GetInvalidation",
 }
 
 
+# The CDK's own function that copies console/ to its bucket (stacks/console_stack.py): not one of ours.
+CDK_BUCKET_DEPLOYMENT = "CustomCDKBucketDeployment"
 SSE_S3 = {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
 
 
@@ -75,6 +85,8 @@ def functions_by_key(synthesized: Synthesized) -> dict[str, tuple[str, dict[str,
     found = {}
     for stack in STACKS:
         for logical_id, resource in synthesized.resources(stack, "AWS::Lambda::Function").items():
+            if logical_id.startswith(CDK_BUCKET_DEPLOYMENT):
+                continue
             variables = resource["Properties"]["Environment"]["Variables"]
             found[variables["POWERTOOLS_SERVICE_NAME"].removeprefix("merchandiser-")] = (logical_id, resource)
     return found
@@ -238,6 +250,32 @@ def test_catalog_may_write_tombstones_and_knows_the_bucket(synthesized: Synthesi
     statements = _function_statements(synthesized, "catalog")
     puts = [s for s in statements if _as_list(s["Action"]) == ["s3:PutObject"]]
     assert len(puts) == 1 and "/events/_tombstones/*" in json.dumps(puts[0]["Resource"])
+
+
+def test_the_staff_routes_are_signed_and_read_only_the_gate_decisions_and_kpis(
+    synthesized: Synthesized,
+) -> None:
+    stack = "Merchandiser-Serving"
+    paths = _resource_paths(synthesized.resources(stack, "AWS::ApiGateway::Resource"))
+    signed = {
+        (props["HttpMethod"], paths[props["ResourceId"]["Ref"]])
+        for props in (
+            m["Properties"] for m in synthesized.resources(stack, "AWS::ApiGateway::Method").values()
+        )
+        if props["AuthorizationType"] == "AWS_IAM"
+    }
+    assert signed == ADMIN_ROUTES
+    _, retrieval = functions_by_key(synthesized)["retrieval"]
+    assert "ARTIFACTS_BUCKET" in retrieval["Properties"]["Environment"]["Variables"]
+    reads = [
+        s for s in _function_statements(synthesized, "retrieval") if _as_list(s["Action"]) == ["s3:GetObject"]
+    ]
+    assert len(reads) == 1
+    objects = json.dumps(reads[0]["Resource"])
+    assert "/models/*/decision.json" in objects and "/reports/kpis.json" in objects
+    assert not [
+        s for s in _function_statements(synthesized, "retrieval") if "s3:PutObject" in _as_list(s["Action"])
+    ]
 
 
 def _resource_paths(resources: dict[str, dict[str, Any]]) -> dict[str, str]:

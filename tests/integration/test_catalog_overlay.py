@@ -107,6 +107,20 @@ def test_the_overlay_makes_a_new_item_retrievable_and_a_sold_out_item_unavailabl
     assert with_overlay(model.items, {}) is model.items
 
 
+def test_a_promoted_entry_outlives_the_training_until_staff_end_it(aws: Aws) -> None:
+    overlay = CatalogOverlay(aws.dynamodb.Table(aws.items_table))
+    hat = {"title": "Hat", "category": "hats", "brand": "acme", "price": 9.0, "in_stock": True}
+    # Given a promoted known item and a plain update of another
+    overlay.upsert(OverlayItem("i00", **hat, promoted=True, revision=1))  # type: ignore[arg-type]
+    overlay.upsert(OverlayItem("i01", **hat, revision=1))  # type: ignore[arg-type]
+    # When a model whose catalogue holds both as they are is published (a catalogue has no promotions)
+    # Then only the plain update is absorbed
+    assert overlay.absorb({"i00": hat, "i01": hat}) == 1 and overlay.read()["i00"].promoted is True
+    # And once staff end the promotion, the next training absorbs it
+    overlay.upsert(OverlayItem("i00", **hat, promoted=False, revision=2))  # type: ignore[arg-type]
+    assert overlay.absorb({"i00": hat}) == 1 and overlay.read() == {}
+
+
 def test_a_partial_entry_changes_only_its_fields_and_a_new_item_gets_defaults(model_dir: Path) -> None:
     model = Model.load(model_dir)
     # Given i04 sold out (stock alone) and a new item known only by its price

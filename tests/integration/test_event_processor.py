@@ -93,16 +93,19 @@ def test_sample_kinesis_event_updates_the_session(aws, handler):
     assert int(stored["expires_at"]) == int(NOW) + 7 * 24 * 3600
 
 
-def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_and_one_counter_add(aws, handler):
+def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_one_counter_add_and_one_stats_add(
+    aws, handler
+):
     # Given 100 events over 20 shoppers in one hour, some purchases
     batch = batch_of(
         [event(f"e{n}", f"u{n % 20}", f"i{n}", "purchase" if n % 10 == 0 else "view") for n in range(100)]
     )
     # When processed
     assert handler(batch) == {"batchItemFailures": []}
-    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper and one ADD for the hour bucket:
-    # 21 writes for 100 events
-    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 1}
+    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper, one ADD for the hour bucket and one
+    # for the stream figures: 22 writes for 100 events
+    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 2}
+    assert handler.outcome.stats_writes == 1
     assert session(aws, "u0")["purchased"] == {"i0", "i20", "i40", "i60", "i80"}
     assert len(session(aws, "u3")["events"]) == 5
     counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)
@@ -116,8 +119,9 @@ def test_a_hot_item_spreads_over_the_shards_of_its_hour(aws, handler):
             event(f"b{number}-{n}", f"u{n}", "hot" if n % 2 == 0 else f"i{number}-{n}") for n in range(25)
         ]
         assert handler(batch_of(events, first_sequence=number * 25)) == {"batchItemFailures": []}
-    # Then each batch made one counter write (one shard touched per batch, one hour bucket)
-    assert handler.calls["UpdateItem"] == 40
+    # Then each batch made one counter write (one shard touched per batch, one hour bucket), beside its one
+    # write of the stream figures
+    assert handler.outcome.stats_writes == 1 and handler.calls["UpdateItem"] == 40 + 40
     # And the hot item's count is spread over every shard of the hour, none holding most of it
     hour = bucket_key(datetime.fromtimestamp(NOW, UTC))
     table = aws.dynamodb.Table("sessions")
@@ -380,6 +384,35 @@ def test_a_failed_counter_write_keeps_the_sessions_and_is_counted_as_uncounted(a
     assert response == {"batchItemFailures": []}
     assert handler.outcome.processed == 2 and handler.outcome.uncounted == 2
     assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1) == {}
+
+
+def test_the_stream_figures_count_each_processed_event_once_in_its_minute(aws, handler):
+    # Given two batches, the second a redelivery of the first plus one new event
+    first = [event("a", "u1"), event("b", "u2", timestamp="2026-11-22T10:20:00Z")]
+    handler(batch_of(first))
+    handler(batch_of([*first, event("c", "u3")], first_sequence=10))
+    # When the figures are read at the processing time
+    figures = handler.store.stream_figures(datetime.fromtimestamp(NOW, UTC))
+    # Then the minute of processing holds 3 events (the replays are not counted), the hour 3, and the
+    # freshness is that of the last batch: processed at NOW, its newest event 10:00
+    assert figures.minutes[-1] == (datetime(2026, 11, 22, 10, 30, tzinfo=UTC), 3)
+    assert figures.events_last_hour == 3 and len(figures.minutes) == 60
+    shown = figures.as_dict(datetime.fromtimestamp(NOW + 5, UTC))
+    assert shown["processed_at"] == "2026-11-22T10:30:00+00:00"
+    assert shown["lag_seconds"] == 30 * 60 and shown["seconds_since_processed"] == 5
+    assert shown["events_per_minute"] == 0.05
+
+
+def test_a_failed_stats_write_keeps_the_sessions_and_the_batch_succeeds(aws, handler, monkeypatch):
+    # The figures are for staff: a throttled write must not send the shoppers' events back
+    def throttled(self, *args):  # type: ignore[no-untyped-def]
+        raise RuntimeError("ThrottlingException")
+
+    monkeypatch.setattr(FeatureStore, "record_batch", throttled)
+    response = handler(batch_of([event("a", "u1")]))
+    assert response == {"batchItemFailures": []}
+    assert handler.outcome.processed == 1 and handler.outcome.stats_writes == 0
+    assert handler.store.stream_figures(datetime.fromtimestamp(NOW, UTC)).events_last_hour == 0
 
 
 def impression_record(recommendation_id: str, items: int = 10) -> dict[str, Any]:

@@ -12,7 +12,15 @@ from pathlib import Path
 import boto3
 import pytest
 
-from merchandiser.experiments import ExperimentRepository, duckdb_query, kpis_for, latest_report, run_daily
+from merchandiser.experiments import (
+    ExperimentRepository,
+    duckdb_query,
+    experiment_days,
+    kpis_for,
+    latest_report,
+    read_kpis,
+    run_daily,
+)
 from tests.experiment_archive import (
     DAY,
     HOLDOUT_SPLIT,
@@ -107,6 +115,16 @@ def test_the_job_writes_every_running_experiments_report_and_the_days_kpis(aws, 
     # And the KPIs of the day two days before (final by then: 24 h of attribution) are in the bucket
     kpis = json.loads(s3.get_object(Bucket="artifacts", Key=outcome.kpis_key)["Body"].read())
     assert kpis["day"] == "2026-11-18" == outcome.kpi_day.isoformat() and kpis["kpis"] == outcome.kpis
+    # And from the same KPI rows: the per-day document GET /kpis serves (two weeks, final up to that day)
+    # and the report's per-day chart, which is the document's days of the experiment
+    document = read_kpis(s3, "artifacts")
+    assert document is not None and outcome.document_key == "reports/kpis.json"
+    assert document["period"] == {"start": "2026-11-07", "end": "2026-11-20"}
+    assert document["final_through"] == "2026-11-18"
+    assert [day["day"] for day in document["surfaces"]["home"]] == ["2026-11-10"]
+    assert report["days"] == experiment_days(document, "exp") != []
+    holdout = report["days"][0]["variants"]["holdout"]
+    assert (holdout["impressions"], holdout["clicks"], holdout["purchases"]) == (2, 2, 0)  # 24 h window
 
 
 def test_a_stopped_experiment_is_reported_for_a_week_after_its_stop(aws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

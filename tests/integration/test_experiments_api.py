@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
 from merchandiser.api import ExperimentList, ExperimentReport, ExperimentStopped
-from merchandiser.experiments import Experiment, write_report
+from merchandiser.experiments import Experiment, ExperimentRepository, archive_report, write_report
 from tests.experiment_archive import HOLDOUT_SPLIT, known_archive
 
 Call = Callable[..., tuple[int, dict[str, Any]]]
@@ -125,7 +125,7 @@ def test_in_aws_the_report_is_the_daily_jobs_latest(call: Call, aws) -> None:  #
     status, answer = call("GET", "/experiments/home-test/report")
     assert status == 404 and "daily report job" in answer["message"]
     # When the daily job has written one, Then the route answers it as written
-    written = {
+    written: dict[str, Any] = {
         "experiment": "home-test", "variants": {}, "comparisons": [], "sample_ratio_p_value": None,
         "sample_ratio_mismatch": False, "unattributed": {},
         "period": {"start": "2026-11-01", "end": "2026-11-02"},
@@ -168,3 +168,11 @@ def test_on_the_twin_the_report_is_computed_over_the_archive_bucket(
         and report["variants"]["personalized"]["impressions"] == 2
     )
     assert report["unattributed"]["unknown_recommendation_id"]["clicks"] == 1
+    # and its per-day chart shows the last two weeks, in which these pages are not
+    assert report["days"] == []
+    # When it is computed two days after the pages, Then their day is charted, counted as the KPIs count
+    stored = ExperimentRepository("experiments", table).stored("exp")
+    later = archive_report(stored, s3, "artifacts", now=datetime(2026, 11, 12, tzinfo=UTC))
+    [day] = later["days"]
+    assert day["day"] == "2026-11-10" and day["variants"]["holdout"]["clicks"] == 2
+    assert later["variants"] == report["variants"]

@@ -83,7 +83,7 @@ def test_the_items_table_wins_field_by_field_over_the_rest_of_the_items_channel(
     table_snapshot(
         tmp_path / "items" / "items-table.jsonl.gz",
         [
-            {"item_id": "a", "in_stock": False, **stored},
+            {"item_id": "a", "in_stock": False, "promoted": True, **stored},
             {"item_id": "b", "title": "Beta 2", "price": 25.5, **stored},
             {"item_id": "c", "title": "New hat", "category": "hats", **stored},
         ],
@@ -111,6 +111,8 @@ def test_the_items_table_wins_field_by_field_over_the_rest_of_the_items_channel(
     assert items.loc["c", "created_at"] == pd.Timestamp("2026-11-30", tz="UTC")
     assert items.loc["a", "created_at"] == pd.Timestamp("2025-01-01", tz="UTC")
     assert "revision" not in items.columns and channels.report["items_from_table"] == 3
+    # And staff's promotion is serving's (the overlay's), not an attribute the models learn from
+    assert "promoted" not in items.columns
 
 
 def test_an_empty_items_table_changes_nothing(tmp_path: Path) -> None:

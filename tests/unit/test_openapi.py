@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.models import OpenAPI
 
 from lambdas import openapi
 from stacks.constants import API_ROUTES
+from tests.routes import ADMIN_ROUTES, OPEN_ROUTES
 
 METHODS = {"get", "put", "post", "delete", "patch"}
 
@@ -124,19 +125,6 @@ def test_generating_the_document_calls_no_aws() -> None:
     assert done.returncode == 0, done.stderr
 
 
-# Written out here, not imported from stacks/, so the test checks the document against the brief.
-ADMIN = {
-    ("PUT", "/items/{item_id}"),
-    ("DELETE", "/users/{user_id}"),
-    ("GET", "/experiments"),
-    ("PUT", "/experiments/{name}"),
-    ("GET", "/experiments/{name}"),
-    ("DELETE", "/experiments/{name}"),
-    ("GET", "/experiments/{name}/report"),
-}
-OPEN = {("GET", "/health")}
-
-
 def test_the_two_security_schemes_are_declared(generated: dict[str, Any]) -> None:
     schemes = generated["components"]["securitySchemes"]
     assert schemes["api_key"] == {**schemes["api_key"], "type": "apiKey", "in": "header", "name": "x-api-key"}
@@ -150,13 +138,13 @@ def test_each_operation_declares_its_security_and_every_status_it_can_answer(
     for (method, path), operation in operations(generated).items():
         responses = set(operation["responses"])
         # Given who may call the route, Then its security and its refusals say so
-        if (method, path) in ADMIN:
+        if (method, path) in ADMIN_ROUTES:
             assert operation["security"] == [{"sigv4": []}], (method, path)
-        elif (method, path) in OPEN:
+        elif (method, path) in OPEN_ROUTES:
             assert operation["security"] == [] and "403" not in responses, (method, path)
         else:
             assert operation["security"] == [{"api_key": []}], (method, path)
-        if (method, path) not in OPEN:
+        if (method, path) not in OPEN_ROUTES:
             assert "403" in responses, (method, path)
         assert {"404", "405", "422", "429", "500"} <= responses, (method, path)
         if "requestBody" in operation:
