@@ -230,7 +230,7 @@ def popular(
 )
 def live_model() -> dict[str, Any]:
     settings = ServingSettings.from_env()
-    loaded = runtime.loaded_model(settings.model_dir)
+    loaded = runtime.live_model(settings)
     if loaded.model is None:
         return model_summary(None, loaded.faults, None, None)
     served = runtime.recommender(settings).model

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -54,9 +55,10 @@ def fetch_model(s3: Any, bucket: str, version: str, cache_dir: Path) -> Path:
     target = cache_dir / version
     if (target / MANIFEST).is_file():
         return target  # fetched earlier by this container (a model is immutable once published)
-    staging = cache_dir / f"{version}{STAGING_SUFFIX}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    # a staging folder of this fetch's own: processes sharing the cache dir (the twin's front workers,
+    # several threads of one) never write into each other's
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f"{version}{STAGING_SUFFIX}-", dir=cache_dir))
     prefix = model_prefix(version)
     try:
         s3.download_file(bucket, f"{prefix}{MANIFEST}", str(staging / MANIFEST))
@@ -74,5 +76,10 @@ def fetch_model(s3: Any, bucket: str, version: str, cache_dir: Path) -> Path:
                 "model file not fetched", extra={"file": name, "version": version, "error": str(error)}
             )
             (staging / name).unlink(missing_ok=True)
-    staging.rename(target)
+    try:
+        staging.rename(target)
+    except OSError:  # another fetch completed the same version first: the same immutable files
+        if not (target / MANIFEST).is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
     return target
