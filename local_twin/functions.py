@@ -61,11 +61,11 @@ def delay_model_loads() -> None:
     if getattr(load, "delayed_by_twin", False):
         return
 
-    def delayed(model_dir: Any) -> Any:
+    def delayed(*args: Any, **kwargs: Any) -> Any:  # the loader's own arguments, whatever they are
         delay = float(os.environ.get(MODEL_LOAD_DELAY) or 0.0)  # the invoked function's
         if delay > 0:
             time.sleep(delay)
-        return load(model_dir)
+        return load(*args, **kwargs)
 
     delayed.delayed_by_twin = True  # type: ignore[attr-defined]
     runtime.load_model = delayed  # type: ignore[assignment]

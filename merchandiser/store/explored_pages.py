@@ -1,10 +1,10 @@
 """Explored pages (sessions table): which items a served page showed in its exploration slots, so that a
 click carrying the page's ``recommendation_id`` can be credited to the item's exploration posterior, once.
 
-{user_id: "#explored#<recommendation_id>", shopper, items: {item ids}, clicked: {item ids}, shown_at,
-expires_at}: written by the event processor from the page's impression record (in the same transaction
-that counts the impressions, ``posteriors.Posteriors.count_page``), read when a batch holds clicks, and
-deleted by DynamoDB's TTL once no click can be attributed to the page any more.
+{user_id: "#explored#<recommendation_id>", shopper (the sha256 of the id), items: {item ids},
+clicked: {item ids}, shown_at, expires_at}: written by the event processor from the page's impression
+record (in the same transaction that counts the impressions, ``posteriors.Posteriors.count_page``), read
+when a batch holds clicks, and deleted by DynamoDB's TTL once no click can be attributed to the page.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from merchandiser.store.archive import user_hash
 from merchandiser.store.dynamo import Tables
 
 # Like the trending counters, keys no shopper id can take (ids start with a letter or a digit).
@@ -31,7 +32,9 @@ def page_key(recommendation_id: str) -> str:
 @dataclass(frozen=True)
 class ExploredPage:
     recommendation_id: str
-    user_id: str | None  # the shopper the page was served to (a click must come from them)
+    # the sha256 of the id of the shopper the page was served to (a click must come from them): never the
+    # id itself, so an erasure leaves nothing of the shopper in these records (README: Erasure)
+    shopper: str | None
     item_ids: frozenset[str]  # the items of the page's exploration slots
     shown_at: float  # epoch seconds
     clicked: frozenset[str] = frozenset()  # items whose click is already credited
@@ -43,15 +46,15 @@ class ExploredPage:
             "shown_at": int(self.shown_at),
             "expires_at": int(self.shown_at + PAGE_TTL.total_seconds()),
         }
-        if self.user_id:
-            item["shopper"] = self.user_id
+        if self.shopper:
+            item["shopper"] = self.shopper
         return item
 
     @classmethod
     def from_item(cls, item: Mapping[str, Any]) -> ExploredPage:
         return cls(
             recommendation_id=str(item["user_id"])[len(EXPLORED_PAGE_KEY_PREFIX) :],
-            user_id=str(item["shopper"]) if item.get("shopper") else None,
+            shopper=str(item["shopper"]) if item.get("shopper") else None,
             item_ids=frozenset(str(value) for value in item.get("items", ())),
             shown_at=float(item.get("shown_at", 0)),
             clicked=frozenset(str(value) for value in item.get("clicked", ())),
@@ -64,7 +67,7 @@ class ExploredPage:
         return (
             item_id in self.item_ids
             and item_id not in self.clicked
-            and (self.user_id is None or self.user_id == user_id)
+            and (self.shopper is None or self.shopper == user_hash(user_id))
             and -300.0 <= clicked_at - self.shown_at <= CLICK_WINDOW.total_seconds()
         )
 

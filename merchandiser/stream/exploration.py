@@ -24,7 +24,7 @@ from typing import Any
 
 from merchandiser.reranking import NEW_ARRIVAL
 from merchandiser.schemas import Event
-from merchandiser.store import ExploredPage, FeatureStore
+from merchandiser.store import ExploredPage, FeatureStore, user_hash
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def explored_page(document: dict[str, Any]) -> ExploredPage | None:
     except ValueError:
         return None
     user_id = document.get("user_id")
-    return ExploredPage(recommendation_id, str(user_id) if user_id else None, explored, shown_at)
+    return ExploredPage(recommendation_id, user_hash(str(user_id)) if user_id else None, explored, shown_at)
 
 
 @dataclass
@@ -119,7 +119,7 @@ class ExplorationCounter:
             # credited (now or before): a second click on the same item of the page is not another
             pages[page.recommendation_id] = ExploredPage(
                 page.recommendation_id,
-                page.user_id,
+                page.shopper,
                 page.item_ids,
                 page.shown_at,
                 page.clicked | {event.item_id},

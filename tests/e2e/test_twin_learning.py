@@ -53,7 +53,8 @@ def test_retraining_on_what_the_twin_gathered_estimates_position_bias(twin: Twin
     # and the candidate's counterfactual CTR on the simulated pages, beside production's logged CTR
     counterfactual = evaluation["counterfactual"]
     assert counterfactual["estimator"] == "ips-pbm"
-    assert 100 <= counterfactual["impressions"] <= pages
+    # (the shared twin's archive also holds the pages earlier tests served: at least these shoppers' pages)
+    assert counterfactual["impressions"] >= 100
     assert counterfactual["logged_ctr"] > 0
     assert counterfactual["ci_low"] <= counterfactual["estimated_ctr"] <= counterfactual["ci_high"]
     # and the published ranker learnt from the simulated pages too, debiased as the comparison chose

@@ -10,7 +10,7 @@ from merchandiser.catalog import Exploration, ExplorationPolicy, exploration_of,
 from merchandiser.reranking import NEW_ARRIVAL, new_item_rows, page_rules, rerank, thompson_draws
 from merchandiser.retrieval import Candidates
 from merchandiser.settings import RetailerRules
-from merchandiser.store import ExploredPage, Posterior
+from merchandiser.store import ExploredPage, Posterior, user_hash
 from merchandiser.stream.exploration import explored_page
 from tests.unit.test_source_contract import tiny_shop
 from training.metrics import long_tail_items, long_tail_share
@@ -123,19 +123,21 @@ def test_the_impression_names_its_exploration_slots() -> None:
         "items": [{"item_id": "a", "source": "ann"}, {"item_id": "b", "source": NEW_ARRIVAL}],
     }
     page = explored_page(document)
-    assert page is not None and page.item_ids == frozenset({"b"}) and page.user_id == "u1"
+    assert page is not None and page.item_ids == frozenset({"b"}) and page.shopper == user_hash("u1")
     assert explored_page({**document, "items": document["items"][:1]}) is None
     assert explored_page({**document, "timestamp": "yesterday"}) is None
     assert explored_page({**document, "recommendation_id": None}) is None
 
 
 def test_a_click_credits_only_within_the_window_by_the_pages_shopper() -> None:
-    page = ExploredPage("rec-1", "u1", frozenset({"b"}), shown_at=NOW, clicked=frozenset({"c"}))
+    page = ExploredPage("rec-1", user_hash("u1"), frozenset({"b"}), shown_at=NOW, clicked=frozenset({"c"}))
     assert page.credits("b", "u1", NOW + 60)
     assert not page.credits("b", "u2", NOW + 60)
     assert not page.credits("a", "u1", NOW + 60)
     assert not page.credits("b", "u1", NOW + 2 * 86_400)
-    assert not ExploredPage("rec-1", "u1", frozenset({"c"}), NOW, frozenset({"c"})).credits("c", "u1", NOW)
+    assert not ExploredPage("rec-1", user_hash("u1"), frozenset({"c"}), NOW, frozenset({"c"})).credits(
+        "c", "u1", NOW
+    )
 
 
 def test_the_popularity_correction_weighs_long_tail_positives_up() -> None:
