@@ -21,7 +21,7 @@ from merchandiser.experiments import ExperimentRepository
 from merchandiser.reranking import new_item_rows
 from merchandiser.serving.impressions import ImpressionLog
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
-from merchandiser.serving.model_source import ModelSourceError, fetch_model, live_version
+from merchandiser.serving.model_source import fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
 from merchandiser.serving.report import EXPLORATION, MODEL
 from merchandiser.settings import RetailerRules, ServingSettings
@@ -87,8 +87,8 @@ def live_model(settings: ServingSettings, clock: Any = time.monotonic) -> Loaded
         s3 = boto3.client("s3", config=MODEL_SOURCE_CONFIG)
         directory = fetch_model(s3, settings.artifacts_bucket, version, Path(settings.model_cache_dir))
         loaded = load_model(directory, mmap=True)
-    except (ModelSourceError, OSError) as error:
-        logger.error("live model unavailable", extra={"fallback": MODEL, "error": str(error)})
+    except Exception as error:  # unreadable parameter or files, a loader bug: the last-resort list, no 5xx
+        logger.error("live model unavailable", extra={"fallback": MODEL, "error": repr(error)})
         loaded = LoadedModel(None, frozenset({MODEL}))
     _live[key] = (now, loaded)
     return loaded
