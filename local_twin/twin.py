@@ -246,8 +246,11 @@ class Twin:
 
     def refresh_experiments(self) -> None:
         """Serving reads the experiments through a cache (EXPERIMENTS_CACHE_SECONDS, 10 s): in AWS a
-        start or stop reaches every page within that time; on the twin it can reach the next page."""
+        start or stop reaches every page within that time; on the twin it reaches the next page: in-process
+        serving forgets its cache, and front workers (processes, each with its own cache) are replaced."""
         serving_runtime.forget_experiments()
+        if isinstance(self.front, FrontWorkers):
+            self.front.update(self._functions.environments())
 
     def reload_serving(self) -> float:
         """Serving loads its model again, as new containers do after a deploy: new front workers load it
