@@ -11,7 +11,6 @@ shopper's candidates, and the counterfactual CTR of three re-orderings beside th
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
@@ -23,24 +22,13 @@ from local_twin.simulation.logged_pages import FEATURES, LoggedPages, LoggedPage
 from local_twin.simulation.shoppers import EXAMINATION_CURVES
 from training.click_ranker import MODES, ClickLists, choose_click_ranker, fit_click_ranker
 from training.counterfactual import counterfactual_ctr, positions_by_score
+from training.metrics import page_ndcg
 from training.position_bias import estimate_propensities
 
 OUTPUT = Path("build/bench/position_bias.json")
 PARAMS = {"learning_rate": 0.05, "num_leaves": 7, "min_data_in_leaf": 50, "deterministic": True,
           "force_row_wise": True, "num_threads": 1, "seed": 7, "verbosity": -1}  # fmt: skip
 ROUNDS = 50
-
-
-def page_ndcg(relevance: np.ndarray, groups: list[int], scores: np.ndarray, at: int = 10) -> float:
-    """Mean nDCG@10 of each page re-ordered by ``scores``, gains = the true relevance."""
-    bounds = np.r_[0, np.cumsum(groups)]
-    discounts = 1.0 / np.log2(np.arange(2, at + 2))
-    values = []
-    for a, b in itertools.pairwise(bounds):
-        order = np.argsort(-scores[a:b], kind="stable")[:at]
-        ideal = np.sort(relevance[a:b])[::-1][:at]
-        values.append(relevance[a:b][order] @ discounts[: len(order)] / (ideal @ discounts[: len(ideal)]))
-    return float(np.mean(values))
 
 
 def true_ndcg(logs: LoggedPages, scores: np.ndarray, at: int = 10) -> float:

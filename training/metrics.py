@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,19 @@ def ndcg_at_k(recommended: Sequence[int], relevant: set[int], k: int) -> float:
     gains = [1.0 / np.log2(position + 2) for position, item in enumerate(recommended[:k]) if item in relevant]
     ideal = sum(1.0 / np.log2(position + 2) for position in range(min(len(relevant), k)))
     return float(sum(gains) / ideal)
+
+
+def page_ndcg(relevance: np.ndarray, groups: Sequence[int], scores: np.ndarray, at: int = 10) -> float:
+    """Mean graded nDCG@``at`` of logged pages (``groups``: each page's row count, rows in page order),
+    each page re-ordered by ``scores``, gains = ``relevance`` (e.g. a simulator's true relevance)."""
+    bounds = np.r_[0, np.cumsum(groups)]
+    discounts = 1.0 / np.log2(np.arange(2, at + 2))
+    values = []
+    for a, b in itertools.pairwise(bounds):
+        order = np.argsort(-scores[a:b], kind="stable")[:at]
+        ideal = np.sort(relevance[a:b])[::-1][:at]
+        values.append(relevance[a:b][order] @ discounts[: len(order)] / (ideal @ discounts[: len(ideal)]))
+    return float(np.mean(values))
 
 
 def recall_at_k(recommended: Sequence[int], relevant: set[int], k: int) -> float:

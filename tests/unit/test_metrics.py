@@ -12,6 +12,7 @@ from training.metrics import (
     hit_at_k,
     intra_list_diversity,
     ndcg_at_k,
+    page_ndcg,
     recall_at_k,
     reciprocal_rank,
     summarize,
@@ -87,3 +88,14 @@ def test_intra_list_diversity_is_the_mean_pairwise_cosine_distance() -> None:
     # And summarize reports it when vectors are given
     summary = summarize({"a": [0, 2]}, {"a": {2}}, 3, vectors)
     assert summary["diversity@10"] == pytest.approx(1.0)
+
+
+def test_page_ndcg_reorders_each_logged_page_by_the_scores() -> None:
+    # Given two pages (3 rows, then 2) with graded relevance
+    relevance = np.array([0.0, 2.0, 1.0, 1.0, 0.0])
+    groups = [3, 2]
+    # When the scores put each page in its ideal order / Then 1
+    assert page_ndcg(relevance, groups, np.array([0.0, 3.0, 2.0, 1.0, 0.0])) == pytest.approx(1.0)
+    # When the second page is reversed / Then its nDCG is 1/log2(3) and the mean halves the loss
+    reversed_second = page_ndcg(relevance, groups, np.array([0.0, 3.0, 2.0, 0.0, 1.0]))
+    assert reversed_second == pytest.approx((1.0 + 1.0 / math.log2(3)) / 2)

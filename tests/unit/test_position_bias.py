@@ -4,8 +4,6 @@ as the issue asks, simulated in process (``local_twin.simulation.logged_pages``)
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +11,7 @@ import pytest
 from local_twin.simulation.logged_pages import FEATURES, LoggedPages, LoggedPagesConfig, simulate_logged_pages
 from training.click_ranker import MODES, ClickLists, choose_click_ranker, fit_click_ranker
 from training.counterfactual import counterfactual_ctr, positions_by_score
+from training.metrics import page_ndcg
 from training.position_bias import MIN_POSITIONS, PropensityEstimate, estimate_propensities
 
 PARAMS = {
@@ -110,18 +109,6 @@ def test_the_swaps_ratio_estimator_reads_the_swapped_items(
     # Given the log's randomized swaps / Then a ratio per swapped pair of adjacent positions, from their items
     assert set(estimate.swap_ratios) <= set(range(9)) and len(estimate.swap_ratios) >= 5
     assert all(entry["swapped_items"] > 0 for entry in estimate.swap_ratios.values())
-
-
-def page_ndcg(relevance: np.ndarray, groups: list[int], scores: np.ndarray, at: int = 10) -> float:
-    """Mean nDCG@10 of each page re-ordered by ``scores``, gains = the simulator's true relevance."""
-    bounds = np.r_[0, np.cumsum(groups)]
-    discounts = 1.0 / np.log2(np.arange(2, at + 2))
-    values = []
-    for a, b in itertools.pairwise(bounds):
-        order = np.argsort(-scores[a:b], kind="stable")[:at]
-        ideal = np.sort(relevance[a:b])[::-1][:at]
-        values.append(relevance[a:b][order] @ discounts[: len(order)] / (ideal @ discounts[: len(ideal)]))
-    return float(np.mean(values))
 
 
 def test_the_unbiased_ranker_beats_the_naive_one_on_true_relevance(
