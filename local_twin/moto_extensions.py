@@ -30,108 +30,96 @@ from moto.core.common_models import CloudFormationModel
 from moto.kinesis.models import kinesis_backends
 
 
-# Each class subclasses CloudFormationModel directly (repeating the ARN Ref): moto finds resource types
-# through CloudFormationModel.__subclasses__(), which lists direct subclasses only.
-class TwinLayerVersion(CloudFormationModel):
-    def __init__(self, arn: str) -> None:
-        self.arn = arn
+class _Resource:
+    """What every model below shares: its type, the property that names it, and a ``Ref`` (an ARN or a
+    name) returned by ``create``. Each class still subclasses CloudFormationModel directly (beside this
+    mixin): moto finds resource types through CloudFormationModel.__subclasses__(), which lists direct
+    subclasses only."""
 
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::LayerVersion"
+    TYPE = ""
+    NAME_TYPE = ""
 
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "LayerName"
+    def __init__(self, ref: str, **attributes: str) -> None:
+        self.ref = ref
+        self.attributes = attributes
+
+    @classmethod
+    def cloudformation_type(cls) -> str:
+        return cls.TYPE
+
+    @classmethod
+    def cloudformation_name_type(cls) -> str:
+        return cls.NAME_TYPE
 
     @property
     def physical_resource_id(self) -> str:
-        return self.arn  # Ref of a layer version is its ARN
+        return self.ref
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return False
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        if attribute_name in self.attributes:
+            return self.attributes[attribute_name]
+        raise NotImplementedError(attribute_name)
+
+    @classmethod
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: dict[str, Any],
         account_id: str,
         region_name: str,
         **kwargs: Any,
+    ) -> Any:
+        return cls.create(cloudformation_json["Properties"], resource_name, account_id, region_name)
+
+    @classmethod
+    def create(cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str) -> Any:
+        raise NotImplementedError
+
+
+class TwinLayerVersion(_Resource, CloudFormationModel):
+    TYPE, NAME_TYPE = "AWS::Lambda::LayerVersion", "LayerName"  # Ref: the layer version's ARN
+
+    @classmethod
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> TwinLayerVersion:
-        properties = cloudformation_json["Properties"]
         spec = {"Content": properties["Content"], "LayerName": properties.get("LayerName") or resource_name}
         for optional in ("Description", "CompatibleRuntimes", "CompatibleArchitectures", "LicenseInfo"):
             if optional in properties:
                 spec[optional] = properties[optional]
-        return cls(lambda_backends[account_id][region_name].publish_layer_version(spec).arn)
+        return cls(lambda_backends[account_id][region].publish_layer_version(spec).arn)
 
 
-class TwinLambdaVersion(CloudFormationModel):
-    def __init__(self, arn: str, version: str) -> None:
-        self.arn = arn
-        self.version = version
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::Version"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn  # Ref of a version is its qualified ARN
+class TwinLambdaVersion(_Resource, CloudFormationModel):
+    TYPE = "AWS::Lambda::Version"  # Ref: the qualified ARN; GetAtt Version: the version number
 
     @classmethod
     def has_cfn_attr(cls, attr: str) -> bool:
         return attr == "Version"
 
-    def get_cfn_attribute(self, attribute_name: str) -> str:
-        if attribute_name == "Version":
-            return self.version
-        raise NotImplementedError(attribute_name)
-
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> TwinLambdaVersion:
-        function_name = str(cloudformation_json["Properties"]["FunctionName"]).split(":")[-1]
-        published = lambda_backends[account_id][region_name].publish_version(function_name)
+        function_name = str(properties["FunctionName"]).split(":")[-1]
+        published = lambda_backends[account_id][region].publish_version(function_name)
         if published is None:
             raise ValueError(f"no function {function_name} to publish a version of")
-        return cls(published.function_arn, str(published.version))
+        return cls(published.function_arn, Version=str(published.version))
 
 
-class TwinLambdaAlias(CloudFormationModel):
-    def __init__(self, arn: str, function_name: str, name: str) -> None:
-        self.arn = arn
-        self.function_name = function_name
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::Lambda::Alias"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "Name"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.arn  # Ref of an alias is its ARN
+class TwinLambdaAlias(_Resource, CloudFormationModel):
+    TYPE, NAME_TYPE = "AWS::Lambda::Alias", "Name"  # Ref: the alias's ARN
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> TwinLambdaAlias:
-        properties = cloudformation_json["Properties"]
-        backend = lambda_backends[account_id][region_name]
+        backend = lambda_backends[account_id][region]
         function_name = str(properties["FunctionName"]).split(":")[-1]
         version = properties.get("FunctionVersion")
         if not version:
@@ -147,7 +135,7 @@ class TwinLambdaAlias(CloudFormationModel):
             description=properties.get("Description", ""),
             routing_config=None,  # type: ignore[arg-type]
         )
-        return cls(alias.arn, function_name, properties["Name"])
+        return cls(alias.arn)
 
 
 _create_event_source_mapping = LambdaBackend.create_event_source_mapping
@@ -162,67 +150,29 @@ def create_event_source_mapping_without_stream_trigger(
     return mapping
 
 
-class TwinCodeDeployApplication(CloudFormationModel):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::Application"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "ApplicationName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name  # Ref of an application is its name
+class TwinCodeDeployApplication(_Resource, CloudFormationModel):
+    TYPE, NAME_TYPE = "AWS::CodeDeploy::Application", "ApplicationName"  # Ref: its name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> TwinCodeDeployApplication:
-        properties = cloudformation_json["Properties"]
         name = properties.get("ApplicationName") or resource_name
-        codedeploy_backends[account_id][region_name].create_application(
+        codedeploy_backends[account_id][region].create_application(
             name, properties.get("ComputePlatform", "Lambda"), properties.get("Tags", [])
         )
         return cls(name)
 
 
-class TwinCodeDeployDeploymentGroup(CloudFormationModel):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    @staticmethod
-    def cloudformation_type() -> str:
-        return "AWS::CodeDeploy::DeploymentGroup"
-
-    @staticmethod
-    def cloudformation_name_type() -> str:
-        return "DeploymentGroupName"
-
-    @property
-    def physical_resource_id(self) -> str:
-        return self.name  # Ref of a deployment group is its name
+class TwinCodeDeployDeploymentGroup(_Resource, CloudFormationModel):
+    TYPE, NAME_TYPE = "AWS::CodeDeploy::DeploymentGroup", "DeploymentGroupName"  # Ref: its name
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
-        cls,
-        resource_name: str,
-        cloudformation_json: dict[str, Any],
-        account_id: str,
-        region_name: str,
-        **kwargs: Any,
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
     ) -> TwinCodeDeployDeploymentGroup:
-        properties = cloudformation_json["Properties"]
         name = properties.get("DeploymentGroupName") or resource_name
-        codedeploy_backends[account_id][region_name].create_deployment_group(
+        codedeploy_backends[account_id][region].create_deployment_group(
             application_name=str(properties["ApplicationName"]),
             deployment_group_name=name,
             deployment_config_name=properties.get("DeploymentConfigName"),
