@@ -56,6 +56,9 @@ TWIN_ENVIRONMENT = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
+    # moto in one process behind a lock answers in tens of milliseconds, hundreds on a loaded machine:
+    # production's 0.3 s DynamoDB timeout would serve degraded pages that a real table never causes
+    "DYNAMODB_TIMEOUT_S": "5",
 }
 
 

@@ -25,7 +25,7 @@ from merchandiser.serving.model_source import fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
 from merchandiser.serving.report import EXPLORATION, MODEL
 from merchandiser.settings import RetailerRules, ServingSettings
-from merchandiser.store import DYNAMODB_CONFIG, BundleError, CatalogOverlay, FeatureStore, dynamodb_resource
+from merchandiser.store import BundleError, CatalogOverlay, FeatureStore, dynamodb_config, dynamodb_resource
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ def clock() -> float:
 def experiment_repository(table_name: str, cache_seconds: float, resource: Any) -> ExperimentRepository:
     """Keyed by the feature store's resource too: a new resource (``reset``) reads the table anew. A client
     of its own: the resource's ``meta.client`` hands back deserialized items."""
-    return ExperimentRepository(table_name, boto3.client("dynamodb", config=DYNAMODB_CONFIG), cache_seconds)
+    return ExperimentRepository(table_name, boto3.client("dynamodb", config=dynamodb_config()), cache_seconds)
 
 
 def forget_experiments() -> None:

@@ -54,7 +54,13 @@ from merchandiser.store.counters import (
     rank_trending,
     shard_key,
 )
-from merchandiser.store.dynamo import BATCH_GET_LIMIT, DYNAMODB_CONFIG, dynamodb_resource, to_dynamo
+from merchandiser.store.dynamo import (
+    BATCH_GET_LIMIT,
+    DYNAMODB_CONFIG,
+    dynamodb_config,
+    dynamodb_resource,
+    to_dynamo,
+)
 from merchandiser.store.erasure import ArchiveEraser, ErasureReport
 from merchandiser.store.explored_pages import (
     CLICK_WINDOW,
@@ -161,6 +167,7 @@ __all__ = [
     "catalogue_fields",
     "counting_bucket",
     "decision_key",
+    "dynamodb_config",
     "dynamodb_resource",
     "from_dynamo",
     "overlay_entry",

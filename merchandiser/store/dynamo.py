@@ -6,6 +6,7 @@ table), ``items`` (items table).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from decimal import Decimal
 from functools import cache
@@ -17,15 +18,34 @@ from botocore.config import Config
 BATCH_GET_LIMIT = 100
 # A page waits for DynamoDB at most about 2 x (connect + read) before it is served without user
 # features: the default (60 s, 5 legacy retries) would outlive the function's 10 s timeout.
-DYNAMODB_CONFIG = Config(
-    connect_timeout=0.3, read_timeout=0.3, retries={"total_max_attempts": 2, "mode": "standard"}
-)
+DYNAMODB_TIMEOUT_S = 0.3
+# An emulator (the twin's moto, one process behind a lock) answers far slower than DynamoDB's single-digit
+# milliseconds: it sets this variable so that its own slowness is not taken for an outage.
+TIMEOUT_VARIABLE = "DYNAMODB_TIMEOUT_S"
+MAX_TIMEOUT_S = 10.0
+
+
+def dynamodb_config(environ: Mapping[str, str] = os.environ) -> Config:
+    """The client's timeouts: ``DYNAMODB_TIMEOUT_S`` (connect and read each) when set, else 0.3 s."""
+    raw = environ.get(TIMEOUT_VARIABLE, "")
+    try:
+        timeout = float(raw) if raw else DYNAMODB_TIMEOUT_S
+    except ValueError:
+        raise ValueError(f"{TIMEOUT_VARIABLE} must be a number of seconds, got {raw!r}") from None
+    if not 0.0 < timeout <= MAX_TIMEOUT_S:
+        raise ValueError(f"{TIMEOUT_VARIABLE} must be in (0, {MAX_TIMEOUT_S:g}] seconds, got {raw!r}")
+    return Config(
+        connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
+
+
+DYNAMODB_CONFIG = dynamodb_config({})  # production's: what a page waits for at most
 
 
 @cache
 def dynamodb_resource():  # type: ignore[no-untyped-def]
     """One resource per container, built on first use (never at import)."""
-    return boto3.resource("dynamodb", config=DYNAMODB_CONFIG)
+    return boto3.resource("dynamodb", config=dynamodb_config())
 
 
 class Tables:

@@ -184,6 +184,10 @@ def test_health_and_state_file_fields(twin: Twin) -> None:
     assert Path(twin.workdir).is_dir()
 
 
+# GET /kpis answers 404 until the daily experiment job has written a KPI document (which other tests do)
+NOT_YET_THERE = {("GET", "/kpis")}
+
+
 @pytest.mark.parametrize(("method", "resource", "function"), API_ROUTES)
 def test_every_route_the_stack_declares_is_handled(
     twin: Twin, method: str, resource: str, function: str
@@ -194,6 +198,9 @@ def test_every_route_the_stack_declares_is_handled(
         method, f"{api(twin)}{path}", b"{}" if method in ("POST", "PUT") else None, api_key=twin.api_key,
         signed=ROUTE_ACCESS[(method, resource)] == IAM,
     )  # fmt: skip
-    # When called, Then its function answers (a 2xx, or a 422 for the empty body), never "no route"
-    assert answer.status in (200, 202, 422), answer.body
+    # When called, Then its function answers (a 2xx, a 422 for the empty body, or its own 404 for what does
+    # not exist yet, e.g. KPIs before the daily job ran), never "no route"
+    assert answer.status in (200, 202, 404, 422), answer.body
     assert "no route" not in answer.json().get("message", "")
+    if answer.status == 404:
+        assert (method, resource) in NOT_YET_THERE, answer.body
