@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 from typing import Any
+
+from merchandiser.publishing import job_output_uri
+from training.s3_channels import download_prefix, upload_dir
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN_SCRIPT = REPO_ROOT / "training" / "train.py"
@@ -64,18 +66,6 @@ def run_script_mode(
     )
 
 
-def download_prefix(s3: Any, uri: str, into: Path) -> int:
-    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
-    count = 0
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            target = into / entry["Key"][len(prefix) :].lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(bucket, entry["Key"], str(target))
-            count += 1
-    return count
-
-
 def job_output_dir(workdir: Path, job_name: str) -> Path:
     return workdir / job_name / "output" / "data"
 
@@ -107,14 +97,9 @@ def run_training_job(
             base / "input" / "config",
             quiet,
         )
-        archive = base / "model.tar.gz"
-        with tarfile.open(archive, "w:gz") as tar:
-            for path in sorted(model_dir.iterdir()):
-                tar.add(path, arcname=path.name)
-        output = job["OutputDataConfig"]["S3OutputPath"].rstrip("/")
-        bucket, _, prefix = f"{output}/{job_name}/output/model.tar.gz".removeprefix("s3://").partition("/")
-        s3.upload_file(str(archive), bucket, prefix)
-        archive.unlink()
+        artifact = upload_dir(
+            s3, model_dir, job_output_uri(job["OutputDataConfig"]["S3OutputPath"], job_name)
+        )
     finally:
         # SageMaker deletes the instance's storage after a job: its copy of the channels (shoppers' events
         # included, which an erasure must be able to reach) and the model dir do not outlive it here either
@@ -127,6 +112,6 @@ def run_training_job(
         "detail": {
             "TrainingJobName": job_name,
             "TrainingJobStatus": "Completed",
-            "ModelArtifacts": {"S3ModelArtifacts": f"s3://{bucket}/{prefix}"},
+            "ModelArtifacts": {"S3ModelArtifacts": artifact},
         },
     }

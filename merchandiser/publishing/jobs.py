@@ -34,6 +34,12 @@ def job_name(now: datetime) -> str:
     return f"{JOB_PREFIX}{now:%Y%m%d-%H%M%S}"
 
 
+def job_output_uri(output_uri: str, name: str, archive: str = "model.tar.gz") -> str:
+    """Where a job leaves its ``model.tar.gz`` (and ``output.tar.gz``) under its S3 output path: SageMaker's
+    layout, which the EMR Serverless job keeps so that publish reads both alike."""
+    return f"{output_uri.rstrip('/')}/{name}/output/{archive}"
+
+
 def _channel(name: str, bucket: str, prefix: str) -> dict[str, Any]:
     return {
         "ChannelName": name,

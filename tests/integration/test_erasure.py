@@ -15,7 +15,6 @@ import pytest
 
 from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
-from local_twin.script_mode import download_prefix
 from merchandiser.store import (
     EVENTS_PREFIX,
     IMPRESSIONS_PREFIX,
@@ -33,6 +32,7 @@ from merchandiser.store import (
 )
 from merchandiser.stream import StreamRecord
 from training.channels import ChannelError, read_channels
+from training.s3_channels import download_prefix
 
 ROUTE = Route("DELETE", "/users/{user_id}", "catalog")
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import boto3
 
 from local_twin.archive import ArchiveConsumer
-from local_twin.script_mode import download_prefix
 from merchandiser.store import EVENTS_PREFIX
 from stacks import constants as c
 from training.channels import read_channels
+from training.s3_channels import download_prefix
 
 
 def test_archived_objects_follow_the_firehose_layout_and_train_directly(aws, tmp_path: Path):
