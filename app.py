@@ -83,6 +83,7 @@ def build_app(
         schedule_expression=schedule,
         training_image_uri=image_uri,
         swap_targets=serving.swap_targets,
+        emr_python_env_uri=str(app.node.try_get_context(c.CONTEXT_EMR_PYTHON_ENV) or ""),
     )
     MonitoringStack(
         app,

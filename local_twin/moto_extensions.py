@@ -7,7 +7,9 @@ object instead of the ARN and ignores ``LayerName`` (the publish function's poli
 The serving functions are invoked through their ``live`` alias pointing at a published version
 (the canary moves it), so the twin registers these three models; and moto has no CloudFormation
 ``AWS::CodeDeploy::Application`` / ``DeploymentGroup`` either (the canary's, whose names the publish
-function's environment imports), so the twin adds them on moto's CodeDeploy backend. moto finds CloudFormation
+function's environment imports), so the twin adds them on moto's CodeDeploy backend, nor an
+``AWS::EMRServerless::Application`` (the Spark training's, whose id start_training's environment holds),
+added on moto's EMR Serverless backend. moto finds CloudFormation
 models through ``CloudFormationModel.__subclasses__()``, a later definition of a type replacing
 moto's. Each calls moto's own Lambda backend, as ``publish_layer_version``, ``publish_version``
 and ``create_alias`` do.
@@ -27,6 +29,7 @@ from moto.awslambda.models import EventSourceMapping, LambdaBackend, lambda_back
 from moto.cloudformation import parsing
 from moto.codedeploy.models import codedeploy_backends
 from moto.core.common_models import CloudFormationModel
+from moto.emrserverless.models import emrserverless_backends
 from moto.kinesis.models import kinesis_backends
 
 
@@ -184,6 +187,32 @@ class TwinCodeDeployDeploymentGroup(_Resource, CloudFormationModel):
             deployment_style=properties.get("DeploymentStyle"),
         )
         return cls(name)
+
+
+class TwinEmrServerlessApplication(_Resource, CloudFormationModel):
+    TYPE, NAME_TYPE = "AWS::EMRServerless::Application", "Name"  # Ref: its id; GetAtt ApplicationId, Arn
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("ApplicationId", "Arn")
+
+    @classmethod
+    def create(
+        cls, properties: dict[str, Any], resource_name: str, account_id: str, region: str
+    ) -> TwinEmrServerlessApplication:
+        application = emrserverless_backends[account_id][region].create_application(
+            name=properties.get("Name") or resource_name,
+            release_label=str(properties["ReleaseLabel"]),
+            application_type=str(properties["Type"]),
+            client_token=resource_name,
+            initial_capacity=properties.get("InitialCapacity"),  # type: ignore[arg-type]
+            maximum_capacity=properties.get("MaximumCapacity"),  # type: ignore[arg-type]
+            tags={tag["Key"]: tag["Value"] for tag in properties.get("Tags", [])},
+            auto_start_configuration=properties.get("AutoStartConfiguration"),  # type: ignore[arg-type]
+            auto_stop_configuration=properties.get("AutoStopConfiguration"),  # type: ignore[arg-type]
+            network_configuration=properties.get("NetworkConfiguration"),
+        )
+        return cls(application.id, ApplicationId=application.id, Arn=application.arn)
 
 
 def register() -> None:

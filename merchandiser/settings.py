@@ -248,8 +248,9 @@ class EventProcessorSettings(FunctionSettings):
 
 
 class TrainingTriggerSettings(FunctionSettings):
-    """Scheduled: scans the items table into the ``items`` channel, then starts a SageMaker training job
-    on the archived events, the catalogue and the production model (for the same-window gate)."""
+    """Scheduled: scans the items table into the ``items`` channel, then starts the training job on the
+    archived events, the catalogue and the production model (for the same-window gate): a SageMaker job,
+    or past ``spark_min_events`` the request of an EMR Serverless job run for the state machine."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
     items_table: str = Field(alias="ITEMS_TABLE")
@@ -258,6 +259,14 @@ class TrainingTriggerSettings(FunctionSettings):
     training_source_uri: str = Field(alias="TRAINING_SOURCE_URI")
     training_image_uri: str = Field(alias="TRAINING_IMAGE_URI")
     training_instance_type: str = Field(default="ml.m5.xlarge", alias="TRAINING_INSTANCE_TYPE")
+    # Past about spark_min_events archived events the job runs on Spark, as an EMR Serverless job run the
+    # schedule's state machine starts (merchandiser.publishing.engine); without an application, always here.
+    spark_min_events: int = Field(default=10_000_000, ge=1, alias="SPARK_MIN_EVENTS")
+    emr_application_id: str = Field(default="", alias="EMR_APPLICATION_ID")
+    emr_role_arn: str = Field(default="", alias="EMR_ROLE_ARN")
+    emr_entry_point_uri: str = Field(default="", alias="EMR_ENTRY_POINT_URI")
+    emr_source_uri: str = Field(default="", alias="EMR_SOURCE_URI")
+    emr_python_env_uri: str = Field(default="", alias="EMR_PYTHON_ENV_URI")
 
 
 class ErasureSettings(FunctionSettings):

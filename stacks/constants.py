@@ -41,6 +41,16 @@ DEFAULT_TRAINING_IMAGE_URI = (
 )
 TRAINING_INSTANCE_TYPE = "ml.m5.xlarge"
 
+# Training on Spark (stacks/spark_training.py): EMR Serverless past SPARK_MIN_EVENTS archived events, the
+# single-machine job's measured ceiling (issue "Scale": 10M interactions in <= 10 min and <= 8 GiB).
+CONTEXT_EMR_PYTHON_ENV = "merchandiser:emrPythonEnv"  # S3 URI of the job run's venv-pack archive
+SPARK_MIN_EVENTS = 10_000_000
+EMR_RELEASE_LABEL = "emr-7.5.0"  # Spark 3.5, Python 3.9 on the image: the venv archive brings 3.12
+EMR_IDLE_MINUTES = 15
+EMR_MAX_CPU, EMR_MAX_MEMORY, EMR_MAX_DISK = "64 vCPU", "256 GB", "1000 GB"
+# the state machine's bound; the job run's own is 3 h (merchandiser.publishing.engine.EMR_MAX_RUNTIME_MINUTES)
+EMR_MAX_RUNTIME_HOURS = 4
+
 # Layer folder names under the layers dir, and the command that builds each one. Layers hold code and
 # dependencies only: the model is fetched from S3 (merchandiser.serving.model_source).
 LAYER_NAMES = ("deps", "core")

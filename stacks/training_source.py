@@ -6,7 +6,9 @@ boto3, which the image has): the SageMaker training toolkit pip-installs it befo
 
 SageMaker script mode wants ``sourcedir.tar.gz``; a CDK directory asset would be a zip, so the
 tarball is built here (sorted entries, zeroed mtimes: same sources, same bytes, same asset hash)
-and shipped as a file asset.
+and shipped as a file asset. Spark's ``--py-files`` wants a zip of the same packages (``build_source_zip``).
+
+``TRAINING_INPUTS``: the artifacts bucket's prefixes a training job reads, whichever engine runs it.
 """
 
 from __future__ import annotations
@@ -18,11 +20,29 @@ import os
 import re
 import tarfile
 import tomllib
+import zipfile
 from pathlib import Path
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+
+from merchandiser.store import (
+    EVENTS_PREFIX,
+    IMPRESSIONS_PREFIX,
+    ITEMS_PREFIX,
+    MODELS_PREFIX,
+    OUTPUT_PREFIX,
+    USERS_PREFIX,
+)
+from stacks.permissions import allow_list, allow_objects
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SOURCE_PACKAGES = ("training", "merchandiser")
 IGNORED = {"__pycache__", ".pytest_cache", ".mypy_cache"}
+# the job's channels (training_job_request, emr_job_run); models/: the production model, scored on the job's
+# own test window for the quality gate
+TRAINING_INPUTS = (EVENTS_PREFIX, IMPRESSIONS_PREFIX, ITEMS_PREFIX, USERS_PREFIX, MODELS_PREFIX)
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can hold: same sources, same bytes
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)"
 )
@@ -54,14 +74,37 @@ def build_source_tarball(directory: Path, root: Path = REPO_ROOT) -> Path:
             info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             archive.addfile(info, io.BytesIO(data))
-    payload = gzip.compress(raw.getvalue(), mtime=0)
-    target = directory / hashlib.sha256(payload).hexdigest()[:16] / "sourcedir.tar.gz"
+    return _write_once(directory, gzip.compress(raw.getvalue(), mtime=0), "sourcedir.tar.gz")
+
+
+def _write_once(directory: Path, payload: bytes, name: str) -> Path:
+    """``directory/<content hash>/name`` holding ``payload``, written once per content, atomically."""
+    target = directory / hashlib.sha256(payload).hexdigest()[:16] / name
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_suffix(f".{os.getpid()}.partial")
         partial.write_bytes(payload)
         partial.replace(target)  # atomic: concurrent synths never see half a file
     return target
+
+
+def build_source_zip(directory: Path, root: Path = REPO_ROOT) -> Path:
+    """Writes ``directory/<content hash>/source.zip`` (training/ and merchandiser/, for ``--py-files``)."""
+    raw = io.BytesIO()
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for relative in _members(root):
+            info = zipfile.ZipInfo(relative.as_posix(), date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, (root / relative).read_bytes(), compress_type=zipfile.ZIP_DEFLATED)
+    return _write_once(directory, raw.getvalue(), "source.zip")
+
+
+def allow_training_io(grantee: iam.IGrantable, bucket: s3.IBucket, who_writes: str) -> None:
+    """A training job's role (SageMaker's, the Spark job run's): read and list the channels' prefixes, write
+    the model under ``training-output/`` (``who_writes``: how its per-job key is named, for cdk-nag)."""
+    allow_objects(grantee, bucket, TRAINING_INPUTS, ["s3:GetObject"], "a training channel is a whole prefix.")
+    allow_list(grantee, bucket, TRAINING_INPUTS)
+    allow_objects(grantee, bucket, [OUTPUT_PREFIX], ["s3:PutObject", "s3:AbortMultipartUpload"], who_writes)
 
 
 def ecr_repository_arn(image_uri: str, partition: str) -> str:

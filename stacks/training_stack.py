@@ -1,5 +1,6 @@
-"""SageMaker execution role, the training source asset, start_training (scheduled), publish, and the daily
-experiment report job (stacks/report_job.py)."""
+"""SageMaker execution role, the training source asset, start_training and publish in the schedule's state
+machine (with the Spark job run on EMR Serverless: stacks/spark_training.py), and the daily experiment report
+job (stacks/report_job.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from merchandiser.store import (
     ERASURE_STATE,
     EVENTS_PREFIX,
     IMPRESSIONS_PREFIX,
-    ITEMS_PREFIX,
     ITEMS_TABLE_SNAPSHOT_KEY,
     MODELS_PREFIX,
     OUTPUT_PREFIX,
@@ -35,7 +35,8 @@ from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
 from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
 from stacks.report_job import ExperimentReportJob
-from stacks.training_source import build_source_tarball, ecr_repository_arn
+from stacks.spark_training import SparkTraining
+from stacks.training_source import allow_training_io, build_source_tarball, ecr_repository_arn
 
 SAGEMAKER_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 
@@ -48,16 +49,8 @@ class TrainingRole(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(self, "Role", assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"))
-        # models/: the production model, scored on the job's own test window for the quality gate
-        inputs = [EVENTS_PREFIX, ITEMS_PREFIX, USERS_PREFIX, MODELS_PREFIX]
-        allow_objects(self.role, bucket, inputs, ["s3:GetObject"], "a training channel is a whole prefix.")
-        allow_list(self.role, bucket, inputs)
-        allow_objects(
-            self.role,
-            bucket,
-            [OUTPUT_PREFIX],
-            ["s3:PutObject", "s3:AbortMultipartUpload"],
-            "SageMaker writes each job's model.tar.gz under a per-job key it names itself.",
+        allow_training_io(
+            self.role, bucket, "SageMaker writes each job's model.tar.gz under a per-job key it names itself."
         )
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -179,6 +172,7 @@ class TrainingStack(Stack):
         schedule_expression: str,
         training_image_uri: str,
         swap_targets: SwapTargets | None = None,
+        emr_python_env_uri: str = "",
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -188,6 +182,7 @@ class TrainingStack(Stack):
         self.training_role = training.role
 
         layers = SharedLayers(self, "Layers", layers_dir)
+        spark = SparkTraining(self, "Spark", bucket=artifacts_bucket, python_env_uri=emr_python_env_uri)
         start_training = merchandiser_function(
             self,
             "start_training",
@@ -199,7 +194,9 @@ class TrainingStack(Stack):
             training_source_uri=self.training_source.s3_object_url,
             training_image_uri=training_image_uri,
             training_instance_type=c.TRAINING_INSTANCE_TYPE,
+            **spark.environment(),
         )
+        allow_list(start_training, artifacts_bucket, [EVENTS_PREFIX])  # the archive's size picks the engine
         start_training.add_to_role_policy(
             iam.PolicyStatement(
                 # AddTags: the job request carries tags (merchandiser.publishing.jobs).
@@ -230,12 +227,6 @@ class TrainingStack(Stack):
                 reason="Each run creates a new, timestamped job name; the grant is limited to the "
                 f"'{JOB_PREFIX}' prefix.",
             )
-        )
-        events.Rule(
-            self,
-            "TrainingSchedule",
-            schedule=events.Schedule.expression(schedule_expression),
-            targets=[targets.LambdaFunction(start_training, retry_attempts=2)],
         )
 
         publish = merchandiser_function(
@@ -294,6 +285,8 @@ class TrainingStack(Stack):
             ),
             targets=[targets.LambdaFunction(publish, retry_attempts=2)],
         )
+        # the schedule starts a state machine: start_training; past the size, the Spark job run and publish
+        self.schedule = spark.schedule(start_training, publish, schedule_expression)
         erasure = self._archive_eraser(artifacts_bucket, layers)
         reports = ExperimentReportJob(
             self, "ExperimentReports", artifacts_bucket=artifacts_bucket, experiments_table=experiments_table,

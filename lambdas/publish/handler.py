@@ -1,4 +1,5 @@
-"""On "SageMaker Training Job State Change" = Completed: quality gate, then publish the model (its files in
+"""On "SageMaker Training Job State Change" = Completed, or from the schedule's state machine after a Spark
+job run (``{"model_artifact": "s3://.../model.tar.gz"}``): quality gate, then publish the model (its files in
 S3, the live-model parameter, a canary per serving function).
 
 Also answers a CodeDeploy "Deployment State-change Notification" (FAILURE or STOP): when it is one of the
@@ -55,10 +56,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("detail-type") == CODEDEPLOY_STATE_CHANGE:
         deployment = str(event["detail"].get("deploymentId", ""))
         return canary_failed(boto3.client("s3"), settings.artifacts_bucket, deployment, live_model(settings))
-    detail = event["detail"]
-    if detail.get("TrainingJobStatus") != "Completed":
-        return {"published": False, "reason": f"job status is {detail.get('TrainingJobStatus')}"}
-    artifact = urlparse(detail["ModelArtifacts"]["S3ModelArtifacts"])
+    if "model_artifact" in event:  # the state machine, after the Spark job run succeeded
+        artifact = urlparse(str(event["model_artifact"]))
+    else:
+        detail = event["detail"]
+        if detail.get("TrainingJobStatus") != "Completed":
+            return {"published": False, "reason": f"job status is {detail.get('TrainingJobStatus')}"}
+        artifact = urlparse(detail["ModelArtifacts"]["S3ModelArtifacts"])
+    if artifact.scheme != "s3" or not artifact.netloc or not artifact.path.endswith(".tar.gz"):
+        raise ValueError(f"the model artifact must be s3://bucket/...tar.gz, got {artifact.geturl()!r}")
     s3 = boto3.client("s3")
     store = FeatureStore(
         boto3.resource("dynamodb"), settings.users_table, sessions_table="", items_table=settings.items_table

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,17 @@ WILDCARD_RESOURCE_ACTIONS = {
     "cloudwatch:PutMetricData",  # the SageMaker role, limited by a cloudwatch:namespace condition
     "cloudfront:CreateInvalidation",  # the CDK's console deployment invalidating the console's cache
     "cloudfront:GetInvalidation",
+    # the training state machine's logs: CloudWatch Logs' vended-log delivery takes no resource
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    "xray:GetSamplingRules",  # the state machine's tracing
+    "xray:GetSamplingTargets",
 }
 
 
@@ -404,17 +417,88 @@ def test_start_training_may_only_create_jobs_and_pass_the_training_role(synthesi
     assert any("sagemaker:CreateTrainingJob" in _as_list(s["Action"]) for s in statements)
 
 
-def test_training_schedule_and_training_completed_rules(synthesized: Synthesized) -> None:
-    training = template(synthesized, "Merchandiser-Training")
+def state_machine(resources: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The training schedule's state machine: its logical id and its definition (Fn::Join resolved to text
+    with each reference written as its logical id)."""
+    key = next(k for k, v in resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine")
+    parts = resources[key]["Properties"]["DefinitionString"]["Fn::Join"][1]
+    text = "".join(
+        part if isinstance(part, str) else str(part.get("Ref") or part.get("Fn::GetAtt", ["?"])[0])
+        for part in parts
+    )
+    return key, json.loads(text)
+
+
+def test_the_schedule_starts_the_state_machine_that_chooses_the_engine(synthesized: Synthesized) -> None:
+    resources = synthesized.templates["Merchandiser-Training"]["Resources"]
     start_training, _ = functions_by_key(synthesized)["start-training"]
     publish, _ = functions_by_key(synthesized)["publish"]
-    training.has_resource_properties(
-        "AWS::Events::Rule",
-        {
-            "ScheduleExpression": "rate(1 day)",
-            "Targets": [Match.object_like({"Arn": {"Fn::GetAtt": [start_training, "Arn"]}})],
-        },
+    machine, definition = state_machine(resources)
+    # Given the daily rule / Then it starts the state machine (never a function directly)
+    rules = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Events::Rule"]
+    started = [rule for rule in rules if rule["Targets"][0]["Arn"] == {"Ref": machine}]
+    assert [rule["ScheduleExpression"] for rule in started] == ["rate(1 day)"]
+    assert not [rule for rule in rules if start_training in json.dumps(rule["Targets"])]
+    # And its states: plan (start_training), then the Spark job run and publish when the plan says spark
+    states = definition["States"]
+    assert definition["StartAt"] == "Plan" and start_training in json.dumps(states["Plan"])
+    choice = states["Spark?"]
+    assert choice["Choices"] == [{"Variable": "$.engine", "StringEquals": "spark", "Next": "RunSpark"}]
+    assert states[choice["Default"]]["Type"] == "Succeed"
+    assert states["RunSpark"]["Resource"].endswith(":states:::emr-serverless:startJobRun.sync")
+    assert states["RunSpark"]["Parameters"]["ApplicationId.$"] == "$.job_run.ApplicationId"
+    assert states["RunSpark"]["Next"] == "Publish" and publish in json.dumps(states["Publish"])
+    assert states["Publish"]["Parameters"] == {"model_artifact.$": "$.model_artifact"}
+
+
+def test_the_emr_serverless_application_stops_when_idle_and_start_training_knows_it(
+    synthesized: Synthesized,
+) -> None:
+    resources = synthesized.templates["Merchandiser-Training"]["Resources"]
+    application, properties = next(
+        (k, v["Properties"]) for k, v in resources.items() if v["Type"] == "AWS::EMRServerless::Application"
     )
+    assert properties["Type"] == "SPARK" and properties["AutoStopConfiguration"]["Enabled"] is True
+    assert properties["MaximumCapacity"]["Cpu"] and properties["ReleaseLabel"].startswith("emr-7")
+    _, start_training = functions_by_key(synthesized)["start-training"]
+    variables = start_training["Properties"]["Environment"]["Variables"]
+    assert variables["EMR_APPLICATION_ID"] == {"Fn::GetAtt": [application, "ApplicationId"]}
+    assert variables["SPARK_MIN_EVENTS"] == "10000000"
+
+
+def readable_prefixes(resources: dict[str, Any], role_prefix: str) -> set[str]:
+    """The artifacts-bucket prefixes a role's policy may GetObject (``arn...:bucket/<prefix>*``)."""
+    policy = next(
+        v for k, v in resources.items() if k.startswith(role_prefix) and v["Type"] == "AWS::IAM::Policy"
+    )
+    found = set()
+    for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+        if "s3:GetObject" in _as_list(statement["Action"]):
+            for resource in _as_list(statement["Resource"]):
+                found |= set(re.findall(r"/([a-z-]+/(?:[a-z-]+/)?)\*", json.dumps(resource)))
+    return found
+
+
+def test_both_engines_roles_read_every_channel_their_job_requests_name(synthesized: Synthesized) -> None:
+    from merchandiser.publishing import EmrJob, emr_job_run, training_job_request
+    from merchandiser.settings import TrainingTriggerSettings
+
+    resources = synthesized.templates["Merchandiser-Training"]["Resources"]
+    settings = TrainingTriggerSettings(artifacts_bucket="b", items_table="t", training_role_arn="r",
+                                       training_source_uri="s", training_image_uri="i")  # fmt: skip
+    now = datetime.now(UTC)
+    channels = training_job_request(settings, now, None, "models/")["InputDataConfig"]
+    sagemaker = {channel["DataSource"]["S3DataSource"]["S3Uri"].split("/", 3)[3] for channel in channels}
+    arguments = emr_job_run(EmrJob("a", "r", "e", "s"), "b", now, None, "models/")["JobDriver"]["SparkSubmit"]
+    spark = {value.split("=", 1)[1] for value in arguments["EntryPointArguments"] if "=" in value}
+    assert sagemaker == spark
+    assert sagemaker <= readable_prefixes(resources, "TrainingRoleDefaultPolicy")
+    assert spark <= readable_prefixes(resources, "SparkJobRoleDefaultPolicy")
+
+
+def test_a_finished_sagemaker_job_invokes_publish(synthesized: Synthesized) -> None:
+    training = template(synthesized, "Merchandiser-Training")
+    publish, _ = functions_by_key(synthesized)["publish"]
     training.has_resource_properties(
         "AWS::Events::Rule",
         {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import zipfile
 from collections.abc import Iterator
@@ -156,6 +157,16 @@ def pointer() -> dict[str, Any]:
     return json.loads(body)
 
 
+def publish_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "ARTIFACTS_BUCKET": BUCKET,
+        "USERS_TABLE": "users",
+        "ITEMS_TABLE": "items",
+        "MODEL_PARAMETER": PARAMETER,
+    }.items():
+        monkeypatch.setenv(key, value)
+
+
 def test_a_promotion_sets_the_parameter_and_starts_a_canary_per_serving_function(
     lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
 ) -> None:
@@ -272,13 +283,7 @@ def test_the_publish_handler_undoes_the_promotion_whose_canary_codedeploy_stoppe
         lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
     )
     second = publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
-    for key, value in {
-        "ARTIFACTS_BUCKET": BUCKET,
-        "USERS_TABLE": "users",
-        "ITEMS_TABLE": "items",
-        "MODEL_PARAMETER": PARAMETER,
-    }.items():
-        monkeypatch.setenv(key, value)
+    publish_environment(monkeypatch)
     # When EventBridge delivers CodeDeploy's state change of one of m2's canaries (stopped on an alarm)
     event = {
         "source": "aws.codedeploy",
@@ -314,3 +319,36 @@ def test_five_successively_slightly_worse_models_stop_passing(
     assert pointer()["model_version"] == "m2" and pointer()["gate"]["drift"] == pytest.approx(0.016)
     refused = json.loads(s3.get_object(Bucket=BUCKET, Key="models/m3/decision.json")["Body"].read())
     assert refused["evidence"] == "same window" and "exceeds" in refused["reasons"][-1]
+
+
+def test_the_publish_handler_publishes_the_model_a_spark_job_run_left_for_the_state_machine(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.publish import handler
+    from local_twin.functions import LambdaContext
+    from merchandiser.publishing import model_artifact
+    from training.s3_channels import upload_dir
+
+    # Given the Spark job's model.tar.gz where SageMaker would have left it
+    publish_environment(monkeypatch)
+    artifact = upload_dir(
+        boto3.client("s3"), versioned(model_dir, tmp_path, "spark-1"), model_artifact(BUCKET, "job-1")
+    )
+    assert artifact == f"s3://{BUCKET}/training-output/job-1/output/model.tar.gz"
+    # When the state machine's last step hands it to publish
+    result = handler.handler({"model_artifact": artifact}, LambdaContext("publish"))
+    # Then it is the production model, as after a SageMaker job
+    assert result["promote"] is True and result["model_version"] == "spark-1"
+    assert parameter() == "spark-1" and pointer()["model_version"] == "spark-1"
+
+
+@pytest.mark.parametrize("artifact", ["training-output/job-1/model.tar.gz", "s3://artifacts/job-1/model.zip"])
+def test_the_publish_handler_refuses_a_model_artifact_that_is_not_an_s3_tarball(
+    aws: Any, artifact: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.publish import handler
+    from local_twin.functions import LambdaContext
+
+    publish_environment(monkeypatch)
+    with pytest.raises(ValueError, match=re.escape("s3://bucket/...tar.gz")):
+        handler.handler({"model_artifact": artifact}, LambdaContext("publish"))
