@@ -33,7 +33,7 @@ test: layers $(CHECKOV_STAMP)
 	$(VENV)/bin/pytest
 
 # Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
-# 10M synthetic, the Spark engine), the ranker's popularity correction, serving, events, the twin over HTTP,
+# 10M synthetic, the Spark engine), the page's long-tail correction, serving, events, the twin over HTTP,
 # exploration over simulated days. BENCH_ARGS=--skip-synthetic leaves out the 10M runs (about 30 minutes on 2
 # cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers

@@ -14,8 +14,8 @@ Models:
 - ``union``: every source's proposals fused by reciprocal rank (no learning);
 - ``ranker``: the candidates in the LightGBM ranker's order, no business rules;
 - ``pipeline``: what serving shows: the page of ``merchandiser.reranking`` (category cap, new arrivals,
-  discovery; the model's tuned page rules and shares, and its simple-list fallback when engaged) for the
-  first ``PAGE`` places, then the same order;
+  discovery; the model's tuned page rules and shares, its simple-list fallback when engaged and its
+  long-tail correction) for the first ``PAGE`` places, then the same order;
 - the tuned anchors of ``training.anchors`` (``pop_recent``, ``trending``, ``item_knn``, ``rp3beta``,
   ``ease``, ``ease_pop``), through ``evaluate_anchors`` on the same users and relevant items.
 
@@ -36,9 +36,9 @@ import pandas as pd
 from merchandiser.catalog import ItemModel, top_popular
 from merchandiser.ranking import score
 from merchandiser.reranking import (
-    anchor_blend,
     daily_seed,
     page_rules,
+    page_scores,
     ranked_items,
     ranked_order,
     rerank,
@@ -101,21 +101,21 @@ def recommend_als(model: Model, state: UserState) -> list[int]:
 def page_list(
     items: ItemModel,
     candidates: Candidates,
-    page_scores: np.ndarray,
+    served_scores: np.ndarray,
     purchased_rows: frozenset[int],
     user_id: str,
     now: float,
     retailer: RetailerRules,
 ) -> list[int]:
     """The served page (``PAGE`` places, the very rules and page builder serving uses) over the
-    candidates ordered by ``page_scores`` (the ranker's, blended with a fallback list when engaged), then
-    the rest of that order, ``LIST_LENGTH`` rows in all."""
-    ranked = candidates.rows[ranked_order(items, candidates, page_scores, LIST_LENGTH + PAGE)].tolist()
+    candidates ordered by ``served_scores`` (``page_scores``: the ranker's, with the model's fallback and
+    long-tail correction), then the rest of that order, ``LIST_LENGTH`` rows in all."""
+    ranked = candidates.rows[ranked_order(items, candidates, served_scores, LIST_LENGTH + PAGE)].tolist()
     purchased = frozenset(str(items.catalog.item_ids[row]) for row in purchased_rows)
     rules = page_rules(
-        items, retailer, PAGE, candidates, page_scores, purchased, daily_seed(user_id, now), now
+        items, retailer, PAGE, candidates, served_scores, purchased, daily_seed(user_id, now), now
     )
-    page = rerank(ranked_items(items, candidates, page_scores, PAGE), rules)
+    page = rerank(ranked_items(items, candidates, served_scores, PAGE), rules)
     shown = [items.catalog.row_of[item.item_id] for item in page]
     placed = set(shown)
     return (shown + [row for row in ranked if row not in placed])[:LIST_LENGTH]
@@ -149,16 +149,17 @@ def served_lists(
 ) -> tuple[list[int], list[int]]:
     """The ranker's order of the merged candidates, and the served page (``pipeline``), both as serving
     builds them from this model: its own source shares (``model_shares``), its fallback's blend of the
-    ranker's scores (``anchor_blend``) and its tuned page rules under ``retailer``'s (``tuned_rules``), for
-    the first ``PAGE`` places, then the page's order. ``found``: the sources' proposals, if known."""
+    ranker's scores and its long-tail correction (``page_scores``) and its tuned page rules under
+    ``retailer``'s (``tuned_rules``), for the first ``PAGE`` places, then the page's order. ``found``: the
+    sources' proposals, if known."""
     items = model.items
     found = proposals(items, state, k) if found is None else found
     candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
     ranked = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
-    page_scores = anchor_blend(items, candidates, scores)
+    served_scores = page_scores(items, candidates, scores)
     rules = tuned_rules(items, retailer)
-    return ranked, page_list(items, candidates, page_scores, state.purchased, user_id, now, rules)
+    return ranked, page_list(items, candidates, served_scores, state.purchased, user_id, now, rules)
 
 
 def evaluate(

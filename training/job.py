@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -64,7 +65,7 @@ from training.production import score_production
 from training.ranker import train_ranker
 from training.report import write_report
 from training.split import temporal_split
-from training.tuning import ServingChoices, Tuned, budget_of, tune
+from training.tuning import ServingChoices, Tuned, budget_of, long_tail_off, tune
 
 FitRetrieval = Callable[..., tuple[ItemModel, dict[str, UserHistory]]]
 
@@ -153,6 +154,8 @@ def _run(
             )
         if tuned is not None:
             hp, choices = tuned.hp, tuned.choices
+    if tuned is None:
+        choices = replace(choices, long_tail=long_tail_off("no validation tuning: no window to choose it on"))
 
     with step("1. retrieval on train", timings):
         if tuned is not None and tuned.retrieval is not None:
@@ -285,6 +288,7 @@ def _run(
         "split": split.summary(),
         "tuning": tuning,
         "fallback_to_anchor": fallback,
+        "long_tail_correction": choices.long_tail,
         "anchors": anchor_summaries,
         "anchor_search": {
             "trials_per_anchor": settings.trials,

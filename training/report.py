@@ -118,6 +118,7 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
     lines += _anchors_section(models, evaluation.get("anchors", {}))
     lines += _tuning_lines(evaluation.get("tuning") or {}, output_dir)
     lines += _fallback_lines(evaluation.get("fallback_to_anchor") or {})
+    lines += _long_tail_lines(evaluation.get("long_tail_correction") or {})
     gate = evaluation.get("gate")
     if gate:
         lines += [
@@ -302,6 +303,34 @@ def _fallback_lines(fallback: dict[str, Any]) -> list[str]:
     options = fallback.get("validation", {}).get("options", {})
     if options:
         lines += [_table(["option", "validation NDCG@10"], [[k, v] for k, v in options.items()]), ""]
+    return lines
+
+
+def _long_tail_lines(record: dict[str, Any]) -> list[str]:
+    """The long-tail correction the job chose (``training.tuning.long_tail``) and its validation figures."""
+    if not record:
+        return []
+    decision = (
+        f"**strength {record.get('strength')}** (the page's scores less that many standardised log"
+        " popularities)"
+        if record.get("engaged")
+        else "none (strength 0)"
+    )
+    lines = [
+        "## Popularity bias: the long-tail correction",
+        "",
+        f"Long-tail correction: {decision}. {record.get('reason', '')}.",
+        "",
+    ]
+    if record.get("rule"):
+        lines += [f"Chosen as {record['rule']}.", ""]
+    validation = record.get("validation", {})
+    if validation:
+        metrics = ["ndcg@10", "coverage@20", "long_tail@20"]
+        rows = [
+            [strength, *(row.get(metric, "-") for metric in metrics)] for strength, row in validation.items()
+        ]
+        lines += [_table(["strength (validation)", *metrics], rows), ""]
     return lines
 
 

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from merchandiser.catalog import ItemModel
 from merchandiser.reranking.exploration import THOMPSON, new_item_rows, thompson_draws
+from merchandiser.reranking.fallback import anchor_blend
+from merchandiser.reranking.popularity import long_tail_correct
 from merchandiser.reranking.rules import Rules, Scored, category_cap
 from merchandiser.retrieval import PERSONAL_SOURCES, Candidates, best_positions
 from merchandiser.settings import RetailerRules, RuleOptions
@@ -44,6 +46,13 @@ def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequ
             rows.tolist(), np.asarray(scores).tolist(), sources, ties, strict=True
         )
     ]
+
+
+def page_scores(model: ItemModel, candidates: Candidates, scores: np.ndarray) -> np.ndarray:
+    """What the pipeline's page orders its candidates by, from the ranker's ``scores``: blended with the
+    model's simple-list fallback when engaged (``anchor_blend``), then with the model's long-tail correction
+    (``long_tail_correct``). Serving and the training job's evaluation both call this, and only this."""
+    return long_tail_correct(model, candidates, anchor_blend(model, candidates, scores))
 
 
 def ranked_order(

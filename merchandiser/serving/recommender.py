@@ -17,9 +17,9 @@ from merchandiser import retrieval
 from merchandiser.reranking import (
     Rules,
     Scored,
-    anchor_blend,
     daily_seed,
     page_rules,
+    page_scores,
     ranked_items,
     rerank,
     rules,
@@ -88,8 +88,9 @@ class Recommender(ItemSurfaces):
                 if arm.policy is None and arm.order == RANKER_ORDER:
                     # the pipeline's page orders by the ranker's scores, blended with a simple list when
                     # the training job found that list better on its validation window
-                    # (merchandiser.reranking.fallback); a pinned ALS order or a holdout stays as pinned
-                    scores = anchor_blend(self.items, candidates, scores)
+                    # (merchandiser.reranking.fallback), then less the long-tail correction the job chose
+                    # (merchandiser.reranking.popularity); a pinned ALS order or a holdout stays as pinned
+                    scores = page_scores(self.items, candidates, scores)
                 the_rules = page_rules(
                     self.items,
                     retailer,

@@ -1,6 +1,6 @@
 """The training job's tuned choices inside the experiment arms of the home page: the tuned page rules under a
-variant's, the fallback's blend on the pipeline's arm only, the model's own source shares when an arm pins
-none."""
+variant's, the fallback's blend and the long-tail correction on the pipeline's arm only, the model's own
+source shares when an arm pins none; the served page is the one the training job's evaluation scores."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pytest
 
 from merchandiser.experiments import parse_experiment
 from merchandiser.publishing import user_profiles
-from merchandiser.retrieval import SOURCE_SHARES, merge_proposals, model_shares
+from merchandiser.retrieval import CANDIDATES, SOURCE_SHARES, merge_proposals, model_shares
 from merchandiser.serving import Model, Recommender, Treatment, runtime
+from merchandiser.settings import RetailerRules
 from merchandiser.store import FeatureStore, SessionEvent
+from training.evaluation import PAGE, served_lists
 
 VIEWED = ("i01", "i04", "i07")
 
@@ -103,3 +105,36 @@ def test_an_arm_without_shares_takes_the_models_and_a_variants_shares_win(
     assert merged[0] == model_shares(model.items) == {**SOURCE_SHARES, **chosen}
     # And the variant's pinned shares are the merge's quotas, whatever the model chose
     assert merged[1] == {"ann": 1.0}
+
+
+def test_the_long_tail_correction_changes_the_pipelines_arm_only(
+    model_dir: Path, store: FeatureStore, shopper: str
+) -> None:
+    # Given the same model without and with a strong long-tail correction chosen by its training
+    plain = tuned(model_dir)
+    corrected = tuned(model_dir, long_tail_correction={"engaged": True, "strength": 2.0})
+    # When the pipeline's arm, a pinned ALS order and a popularity holdout serve the shopper
+    als, holdout = treatment(order="als"), treatment(policy="popularity")
+    # Then only the pipeline's page changes: a variant's pinned order or list stays as pinned
+    assert page(corrected, store, shopper, k=20) != page(plain, store, shopper, k=20)
+    assert page(corrected, store, shopper, treatment=als) == page(plain, store, shopper, treatment=als)
+    assert page(corrected, store, shopper, treatment=holdout) == page(
+        plain, store, shopper, treatment=holdout
+    )
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.3, 2.0])
+def test_the_served_page_is_the_page_the_training_job_evaluates(
+    model_dir: Path, store: FeatureStore, shopper: str, strength: float
+) -> None:
+    # Given a model with a long-tail strength and a page without exploration draws (drawn per request)
+    model = tuned(model_dir, long_tail_correction={"engaged": strength > 0, "strength": strength})
+    rules = RetailerRules.model_validate({"explore_share": 0.0})
+    now = 1_800_000_100.0
+    recommender = Recommender(model, store, clock=lambda: now, merchandising=rules)
+    # When serving answers the shopper, and the job's evaluation builds the same shopper's page
+    served = [item["item_id"] for item in recommender.recommend(shopper, k=PAGE)["items"]]
+    state = recommender.user_state(store.shopper(shopper))
+    _, evaluated = served_lists(model, state, now, CANDIDATES, shopper, rules)
+    # Then they are the same page, item for item
+    assert served == [str(model.items.catalog.item_ids[row]) for row in evaluated[:PAGE]]

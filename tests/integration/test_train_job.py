@@ -118,6 +118,12 @@ def test_model_dir_holds_every_artifact_with_its_hash(finished: tuple[Path, dict
     assert manifest["hyperparameters"]["iterations"] == 15
     assert manifest["tuning"]["budget"]["trials"] == 6 and evaluation["tuning"]["enabled"] is True
     assert manifest["metrics"]["pipeline"]["ndcg@10"] == evaluation["models"]["pipeline"]["ndcg@10"]
+    # the long-tail strength the tuning chose travels to serving and is reported
+    assert manifest["long_tail_correction"] == evaluation["long_tail_correction"]
+    assert (
+        "strength" in manifest["long_tail_correction"]
+        and "0.0" in manifest["long_tail_correction"]["validation"]
+    )
     assert {"numpy", "lightgbm", "chroma-hnswlib"} <= set(manifest["libraries"])
     assert manifest["data"]["first_timestamp"] and manifest["data"]["last_timestamp"]
 

@@ -172,22 +172,3 @@ def test_the_als_correction_weighs_pairs_of_widely_bought_items_down() -> None:
     assert factors is not None and factors[3] > factors[0] and factors.mean() == pytest.approx(1.0)
     with pytest.raises(ValueError):
         als_pair_weights(rows, 2, -0.5)
-
-
-def test_the_bench_chooses_a_correction_only_within_the_ndcg_budget_that_widens_the_page() -> None:
-    from training.bench_popularity import choose
-
-    def run(als: float, beta: float, ndcg: float, coverage: float, tail: float) -> dict:  # type: ignore[type-arg]
-        return {
-            "als_beta": als,
-            "beta": beta,
-            "pipeline": {"ndcg@10": ndcg, "coverage@20": coverage, "long_tail@20": tail},
-        }
-
-    runs = {"0.0:0.0": run(0, 0, 0.130, 0.40, 0.20), "0.5:0.0": run(0.5, 0, 0.129, 0.41, 0.19)}
-    # Given a correction that narrows the tail / Then none is chosen
-    assert choose(runs)["beta"] == 0.0 and choose(runs)["als_beta"] == 0.0
-    # Given one within 2% that widens both, and one that widens more but costs 5% / Then the first
-    runs["0.5:0.01"] = run(0.5, 0.01, 0.128, 0.42, 0.25)
-    runs["0.5:0.1"] = run(0.5, 0.1, 0.123, 0.50, 0.40)
-    assert (choose(runs)["als_beta"], choose(runs)["beta"]) == (0.5, 0.01)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.report import IMPORTANCE_CHART, METRICS_CHART, RECALL_CHART, write_report
+from training.tuning.long_tail import choose_strength, off
 
 
 def metrics(ndcg: float) -> dict:
@@ -63,3 +64,27 @@ def test_report_sets_the_pipeline_beside_each_tuned_anchor_with_its_chosen_setti
         "| pop_recent | 0.1000 | 0.1000 | 0.5000 | 0.1100 | half_life_hours=48.12, weighting=count |" in text
     )
     assert "| ease | - | - | - | - | skipped: 9000 items with events exceed ease_max_items=6000 |" in text
+
+
+def test_report_prints_the_long_tail_strength_and_its_validation_figures(tmp_path: Path) -> None:
+    # Given an evaluation whose job chose a long-tail strength of 0.1 on validation
+    record = choose_strength(
+        {
+            0.0: {"ndcg@10": 0.1, "coverage@20": 0.40, "long_tail@20": 0.20},
+            0.1: {"ndcg@10": 0.099, "coverage@20": 0.42, "long_tail@20": 0.25},
+            0.2: {"ndcg@10": 0.09, "coverage@20": 0.45, "long_tail@20": 0.30},
+        }
+    )
+    models = {"popularity": metrics(0.05), "als": metrics(0.1), "pipeline": metrics(0.2)}
+    evaluation = {"models": models, "long_tail_correction": record}
+    # When the report is written
+    text = write_report(evaluation, tmp_path).read_text()
+    # Then it names the strength, the rule and every strength's validation figures
+    assert "Long-tail correction: **strength 0.1**" in text and "within 2% of none" in text
+    assert "| 0.1 | 0.0990 | 0.4200 | 0.2500 |" in text and "| 0.2 | 0.0900 | 0.4500 | 0.3000 |" in text
+    # And a job that chose none says so
+    evaluation["long_tail_correction"] = off("no validation tuning: no window to choose it on")
+    assert (
+        "Long-tail correction: none (strength 0). no validation tuning"
+        in write_report(evaluation, tmp_path).read_text()
+    )

@@ -1,6 +1,6 @@
 """Validation tuning on the tiny shop: deterministic for a seed, within its budget, never below the
 defaults on validation; the fallback to a simple list engages when the pipeline loses (a shop of pure
-trends) and not otherwise."""
+trends) and not otherwise; the long-tail strength is chosen by its rule from the validation pages."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from merchandiser.reranking import LONG_TAIL
 from merchandiser.retrieval import SOURCE_NAMES
 from tests.tiny_shop import N_ITEMS, N_USERS, START, TINY_HP, category_of, shop
 from training.channels import Channels
 from training.fit import Hyperparameters, build_catalog, epoch_seconds, user_segments
 from training.split import temporal_split
 from training.tuning import SECONDS_CAP, Budget, Tuned, auto_seconds, budget_of, search, tune
+from training.tuning.long_tail import STOP_DROP, STRENGTHS, choose_strength
 
 TRIALS = 6  # retrieval 2, ranker 2, page 2: enough to move, small enough for a unit test
 HP = replace(TINY_HP, tuning_trials=TRIALS, tuning_seconds=100_000.0)
@@ -157,3 +159,21 @@ def test_the_fallback_engages_on_a_shop_of_pure_trends() -> None:
     # And its source proposes enough candidates for the top of the page
     source = {"pop_recent": "recent_popularity", "trending": "trending"}[best]
     assert tuned.choices.source_shares[source] >= 0.05
+
+
+def test_the_long_tail_strength_is_chosen_on_validation_and_travels_in_the_manifest(tuned: Tuned) -> None:
+    # Given the tuned tiny shop / When the search chose the long-tail correction's strength
+    record = tuned.choices.long_tail
+    measured = {float(strength): row for strength, row in record["validation"].items()}
+    # Then the grid's strengths were scored on the validation pages in order, from none, up to the end or
+    # to the first that cost more than the stopping drop
+    tried = sorted(measured)
+    assert tried == [0.0, *STRENGTHS[: len(tried) - 1]]
+    base = measured[0.0]["ndcg@10"]
+    assert all(measured[s]["ndcg@10"] >= (1 - STOP_DROP) * base for s in tried[:-1])
+    assert len(tried) == len(STRENGTHS) + 1 or measured[tried[-1]]["ndcg@10"] < (1 - STOP_DROP) * base
+    assert all(set(row) == {"ndcg@10", "coverage@20", "long_tail@20"} for row in measured.values())
+    # And the strength kept is the rule's choice from those figures, with its reason
+    assert record["strength"] == choose_strength(measured)["strength"] and record["reason"]
+    # And the model's manifest carries it to serving
+    assert tuned.choices.manifest()[LONG_TAIL] == record

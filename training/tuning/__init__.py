@@ -24,6 +24,9 @@ Before them the simple lists (``training.simple_lists``: recent popularity and t
 same shoppers; their settings feed the ``recent_popularity`` and ``trending`` sources. After them, if the
 pipeline's page loses to the best list, the blends of that list into the ranker's order (and the list
 alone) are tried on the same shoppers, and the best is what the model serves (``fallback_to_anchor``).
+Last, on the same pages, the long-tail correction's strength (``training.tuning.long_tail``): the largest
+that keeps NDCG@10 within 2% of none while coverage@20 and the long-tail share rise, else 0
+(``long_tail_correction``).
 
 Budget (``--tuning-trials``, ``--tuning-seconds``; either 0 turns tuning off): the trials are shared by the
 stages as ``STAGE_TRIAL_SHARES`` (each simple list gets a quarter of them, at least 4); the CPU seconds of
@@ -40,6 +43,7 @@ machine's speed, and ``stopped_by`` says so.
 
 from training.tuning.budget import BUDGET_RULE, SECONDS_CAP, STAGES, Budget, auto_seconds, budget_of
 from training.tuning.choices import ServingChoices, Trial, Tuned
+from training.tuning.long_tail import off as long_tail_off
 from training.tuning.stages import tune
 
 __all__ = [
@@ -52,5 +56,6 @@ __all__ = [
     "Tuned",
     "auto_seconds",
     "budget_of",
+    "long_tail_off",
     "tune",
 ]

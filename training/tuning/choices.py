@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from merchandiser.catalog import ItemModel
-from merchandiser.reranking import FALLBACK
+from merchandiser.reranking import FALLBACK, LONG_TAIL
 from merchandiser.retrieval import SOURCE_SHARES
 from training.fit import Hyperparameters, UserHistory
 
@@ -18,9 +18,15 @@ class ServingChoices:
     source_shares: dict[str, float] = field(default_factory=lambda: dict(SOURCE_SHARES))
     page_rules: dict[str, float] = field(default_factory=dict)  # over RetailerRules' defaults
     fallback: dict[str, Any] = field(default_factory=lambda: {"engaged": False})
+    long_tail: dict[str, Any] = field(default_factory=lambda: {"engaged": False, "strength": 0.0})
 
     def manifest(self) -> dict[str, Any]:
-        return {"source_shares": self.source_shares, "page_rules": self.page_rules, FALLBACK: self.fallback}
+        return {
+            "source_shares": self.source_shares,
+            "page_rules": self.page_rules,
+            FALLBACK: self.fallback,
+            LONG_TAIL: self.long_tail,
+        }
 
     def apply(self, items: ItemModel) -> ItemModel:
         """``items`` serving with these choices (its manifest updated in place), as the written model will."""

@@ -15,7 +15,7 @@ from merchandiser.settings import RetailerRules
 from training.fit import Hyperparameters
 from training.simple_lists import SimpleListResult
 from training.tuning.choices import ServingChoices
-from training.tuning.search import Fit, Search
+from training.tuning.search import Fit, Pages, Search
 
 BLEND_WEIGHTS = (0.25, 0.5, 0.75)
 LIST_ALONE_RULES = {"category_share": 1.0, "discovery_share": 0.0, "explore_share": 0.0}
@@ -30,10 +30,11 @@ def fallback(
     choices: ServingChoices,
     hp: Hyperparameters,
     fit: Fit,
-) -> tuple[dict[str, Any], ServingChoices]:
-    """The fallback record (``evaluation.json``'s ``fallback_to_anchor``) and the choices to serve with:
-    unchanged unless the pipeline's page (``pipeline``) lost to the best simple list and an option of
-    serving that list beats it on the page."""
+    pages: Pages,
+) -> tuple[dict[str, Any], ServingChoices, Pages]:
+    """The fallback record (``evaluation.json``'s ``fallback_to_anchor``), the choices to serve with and
+    their pages (``pages``: the chosen choices' own): unchanged unless the pipeline's page (``pipeline``)
+    lost to the best simple list and an option of serving that list beats it on the page."""
     best_name = max(lists, key=lambda name: lists[name].validation_ndcg)
     best_list = lists[best_name].validation_ndcg
     record: dict[str, Any] = {
@@ -46,17 +47,17 @@ def fallback(
     }
     if pipeline >= best_list:
         record["reason"] = f"the pipeline's page ({pipeline:.4f}) is not below {best_name} ({best_list:.4f})"
-        return record, choices
+        return record, choices, pages
     # the list's source must propose the top of the page: at least MIN_FALLBACK_SHARE of the candidates
     shares = _with_share(choices.source_shares, LIST_SOURCES[best_name], MIN_FALLBACK_SHARE)
     fit.share(shares)
-    _, pages = search.pages(fit, search.ranker(fit, hp))
+    _, shared = search.pages(fit, search.ranker(fit, hp))
     rules = RetailerRules.model_validate(choices.page_rules)
     options: dict[str, float] = {}
     for weight in BLEND_WEIGHTS:
-        options[f"blend {weight}"] = search.page_value(pages, rules, best_name, weight)
+        options[f"blend {weight}"] = search.page_value(shared, rules, best_name, weight)
     alone = RetailerRules.model_validate(LIST_ALONE_RULES)
-    options["list alone"] = search.page_value(pages, alone, best_name, 1.0)
+    options["list alone"] = search.page_value(shared, alone, best_name, 1.0)
     record["validation"]["options"] = {name: round(value, 6) for name, value in options.items()}
     chosen = max(options, key=lambda name: options[name])
     if options[chosen] <= pipeline:
@@ -64,7 +65,7 @@ def fallback(
             f"the pipeline's page ({pipeline:.4f}) is below {best_name} ({best_list:.4f}), but no blend"
             f" of it does better on the page ({options[chosen]:.4f})"
         )
-        return record, choices
+        return record, choices, pages
     weight = 1.0 if chosen == "list alone" else float(chosen.split()[1])
     record.update(
         engaged=True,
@@ -78,7 +79,7 @@ def fallback(
         ),
     )
     page_rules = dict(LIST_ALONE_RULES) if chosen == "list alone" else choices.page_rules
-    return record, replace(choices, source_shares=shares, page_rules=page_rules)
+    return record, replace(choices, source_shares=shares, page_rules=page_rules), shared
 
 
 def _with_share(shares: Mapping[str, float], source: str, minimum: float) -> dict[str, float]:

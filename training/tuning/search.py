@@ -17,14 +17,14 @@ import pandas as pd
 
 from merchandiser.catalog import Catalog, ItemModel
 from merchandiser.ranking import score
-from merchandiser.reranking import blend
+from merchandiser.reranking import blend, long_tail_scores
 from merchandiser.retrieval import Candidates, candidates
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState
-from training.evaluation import page_list
+from training.evaluation import PAGE, page_list
 from training.events import EventArrays, epoch_seconds
 from training.fit import Hyperparameters, UserHistory, fit_retrieval, relevant_items, sample_users
-from training.metrics import ndcg_at_k
+from training.metrics import coverage_at_k, long_tail_items, long_tail_share, ndcg_at_k
 from training.ranker import fit_ranker, ranker_examples, split_holdout, user_state_at
 from training.tuning.budget import BUDGET_RULE, STAGE_TIME_SHARES, STAGES, Budget
 from training.tuning.choices import ServingChoices, Trial
@@ -201,21 +201,46 @@ class Search:
         return self.page_value(scored, RetailerRules()), scored
 
     def page_value(
-        self, scored: Pages, rules: RetailerRules, anchor: str | None = None, weight: float = 0.0
+        self,
+        scored: Pages,
+        rules: RetailerRules,
+        anchor: str | None = None,
+        weight: float = 0.0,
+        strength: float = 0.0,
     ) -> float:
-        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` list when given)."""
+        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` list when given, then
+        corrected for popularity with ``strength``)."""
+        return self.page_metrics(scored, rules, anchor, weight, strength)["ndcg@10"]
+
+    def page_metrics(
+        self,
+        scored: Pages,
+        rules: RetailerRules,
+        anchor: str | None = None,
+        weight: float = 0.0,
+        strength: float = 0.0,
+    ) -> dict[str, float]:
+        """The served pages' mean NDCG@10, coverage@20 (of the catalogue) and long-tail share of their
+        top 20 (``training.metrics``, as the evaluation measures them), built as ``page_value`` says."""
         if not scored.pages:
-            return 0.0
-        model, total = scored.model, 0.0
+            return {"ndcg@10": 0.0, "coverage@20": 0.0, "long_tail@20": 0.0}
+        model, total, shown_pages = scored.model, 0.0, []
         for page in scored.pages:
             scores = page.scores
             if anchor is not None:
                 scores = blend(model, page.candidates, scores, anchor, weight)
+            scores = long_tail_scores(model, page.candidates, scores, strength)
             shown = page_list(
                 model, page.candidates, scores, page.state.purchased, page.user, self.now, rules
             )
             total += ndcg_at_k(shown, self.relevant[page.user], K)
-        return total / len(scored.pages)
+            shown_pages.append(shown)
+        tail = long_tail_items(model.popularity)
+        return {
+            "ndcg@10": total / len(scored.pages),
+            "coverage@20": coverage_at_k(shown_pages, len(model.catalog), PAGE),
+            "long_tail@20": long_tail_share(shown_pages, tail, PAGE),
+        }
 
     # -- the record ------------------------------------------------------------------------------------
 

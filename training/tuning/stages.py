@@ -1,5 +1,6 @@
 """The search, stage by stage: the simple lists, then retrieval, the ranker and shares, the page's rules,
-and the fallback to a simple list (``training.tuning.fallback``); ``tune`` runs them in that order."""
+the fallback to a simple list (``training.tuning.fallback``) and the long-tail correction's strength
+(``training.tuning.long_tail``); ``tune`` runs them in that order."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from training.simple_lists import ListObjective, SimpleListResult, tune_simple_l
 from training.tuning.budget import Budget
 from training.tuning.choices import ServingChoices, Tuned
 from training.tuning.fallback import fallback
+from training.tuning.long_tail import long_tail
 from training.tuning.search import Fit, Pages, Search
 
 logger = logging.getLogger(__name__)
@@ -75,8 +77,16 @@ def run(search: Search) -> Tuned:
     shares, ranker_hp, pages, value = ranker_stage(search, retrieval_hp, fit, pages, value)
     rules, value = page_stage(search, pages, value)
     choices = ServingChoices(source_shares=shares, page_rules=rules)
-    record, choices = fallback(search, lists, value, choices, ranker_hp, fit)
+    record, choices, pages = fallback(search, lists, value, choices, ranker_hp, fit, pages)
     choices = replace(choices, fallback=record)
+    started = search.clock()
+    choices = replace(choices, long_tail=long_tail(search, pages, choices))
+    logger.info(
+        "tuning: long-tail strength %s (%.1f s CPU): %s",
+        choices.long_tail["strength"],
+        search.clock() - started,
+        choices.long_tail["reason"],
+    )
     summary = search.summary(ranker_hp, choices, lists, record)
     logger.info(
         "tuning: %d trials in %.1f s CPU, validation ndcg@10 %.4f -> %.4f",
