@@ -156,7 +156,7 @@ def served_lists(
     candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
     ranked = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
-    page_scores = anchor_blend(items, candidates, scores)
+    page_scores = anchor_blend(items, candidates, scores, state)
     rules = tuned_rules(items, retailer)
     return ranked, page_list(items, candidates, page_scores, state.purchased, user_id, now, rules)
 

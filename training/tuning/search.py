@@ -203,14 +203,15 @@ class Search:
     def page_value(
         self, scored: Pages, rules: RetailerRules, anchor: str | None = None, weight: float = 0.0
     ) -> float:
-        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` list when given)."""
+        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` when given, as serving's
+        ``anchor_blend`` blends the model's)."""
         if not scored.pages:
             return 0.0
         model, total = scored.model, 0.0
         for page in scored.pages:
             scores = page.scores
             if anchor is not None:
-                scores = blend(model, page.candidates, scores, anchor, weight)
+                scores = blend(model, page.candidates, scores, page.state, anchor, weight)
             shown = page_list(
                 model, page.candidates, scores, page.state.purchased, page.user, self.now, rules
             )
