@@ -170,3 +170,18 @@ def test_the_job_publishes_the_personal_anchor_it_serves(
     # And the report says which anchor is served
     report = (tmp_path / "output" / "report.md").read_text()
     assert f"a personal anchor (scored from each shopper's history), {anchor}" in report
+
+
+def test_the_served_table_keeps_the_strongest_weights_each_item_gives() -> None:
+    channels = pairs_shop()
+    catalog = build_catalog(channels.items)
+    window = served_window(channels.interactions, catalog, math.inf)
+    params = {**PERSONAL["item_knn"], "neighbours": 30}
+    # Given item-kNN on the pairs shop, whose items give weights to many others
+    full = anchor_table(window, "item_knn", params, per_item=10_000)
+    assert max(np.diff(full.indptr)) > 3
+    # When the table keeps three per item
+    capped = anchor_table(window, "item_knn", params, per_item=3)
+    # Then each item keeps its three strongest, in the same order
+    for row in range(len(catalog)):
+        assert capped.of(row)[1].tolist() == full.of(row)[1][:3].tolist()
