@@ -63,10 +63,12 @@ def blend(
     listed = anchor_scores(model, anchor, user)
     if listed is None:
         return scores
-    ties = model.tie_rank[candidates.rows]
-    fused = weight / (RRF_K + 1.0 + _ranks(listed[candidates.rows], ties))
+    by_ranker = _ranks(scores, model.tie_rank[candidates.rows])
+    # where the anchor scores candidates alike (a personal anchor gives most of them nothing), the
+    # ranker's order settles them, not the catalogue's tie order
+    fused = weight / (RRF_K + 1.0 + _ranks(listed[candidates.rows], by_ranker))
     if weight < 1.0:
-        fused += (1.0 - weight) / (RRF_K + 1.0 + _ranks(scores, ties))
+        fused += (1.0 - weight) / (RRF_K + 1.0 + by_ranker)
     return fused
 
 
