@@ -157,7 +157,7 @@ def served_lists(
     candidates = merge_proposals(found, k, state.purchased, model_shares(items))
     scores = score(model.ranker, items, state, candidates, now)
     ranked = candidates.rows[ranked_order(items, candidates, scores, LIST_LENGTH)].tolist()
-    served_scores = page_scores(items, candidates, scores)
+    served_scores = page_scores(items, candidates, scores, state)
     rules = tuned_rules(items, retailer)
     return ranked, page_list(items, candidates, served_scores, state.purchased, user_id, now, rules)
 

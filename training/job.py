@@ -1,8 +1,11 @@
 """The training job's steps: split, tune on validation, evaluate against baselines on the held-out future,
 refit, write.
 
-0. validation tuning (``training.tuning``, unless its budget is 0): the knobs that matter chosen on the
-   validation window, the simple lists it must never lose to, and the fallback to them if it does;
+0. the tuned anchors (``training.anchors``: searched on the validation window, refitted on ``train +
+   validation``, scored on ``test`` in step 2); then validation tuning (``training.tuning``, unless its
+   budget is 0): the knobs that matter chosen on the validation window, the simple lists it must never
+   lose to, and the fallback to the best servable anchor if it does (a simple list, or item-kNN / RP3beta
+   with the settings just searched, their weights then fitted into each retrieval model's signals);
 
 Then three fits with the chosen values, so that no ranker ever learns from labels its retrieval model has
 seen:
@@ -33,7 +36,7 @@ import pandas as pd
 from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
 from merchandiser.reranking import FALLBACK
-from training.anchors import ANCHOR_NAMES, anchor_settings, tuned_anchors
+from training.anchors import ANCHOR_NAMES, NEIGHBOUR_FAMILIES, AnchorResult, anchor_settings, tuned_anchors
 from training.bundle import (
     data_fingerprint,
     library_versions,
@@ -65,13 +68,15 @@ from training.production import score_production
 from training.ranker import train_ranker
 from training.report import write_report
 from training.split import temporal_split
-from training.tuning import ServingChoices, Tuned, budget_of, long_tail_off, tune
+from training.tuning import ServingChoices, Tuned, budget_of, long_tail_off, tune, with_personal_anchor
 
 FitRetrieval = Callable[..., tuple[ItemModel, dict[str, UserHistory]]]
 
 logger = logging.getLogger(__name__)
 
 EVALUATION = "evaluation.json"
+ANCHOR_SEARCH_STEP = "0. tuned anchors: search on the validation window, refit"
+ANCHOR_TEST_STEP = "2. tuned anchors on the test window"
 
 
 @contextmanager
@@ -136,6 +141,14 @@ def _run(
     segments = user_segments(channels.users)
     given = hp
     choices, tuned = ServingChoices(), None
+    before_test = interactions[interactions["timestamp"] < split.test_start]
+    settings = anchor_settings(
+        len(before_test), hp.anchor_trials, hp.anchor_seconds, hp.ease_max_items, hp.max_eval_users, hp.seed,
+        hp.threads,
+    )  # fmt: skip
+    with step(ANCHOR_SEARCH_STEP, timings):
+        # before the tuning: its fallback may serve a personal anchor with the settings chosen here
+        anchors = tuned_anchors(before_test, catalog, validation_start, test_start, settings)
     budget = budget_of(hp, len(split.train))
     if budget is not None:
         with step("0. validation tuning", timings):
@@ -151,6 +164,7 @@ def _run(
                 channels.users,
                 segments,
                 budget,
+                personal_anchors=personal_settings(anchors),
             )
         if tuned is not None:
             hp, choices = tuned.hp, tuned.choices
@@ -165,6 +179,7 @@ def _run(
                 split.train, catalog, validation_start, hp, channels.users
             )
         choices.apply(retrieval_train)
+        with_personal_anchor(retrieval_train, split.train, catalog, validation_start, choices.fallback)
     labelled = (
         None
         if impressions is None or impressions.empty
@@ -199,12 +214,12 @@ def _run(
             estimate,
             debiasing,
         )
-    before_test = interactions[interactions["timestamp"] < split.test_start]
     with step("2. retrieval on train + validation", timings):
         retrieval_before_test, histories_before_test = fit_retrieval(
             before_test, catalog, test_start, hp, channels.users
         )
         choices.apply(retrieval_before_test)
+        with_personal_anchor(retrieval_before_test, before_test, catalog, test_start, choices.fallback)
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
         models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
@@ -227,17 +242,7 @@ def _run(
                 hp,
             )
         )
-    with step("2. tuned anchors: search on the validation window, refit, test", timings):
-        settings = anchor_settings(
-            len(before_test),
-            hp.anchor_trials,
-            hp.anchor_seconds,
-            hp.ease_max_items,
-            hp.max_eval_users,
-            hp.seed,
-            hp.threads,
-        )
-        anchors = tuned_anchors(before_test, catalog, validation_start, test_start, settings)
+    with step(ANCHOR_TEST_STEP, timings):
         models.update(evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp))
         anchor_summaries = {name: result.summary() for name, result in anchors.items()}
         del anchors  # their windows hold dense EASE matrices: free them before the next fits
@@ -263,6 +268,9 @@ def _run(
     with step("3. retrieval on all data", timings):
         retrieval_all, histories_all = fit_retrieval(interactions, catalog, end, hp, channels.users)
         choices.apply(retrieval_all)
+        # the served personal anchor's weights on all data, as the rest of the model (end: the last
+        # event's time, which window_of excludes: one second later keeps it)
+        with_personal_anchor(retrieval_all, interactions, catalog, end + 1.0, choices.fallback)
 
     created_at = datetime.now(UTC)
     data_sha256 = data_fingerprint(
@@ -353,6 +361,16 @@ def tuning_section(tuned: Tuned | None, given: Hyperparameters, n_events: int) -
     else:
         reason = "the training window holds no shoppers to learn a ranker from before the validation window"
     return {"enabled": False, "reason": reason, "training_events": n_events}
+
+
+def personal_settings(anchors: dict[str, AnchorResult]) -> dict[str, dict[str, Any]]:
+    """The tuned settings of the item-item anchors searched on the validation window (the personal
+    anchors the fallback may serve); none for an anchor skipped or not searched."""
+    return {
+        name: dict(anchors[name].params)
+        for name in NEIGHBOUR_FAMILIES
+        if name in anchors and anchors[name].skipped is None and anchors[name].validation_ndcg is not None
+    }
 
 
 def fallback_on_test(models: dict[str, dict[str, Any]]) -> dict[str, float]:

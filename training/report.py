@@ -284,15 +284,23 @@ def _fallback_lines(fallback: dict[str, Any]) -> list[str]:
     if not fallback:
         return []
     validation = {k: v for k, v in fallback.get("validation", {}).items() if k != "options"}
+    what = (
+        "a personal anchor (scored from each shopper's history)"
+        if fallback.get("kind") == "personal"
+        else "a simple list"
+    )
     decision = (
-        f"**engaged**: the page serves {fallback.get('anchor')} blended with weight {fallback.get('weight')}"
+        f"**engaged**: the page serves {what}, {fallback.get('anchor')}, blended with weight"
+        f" {fallback.get('weight')}"
         if fallback.get("engaged")
         else "not engaged"
     )
+    settings = ", ".join(f"{key}={value}" for key, value in (fallback.get("params") or {}).items())
     lines = [
         "## Never worse than the best simple list",
         "",
-        f"Fallback to a simple list: {decision}. {fallback.get('reason', '')}.",
+        f"Fallback to the best servable anchor: {decision}. {fallback.get('reason', '')}.",
+        *(["", f"Its tuned settings: {settings}."] if fallback.get("engaged") and settings else []),
         "",
         _table(["NDCG@10", *validation], [["validation", *validation.values()]]),
         "",

@@ -90,6 +90,7 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
         },
         recent_popularity=np.concatenate([signals.recent_popularity, np.zeros(len(new), np.float32)]),
         last_seen=np.concatenate([signals.last_seen, np.full(len(new), np.nan)]),
+        item_anchor=_extend(signals.item_anchor, len(added)),  # a new item gives and gets no weight
     )
     popularity = np.concatenate([model.popularity, np.zeros(len(added), np.float32)])
     manifest = {**model.manifest, "overlay_items": len(added), "overlay_updates": len(updates)}

@@ -6,9 +6,12 @@
 - ``segments``: popularity among the shoppers of one segment (``"country=France"``), for new shoppers;
 - ``recent_popularity``: interaction weight decayed with the half-life the training job tuned for the
   shop (the ``recent_popularity`` source, a ranker feature, and the first key that breaks ties);
-- ``last_seen``: each item's latest interaction (epoch s, NaN for none): the second tie-break key.
+- ``last_seen``: each item's latest interaction (epoch s, NaN for none): the second tie-break key;
+- ``item_anchor``: the item-item weights of a personal anchor (item-kNN or RP3beta), each item's row the
+  weights it gives the others, when the training job serves that anchor (its fallback); empty otherwise.
 
-A model written before ``recent_popularity`` and ``last_seen`` existed loads with zeros and NaN for them.
+A model written before ``recent_popularity``, ``last_seen`` and ``item_anchor`` existed loads with zeros,
+NaN and an empty table for them.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from merchandiser.catalog.content import ContentModel
 from merchandiser.catalog.neighbours import Neighbours
 
 CONTENT_PREFIX = "content_"
+ITEM_ANCHOR = "item_anchor"  # the arrays' prefix in signals.npz
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Signals:
     # empty when not given: zeros and NaN, so older models and hand-built test models need neither
     recent_popularity: np.ndarray = field(default_factory=lambda: np.empty(0, np.float32))
     last_seen: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))  # epoch s, NaN never
+    item_anchor: Neighbours = field(default_factory=lambda: Neighbours.empty(0))
 
     def __post_init__(self) -> None:
         n_items = len(self.trending)
@@ -43,6 +48,10 @@ class Signals:
             object.__setattr__(self, "recent_popularity", np.zeros(n_items, np.float32))
         if len(self.last_seen) == 0:
             object.__setattr__(self, "last_seen", np.full(n_items, np.nan))
+        if self.item_anchor.n_items == 0:
+            object.__setattr__(self, "item_anchor", Neighbours.empty(n_items))
+        if self.item_anchor.n_items != n_items:
+            raise ValueError(f"the item anchor's table has {self.item_anchor.n_items} items, not {n_items}")
 
     @classmethod
     def empty(cls, n_items: int) -> Signals:
@@ -61,6 +70,7 @@ class Signals:
             "placed": self.placed.astype(bool),
             **self.also_viewed.to_arrays("also_viewed"),
             **self.bought_together.to_arrays("bought_together"),
+            **self.item_anchor.to_arrays(ITEM_ANCHOR),
             "segment_keys": np.array(sorted(self.segments), dtype=str),
             "segment_popularity": (
                 np.vstack([self.segments[key] for key in sorted(self.segments)]).astype(np.float32)
@@ -92,6 +102,11 @@ class Signals:
                 segments={key: popularity[position] for position, key in enumerate(keys)},
                 recent_popularity=_optional(arrays, "recent_popularity", np.float32),
                 last_seen=_optional(arrays, "last_seen", np.float64),
+                item_anchor=(
+                    Neighbours.from_arrays(arrays, ITEM_ANCHOR)
+                    if f"{ITEM_ANCHOR}_indptr" in arrays.files
+                    else Neighbours.empty(0)
+                ),
             )
 
 

@@ -42,13 +42,15 @@ def drift_of(pointer: dict[str, Any] | None) -> float:
 
 
 def fallback_note(evaluation: dict[str, Any]) -> str | None:
-    """What the decision must say when the candidate serves a simple list because the pipeline lost to it
-    on validation (``fallback_to_anchor`` of its evaluation or manifest)."""
+    """What the decision must say when the candidate serves an anchor (a simple list, or a personal
+    item-item anchor) because the pipeline lost to it on validation (``fallback_to_anchor`` of its
+    evaluation or manifest)."""
     fallback = evaluation.get("fallback_to_anchor") or {}
     if not fallback.get("engaged"):
         return None
+    what = "the personal anchor" if fallback.get("kind") == "personal" else "the simple list"
     return (
-        f"the candidate serves the simple list {fallback.get('anchor')} (blend weight"
+        f"the candidate serves {what} {fallback.get('anchor')} (blend weight"
         f" {fallback.get('weight')}) on its recommendations pages: {fallback.get('reason', '')}"
     )
 

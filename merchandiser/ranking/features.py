@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from merchandiser.catalog import SECONDS_PER_DAY, ItemModel
-from merchandiser.retrieval import SOURCE_NAMES, Candidates
+from merchandiser.retrieval import RANKED_SOURCES, Candidates
 from merchandiser.shopper import UserState
 
 LAST_VIEWS = 5  # the shopper's latest items the "last views" features look at
 
 FEATURE_NAMES: tuple[str, ...] = (
-    *(f"{source}_{kind}" for source in SOURCE_NAMES for kind in ("score", "rank")),
+    *(f"{source}_{kind}" for source in RANKED_SOURCES for kind in ("score", "rank")),
     "als_score",  # user vector . item vector for every candidate, whichever source proposed it
     "item_popularity_log",
     "segment_popularity_log",  # popularity among the shopper's segment (country...), NaN when unknown
@@ -49,7 +49,7 @@ def ranking_features(user: UserState, candidates: Candidates, model: ItemModel, 
     rows = candidates.rows
     catalog, signals = model.catalog, model.signals
     columns: dict[str, np.ndarray] = {}
-    for source in SOURCE_NAMES:
+    for source in RANKED_SOURCES:
         scores = candidates.scores.get(source, np.full(len(rows), np.nan))
         columns[f"{source}_score"] = scores
         columns[f"{source}_rank"] = source_ranks(scores)

@@ -11,7 +11,15 @@ from merchandiser.reranking.exploration import (
     request_rng,
     thompson_draws,
 )
-from merchandiser.reranking.fallback import ANCHOR_SIGNALS, FALLBACK, anchor_blend, blend, fallback_of
+from merchandiser.reranking.fallback import (
+    ANCHOR_SIGNALS,
+    FALLBACK,
+    SERVABLE_ANCHORS,
+    anchor_blend,
+    anchor_scores,
+    blend,
+    fallback_of,
+)
 from merchandiser.reranking.page import (
     daily_seed,
     discovery_pool,
@@ -53,12 +61,14 @@ __all__ = [
     "NEW_ARRIVAL",
     "PROMOTED",
     "REASONS",
+    "SERVABLE_ANCHORS",
     "THOMPSON",
     "UNIFORM",
     "Rules",
     "Scored",
     "adjacent_swap",
     "anchor_blend",
+    "anchor_scores",
     "blend",
     "category_cap",
     "check_strength",

@@ -24,6 +24,7 @@ from merchandiser.reranking.popularity import long_tail_correct
 from merchandiser.reranking.rules import Rules, Scored, category_cap
 from merchandiser.retrieval import PERSONAL_SOURCES, Candidates, best_positions
 from merchandiser.settings import RetailerRules, RuleOptions
+from merchandiser.shopper import UserState
 
 DISCOVERY_DEPTH = 300  # discovery draws from the ranker's places k+1 .. this one
 RERANK_DEPTH_PER_SLOT = 10
@@ -48,11 +49,12 @@ def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequ
     ]
 
 
-def page_scores(model: ItemModel, candidates: Candidates, scores: np.ndarray) -> np.ndarray:
+def page_scores(model: ItemModel, candidates: Candidates, scores: np.ndarray, user: UserState) -> np.ndarray:
     """What the pipeline's page orders its candidates by, from the ranker's ``scores``: blended with the
-    model's simple-list fallback when engaged (``anchor_blend``), then with the model's long-tail correction
-    (``long_tail_correct``). Serving and the training job's evaluation both call this, and only this."""
-    return long_tail_correct(model, candidates, anchor_blend(model, candidates, scores))
+    model's fallback anchor when engaged (``anchor_blend``: a simple list, or a personal one scored from the
+    ``user``'s history), then with the model's long-tail correction (``long_tail_correct``). Serving and
+    the training job's evaluation both call this, and only this."""
+    return long_tail_correct(model, candidates, anchor_blend(model, candidates, scores, user))
 
 
 def ranked_order(

@@ -2,6 +2,7 @@
 merge of their proposals into the candidates the ranker orders."""
 
 from merchandiser.retrieval.ann import ann_source, build_index
+from merchandiser.retrieval.item_anchor import FALLBACK, PERSONAL_ANCHORS, shopper_scores
 from merchandiser.retrieval.popularity import popularity_source
 from merchandiser.retrieval.proposal import (
     Ask,
@@ -18,8 +19,10 @@ from merchandiser.retrieval.registry import (
     BOUGHT_TOGETHER,
     CONTENT,
     GRADUATED,
+    ITEM_ANCHOR,
     PERSONAL_SOURCES,
     POPULARITY,
+    RANKED_SOURCES,
     RECENT_POPULARITY,
     RECENT_VIEWS,
     SOURCE_NAMES,
@@ -47,9 +50,13 @@ __all__ = [
     "BOUGHT_TOGETHER",
     "CANDIDATES",
     "CONTENT",
+    "FALLBACK",
     "GRADUATED",
+    "ITEM_ANCHOR",
+    "PERSONAL_ANCHORS",
     "PERSONAL_SOURCES",
     "POPULARITY",
+    "RANKED_SOURCES",
     "RECENT_POPULARITY",
     "RECENT_VIEWS",
     "SOURCES",
@@ -74,6 +81,7 @@ __all__ = [
     "popular",
     "popularity_source",
     "proposals",
+    "shopper_scores",
     "similar",
     "top_scores",
 ]

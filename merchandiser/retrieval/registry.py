@@ -18,6 +18,7 @@ from merchandiser.retrieval import (
     bought_together,
     content,
     graduated,
+    item_anchor,
     popularity,
     recent_popularity,
     recent_views,
@@ -40,6 +41,9 @@ class Source:
     share: float
     reason: str  # what the shopper reads beside an item the source put on the page
     personal: bool  # proposes from the shopper's own history or taste (discovery draws only from these)
+    # its score and rank are ranker features; a source that proposes only in some models (the served
+    # anchor) is not, so every model's ranker reads the same columns (and older rankers keep loading)
+    ranked: bool = True
 
 
 SOURCES: tuple[Source, ...] = (
@@ -60,9 +64,20 @@ SOURCES: tuple[Source, ...] = (
     Source(trending.NAME, trending.propose, 0.1, "trending now", personal=False),
     Source(recent_popularity.NAME, recent_popularity.propose, 0.05, "popular right now", personal=False),
     Source(popularity.NAME, popularity.propose, 0.08, "popular with shoppers", personal=False),
+    # the personal anchor a model serves when its training found it better on validation (the fallback):
+    # no share by default (it proposes nothing unless served; the training job then gives it its share)
+    Source(
+        item_anchor.NAME,
+        item_anchor.propose,
+        0.0,
+        "shoppers who chose your items chose these",
+        personal=True,
+        ranked=False,
+    ),
 )
 
 SOURCE_NAMES: tuple[str, ...] = tuple(source.name for source in SOURCES)
+RANKED_SOURCES: tuple[str, ...] = tuple(source.name for source in SOURCES if source.ranked)
 SOURCE_SHARES: dict[str, float] = {source.name: source.share for source in SOURCES}
 SOURCE_REASONS: dict[str, str] = {source.name: source.reason for source in SOURCES}
 PERSONAL_SOURCES: tuple[str, ...] = tuple(source.name for source in SOURCES if source.personal)
@@ -71,3 +86,4 @@ ANN, ALSO_VIEWED, BOUGHT_TOGETHER = ann.NAME, also_viewed.NAME, bought_together.
 CONTENT, TRENDING, POPULARITY = content.NAME, trending.NAME, popularity.NAME
 RECENT_VIEWS, RECENT_POPULARITY = recent_views.NAME, recent_popularity.NAME
 GRADUATED = graduated.NAME
+ITEM_ANCHOR = item_anchor.NAME

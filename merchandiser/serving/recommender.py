@@ -86,11 +86,12 @@ class Recommender(ItemSurfaces):
                     scores = self.rank_candidates(state, candidates, report, arm.order)
             with report.stage(RERANKING):
                 if arm.policy is None and arm.order == RANKER_ORDER:
-                    # the pipeline's page orders by the ranker's scores, blended with a simple list when
-                    # the training job found that list better on its validation window
-                    # (merchandiser.reranking.fallback), then less the long-tail correction the job chose
-                    # (merchandiser.reranking.popularity); a pinned ALS order or a holdout stays as pinned
-                    scores = page_scores(self.items, candidates, scores)
+                    # the pipeline's page orders by the ranker's scores, blended with an anchor (a simple
+                    # list, or a personal one scored from the shopper's history) when the training job
+                    # found it better on its validation window (merchandiser.reranking.fallback), then
+                    # less the long-tail correction the job chose (merchandiser.reranking.popularity); a
+                    # pinned ALS order or a holdout stays as pinned
+                    scores = page_scores(self.items, candidates, scores, state)
                 the_rules = page_rules(
                     self.items,
                     retailer,

@@ -5,6 +5,7 @@ source shares when an arm pins none; the served page is the one the training job
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from merchandiser.publishing import user_profiles
 from merchandiser.retrieval import CANDIDATES, SOURCE_SHARES, merge_proposals, model_shares
 from merchandiser.serving import Model, Recommender, Treatment, runtime
 from merchandiser.settings import RetailerRules
+from merchandiser.shopper import from_record
 from merchandiser.store import FeatureStore, SessionEvent
 from training.evaluation import PAGE, served_lists
 
@@ -138,3 +140,32 @@ def test_the_served_page_is_the_page_the_training_job_evaluates(
     _, evaluated = served_lists(model, state, now, CANDIDATES, shopper, rules)
     # Then they are the same page, item for item
     assert served == [str(model.items.catalog.item_ids[row]) for row in evaluated[:PAGE]]
+
+
+NOW = 1_800_000_100.0
+
+
+def test_serving_builds_the_page_the_evaluation_scores_with_a_personal_anchor(
+    model_dir: Path, store: FeatureStore, shopper: str
+) -> None:
+    # Given the tiny model serving a personal anchor blended half and half (its co-views as the weights),
+    # with places for its source, and rules without exploration (its draws are per request)
+    base = tuned(model_dir)
+    table = base.items.signals.also_viewed
+    fallback = {"engaged": True, "anchor": "item_knn", "kind": "personal", "matrix": "binary", "weight": 0.5}
+    shares = {**model_shares(base.items), "item_anchor": 0.2}
+    model = tuned(model_dir, fallback_to_anchor=fallback, source_shares=shares)
+    model.items.signals = replace(model.items.signals, item_anchor=table)
+    retailer = RetailerRules(explore_share=0.0)
+    # When serving builds the shopper's page, and the job's evaluation builds it from the same state
+    served = Recommender(model, store, clock=lambda: NOW, merchandising=retailer).recommend(shopper, k=PAGE)
+    state = from_record(model.items, store.shopper(shopper))
+    _, evaluated = served_lists(model, state, NOW, CANDIDATES, shopper, retailer)
+    # Then they are the same page, item for item, and the anchor changed it
+    assert [item["item_id"] for item in served["items"]] == [
+        str(model.items.catalog.item_ids[row]) for row in evaluated[:PAGE]
+    ]
+    _, plain = served_lists(
+        base, from_record(base.items, store.shopper(shopper)), NOW, CANDIDATES, shopper, retailer
+    )
+    assert plain[:PAGE] != evaluated[:PAGE]

@@ -20,7 +20,7 @@ from merchandiser.reranking import (
     strength_of,
 )
 from merchandiser.retrieval import Candidates
-from tests.unit.test_source_contract import tiny_shop
+from tests.unit.test_source_contract import shopper, tiny_shop
 from training.tuning.long_tail import MAX_NDCG_DROP, choose_strength, off
 
 # the tiny shop's popularity: item 5 is the best seller (10), item 8 is in the tail (2), item 0 has 9
@@ -114,9 +114,9 @@ def test_the_page_scores_blend_the_fallback_then_correct_for_popularity() -> Non
     items.manifest["fallback_to_anchor"] = {"engaged": True, "anchor": "trending", "weight": 0.5}
     items.manifest[LONG_TAIL] = {"engaged": True, "strength": 0.3}
     # When the page's scores are built / Then they are the correction of the fallback's blend
-    blended = anchor_blend(items, found, ranker)
+    blended = anchor_blend(items, found, ranker, shopper())
     np.testing.assert_allclose(
-        page_scores(items, found, ranker), long_tail_scores(items, found, blended, 0.3)
+        page_scores(items, found, ranker, shopper()), long_tail_scores(items, found, blended, 0.3)
     )
 
 

@@ -62,6 +62,8 @@ def tiny_shop() -> ItemModel:
         placed=placed,
         segments={"country=north": np.array([0, 0, 0, 0, 0, 0, 0, 0, 3, 0], dtype=np.float32)},
         recent_popularity=np.array([0, 0, 4, 0, 0, 0, 0, 2, 0, 0], dtype=np.float32),
+        # a served personal anchor's weights: what each item gives the others
+        item_anchor=neighbours({0: [(3, 0.7), (5, 0.2)], 1: [(2, 0.4), (5, 0.1)], 6: [(7, 0.9)]}),
     )
     manifest = {"model_version": "tiny", "als": {"regularization": 0.05, "alpha": 1.0}}
     model = ItemModel(manifest, catalog, factors, popularity, build_index(factors, seed=1), signals)
@@ -97,6 +99,7 @@ KNOWN_FIRST = {
     "trending": 6,
     "recent_popularity": 2,
     "popularity": 8,  # the shopper's segment, north, has bought only item 8
+    "item_anchor": 3,  # 0.7 from item 0 of the history, before 2 (0.4 from 1) and 5 (0.2 + 0.1)
 }
 
 
@@ -107,7 +110,11 @@ def items() -> ItemModel:
 
 def test_the_registry_names_each_source_once_with_a_share_and_a_reason() -> None:
     assert len(set(SOURCE_NAMES)) == len(SOURCES)
-    assert all(0 < source.share <= 1 and source.reason for source in SOURCES)
+    assert all(0 <= source.share <= 1 and source.reason for source in SOURCES)
+    # every source has places by default but the served anchor's, which its training job gives places
+    # when it serves it (it proposes nothing otherwise); that one is no ranker feature either
+    assert {source.name for source in SOURCES if source.share == 0} == {"item_anchor"}
+    assert [source.name for source in SOURCES if not source.ranked] == ["item_anchor"]
     assert sum(source.share for source in SOURCES) == pytest.approx(1.0)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import optuna
+from scipy.sparse import csr_matrix
 
 from training.anchors.ease import EaseGram, blend_scorer, ease_gram, ease_scorer, ease_weights_cholesky
 from training.anchors.neighbours import cosine_weights, item_gram, item_item_scorer, rp3beta_weights
@@ -74,9 +75,15 @@ def _item_knn_space(trial: optuna.Trial) -> Params:
 
 def _item_knn(window: Window, params: Params, ranks: np.ndarray) -> Recommender:
     matrix = window.matrix(params["matrix"])
+    return Recommender(
+        window, ranks, scorer=item_item_scorer(matrix, _item_knn_weights(window, params, ranks))
+    )
+
+
+def _item_knn_weights(window: Window, params: Params, ranks: np.ndarray) -> csr_matrix:
+    matrix = window.matrix(params["matrix"])
     gram = window.cached(("gram", params["matrix"]), lambda: item_gram(matrix))
-    weights = cosine_weights(matrix, int(params["neighbours"]), float(params["shrink"]), ranks, gram)
-    return Recommender(window, ranks, scorer=item_item_scorer(matrix, weights))
+    return cosine_weights(matrix, int(params["neighbours"]), float(params["shrink"]), ranks, gram)
 
 
 def _rp3beta_space(trial: optuna.Trial) -> Params:
@@ -90,10 +97,16 @@ def _rp3beta_space(trial: optuna.Trial) -> Params:
 
 def _rp3beta(window: Window, params: Params, ranks: np.ndarray) -> Recommender:
     matrix = window.matrix(params["matrix"])
-    weights = rp3beta_weights(
+    return Recommender(
+        window, ranks, scorer=item_item_scorer(matrix, _rp3beta_weights(window, params, ranks))
+    )
+
+
+def _rp3beta_weights(window: Window, params: Params, ranks: np.ndarray) -> csr_matrix:
+    matrix = window.matrix(params["matrix"])
+    return rp3beta_weights(
         matrix, float(params["alpha"]), float(params["beta"]), int(params["neighbours"]), ranks
     )
-    return Recommender(window, ranks, scorer=item_item_scorer(matrix, weights))
 
 
 def _ease_space(trial: optuna.Trial) -> Params:
@@ -159,6 +172,11 @@ FAMILIES: tuple[Family, ...] = (
 ANCHOR_NAMES: tuple[str, ...] = tuple(family.name for family in FAMILIES)
 EASE_FAMILIES = ("ease", "ease_pop")
 NEIGHBOUR_FAMILIES = ("item_knn", "rp3beta")
+# The item-item families' weights W (items, items) on a window: what a model serving one of them holds.
+ITEM_WEIGHTS: dict[str, Callable[[Window, Params, np.ndarray], csr_matrix]] = {
+    "item_knn": _item_knn_weights,
+    "rp3beta": _rp3beta_weights,
+}
 
 
 def family(name: str) -> Family:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, diags
 
+from merchandiser.catalog import Neighbours
 from training.anchors.ranking import Scorer
 
 
@@ -146,3 +147,19 @@ def rp3beta_reference(
 def item_item_scorer(matrix: csr_matrix, weights: csr_matrix) -> Scorer:
     """Scores of window rows: their matrix rows times W."""
     return lambda rows: np.asarray((matrix[rows] @ weights).toarray())
+
+
+def weights_table(weights: csr_matrix) -> Neighbours:
+    """W (items, items) as the model's neighbour table (``merchandiser.catalog.Neighbours``): row i holds
+    the weights i gives the others, strongest first (equal ones by column), float32."""
+    weights = weights.tocsr()
+    weights.sum_duplicates()
+    weights.eliminate_zeros()
+    counts = np.diff(weights.indptr)
+    lines = np.repeat(np.arange(weights.shape[0]), counts)
+    order = np.lexsort((weights.indices, -weights.data, lines))
+    return Neighbours(
+        indptr=weights.indptr.astype(np.int64),
+        indices=weights.indices[order].astype(np.int32),
+        similarity=weights.data[order].astype(np.float32),
+    )

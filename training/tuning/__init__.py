@@ -22,8 +22,10 @@ trial), so the chosen values never score below the defaults on validation:
 
 Before them the simple lists (``training.simple_lists``: recent popularity and trending) are tuned on the
 same shoppers; their settings feed the ``recent_popularity`` and ``trending`` sources. After them, if the
-pipeline's page loses to the best list, the blends of that list into the ranker's order (and the list
-alone) are tried on the same shoppers, and the best is what the model serves (``fallback_to_anchor``).
+pipeline's page loses to the best anchor the model can serve (those lists, or a personal item-item anchor,
+item-kNN or RP3beta, with the settings ``training.anchors`` chose on the same window), the blends of that
+anchor into the ranker's order (and the anchor alone) are tried on the same shoppers, and the best is what
+the model serves (``fallback_to_anchor``; a personal anchor's weights go into the model's signals).
 Last, on the same pages, the long-tail correction's strength (``training.tuning.long_tail``): the largest
 that keeps NDCG@10 within 2% of none while coverage@20 and the long-tail share rise, else 0
 (``long_tail_correction``).
@@ -43,6 +45,7 @@ machine's speed, and ``stopped_by`` says so.
 
 from training.tuning.budget import BUDGET_RULE, SECONDS_CAP, STAGES, Budget, auto_seconds, budget_of
 from training.tuning.choices import ServingChoices, Trial, Tuned
+from training.tuning.fallback import with_personal_anchor
 from training.tuning.long_tail import off as long_tail_off
 from training.tuning.stages import tune
 
@@ -58,4 +61,5 @@ __all__ = [
     "budget_of",
     "long_tail_off",
     "tune",
+    "with_personal_anchor",
 ]

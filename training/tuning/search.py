@@ -208,8 +208,8 @@ class Search:
         weight: float = 0.0,
         strength: float = 0.0,
     ) -> float:
-        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` list when given, then
-        corrected for popularity with ``strength``)."""
+        """Mean NDCG@10 of the served page (``rules``; blended with the ``anchor`` when given, as serving's
+        ``anchor_blend`` blends the model's, then corrected for popularity with ``strength``)."""
         return self.page_metrics(scored, rules, anchor, weight, strength)["ndcg@10"]
 
     def page_metrics(
@@ -228,7 +228,7 @@ class Search:
         for page in scored.pages:
             scores = page.scores
             if anchor is not None:
-                scores = blend(model, page.candidates, scores, anchor, weight)
+                scores = blend(model, page.candidates, scores, page.state, anchor, weight)
             scores = long_tail_scores(model, page.candidates, scores, strength)
             shown = page_list(
                 model, page.candidates, scores, page.state.purchased, page.user, self.now, rules

@@ -36,6 +36,9 @@ WEIGHT_FIELDS = {
     "favourite": "favourite_weight",
     "add_to_cart": "cart_weight",
 }  # a purchase keeps its weight: the scale the others are relative to
+# the sources whose shares the ranker stage searches: those with a place by default (the served anchor's
+# source has none until the fallback gives it one)
+TUNED_SHARES = {name: share for name, share in SOURCE_SHARES.items() if share > 0}
 
 
 def tune(
@@ -49,10 +52,12 @@ def tune(
     segments: dict[str, tuple[str, ...]],
     budget: Budget,
     clock: Callable[[], float] = time.process_time,
+    personal_anchors: Mapping[str, dict[str, Any]] | None = None,
 ) -> Tuned | None:
     """Every stage's search on the validation window (epoch s from ``validation_start``), the ranker
     learning from ``[ranker_start, validation_start)``; the chosen values and the search's record. None
-    when the training window holds no shopper with events both before and in the ranker's window."""
+    when the training window holds no shopper with events both before and in the ranker's window.
+    ``personal_anchors``: the tuned settings of the item-item anchors the fallback may serve."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     search = Search(
         train, validation, catalog, validation_start, ranker_start, hp, users, segments, budget, clock
@@ -64,10 +69,10 @@ def tune(
             len(search.objective_users),
         )
         return None
-    return run(search)
+    return run(search, personal_anchors)
 
 
-def run(search: Search) -> Tuned:
+def run(search: Search, personal_anchors: Mapping[str, dict[str, Any]] | None = None) -> Tuned:
     retrieval_deadline = search.deadline("retrieval")
     lists = simple_lists(search, retrieval_deadline)
     hp = search.hp
@@ -77,7 +82,7 @@ def run(search: Search) -> Tuned:
     shares, ranker_hp, pages, value = ranker_stage(search, retrieval_hp, fit, pages, value)
     rules, value = page_stage(search, pages, value)
     choices = ServingChoices(source_shares=shares, page_rules=rules)
-    record, choices, pages = fallback(search, lists, value, choices, ranker_hp, fit, pages)
+    record, choices, pages = fallback(search, lists, value, choices, ranker_hp, fit, pages, personal_anchors)
     choices = replace(choices, fallback=record)
     started = search.clock()
     choices = replace(choices, long_tail=long_tail(search, pages, choices))
@@ -171,7 +176,7 @@ def ranker_stage(
     def suggest(trial: optuna.Trial) -> dict[str, Any]:
         params: dict[str, Any] = {
             f"share_{name}": trial.suggest_float(f"share_{name}", 0.01, 1.0, log=True)
-            for name in SOURCE_SHARES
+            for name in TUNED_SHARES
         }
         params["ranker_leaves"] = trial.suggest_int(
             "ranker_leaves", min(7, hp.ranker_leaves), max(127, hp.ranker_leaves), log=True
@@ -184,7 +189,7 @@ def ranker_stage(
         )
         return params
 
-    default: dict[str, Any] = {f"share_{name}": share for name, share in SOURCE_SHARES.items()}
+    default: dict[str, Any] = {f"share_{name}": share for name, share in TUNED_SHARES.items()}
     default.update(
         ranker_leaves=hp.ranker_leaves,
         ranker_rounds=hp.ranker_rounds,
@@ -258,9 +263,10 @@ def _present_types(events: pd.DataFrame) -> set[str]:
 
 
 def _shares(params: Mapping[str, Any]) -> dict[str, float]:
-    raw = {name: float(params[f"share_{name}"]) for name in SOURCE_SHARES}
+    raw = {name: float(params[f"share_{name}"]) for name in TUNED_SHARES}
     total = sum(raw.values())
-    return {name: value / total for name, value in raw.items()}
+    # every registered source, those not searched with no places of their own
+    return {name: raw[name] / total if name in raw else 0.0 for name in SOURCE_SHARES}
 
 
 def _event_tie_order(events: EventArrays, catalog: Catalog) -> np.ndarray:
