@@ -59,6 +59,7 @@ TWIN_ENVIRONMENT = {
     # moto in one process behind a lock answers in tens of milliseconds, hundreds on a loaded machine:
     # production's 0.3 s DynamoDB timeout would serve degraded pages that a real table never causes
     "DYNAMODB_TIMEOUT_S": "5",
+    "KINESIS_TIMEOUT_S": "10",  # likewise for the impression log's puts, which are dropped after two tries
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
@@ -47,6 +48,19 @@ class RuleOptions(BaseModel):
     category_share: float = Field(
         default=0.3, gt=0.0, le=1.0, description="at most this share of a page from one category; 1 = no cap"
     )
+
+
+def seconds_from_env(variable: str, default: float, environ: Mapping[str, str], maximum: float) -> float:
+    """A timeout in seconds from ``variable`` when set (an emulator answers slower than the service it
+    stands for: the twin sets its own), else ``default``; a clear error when it is not in (0, maximum]."""
+    raw = environ.get(variable, "")
+    try:
+        seconds = float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{variable} must be a number of seconds, got {raw!r}") from None
+    if not 0.0 < seconds <= maximum:
+        raise ValueError(f"{variable} must be in (0, {maximum:g}] seconds, got {raw!r}")
+    return seconds
 
 
 class FunctionSettings(BaseModel):

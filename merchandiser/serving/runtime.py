@@ -7,7 +7,9 @@ Built on first use (not at import) so importing a handler never touches files or
 from __future__ import annotations
 
 import logging
+import os
 import time
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, la
 from merchandiser.serving.model_source import fetch_model, live_version
 from merchandiser.serving.recommender import Recommender
 from merchandiser.serving.report import EXPLORATION, MODEL
-from merchandiser.settings import RetailerRules, ServingSettings
+from merchandiser.settings import RetailerRules, ServingSettings, seconds_from_env
 from merchandiser.store import BundleError, CatalogOverlay, FeatureStore, dynamodb_config, dynamodb_resource
 
 logger = logging.getLogger(__name__)
@@ -38,10 +40,22 @@ MODEL_SOURCE_CONFIG = Config(
 )
 MAX_EXPLORED_ITEMS = 1000  # posteriors read for at most the newest this many items of the pool
 MAX_PROMOTED = 100  # RuleOptions.promoted_item_ids' own limit
-# Impressions are put by a background thread: a slow stream delays records, never a page.
-KINESIS_CONFIG = Config(
-    connect_timeout=1.0, read_timeout=2.0, retries={"total_max_attempts": 2, "mode": "standard"}
-)
+# Impressions are put by a background thread: a slow stream delays records, never a page. A put that
+# fails twice is dropped (and counted); an emulator sets KINESIS_TIMEOUT_S (the twin: moto behind one lock
+# on a loaded machine) so that its slowness does not drop what a real stream would take.
+KINESIS_TIMEOUT_VARIABLE = "KINESIS_TIMEOUT_S"
+KINESIS_CONNECT_S, KINESIS_READ_S, KINESIS_MAX_S = 1.0, 2.0, 30.0
+
+
+def kinesis_config(environ: Mapping[str, str] = os.environ) -> Config:
+    """The impression log's client: 1 s to connect and 2 s to read, or ``KINESIS_TIMEOUT_S`` each."""
+    read = seconds_from_env(KINESIS_TIMEOUT_VARIABLE, KINESIS_READ_S, environ, KINESIS_MAX_S)
+    connect = read if environ.get(KINESIS_TIMEOUT_VARIABLE) else KINESIS_CONNECT_S
+    return Config(
+        connect_timeout=connect, read_timeout=read, retries={"total_max_attempts": 2, "mode": "standard"}
+    )
+
+
 # The staff routes' small reads (gate decision, KPIs) answer a person waiting: fail fast, retry once.
 STAFF_S3_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
 
@@ -249,7 +263,7 @@ def impressions(settings: ServingSettings) -> ImpressionLog:
     """The container's impression log for the stream (one background thread each)."""
     key = (settings.events_stream, settings.impressions_buffer)
     if key not in _impression_logs:
-        kinesis = boto3.client("kinesis", config=KINESIS_CONFIG)
+        kinesis = boto3.client("kinesis", config=kinesis_config())
         _impression_logs[key] = ImpressionLog(kinesis, settings.events_stream, settings.impressions_buffer)
     return _impression_logs[key]
 

@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from merchandiser.settings import seconds_from_env
+
 BATCH_GET_LIMIT = 100
 # A page waits for DynamoDB at most about 2 x (connect + read) before it is served without user
 # features: the default (60 s, 5 legacy retries) would outlive the function's 10 s timeout.
@@ -27,13 +29,7 @@ MAX_TIMEOUT_S = 10.0
 
 def dynamodb_config(environ: Mapping[str, str] = os.environ) -> Config:
     """The client's timeouts: ``DYNAMODB_TIMEOUT_S`` (connect and read each) when set, else 0.3 s."""
-    raw = environ.get(TIMEOUT_VARIABLE, "")
-    try:
-        timeout = float(raw) if raw else DYNAMODB_TIMEOUT_S
-    except ValueError:
-        raise ValueError(f"{TIMEOUT_VARIABLE} must be a number of seconds, got {raw!r}") from None
-    if not 0.0 < timeout <= MAX_TIMEOUT_S:
-        raise ValueError(f"{TIMEOUT_VARIABLE} must be in (0, {MAX_TIMEOUT_S:g}] seconds, got {raw!r}")
+    timeout = seconds_from_env(TIMEOUT_VARIABLE, DYNAMODB_TIMEOUT_S, environ, MAX_TIMEOUT_S)
     return Config(
         connect_timeout=timeout, read_timeout=timeout, retries={"total_max_attempts": 2, "mode": "standard"}
     )

@@ -1,8 +1,9 @@
 """The twin's processes: stopping the twin ends moto; a twin whose moto died says so; a model published
-while the front's workers serve reaches all of them."""
+while the front's workers serve reaches all of them, and no page either generation served is lost."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import signal
@@ -58,8 +59,27 @@ def test_a_twin_whose_moto_died_reports_it(tmp_path: Path) -> None:
         twin.stop()  # stopping a twin whose moto is already gone is still clean
 
 
-def test_a_model_published_while_serving_reaches_every_worker(tmp_path: Path) -> None:
-    # Given a trained twin serving from two workers
+def page(api: str, twin: Twin, user: str) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"{api}/users/{user}/recommendations?k=5", headers={"x-api-key": str(twin.api_key)}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return dict(json.loads(response.read()))
+
+
+def archived_pages(twin: Twin) -> set[str]:
+    """The recommendation ids of the impression records in the twin's archive."""
+    s3, bucket = twin.client("s3"), twin.state()["artifacts_bucket"]
+    found: set[str] = set()
+    for listing in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="impressions/"):
+        for entry in listing.get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read())
+            found |= {json.loads(line)["recommendation_id"] for line in body.splitlines() if line.strip()}
+    return found
+
+
+def test_a_model_published_while_serving_reaches_every_worker_and_no_page_is_lost(tmp_path: Path) -> None:
+    # Given a trained twin serving from two workers, which served a few pages
     generate(tmp_path / "shop", n_users=300, n_items=150, n_days=40, seed=11)
     twin = Twin(tmp_path, front_workers=2)
     try:
@@ -69,17 +89,19 @@ def test_a_model_published_while_serving_reaches_every_worker(tmp_path: Path) ->
         api = twin.serve()
         assert isinstance(twin.front, FrontWorkers)
         before = twin.front.pids
-        # When the scheduled path trains and publishes again
+        served = {str(page(api, twin, f"u-before-{n}")["recommendation_id"]) for n in range(4)}
+        # When the scheduled path trains and publishes again (the workers that served them are replaced)
         second = twin.train_and_publish()
         # Then new workers serve the new model and the old ones are gone
         assert second["promote"] is True and second["model_version"] != first
         assert not set(before) & set(twin.front.pids)
-        for _ in range(6):  # connections go to whichever worker accepts first: ask several times
-            page = urllib.request.Request(
-                f"{api}/users/u-swap/recommendations?k=5", headers={"x-api-key": str(twin.api_key)}
-            )
-            with urllib.request.urlopen(page, timeout=30) as response:
-                assert json.loads(response.read())["model_version"] == second["model_version"]
+        for n in range(6):  # connections go to whichever worker accepts first: ask several times
+            answer = page(api, twin, f"u-swap-{n}")
+            assert answer["model_version"] == second["model_version"]
+            served.add(str(answer["recommendation_id"]))
+        # And once the twin settles, every page either generation served is an impression in the archive
+        twin.settle()
+        assert served <= archived_pages(twin)
         twin.check()
     finally:
         twin.stop()
