@@ -14,7 +14,8 @@ in its own process it has an interpreter to itself, and a fresh process starts w
   time inside the app (``SerializedApp``): moto's backends are plain dicts and lists without locks.
   The handler keeps connections open between requests (``keep_alive_handler``): werkzeug closes
   every one, so each AWS call of the twin paid a TCP connect and a new server thread.
-  ``moto_calls`` counts the calls by operation for the bench.
+  ``moto_calls`` counts the calls by operation for the bench; ``moto_fast_routing`` routes a request
+  without listing moto's package directory.
 - Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
   (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
 """
@@ -206,6 +207,10 @@ def keep_alive_handler() -> type[Any]:
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = True
 
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):  # the line's date costs otherwise
+                super().log_request(code, size)
+
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip() == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -270,7 +275,7 @@ def serve(fd: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from local_twin import moto_extensions, moto_fast_items
+    from local_twin import moto_extensions, moto_fast_items, moto_fast_routing
     from local_twin.moto_calls import CallCounter
     from local_twin.moto_faults import FaultInjector
 
@@ -279,6 +284,7 @@ def serve(fd: int) -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     moto_extensions.register()
     moto_fast_items.register()
+    moto_fast_routing.register()
     server = make_server(
         HOST,
         0,
