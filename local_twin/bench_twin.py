@@ -11,6 +11,9 @@ How fast the local twin serves pages over HTTP, the way the shopper simulator an
   p50/p99 of the wall time of each request;
 - (b) 4 concurrent clients: pages per second over a fixed number of requests (and their p50/p99).
 
+Each phase also reports the twin's CPU per page and the AWS calls per page by operation, as moto's
+process counted them (``moto_calls``).
+
 Each request opens its own connection, as ``urllib`` (the simulator, the demo) does. Requests are
 bounded in count and in time and go to 127.0.0.1 only. Figures from one run, printed against the
 targets (p99 <= 50 ms in sequence, >= 50 pages/s with 4 clients) and written to
