@@ -11,6 +11,9 @@ How fast the local twin serves pages over HTTP, the way the shopper simulator an
   p50/p99 of the wall time of each request;
 - (b) 4 concurrent clients: pages per second over a fixed number of requests (and their p50/p99).
 
+Each phase also reports the twin's CPU per page and the AWS calls per page by operation, as moto's
+process counted them (``moto_calls``).
+
 Each request opens its own connection, as ``urllib`` (the simulator, the demo) does. Requests are
 bounded in count and in time and go to 127.0.0.1 only. Figures from one run, printed against the
 targets (p99 <= 50 ms in sequence, >= 50 pages/s with 4 clients) and written to
@@ -125,6 +128,29 @@ def process_tree_cpu_seconds(root: int) -> float:
         tree.update(children)
         frontier.extend(children)
     return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def moto_calls(endpoint_url: str | None) -> dict[str, int] | None:
+    """The calls the twin's moto answered so far by operation; None when it does not count them."""
+    if not endpoint_url:
+        return None
+    from local_twin.moto_process import calls
+
+    try:
+        return calls(endpoint_url)
+    except OSError:  # a twin from before moto counted its calls
+        return None
+
+
+def calls_per_page(
+    before: dict[str, int] | None, after: dict[str, int] | None, pages: int
+) -> dict[str, float]:
+    """The AWS calls of a phase per page, by operation (the poller's and archive's included: they run
+    beside the pages, as in AWS), largest first."""
+    if before is None or after is None:
+        return {}
+    per_page = {name: (count - before.get(name, 0)) / max(1, pages) for name, count in after.items()}
+    return dict(sorted(((name, round(n, 3)) for name, n in per_page.items() if n > 0), key=lambda x: -x[1]))
 
 
 def get(api_url: str, path: str, api_key: str | None = None) -> tuple[int, float]:
@@ -249,6 +275,7 @@ def measure(
     figures = {}
     for name, run in phases.items():
         cpu_before = process_tree_cpu_seconds(twin_pid) if twin_pid else 0.0
+        calls_before = moto_calls(state.get("endpoint_url"))
         load_before = os.getloadavg()[0]
         figures[name] = run()
         # other work on the machine shows here: 2.0 means both cores were already busy
@@ -256,6 +283,9 @@ def measure(
         if twin_pid:
             cpu = process_tree_cpu_seconds(twin_pid) - cpu_before
             figures[name]["twin_cpu_ms_per_page"] = 1000.0 * cpu / max(1, figures[name]["n"])
+        per_page = calls_per_page(calls_before, moto_calls(state.get("endpoint_url")), figures[name]["n"])
+        if per_page:
+            figures[name]["aws_calls_per_page"] = per_page
     return figures
 
 
@@ -312,6 +342,10 @@ def main(argv: list[str] | None = None) -> int:
           f" machine load (1 min) {seq['load_average_1min']} in sequence, {conc['load_average_1min']} with"
           f" {conc['clients']} clients ({os.cpu_count()} cores)")  # fmt: skip
     print(f"statuses: sequence {seq['statuses']}, concurrent {conc['statuses']}")
+    if "aws_calls_per_page" in seq:
+        calls = seq["aws_calls_per_page"]
+        print(f"AWS calls per page in sequence (moto's count, poller included): {sum(calls.values()):.2f}: "
+              + ", ".join(f"{name.split('.')[-1]} {n:.2f}" for name, n in calls.items()))  # fmt: skip
     for line in result["verdicts"]:
         print(line)
     print(f"written: {args.out / 'twin.json'}")

@@ -13,9 +13,12 @@ path stay in the twin's own process.
 
 A model swap changes the functions' environment (``MODEL_DIR``): ``update`` starts a new generation
 of workers with it, waits until they are ready, then stops the old ones, which finish the requests
-they hold (as Lambda sends new requests to the new version's containers). Each worker holds a pipe
-from the twin on its stdin: closing it asks the worker to stop, and it closes too when the twin dies,
-however it dies.
+they hold and put the impressions they still buffer (as Lambda sends new requests to the new version's
+containers). Each worker holds a pipe from the twin on its stdin: closing it asks the worker to stop, and
+it closes too when the twin dies, however it dies. A line ``settle`` on that pipe asks the worker to put
+every impression it buffers on the stream; it answers ``settled`` (or ``unsettled`` after
+``SETTLE_TIMEOUT_S``) on its answer pipe, where it said ``ready``: the twin's ``settle`` waits for that,
+since a page's impression is put after the page answered (the twin sets no flush wait, see ``twin``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping
 
@@ -44,6 +48,7 @@ STOP_TIMEOUT_S = 15.0  # in-flight requests are finished within the functions' o
 # A stopping worker still answers its kept-alive connections this long (with Connection: close), so a
 # client between two requests moves to a new worker instead of finding its connection dropped.
 DRAIN_GRACE_S = 1.0
+SETTLE_TIMEOUT_S = 10.0  # a worker's impression buffer emptied onto the stream, at most this long
 WARM_UP = ("GET", "/v1/health")
 
 
@@ -76,6 +81,7 @@ class FrontWorkers:
         self.url = f"http://{HOST}:{self._listener.getsockname()[1]}/v1"
         self._workers: list[Worker] = []
         self._access = dict(access or {})
+        self._generation = threading.Lock()  # a settle and a new generation of workers, one at a time
 
     @property
     def pids(self) -> list[int]:
@@ -87,8 +93,18 @@ class FrontWorkers:
     def update(self, environments: Mapping[str, Mapping[str, str]]) -> None:
         """Serves with ``environments`` from now on: new workers first, then the old ones stop."""
         self._environments = {key: dict(env) for key, env in environments.items()}
-        old, self._workers = self._workers, self._start_generation()
-        _stop(old)
+        with self._generation:
+            old, self._workers = self._workers, self._start_generation()
+        _stop(old)  # each old worker puts what it still buffers before it exits
+
+    def settle(self, timeout_s: float = SETTLE_TIMEOUT_S) -> bool:
+        """Every worker puts the impressions it buffers on the stream; True when all did in time."""
+        with self._generation:
+            workers = list(self._workers)
+            for worker in workers:
+                worker.ask_to_settle()
+            deadline = time.monotonic() + timeout_s
+            return all([worker.settled(deadline) for worker in workers])
 
     def ensure_alive(self) -> None:
         for worker in self._workers:
@@ -134,7 +150,7 @@ class Worker:
 
     def __init__(self, process: subprocess.Popen[bytes], ready: int):
         self.process = process
-        self._ready: int | None = ready  # the read end of the ready pipe, until it is read
+        self._answers = os.fdopen(ready, "rb", buffering=0)  # the read end of its answer pipe
 
     @classmethod
     def start(cls, listener: socket.socket, spec: bytes, environment: Mapping[str, str]) -> Worker:
@@ -165,33 +181,55 @@ class Worker:
         return cls(process, ready_read)
 
     def wait_until_ready(self, deadline: float) -> None:
-        assert self._ready is not None, "waited for twice"
-        descriptor, self._ready = self._ready, None
-        with os.fdopen(descriptor, "rb") as ready:
-            readable, _, _ = select.select([ready], [], [], max(0.0, deadline - time.monotonic()))
-            if not readable:
-                raise FrontWorkerError(
-                    f"front worker {self.process.pid} not ready within {READY_TIMEOUT_S:.0f} s"
-                )
-            if ready.readline().startswith(b"ready"):
-                return
+        answer = self._answer(deadline)
+        if answer is None:
+            raise FrontWorkerError(
+                f"front worker {self.process.pid} not ready within {READY_TIMEOUT_S:.0f} s"
+            )
+        if answer == b"ready":
+            return
         with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closed: the worker is exiting
             self.process.wait(timeout=5)
         code = self.process.returncode
         ended = "closed its ready pipe" if code is None else how_it_ended(code)
         raise FrontWorkerError(f"front worker {self.process.pid} {ended} before it was ready")
 
+    def ask_to_settle(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            with contextlib.suppress(OSError):  # a worker that died answers nothing: settled() says so
+                self.process.stdin.write(b"settle\n")
+                self.process.stdin.flush()
+
+    def settled(self, deadline: float) -> bool:
+        """True when the worker said its impression buffer is empty before ``deadline``."""
+        return self._answer(deadline) == b"settled"
+
+    def _answer(self, deadline: float) -> bytes | None:
+        """The worker's next line on its answer pipe; None when none came by ``deadline``, b"" when the
+        pipe closed."""
+        if self._answers.closed:
+            return b""
+        readable, _, _ = select.select([self._answers], [], [], max(0.0, deadline - time.monotonic()))
+        if not readable:
+            return None
+        line = b""
+        while not line.endswith(b"\n"):  # unbuffered: one line is written at once, read it whole
+            chunk = self._answers.read(1)
+            if not chunk:
+                break
+            line += chunk
+        return line.strip()
+
     def close(self) -> None:
-        if self._ready is not None:
-            os.close(self._ready)
-            self._ready = None
+        self._answers.close()
 
 
 def _stop(workers: list[Worker]) -> None:
     """Asks every worker to stop (its stdin closes), then waits; a worker that hangs is killed."""
     for worker in workers:
         if worker.process.stdin is not None and not worker.process.stdin.closed:
-            worker.process.stdin.close()
+            with contextlib.suppress(OSError):  # a worker already dead (a settle line it never read)
+                worker.process.stdin.close()
     deadline = time.monotonic() + STOP_TIMEOUT_S
     for worker in workers:
         try:
@@ -205,6 +243,7 @@ def _stop(workers: list[Worker]) -> None:
 # -- the worker -----------------------------------------------------------------------------------
 def serve(fd: int, ready_fd: int) -> None:
     from local_twin.functions import Functions
+    from merchandiser.serving import runtime
 
     spec = json.loads(sys.stdin.buffer.readline())
     routes = [Route(method, resource, function) for method, resource, function in spec["routes"]]
@@ -222,11 +261,15 @@ def serve(fd: int, ready_fd: int) -> None:
     if any(route.method == WARM_UP[0] and f"/v1{route.resource}" == WARM_UP[1] for route in routes):
         front.handle(*WARM_UP, {}, None)  # imports the handlers and loads the model before any page
     front.start()
-    with os.fdopen(ready_fd, "wb") as ready:
-        ready.write(b"ready\n")
-    sys.stdin.buffer.read()  # until the twin closes the pipe (stop) or dies
+    with os.fdopen(ready_fd, "wb", buffering=0) as answers:
+        answers.write(b"ready\n")
+        for line in sys.stdin.buffer:  # until the twin closes the pipe (stop) or dies
+            if line.strip() == b"settle":
+                settled = runtime.wait_for_impressions(SETTLE_TIMEOUT_S)
+                answers.write(b"settled\n" if settled else b"unsettled\n")
     # No new connection; kept-alive ones are told to close with their next answer; answers begun finish.
-    front.drain(DRAIN_GRACE_S, STOP_TIMEOUT_S - DRAIN_GRACE_S - 1.0)
+    front.drain(DRAIN_GRACE_S, STOP_TIMEOUT_S - DRAIN_GRACE_S - 2.0)
+    runtime.wait_for_impressions(1.0)  # the pages' impressions still buffered, as a container's last act
     os._exit(0)  # idle keep-alive connections are dropped, as API Gateway does
 
 

@@ -12,6 +12,10 @@ in its own process it has an interpreter to itself, and a fresh process starts w
   where moto's backends live) and ``moto_fast_items`` (items answered without moto's per-value
   serializer), then serves moto's own WSGI app with moto's own request handler, one request at a
   time inside the app (``SerializedApp``): moto's backends are plain dicts and lists without locks.
+  The handler keeps connections open between requests (``keep_alive_handler``): werkzeug closes
+  every one, so each AWS call of the twin paid a TCP connect and a new server thread.
+  ``moto_calls`` counts the calls by operation for the bench; ``moto_fast_routing`` routes a request
+  without listing moto's package directory.
 - Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
   (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
 """
@@ -19,6 +23,7 @@ in its own process it has an interpreter to itself, and a fresh process starts w
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -172,6 +177,94 @@ class SerializedApp:
         return [body]
 
 
+def read_whole_body(environ: dict[str, Any]) -> bool:
+    """Reads the request's body to its end and hands it to the app from memory, so that the connection is
+    at the next request's first byte whatever the app reads of it; False when the client sent less than
+    it announced."""
+    stream = environ["wsgi.input"]
+    if environ.get("wsgi.input_terminated"):  # chunked: werkzeug's dechunker ends where the body ends
+        body = stream.read()
+    else:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = stream.read(length) if length > 0 else b""
+        if len(body) < length:
+            return False
+    environ["wsgi.input"] = io.BytesIO(body)
+    return True
+
+
+def keep_alive_handler() -> type[Any]:
+    """moto's request handler (its environ: S3 metadata headers keep their spelling) answering with HTTP/1.1
+    keep-alive. werkzeug's own ``run_wsgi`` closes every connection, and after each answer it reads
+    whatever the client sends within 10 ms to discard it (the next request, on a kept-alive connection),
+    so this one replaces it: the body is read whole before the app runs, the answer is sent with its
+    length, and the connection stays open unless the client asks otherwise or something went wrong.
+    Nagle is off: the headers and the body are two writes, and on a kept-alive connection the body would
+    wait for the client's delayed ACK (40 ms)."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveRequestHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            if logging.getLogger("werkzeug").isEnabledFor(logging.INFO):  # the line's date costs otherwise
+                super().log_request(code, size)
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.environ = environ = self.make_environ()
+            if not read_whole_body(environ):
+                self.close_connection = True  # the client went away mid-body
+                return
+            answer: dict[str, Any] = {}
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+                answer["status"], answer["headers"] = status, headers
+                return lambda data: answer.setdefault("written", []).append(data)
+
+            try:
+                response = self.server.app(environ, start_response)
+                try:
+                    body = b"".join([*answer.get("written", []), *response])
+                finally:
+                    close = getattr(response, "close", None)
+                    if close is not None:
+                        close()
+            except Exception:  # moto's app failed outside its own error handling: a 500, then close
+                self.log_error("moto's app failed on %s %s", self.command, self.path)
+                self.send_error(500)
+                return
+            code, _, reason = str(answer["status"]).partition(" ")
+            self.send_response(int(code), reason)
+            length = None
+            for name, value in answer["headers"]:
+                lowered = name.lower()
+                if lowered == "content-length":
+                    length = value
+                elif lowered not in ("connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            # a HEAD answer says the length of what a GET would send, and sends nothing
+            self.send_header(
+                "Content-Length", length if self.command == "HEAD" and length else str(len(body))
+            )
+            self.end_headers()
+            if self.command != "HEAD" and body:
+                self.wfile.write(body)
+
+    return KeepAliveRequestHandler
+
+
+def calls(endpoint: str) -> dict[str, int]:
+    """The AWS calls the moto at ``endpoint`` answered so far, by operation (``moto_calls``)."""
+    from local_twin.moto_calls import CALLS_PATH
+
+    with urllib.request.urlopen(f"{endpoint}{CALLS_PATH}", timeout=10) as response:
+        answer: dict[str, int] = json.loads(response.read())["calls"]
+    return answer
+
+
 def exit_when_parent_goes() -> None:
     """Blocks on stdin, whose other end only the parent holds: EOF means the twin is gone."""
     sys.stdin.buffer.read()
@@ -179,14 +272,11 @@ def exit_when_parent_goes() -> None:
 
 
 def serve(fd: int) -> None:
-    from moto.moto_server.werkzeug_app import (
-        DomainDispatcherApplication,
-        MotoRequestHandler,
-        create_backend_app,
-    )
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from local_twin import moto_extensions, moto_fast_items
+    from local_twin import moto_extensions, moto_fast_items, moto_fast_routing
+    from local_twin.moto_calls import CallCounter
     from local_twin.moto_faults import FaultInjector
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
@@ -194,12 +284,13 @@ def serve(fd: int) -> None:
     warnings.filterwarnings("ignore", message="Tried to parse AWS::", category=UserWarning)
     moto_extensions.register()
     moto_fast_items.register()
+    moto_fast_routing.register()
     server = make_server(
         HOST,
         0,
-        SerializedApp(FaultInjector(DomainDispatcherApplication(create_backend_app))),
+        SerializedApp(CallCounter(FaultInjector(DomainDispatcherApplication(create_backend_app)))),
         threaded=True,
-        request_handler=MotoRequestHandler,
+        request_handler=keep_alive_handler(),
         fd=fd,
     )
     threading.Thread(target=exit_when_parent_goes, name="moto-lifeline", daemon=True).start()

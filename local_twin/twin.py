@@ -47,6 +47,10 @@ TWIN_FUNCTION_ENVIRONMENT = {
     "experiments": {"EXPERIMENT_REPORT_SOURCE": "archive"},
     "publish": {"DEPLOYMENT_APPLICATION": "", "DEPLOYMENT_GROUPS": ""},
 }
+# Lambda freezes a container once it answers, so a serving function waits up to IMPRESSIONS_FLUSH_SECONDS
+# for its page's impression to be put; the twin's serving processes are never frozen: the impression is
+# put after the page answered (as fire and forget as it can be), and settle() waits for the buffers.
+TWIN_SERVING_ENVIRONMENT = {"IMPRESSIONS_FLUSH_SECONDS": "0"}
 SETTLE_SECONDS = 10.0
 # The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
 TWIN_ENVIRONMENT = {
@@ -128,7 +132,9 @@ class Twin:
             for key in SERVING:
                 self.functions.set_environment(key, **{MODEL_LOAD_DELAY: os.environ[MODEL_LOAD_DELAY]})
         for key in SERVING:  # the twin's /tmp: the fetched models stay with its work dir
-            self.functions.set_environment(key, MODEL_CACHE_DIR=str(self.workdir / "models"))
+            self.functions.set_environment(
+                key, MODEL_CACHE_DIR=str(self.workdir / "models"), **TWIN_SERVING_ENVIRONMENT
+            )
         return self.resources
 
     def check(self) -> None:
@@ -244,6 +250,8 @@ class Twin:
         Deterministic catch-up for tests, the demo and a report that must count everything."""
         if not serving_runtime.wait_for_impressions(SETTLE_SECONDS):
             raise TimeoutError(f"impressions still buffered after {SETTLE_SECONDS} s")
+        if isinstance(self.front, FrontWorkers) and not self.front.settle(SETTLE_SECONDS):
+            raise TimeoutError(f"impressions still buffered in a front worker after {SETTLE_SECONDS} s")
         if self.poller is not None:
             self.poller.drain()
             self.poller.flush_archive()

@@ -33,19 +33,27 @@ MIN_RERANK_DEPTH = 200
 
 def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
     catalog = model.catalog
-    ties = model.tie_rank[np.asarray(rows, dtype=np.int64)].tolist()
+    rows = np.asarray(rows, dtype=np.int64)
+    # one gather per column, not a numpy scalar per field per row (a few hundred rows on every page)
+    columns = zip(
+        catalog.item_ids[rows].tolist(),
+        np.asarray(scores).tolist(),
+        sources,
+        catalog.categories[rows].tolist(),
+        catalog.in_stock[rows].tolist(),
+        model.tie_rank[rows].tolist(),
+        strict=True,
+    )
     return [
         Scored(
-            item_id=str(catalog.item_ids[row]),
+            item_id=str(item_id),
             score=float(score),
             source=source,
-            category=str(catalog.categories[row]),
-            in_stock=bool(catalog.in_stock[row]),
+            category=str(category),
+            in_stock=bool(in_stock),
             tie=tie,
         )
-        for row, score, source, tie in zip(
-            rows.tolist(), np.asarray(scores).tolist(), sources, ties, strict=True
-        )
+        for item_id, score, source, category, in_stock, tie in columns
     ]
 
 

@@ -113,6 +113,13 @@ _last_resort: tuple[float, Model] | None = None
 _overlaid: dict[int, tuple[int, Model]] = {}
 
 
+@cache
+def catalog_overlay(items_table: str, resource: Any) -> CatalogOverlay:
+    """The overlay's reader on the items table, built once per resource: boto3 builds a ``Table``'s class
+    anew on every ``Table()`` (about 1 ms, on every page)."""
+    return CatalogOverlay(resource.Table(items_table))
+
+
 def with_catalog_overlay(model: Model, items_table: str) -> Model:
     """``model`` with the catalogue overlay applied (``merchandiser.store.items``).
 
@@ -122,7 +129,7 @@ def with_catalog_overlay(model: Model, items_table: str) -> Model:
     overlay keeps what this container served before.
     """
     cached = _overlaid.get(id(model))
-    overlay = CatalogOverlay(dynamodb_resource().Table(items_table))
+    overlay = catalog_overlay(items_table, dynamodb_resource())
     try:
         version = overlay.version()
         if cached is not None and cached[0] == version:
@@ -279,6 +286,7 @@ def after_restore() -> None:
     thread were frozen with it (and one snapshot resumes many containers), so they are built anew."""
     dynamodb_resource.cache_clear()
     experiment_repository.cache_clear()
+    catalog_overlay.cache_clear()
     _impression_logs.clear()
 
 
@@ -290,6 +298,7 @@ def reset() -> None:
     dynamodb_resource.cache_clear()
     s3_client.cache_clear()
     experiment_repository.cache_clear()
+    catalog_overlay.cache_clear()
     _impression_logs.clear()
     _last_resort = None
     _explored = None

@@ -98,3 +98,21 @@ def test_a_worker_that_cannot_start_fails_the_start_and_leaves_nothing(model_dir
         workers.start()
     assert workers.pids == []
     workers.stop()
+
+
+def test_settle_is_answered_by_every_worker_and_they_keep_serving(front: FrontWorkers) -> None:
+    # Given a serving front (its pages' impressions are put after the pages answer)
+    pids = front.pids
+    # When the twin asks it to settle, twice
+    settled = [front.settle(timeout_s=30), front.settle(timeout_s=30)]
+    # Then every worker says its impression buffer is empty, and the same workers still serve
+    assert settled == [True, True]
+    assert front.pids == pids and health(front)["status"] == "ok"
+
+
+def test_settle_with_a_dead_worker_says_not_settled(front: FrontWorkers) -> None:
+    # Given a worker that something kills
+    os.kill(front.pids[1], signal.SIGKILL)
+    front._workers[1].process.wait(timeout=30)
+    # When the twin asks the front to settle, Then it says not everything was settled (no hang, no error)
+    assert front.settle(timeout_s=5) is False

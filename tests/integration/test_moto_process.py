@@ -3,9 +3,11 @@ the process that started it."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import select
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,9 +21,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from local_twin.moto_process import MotoProcess, MotoProcessDied
+from local_twin.moto_process import MotoProcess, MotoProcessDied, calls
 
 REPO = Path(__file__).resolve().parents[2]
+JSON_1_0 = {"Content-Type": "application/x-amz-json-1.0"}
+# moto checks no signature: an Authorization header naming the region and service is enough to route it
+SIGNED_S3 = {
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261130/us-east-1/s3/aws4_request, "
+    "SignedHeaders=host, Signature=0"
+}
 
 
 @pytest.fixture
@@ -224,3 +232,58 @@ def test_concurrent_writes_on_one_table_lose_no_item(moto: MotoProcess) -> None:
     assert keys == {f"{w}-{p}" for w in range(WRITERS) for p in range(PUTS_PER_WRITER)}
     counter = dynamodb.get_item(TableName="t", Key={"k": {"S": "counter"}})["Item"]
     assert int(counter["hits"]["N"]) == WRITERS * PUTS_PER_WRITER
+
+
+def test_calls_of_every_protocol_share_one_kept_alive_connection(moto: MotoProcess) -> None:
+    # Given one client connection to moto's port
+    port = int(moto.endpoint.rsplit(":", 1)[1])
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.connect()
+    local_port = connection.sock.getsockname()[1]
+    answers = []
+    # When it sends a JSON-protocol call, a REST call with a body, a HEAD and a GET one after another
+    for method, path, body, headers in (
+        ("POST", "/", b"{}", {"X-Amz-Target": "DynamoDB_20120810.ListTables", **JSON_1_0}),
+        ("PUT", "/bucket-a", b"", SIGNED_S3),
+        ("PUT", "/bucket-a/key", b"x" * 5000, SIGNED_S3),
+        ("HEAD", "/bucket-a/key", None, SIGNED_S3),
+        ("GET", "/bucket-a/key", None, SIGNED_S3),
+    ):
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        answers.append((response.status, response.read(), response.getheader("Connection")))
+    # Then every answer came on the same connection, none of them closing it, each with its own body
+    assert connection.sock is not None and connection.sock.getsockname()[1] == local_port
+    assert [status for status, _, _ in answers] == [200, 200, 200, 200, 200]
+    assert [closing for _, _, closing in answers] == [None] * 5
+    assert answers[3][1] == b"" and answers[4][1] == b"x" * 5000
+    connection.close()
+
+
+def test_a_body_cut_short_closes_its_connection_and_moto_keeps_serving(moto: MotoProcess) -> None:
+    # Given a raw connection to moto
+    port = int(moto.endpoint.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        # When a request announces 100 bytes of body, sends 5 and stops sending
+        raw.sendall(b"POST / HTTP/1.1\r\nHost: moto\r\nContent-Length: 100\r\n\r\nshort")
+        raw.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := raw.recv(4096):  # until moto closes the connection (a timeout fails the test)
+            answer += chunk
+    # Then moto closes the connection without answering it, and answers the next client
+    assert answer == b""
+    assert client(moto, "dynamodb").list_tables()["TableNames"] == []
+
+
+def test_moto_counts_the_calls_it_answered_by_operation(moto: MotoProcess) -> None:
+    # Given a fresh moto
+    before = calls(moto.endpoint)
+    dynamodb, s3 = client(moto, "dynamodb"), client(moto, "s3")
+    # When a client lists tables twice and creates a bucket
+    dynamodb.list_tables()
+    dynamodb.list_tables()
+    s3.create_bucket(Bucket="counted")
+    # Then moto's count says so, by operation
+    after = calls(moto.endpoint)
+    assert after.get("DynamoDB_20120810.ListTables", 0) - before.get("DynamoDB_20120810.ListTables", 0) == 2
+    assert after.get("PUT /counted", 0) - before.get("PUT /counted", 0) == 1
