@@ -4,16 +4,22 @@ moto cannot run function code without Docker, so the twin imports each handler m
 with the event shape AWS would send and the environment the stack gave the function.
 
 The environment is process-wide, so functions take turns: invocations of one function share its
-environment and run together (as that function's concurrent containers would in AWS: the handlers
-keep no per-request state outside their arguments), while another function's invocations wait until
-they are done, and a function that is waiting goes before newcomers of the running one, so the event
-processor is never starved by a stream of page requests. Each turn sets only the variables the
-function changes and puts them back after it.
+environment and run together, as that function's concurrent containers would in AWS, while another
+function's invocations wait until they are done, and a function that is waiting goes before newcomers
+of the running one, so the event processor is never starved by a stream of page requests. Each turn
+sets only the variables the function changes and puts them back after it.
+
+Like AWS, the twin gives each concurrent invocation a container of its own: a handler module loaded
+once per container, so that module-level state (Powertools' resolver keeps the current event and its
+route's arguments on itself) is never shared by two requests at once. A container is kept warm for
+the next invocation; the core library below the handlers is loaded once per process.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import itertools
 import os
 import sys
 import threading
@@ -88,17 +94,40 @@ class LambdaContext:
         return 30_000
 
 
+_CONTAINER_NUMBERS = itertools.count(2)  # container 1 of a function is its module as imported
+
+
+def load_container(module: str) -> Handler:
+    """The handler of a new container of ``module``: the module run again under a name of its own
+    (registered, so that annotations and caches resolve as for any module), its imports shared."""
+    found = importlib.util.find_spec(module)
+    name = f"{module}__container{next(_CONTAINER_NUMBERS)}"
+    spec = importlib.util.spec_from_file_location(name, found.origin) if found and found.origin else None
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(module)
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules[name] = copy
+    spec.loader.exec_module(copy)
+    handler: Handler = copy.handler
+    return handler
+
+
 class Functions:
     def __init__(
         self,
         environments: Mapping[str, Mapping[str, str]],
         overrides: Mapping[str, str] | None = None,
         handlers: Mapping[str, Handler] | None = None,
+        modules: Mapping[str, str] | None = None,
     ):
         """``environments``: function key -> the environment it was deployed with; ``handlers``: function
-        key -> handler, for those not imported from ``HANDLER_MODULES``."""
+        key -> one handler, shared by every invocation (tests); ``modules``: function key -> handler
+        module, for those not in ``HANDLER_MODULES``."""
         self._environments = {key: {**env, **(overrides or {})} for key, env in environments.items()}
-        self._handlers: dict[str, Handler] = dict(handlers or {})
+        self._shared: dict[str, Handler] = dict(handlers or {})
+        self._modules = {**HANDLER_MODULES, **(modules or {})}
+        self._warm: dict[str, list[Handler]] = {}  # function key -> its idle containers' handlers
+        self._containers = Counter[str]()  # function key -> containers loaded
         self._imports = threading.Lock()
         self._turns = threading.Condition()
         self._running_key: str | None = None
@@ -121,9 +150,11 @@ class Functions:
         with self._turn(key):  # imported inside its turn: Powertools reads the environment at import
             if MODEL_LOAD_DELAY in self._environments[key]:
                 delay_model_loads()
+            handler = self._claim(key)
             try:
-                return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
+                return handler(event, LambdaContext(function_name=f"merchandiser-{key}"))
             finally:
+                self._release(key, handler)
                 if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
                     # Disabled metrics are never flushed, so Powertools keeps them (all handlers share one
                     # set) and prints the set anyway once a metric holds 100 values: forget them per call.
@@ -186,8 +217,26 @@ class Functions:
         if runtime is not None:
             runtime.reset()  # also the overlay and last-resort models it keeps outside a cache
 
-    def _handler(self, key: str) -> Handler:
+    def containers(self, key: str) -> int:
+        """How many containers function ``key`` has loaded (as many as it ever ran at once)."""
+        return self._containers[key]
+
+    def _claim(self, key: str) -> Handler:
+        """An idle container's handler, else a new container's (loaded inside the function's turn:
+        Powertools reads the environment at import)."""
+        if key in self._shared:
+            return self._shared[key]
         with self._imports:
-            if key not in self._handlers:
-                self._handlers[key] = importlib.import_module(HANDLER_MODULES[key]).handler
-            return self._handlers[key]
+            warm = self._warm.setdefault(key, [])
+            if warm:
+                return warm.pop()
+            self._containers[key] += 1
+            first = self._containers[key] == 1
+        module = self._modules[key]
+        handler: Handler = importlib.import_module(module).handler if first else load_container(module)
+        return handler
+
+    def _release(self, key: str, handler: Handler) -> None:
+        if key not in self._shared:
+            with self._imports:
+                self._warm[key].append(handler)

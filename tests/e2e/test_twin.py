@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,19 @@ def test_every_route_the_stack_declares_is_handled(
     assert "no route" not in answer.json().get("message", "")
     if answer.status == 404:
         assert (method, resource) in NOT_YET_THERE, answer.body
+
+
+def test_concurrent_pages_each_get_their_own_answer(twin: Twin) -> None:
+    # Given many shoppers' pages at once on each of the front's servers, each asking a different size
+    sizes = list(range(1, 25))
+
+    def page(k: int) -> tuple[int, int, Any]:
+        status, answer, _ = call(twin, "GET", f"{api(twin)}/items/popular?k={k}")
+        return k, status, answer
+
+    # When they are served concurrently
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(page, sizes * 3))
+    # Then none failed and none got another request's answer (a handler's state is its container's)
+    assert all(status == 200 for _, status, _ in answers), [a for _, s, a in answers if s != 200][:3]
+    assert all(len(answer["items"]) == k for k, _, answer in answers)

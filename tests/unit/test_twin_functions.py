@@ -140,3 +140,33 @@ def test_a_serving_function_with_a_model_load_delay_waits_before_each_model_load
     # Then only the first waited, 2.5 s, before the real loader ran; both got the model
     assert (slow, plain) == ({"model": "model"}, {"model": "model"})
     assert loads == ["m1", "m2"] and waits == [2.5]
+
+
+def test_each_concurrent_invocation_has_a_container_of_its_own(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a handler module that keeps the current request on itself, as Powertools' resolver does, and
+    # returns only once two invocations are inside it at the same time
+    (tmp_path / "twin_stateful_handler.py").write_text(
+        "current = None\n"
+        "def handler(event, context):\n"
+        "    global current\n"
+        "    current = event['n']\n"
+        "    event['both_inside'].wait()\n"
+        "    return {'n': current}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    functions = Functions({"stateful": {}}, modules={"stateful": "twin_stateful_handler"})
+    for round_ in range(2):
+        # When it is invoked twice at once (twice over)
+        numbers, both_inside = (2 * round_, 2 * round_ + 1), threading.Barrier(2, timeout=WAIT_S)
+        threads = [
+            run_in_thread(partial(functions.invoke, "stateful", {"n": n, "both_inside": both_inside}))
+            for n in numbers
+        ]
+        for thread, _ in threads:
+            thread.join(WAIT_S)
+        # Then neither saw the other's request: each ran in a container (a module) of its own
+        assert sorted(results[0]["n"] for _, results in threads) == list(numbers)
+    # And the second pair ran in the first pair's warm containers
+    assert functions.containers("stateful") == 2
