@@ -211,3 +211,24 @@ def test_unknown_anchors_are_refused_and_the_time_guard_grows_with_the_data() ->
     # and every other setting is the one given
     given = anchor_settings(10, trials=3, seconds=1.0, ease_max_items=9, max_users=11, seed=13, threads=2)
     assert given == AnchorSettings(trials=3, seconds=1.0, ease_max_items=9, max_users=11, seed=13, threads=2)
+
+
+def test_the_time_guard_counts_the_process_cpu_seconds_not_the_wall_clock(
+    shop: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    interactions, catalog, validation_start, test_start = shop
+    settings = with_names(AnchorSettings(trials=4, seconds=30.0), ("pop_recent",))
+    # Given a machine so busy that an hour of wall clock passes between two readings (a CPU clock as it is)
+    from training.anchors import tuning
+
+    wall = iter(range(0, 10**9, 3600))
+    monkeypatch.setattr(tuning.time, "perf_counter", lambda: float(next(wall)))
+    # When the anchor is searched with 30 s of guard
+    result = tuned_anchors(interactions, catalog, validation_start, test_start, settings)["pop_recent"]
+    # Then it runs all its trials, as on a quiet machine
+    assert (result.trials, result.stopped_by) == (4, "trials")
+    # And with the guard spent after the first trial, the search stops there, saying why
+    cpu = iter([0.0] + [1000.0] * 100)
+    monkeypatch.setattr(tuning.time, "process_time", lambda: next(cpu))
+    result = tuned_anchors(interactions, catalog, validation_start, test_start, settings)["pop_recent"]
+    assert (result.trials, result.stopped_by) == (1, "time")
