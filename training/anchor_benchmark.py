@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from training.datasets import regimes
+from training.metrics import interval_note
 
 METRICS = ("ndcg@10", "recall@20", "coverage@20")
 RETAIL_TARGET, REGIME_TARGET, GOAL = 1.15, 1.0, 1.3
@@ -56,6 +57,9 @@ def comparison(evaluation: dict[str, Any]) -> dict[str, Any]:
         for metric in METRICS:
             reference = rows[best][metric]
             result[f"ratio_{metric}"] = rows["pipeline"][metric] / reference if reference > 0 else None
+        paired = (evaluation.get("pipeline_vs_anchors") or {}).get(best) or {}
+        if paired.get("ci95"):
+            result["paired_ndcg@10"] = paired
     return result
 
 
@@ -100,6 +104,8 @@ def print_comparison(title: str, result: dict[str, Any]) -> None:
             f"{metric} {result[f'ratio_{metric}']:.3f}" for metric in METRICS if result[f"ratio_{metric}"]
         )
         print(f"pipeline / best anchor ({result['best_anchor']}): {ratios}")
+        if "paired_ndcg@10" in result:
+            print(f"  ndcg@10 ratio{interval_note(result['paired_ndcg@10'])}")
     timings = result.get("job_timings", {})
     anchor_seconds = sum(timings[name] for name in ANCHOR_STEPS if name in timings)
     if anchor_seconds:
@@ -122,10 +128,20 @@ def anchor_targets(retail: dict[str, Any] | None, regime_results: dict[str, dict
             (
                 ratio >= target,
                 f"{label}: pipeline NDCG@10 >= {target:.2f} x best tuned anchor ({result['best_anchor']}): "
-                f"ratio {ratio:.3f}; the {GOAL:.1f}x goal is {max(GOAL - ratio, 0.0):.3f} away",
+                f"ratio {ratio:.3f}{verdict_of_interval(result.get('paired_ndcg@10'), target)}; the"
+                f" {GOAL:.1f}x goal is {max(GOAL - ratio, 0.0):.3f} away",
             )
         )
     return lines
+
+
+def verdict_of_interval(paired: dict[str, Any] | None, target: float) -> str:
+    """What the ratio's bootstrap interval says of ``target``: above it, below it, or holding it."""
+    if not paired or not paired.get("ci95"):
+        return ""
+    low, high = paired["ci95"]
+    where = "above" if low > target else "below" if high < target else "holds"
+    return f" (95% interval {low:.3f} to {high:.3f}: {where} {target:.2f})"
 
 
 def _short(value: Any) -> str:

@@ -58,9 +58,9 @@ from merchandiser.retrieval import (
 from merchandiser.serving import Model
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState, state_from_rows
-from training.anchors import AnchorResult
+from training.anchors import ANCHOR_NAMES, AnchorResult
 from training.fit import Hyperparameters, UserHistory, relevant_items, sample_users
-from training.metrics import long_tail_items, summarize, unit_rows
+from training.metrics import long_tail_items, ndcg_at_k, paired_ratio, summarize, unit_rows
 
 logger = logging.getLogger(__name__)
 
@@ -171,10 +171,12 @@ def evaluate(
     segments: Mapping[str, tuple[str, ...]] | None = None,
     progress: Callable[[int, int], None] | None = None,
     retailer: RetailerRules | None = None,
+    lists_out: dict[str, dict[str, list[int]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of every model over the users active in ``test_events`` (a deterministic sample if many);
     ``segments``: user attributes' segment keys, which new users are served by; ``retailer``: the page's
-    rules (those serving applies when the retailer configured none: the model's tuned ones)."""
+    rules (those serving applies when the retailer configured none: the model's tuned ones); ``lists_out``
+    receives each model's list per user."""
     started = time.perf_counter()
     retailer = tuned_rules(pipeline.items, retailer or RetailerRules())
     segments = segments or {}
@@ -193,6 +195,8 @@ def evaluate(
                 progress(done, len(users))
     names = ("popularity", "als", *map(source_model, SOURCE_NAMES), "union", "ranker", "pipeline")
     by_model = {name: {user: lists[user][name] for user in users} for name in names}
+    if lists_out is not None:
+        lists_out.update(by_model)
     results = score_models(by_model, relevant, pipeline, histories)
     logger.info("evaluation of %d users took %.1fs", len(users), time.perf_counter() - started)
     return results
@@ -254,16 +258,39 @@ def evaluate_anchors(
     histories: Mapping[str, UserHistory],
     test_events: pd.DataFrame,
     hp: Hyperparameters,
+    lists_out: dict[str, dict[str, list[int]]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The tuned anchors (refitted on the training window) scored like ``evaluate``'s models: the same
-    users, relevant items, metrics and segments; a skipped anchor has no entry."""
+    users, relevant items, metrics and segments; a skipped anchor has no entry. ``lists_out`` receives
+    each anchor's list per user."""
     users, relevant = evaluation_targets(test_events, pipeline, histories, hp)
     lists = {
         name: result.recommender.recommend(users, LIST_LENGTH)
         for name, result in anchors.items()
         if result.recommender is not None
     }
+    if lists_out is not None:
+        lists_out.update(lists)
     return score_models(lists, relevant, pipeline, histories)
+
+
+def against_anchors(
+    lists: Mapping[str, Mapping[str, Sequence[int]]], relevant: Mapping[str, set[int]], seed: int
+) -> dict[str, dict[str, Any]]:
+    """The served page's NDCG@10 over each tuned anchor's in ``lists`` (model -> user -> rows, the same
+    users), with a paired bootstrap 95% interval (``training.metrics.paired_ratio``): a ratio whose
+    interval holds 1 is a tie on this test window, not a win or a loss."""
+    users = [user for user in relevant if relevant[user]]
+
+    def ndcg(name: str) -> np.ndarray:
+        return np.array([ndcg_at_k(lists[name][user], relevant[user], 10) for user in users])
+
+    ours = ndcg("pipeline")
+    return {
+        name: {"metric": "ndcg@10", **paired_ratio(ours, ndcg(name), seed=seed)}
+        for name in ANCHOR_NAMES
+        if name in lists
+    }
 
 
 def _subset(recommendations: Mapping[str, Sequence[int]], members: Mapping[str, set[int]]) -> dict:

@@ -45,7 +45,7 @@ from training.bundle import (
     write_model_dir,
 )
 from training.channels import Channels
-from training.evaluation import evaluate, evaluate_anchors
+from training.evaluation import against_anchors, evaluate, evaluate_anchors, evaluation_targets
 from training.fit import (
     Hyperparameters,
     UserHistory,
@@ -222,7 +222,10 @@ def _run(
         with_personal_anchor(retrieval_before_test, before_test, catalog, test_start, choices.fallback)
     with step("2. evaluation on the test window", timings):
         pipeline = with_ranker(retrieval_before_test, ranker_eval)
-        models = evaluate(pipeline, histories_before_test, split.test, test_start, hp, segments)
+        served_lists: dict[str, dict[str, list[int]]] = {}  # model -> user -> rows, for the paired ratios
+        models = evaluate(
+            pipeline, histories_before_test, split.test, test_start, hp, segments, lists_out=served_lists
+        )
     with step("2. counterfactual CTR on the test window's logged pages", timings):
         test_rows, test_features, candidate_scores = window_pages(
             labelled, split.test_start, None, pipeline, histories_before_test, test_start, segments
@@ -243,7 +246,12 @@ def _run(
             )
         )
     with step(ANCHOR_TEST_STEP, timings):
-        models.update(evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp))
+        models.update(
+            evaluate_anchors(anchors, pipeline, histories_before_test, split.test, hp, served_lists)
+        )
+        _, relevant = evaluation_targets(split.test, pipeline, histories_before_test, hp)
+        against = against_anchors(served_lists, relevant, hp.seed)
+        del served_lists
         anchor_summaries = {name: result.summary() for name, result in anchors.items()}
         del anchors  # their windows hold dense EASE matrices: free them before the next fits
     gate = None
@@ -298,6 +306,7 @@ def _run(
         "fallback_to_anchor": fallback,
         "long_tail_correction": choices.long_tail,
         "anchors": anchor_summaries,
+        "pipeline_vs_anchors": against,
         "anchor_search": {
             "trials_per_anchor": settings.trials,
             "seconds_per_anchor": round(settings.seconds, 1),

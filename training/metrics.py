@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 RECALL_CURVE = (5, 10, 20, 50, 100)
 HEAD_SHARE = 0.2  # the most popular fifth of the catalogue is the head; every other item is the long tail
@@ -151,3 +152,42 @@ def summarize(
         "users": len(users),
     }
     return summary
+
+
+def paired_ratio(
+    ours: np.ndarray, theirs: np.ndarray, resamples: int = 2000, seed: int = 0
+) -> dict[str, Any]:
+    """mean(``ours``) / mean(``theirs``), two models' values for the same users, with the 95% interval of a
+    paired bootstrap (``scipy.stats.bootstrap``: users drawn with replacement, both values of a user
+    together, percentile interval): how far one test window's ratio can be trusted."""
+    ours, theirs = np.asarray(ours, dtype=np.float64), np.asarray(theirs, dtype=np.float64)
+    if len(ours) != len(theirs):
+        raise ValueError(f"paired values differ in length: {len(ours)} and {len(theirs)}")
+    result: dict[str, Any] = {"ratio": None, "ci95": None, "users": len(ours)}
+    if len(ours) < 2 or theirs.sum() <= 0:
+        return result
+
+    def ratio(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+        below = b.mean(axis=axis)
+        return np.where(below > 0, a.mean(axis=axis) / np.where(below > 0, below, 1.0), np.inf)
+
+    interval = stats.bootstrap(
+        (ours, theirs),
+        ratio,
+        paired=True,
+        vectorized=True,
+        n_resamples=resamples,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    result["ratio"] = float(ours.mean() / theirs.mean())
+    result["ci95"] = [float(interval.low), float(interval.high)]
+    return result
+
+
+def interval_note(paired: dict[str, Any] | None) -> str:
+    """``" (95% interval [lo, hi], paired bootstrap over N shoppers)"``, or nothing when not measured."""
+    if not paired or not paired.get("ci95"):
+        return ""
+    low, high = paired["ci95"]
+    return f" (95% interval {low:.3f}x to {high:.3f}x, paired bootstrap over {paired['users']:,} shoppers)"

@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 
 from merchandiser.retrieval import SOURCES
 from training.evaluation import source_model
+from training.metrics import interval_note
 
 REPORT = "report.md"
 METRICS_CHART = "metrics.png"
@@ -115,7 +116,8 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
             _table(["feature", "gain"], [[name, value] for name, value in top]),
             "",
         ]
-    lines += _anchors_section(models, evaluation.get("anchors", {}))
+    paired = evaluation.get("pipeline_vs_anchors", {})
+    lines += _anchors_section(models, evaluation.get("anchors", {}), paired)
     lines += _tuning_lines(evaluation.get("tuning") or {}, output_dir)
     lines += _fallback_lines(evaluation.get("fallback_to_anchor") or {})
     lines += _long_tail_lines(evaluation.get("long_tail_correction") or {})
@@ -132,8 +134,11 @@ def write_report(evaluation: dict[str, Any], output_dir: Path) -> Path:
     return path
 
 
-def _anchors_section(models: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]]) -> list[str]:
-    """The pipeline beside every tuned anchor: test metrics, the validation score and the chosen settings."""
+def _anchors_section(
+    models: dict[str, dict[str, Any]], anchors: dict[str, dict[str, Any]], paired: dict[str, dict[str, Any]]
+) -> list[str]:
+    """The pipeline beside every tuned anchor: test metrics, the validation score and the chosen settings;
+    ``paired``: the ratios' bootstrap intervals (``evaluation.json``'s ``pipeline_vs_anchors``)."""
     if not anchors:
         return []
     scored = [name for name in anchors if name in models]
@@ -156,8 +161,8 @@ def _anchors_section(models: dict[str, dict[str, Any]], anchors: dict[str, dict[
         ratio = f"{pipeline / anchor:.3f}x" if anchor > 0 else "n/a vs"
         lines += [
             f"Pipeline NDCG@10 {pipeline:.4f} is {ratio} the best tuned anchor ({best},"
-            f" {anchor:.4f}). Each anchor's settings were chosen on the validation window (NDCG@10 there),"
-            " then refitted on the whole training window.",
+            f" {anchor:.4f}){interval_note(paired.get(best))}. Each anchor's settings were chosen on the"
+            " validation window (NDCG@10 there), then refitted on the whole training window.",
             "",
         ]
     header = ["model", *ANCHOR_METRICS, "validation ndcg@10", "chosen settings"]

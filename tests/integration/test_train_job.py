@@ -180,3 +180,18 @@ def test_two_runs_give_the_same_metrics_and_artifacts(runs: list[tuple[Path, dic
             similar(first_model.items, item_id, 10).rows.tolist()
             == similar(second_model.items, item_id, 10).rows.tolist()
         )
+
+
+def test_the_page_against_each_tuned_anchor_has_its_paired_interval(
+    finished: tuple[Path, dict[str, Any]],
+) -> None:
+    output, evaluation = finished
+    models, paired = evaluation["models"], evaluation["pipeline_vs_anchors"]
+    # Every scored anchor has the page's NDCG@10 ratio over it on the same shoppers, inside its interval
+    assert set(paired) == {name for name in evaluation["anchors"] if name in models} and paired
+    for name, entry in paired.items():
+        assert entry["ratio"] == pytest.approx(models["pipeline"]["ndcg@10"] / models[name]["ndcg@10"])
+        low, high = entry["ci95"]
+        assert low <= entry["ratio"] <= high and entry["users"] == models["pipeline"]["users"]
+    # And the report states the best anchor's interval
+    assert "paired bootstrap over" in (output / "output" / "report.md").read_text()

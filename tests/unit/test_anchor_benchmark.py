@@ -58,3 +58,20 @@ def test_an_evaluation_without_tuned_anchors_misses_its_target() -> None:
     assert anchor_targets(None, {"dense_repeat": comparison(bare)}) == [
         (False, "regime dense_repeat: no tuned anchor was scored")
     ]
+
+
+def test_the_ratio_s_bootstrap_interval_says_whether_it_is_above_below_or_a_tie() -> None:
+    # Given three shops whose job measured the ratio's interval against the best anchor
+    def with_interval(ndcg: float, low: float, high: float) -> dict[str, Any]:
+        paired = {"ease_pop": {"metric": "ndcg@10", "ratio": ndcg / 0.1, "ci95": [low, high], "users": 900}}
+        return comparison({**evaluation(ndcg), "pipeline_vs_anchors": paired})
+
+    shops = {"a": with_interval(0.12, 1.16, 1.24), "b": with_interval(0.099, 0.97, 1.03)}
+    shops["c"] = with_interval(0.09, 0.85, 0.95)
+    # When the targets are checked
+    lines = [text for _, text in anchor_targets(None, shops)]
+    # Then each line says where the interval lies against the target
+    assert "(95% interval 1.160 to 1.240: above 1.00)" in lines[0]
+    assert "(95% interval 0.970 to 1.030: holds 1.00)" in lines[1]
+    assert "(95% interval 0.850 to 0.950: below 1.00)" in lines[2]
+    assert shops["a"]["paired_ndcg@10"]["users"] == 900

@@ -13,6 +13,7 @@ from training.metrics import (
     intra_list_diversity,
     ndcg_at_k,
     page_ndcg,
+    paired_ratio,
     recall_at_k,
     reciprocal_rank,
     summarize,
@@ -99,3 +100,26 @@ def test_page_ndcg_reorders_each_logged_page_by_the_scores() -> None:
     # When the second page is reversed / Then its nDCG is 1/log2(3) and the mean halves the loss
     reversed_second = page_ndcg(relevance, groups, np.array([0.0, 3.0, 2.0, 0.0, 1.0]))
     assert reversed_second == pytest.approx((1.0 + 1.0 / math.log2(3)) / 2)
+
+
+def test_the_paired_ratio_s_interval_holds_the_ratio_and_narrows_when_the_models_move_together() -> None:
+    rng = np.random.default_rng(3)
+    theirs = rng.random(800)
+    # Given a model 5% above another on every user, and one 5% above on average with independent noise
+    together = paired_ratio(theirs * 1.05, theirs, seed=1)
+    noisy = paired_ratio(theirs * 1.05 + rng.normal(0.0, 0.3, 800), theirs, seed=1)
+    # Then both ratios are the means' ratio and each interval holds it
+    assert together["ratio"] == pytest.approx(1.05) and together["users"] == 800
+    assert together["ci95"][0] == pytest.approx(1.05) and together["ci95"][1] == pytest.approx(1.05)
+    low, high = noisy["ci95"]
+    assert low < noisy["ratio"] < high and high - low > 0.05
+    # And the same seed gives the same interval
+    assert paired_ratio(theirs * 1.05 + 0.01, theirs, seed=1) == paired_ratio(
+        theirs * 1.05 + 0.01, theirs, seed=1
+    )
+
+
+def test_the_paired_ratio_refuses_unpaired_values_and_reports_nothing_without_a_reference() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        paired_ratio(np.ones(3), np.ones(4))
+    assert paired_ratio(np.ones(5), np.zeros(5)) == {"ratio": None, "ci95": None, "users": 5}
