@@ -3,30 +3,27 @@
 moto cannot run function code without Docker, so the twin imports each handler module and calls it
 with the event shape AWS would send and the environment the stack gave the function.
 
-The environment is process-wide, so functions take turns: invocations of one function share its
-environment and run together, as that function's concurrent containers would in AWS, while another
-function's invocations wait until they are done, and a function that is waiting goes before newcomers
-of the running one, so the event processor is never starved by a stream of page requests. Each turn
-sets only the variables the function changes and puts them back after it.
-
-Like AWS, the twin gives each concurrent invocation a container of its own: a handler module loaded
-once per container, so that module-level state (Powertools' resolver keeps the current event and its
-route's arguments on itself) is never shared by two requests at once. A container is kept warm for
-the next invocation; the core library below the handlers is loaded once per process.
+A Lambda container serves one request at a time, and so does each of the twin's processes: the twin's
+own and each front worker (``local_twin.front_workers``) is one container of every function. Invocations
+take turns, first come first served (so the event processor waits behind at most the pages queued before
+it, never behind a stream of them), each in its function's environment, which is process-wide: a turn
+sets only the variables the function changes and puts them back after it. Concurrency comes from the
+front's worker processes, as it comes from containers in AWS. Two requests at once in one process would
+share what the handlers and the core library keep in module globals, which nothing in AWS shares:
+Powertools' resolver keeps the current event and its route's arguments on itself, and a page served
+beside another once got the other's answer or a 500 (``KeyError: '_route_args'``).
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import itertools
 import os
 import sys
 import threading
 import time
 import uuid
 import warnings
-from collections import Counter
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -94,45 +91,21 @@ class LambdaContext:
         return 30_000
 
 
-_CONTAINER_NUMBERS = itertools.count(2)  # container 1 of a function is its module as imported
-
-
-def load_container(module: str) -> Handler:
-    """The handler of a new container of ``module``: the module run again under a name of its own
-    (registered, so that annotations and caches resolve as for any module), its imports shared."""
-    found = importlib.util.find_spec(module)
-    name = f"{module}__container{next(_CONTAINER_NUMBERS)}"
-    spec = importlib.util.spec_from_file_location(name, found.origin) if found and found.origin else None
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(module)
-    copy = importlib.util.module_from_spec(spec)
-    sys.modules[name] = copy
-    spec.loader.exec_module(copy)
-    handler: Handler = copy.handler
-    return handler
-
-
 class Functions:
     def __init__(
         self,
         environments: Mapping[str, Mapping[str, str]],
         overrides: Mapping[str, str] | None = None,
         handlers: Mapping[str, Handler] | None = None,
-        modules: Mapping[str, str] | None = None,
     ):
         """``environments``: function key -> the environment it was deployed with; ``handlers``: function
-        key -> one handler, shared by every invocation (tests); ``modules``: function key -> handler
-        module, for those not in ``HANDLER_MODULES``."""
+        key -> handler, for those not imported from ``HANDLER_MODULES``."""
         self._environments = {key: {**env, **(overrides or {})} for key, env in environments.items()}
-        self._shared: dict[str, Handler] = dict(handlers or {})
-        self._modules = {**HANDLER_MODULES, **(modules or {})}
-        self._warm: dict[str, list[Handler]] = {}  # function key -> its idle containers' handlers
-        self._containers = Counter[str]()  # function key -> containers loaded
+        self._handlers: dict[str, Handler] = dict(handlers or {})
         self._imports = threading.Lock()
         self._turns = threading.Condition()
-        self._running_key: str | None = None
-        self._running = 0
-        self._waiting = Counter[str]()
+        self._running = False
+        self._queue: deque[object] = deque()  # the waiting invocations' tickets, first come first
         self._saved: dict[str, str | None] = {}  # what the running turn changed: name -> value before
 
     def environment(self, key: str) -> dict[str, str]:
@@ -150,11 +123,9 @@ class Functions:
         with self._turn(key):  # imported inside its turn: Powertools reads the environment at import
             if MODEL_LOAD_DELAY in self._environments[key]:
                 delay_model_loads()
-            handler = self._claim(key)
             try:
-                return handler(event, LambdaContext(function_name=f"merchandiser-{key}"))
+                return self._handler(key)(event, LambdaContext(function_name=f"merchandiser-{key}"))
             finally:
-                self._release(key, handler)
                 if os.environ.get("POWERTOOLS_METRICS_DISABLED", "").lower() == "true":
                     # Disabled metrics are never flushed, so Powertools keeps them (all handlers share one
                     # set) and prints the set anyway once a metric holds 100 values: forget them per call.
@@ -162,27 +133,24 @@ class Functions:
 
     @contextmanager
     def _turn(self, key: str) -> Iterator[None]:
+        ticket = object()
         with self._turns:
-            self._waiting[key] += 1
-            self._turns.wait_for(lambda: self._may_run(key))
-            self._waiting[key] -= 1
-            if self._running == 0:
-                self._enter_environment(key)
-            self._running += 1
+            self._queue.append(ticket)
+            self._turns.wait_for(lambda: self._may_run(ticket))
+            self._queue.popleft()
+            self._running = True
+            self._enter_environment(key)
         try:
             yield
         finally:
             with self._turns:
-                self._running -= 1
-                if self._running == 0:
-                    self._leave_environment()
-                    self._turns.notify_all()
+                self._leave_environment()
+                self._running = False
+                self._turns.notify_all()
 
-    def _may_run(self, key: str) -> bool:
-        if self._running == 0:
-            return True
-        others_waiting = any(count for waiting, count in self._waiting.items() if waiting != key)
-        return self._running_key == key and not others_waiting
+    def _may_run(self, ticket: object) -> bool:
+        """Nothing runs and no invocation came before this one."""
+        return not self._running and self._queue[0] is ticket
 
     def _enter_environment(self, key: str) -> None:
         environment = self._environments[key]
@@ -190,7 +158,6 @@ class Functions:
         for name, value in environment.items():
             if self._saved[name] != value:
                 os.environ[name] = value
-        self._running_key = key
 
     def _leave_environment(self) -> None:
         for name, value in self._saved.items():
@@ -199,7 +166,6 @@ class Functions:
             elif os.environ.get(name) != value:
                 os.environ[name] = value
         self._saved = {}
-        self._running_key = None
 
     @staticmethod
     def cold_start() -> None:
@@ -217,26 +183,8 @@ class Functions:
         if runtime is not None:
             runtime.reset()  # also the overlay and last-resort models it keeps outside a cache
 
-    def containers(self, key: str) -> int:
-        """How many containers function ``key`` has loaded (as many as it ever ran at once)."""
-        return self._containers[key]
-
-    def _claim(self, key: str) -> Handler:
-        """An idle container's handler, else a new container's (loaded inside the function's turn:
-        Powertools reads the environment at import)."""
-        if key in self._shared:
-            return self._shared[key]
+    def _handler(self, key: str) -> Handler:
         with self._imports:
-            warm = self._warm.setdefault(key, [])
-            if warm:
-                return warm.pop()
-            self._containers[key] += 1
-            first = self._containers[key] == 1
-        module = self._modules[key]
-        handler: Handler = importlib.import_module(module).handler if first else load_container(module)
-        return handler
-
-    def _release(self, key: str, handler: Handler) -> None:
-        if key not in self._shared:
-            with self._imports:
-                self._warm[key].append(handler)
+            if key not in self._handlers:
+                self._handlers[key] = importlib.import_module(HANDLER_MODULES[key]).handler
+            return self._handlers[key]

@@ -1,5 +1,5 @@
-"""The twin's in-process Lambda service: one function's invocations run together in its environment;
-different functions take turns, and none waits forever behind another."""
+"""The twin's in-process Lambda service: one invocation at a time, as in a Lambda container, each in its
+function's environment, first come first served, so none waits forever behind others."""
 
 from __future__ import annotations
 
@@ -24,25 +24,33 @@ def run_in_thread(call: Callable[[], Any]) -> tuple[threading.Thread, list[Any]]
     return thread, results
 
 
-def test_invocations_of_one_function_run_together_in_its_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Given a function whose handler only returns once two invocations are inside it at the same time
+def test_invocations_of_one_function_take_turns_in_its_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a function whose first invocation watches for a second one to start (it must not), as two
+    # requests at once would share the handler module's state (Powertools' resolver keeps the event on itself)
     monkeypatch.setenv("TWIN_TEST_SHARED", "process")
-    both_inside = threading.Barrier(2, timeout=WAIT_S)
+    first_inside, second_started = threading.Event(), threading.Event()
+    seen: dict[int, Any] = {}
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        both_inside.wait()  # raises BrokenBarrierError if the invocations were serialized
-        return {"seen": os.environ["TWIN_TEST_SHARED"], "n": event["n"]}
+        if event["n"] == 0:
+            first_inside.set()
+            seen["second_started_during_first"] = second_started.wait(OVERLAP_PROBE_S)
+        else:
+            second_started.set()
+        seen[event["n"]] = os.environ["TWIN_TEST_SHARED"]
+        return {"n": event["n"]}
 
     functions = Functions({"retrieval": {"TWIN_TEST_SHARED": "retrieval"}}, handlers={"retrieval": handler})
-    # When it is invoked twice at once
-    threads = [run_in_thread(partial(functions.invoke, "retrieval", {"n": n})) for n in range(2)]
-    for thread, _ in threads:
-        thread.join(WAIT_S)
-    # Then both ran concurrently, each in the function's environment, and the process's is back
-    assert sorted(results[0]["n"] for _, results in threads) == [0, 1]
-    assert all(results[0]["seen"] == "retrieval" for _, results in threads)
+    # When it is invoked a second time while the first invocation runs
+    first, first_result = run_in_thread(partial(functions.invoke, "retrieval", {"n": 0}))
+    assert first_inside.wait(WAIT_S)
+    second, second_result = run_in_thread(partial(functions.invoke, "retrieval", {"n": 1}))
+    first.join(WAIT_S)
+    second.join(WAIT_S)
+    # Then the second started only after the first finished, each in the function's environment, and the
+    # process's environment is back
+    assert seen == {"second_started_during_first": False, 0: "retrieval", 1: "retrieval"}
+    assert (first_result, second_result) == ([{"n": 0}], [{"n": 1}])
     assert os.environ["TWIN_TEST_SHARED"] == "process"
 
 
@@ -81,20 +89,19 @@ def test_different_functions_never_overlap_and_each_sees_only_its_own_environmen
     assert "TWIN_TEST_ONLY_A" not in os.environ and "FUNCTION" not in os.environ
 
 
-def test_a_waiting_function_goes_before_newcomers_of_the_running_one() -> None:
-    # Given `a` running and `b` waiting for its turn
+def test_invocations_run_in_the_order_they_came() -> None:
+    # Given one invocation running, then `b` and `a` waiting, in that order
     functions = Functions({"a": {}, "b": {}})
-    functions._running_key, functions._running = "a", 1
-    functions._waiting["b"] = 1
-    # Then a newcomer of `a` may not join the running turn, and `b` waits until `a` is done
-    assert functions._may_run("a") is False
-    assert functions._may_run("b") is False
-    # When nobody else waits, Then a newcomer of the running function joins it
-    functions._waiting["b"] = 0
-    assert functions._may_run("a") is True
-    # And when nothing runs, anyone may start
-    functions._running_key, functions._running = None, 0
-    assert functions._may_run("b") is True
+    b_ticket, a_ticket = object(), object()
+    functions._running = True
+    functions._queue.extend([b_ticket, a_ticket])
+    # Then neither may start while the first runs
+    assert not functions._may_run(b_ticket) and not functions._may_run(a_ticket)
+    # When it is done, Then `b` goes first, and `a` once `b` has left the queue
+    functions._running = False
+    assert functions._may_run(b_ticket) and not functions._may_run(a_ticket)
+    functions._queue.popleft()
+    assert functions._may_run(a_ticket)
 
 
 def test_a_handler_that_raises_gives_back_its_turn_and_the_environment(
@@ -140,33 +147,3 @@ def test_a_serving_function_with_a_model_load_delay_waits_before_each_model_load
     # Then only the first waited, 2.5 s, before the real loader ran; both got the model
     assert (slow, plain) == ({"model": "model"}, {"model": "model"})
     assert loads == ["m1", "m2"] and waits == [2.5]
-
-
-def test_each_concurrent_invocation_has_a_container_of_its_own(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a handler module that keeps the current request on itself, as Powertools' resolver does, and
-    # returns only once two invocations are inside it at the same time
-    (tmp_path / "twin_stateful_handler.py").write_text(
-        "current = None\n"
-        "def handler(event, context):\n"
-        "    global current\n"
-        "    current = event['n']\n"
-        "    event['both_inside'].wait()\n"
-        "    return {'n': current}\n"
-    )
-    monkeypatch.syspath_prepend(str(tmp_path))
-    functions = Functions({"stateful": {}}, modules={"stateful": "twin_stateful_handler"})
-    for round_ in range(2):
-        # When it is invoked twice at once (twice over)
-        numbers, both_inside = (2 * round_, 2 * round_ + 1), threading.Barrier(2, timeout=WAIT_S)
-        threads = [
-            run_in_thread(partial(functions.invoke, "stateful", {"n": n, "both_inside": both_inside}))
-            for n in numbers
-        ]
-        for thread, _ in threads:
-            thread.join(WAIT_S)
-        # Then neither saw the other's request: each ran in a container (a module) of its own
-        assert sorted(results[0]["n"] for _, results in threads) == list(numbers)
-    # And the second pair ran in the first pair's warm containers
-    assert functions.containers("stateful") == 2
