@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,26 @@ TINY_HP = Hyperparameters(
     early_stopping_rounds=10,
     tuning_trials=0,  # the defaults, known to the tests; tests/unit/test_tuning.py tunes this shop
 )
+
+
+def pairs_shop(seed: int = 11) -> Channels:
+    """Every item has a partner (the other row of its pair); a shopper who touches an item touches its
+    partner two to six days later; items are picked uniformly (no popular item, no lasting taste): the item
+    anchors see what comes next, the simple lists do not."""
+    rng = np.random.default_rng(seed)
+    records = []
+    for user in range(N_USERS):
+        for _ in range(4):
+            day = float(rng.uniform(0, 58))
+            first = int(rng.integers(N_ITEMS - 1))
+            partner = first ^ 1 if (first ^ 1) < N_ITEMS else first - 1
+            for item, when_day in ((first, day), (partner, day + float(rng.uniform(2, 6)))):
+                when = START + pd.Timedelta(days=when_day)
+                event = rng.choice(["view", "click", "purchase"], p=[0.6, 0.3, 0.1])
+                records.append((f"u{user:03d}", f"i{item:02d}", event, when, f"u{user:03d}-{when:%m%d}"))
+    columns = ["user_id", "item_id", "event_type", "timestamp", "session_id"]
+    interactions = pd.DataFrame(records, columns=columns).sort_values("timestamp", kind="stable")
+    return replace(shop(), interactions=interactions.reset_index(drop=True))
 
 
 def train_tiny_model(root: Path, hp: Hyperparameters = TINY_HP) -> Path:

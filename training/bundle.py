@@ -59,9 +59,13 @@ def library_versions() -> dict[str, str]:
 
 
 def user_feature_records(
-    histories: dict[str, UserHistory], users: pd.DataFrame | None, item_ids: np.ndarray
+    histories: dict[str, UserHistory],
+    users: pd.DataFrame | None,
+    item_ids: np.ndarray,
+    raw_history: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """One record per known user: the heaviest items of their history, their purchases, their attributes."""
+    """One record per known user: the heaviest items of their history, their purchases, their attributes;
+    with ``raw_history`` (the model serves a personal anchor), the same items' raw weights as well."""
     attributes: dict[str, dict[str, str]] = {}
     if users is not None:
         columns = [column for column in users.columns if column != "user_id"]
@@ -72,7 +76,7 @@ def user_feature_records(
     for user_id in sorted(histories):
         history = histories[user_id]
         heaviest = sorted(history.weights.items(), key=lambda pair: (-pair[1], pair[0]))[:HISTORY_ITEMS]
-        yield {
+        record = {
             "user_id": user_id,
             "history": {str(item_ids[row]): round(float(weight), 6) for row, weight in heaviest},
             "purchased": sorted(str(item_ids[row]) for row in history.purchased),
@@ -80,6 +84,11 @@ def user_feature_records(
             "category_seen": {category: round(seen, 3) for category, seen in history.category_seen.items()},
             "attributes": attributes.get(user_id, {}),
         }
+        if raw_history:
+            record["raw_history"] = {
+                str(item_ids[row]): round(float(history.raw_weights.get(row, 0.0)), 6) for row, _ in heaviest
+            }
+        yield record
 
 
 def write_model_dir(

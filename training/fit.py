@@ -154,11 +154,20 @@ class UserHistory:
     recent: list[int] = field(default_factory=list)  # item rows, most recently touched first
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
     segments: tuple[str, ...] = ()
+    # item row -> summed event weight at the stream's weights (``EVENT_WEIGHTS``), undecayed: the cells a
+    # personal anchor is fitted on (``training.anchors.window``), so the served anchor scores as it did
+    raw_weights: dict[int, float] = field(default_factory=dict)
 
     def state(self, model: ItemModel) -> UserState:
         """The serving state of this shopper (``shopper.user_state`` with rows instead of ids)."""
         return state_from_rows(
-            model, self.weights, self.recent, self.purchased, self.category_seen, self.segments
+            model,
+            self.weights,
+            self.recent,
+            self.purchased,
+            self.category_seen,
+            self.segments,
+            self.raw_weights,
         )
 
 
@@ -197,7 +206,8 @@ def user_item_weights(
     half_life_days: float,
     weights_by_type: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """One row per (user_id, item row): summed event weight x recency decay at ``now``, and purchased."""
+    """One row per (user_id, item row): summed event weight x recency decay at ``now`` (``weight``), the
+    summed weight at the stream's event weights without decay (``raw_weight``), and purchased."""
     rows = item_rows(interactions, catalog)
     known = rows >= 0
     frame = pd.DataFrame(
@@ -208,12 +218,16 @@ def user_item_weights(
                 event_weights(interactions, weights_by_type)
                 * recency_decay(epoch_seconds(interactions["timestamp"]), now, half_life_days)
             )[known],
+            "raw_weight": event_weights(interactions)[known],
             "purchased": (interactions["event_type"] == "purchase").to_numpy()[known],
             "last": epoch_seconds(interactions["timestamp"])[known],
         }
     )
     return frame.groupby(["user_id", "row"], sort=True, as_index=False).agg(
-        weight=("weight", "sum"), purchased=("purchased", "any"), last=("last", "max")
+        weight=("weight", "sum"),
+        raw_weight=("raw_weight", "sum"),
+        purchased=("purchased", "any"),
+        last=("last", "max"),
     )
 
 
@@ -227,6 +241,7 @@ def user_histories(
     users = ordered["user_id"].astype(str).to_numpy()
     rows = ordered["row"].to_numpy()
     weights = ordered["weight"].to_numpy()
+    raw = ordered["raw_weight"].to_numpy() if "raw_weight" in ordered else None
     bought = ordered["purchased"].to_numpy()
     lasts = ordered["last"].to_numpy()
     categories = catalog.categories[rows]
@@ -248,6 +263,9 @@ def user_histories(
                 )
             ),
             segments=segments.get(user_id, ()),
+            raw_weights=(
+                {} if raw is None else dict(zip(user_rows.tolist(), raw[start:end].tolist(), strict=True))
+            ),
         )
     return histories
 

@@ -351,7 +351,8 @@ def _run(
         evaluation["gate"] = manifest["gate"] = gate
     with step("writing the model dir", timings):
         published = with_ranker(retrieval_all, ranker)
-        records = user_feature_records(histories_all, channels.users, catalog.item_ids)
+        serves_personal = bool(fallback.get("engaged")) and fallback.get("anchor") in NEIGHBOUR_FAMILIES
+        records = user_feature_records(histories_all, channels.users, catalog.item_ids, serves_personal)
         write_model_dir(model_dir, published, manifest, records)
     evaluation["timings"] = timings
     output_dir.mkdir(parents=True, exist_ok=True)

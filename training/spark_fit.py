@@ -265,6 +265,7 @@ def fit_retrieval_spark(
         events.groupBy("user_id", "row")
         .agg(
             F.sum(F.col("pair_weight") * decay(F.col("ts"), now, hp.half_life_days)).alias("weight"),
+            F.sum("weight").alias("raw_weight"),
             F.max("purchase").alias("purchased"),
             F.max("ts").alias("last"),
         )

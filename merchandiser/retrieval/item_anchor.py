@@ -4,8 +4,11 @@ found on its validation window that this anchor beats the pipeline's page and se
 
 The anchor scores an item j as ``sum_i x_i W_ij`` over the shopper's history i (profile and session), with
 ``W`` the item-item weights the job fitted (``Signals.item_anchor``) and ``x_i`` the history's cell in the
-anchor's matrix: 1 for a ``binary`` matrix, ``log(1 + weight)`` for ``log_weight`` (the state's weights are
-recency-decayed, the anchor's were summed: the same order of events, slightly other magnitudes).
+anchor's matrix: 1 for a ``binary`` matrix, ``log(1 + weight)`` for ``log_weight``, the weight being the
+state's ``raw_history`` (events summed at the stream's weights without decay, as the anchor's matrix sums
+them), so the served anchor scores a shopper as the anchor itself did. A profile written without raw weights
+falls back to the state's history (recency-decayed, at the tuned event weights): on the ``sparse_views``
+regime that cost the served order 1.7% of the anchor's NDCG@10.
 """
 
 from __future__ import annotations
@@ -28,11 +31,12 @@ def shopper_scores(items: ItemModel, user: UserState) -> np.ndarray | None:
     table = items.signals.item_anchor
     if len(table.indices) == 0:
         return None
-    rows = np.array([row for row, weight in user.history.items() if weight > 0], dtype=np.int64)
+    cells = user.raw_history or user.history
+    rows = np.array([row for row, weight in cells.items() if weight > 0], dtype=np.int64)
     if len(rows) == 0:
         return None
     if history_matrix(items) == "log_weight":
-        weights = np.log1p(np.array([user.history[row] for row in rows.tolist()], dtype=np.float64))
+        weights = np.log1p(np.array([cells[row] for row in rows.tolist()], dtype=np.float64))
     else:
         weights = np.ones(len(rows), dtype=np.float64)
     scores = table.scores(rows, weights)

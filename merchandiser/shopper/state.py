@@ -24,6 +24,9 @@ class UserState:
     purchased: frozenset[int]
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
     segments: tuple[str, ...] = ()  # e.g. ("country=France",), most specific first
+    # item row -> summed event weight at the stream's event weights, undecayed (profile + session): the
+    # cells a served personal anchor was fitted on (``retrieval.item_anchor``); empty for an older profile
+    raw_history: dict[int, float] = field(default_factory=dict)
 
 
 def segment_keys(attributes: Mapping[str, str]) -> tuple[str, ...]:
@@ -40,20 +43,26 @@ def user_state(
     category_seen: Mapping[str, float] | None = None,
     attributes: Mapping[str, str] | None = None,
     session_times: Sequence[float] = (),
+    raw_history: Mapping[str, float] | None = None,
+    session_raw: Sequence[float] = (),
 ) -> UserState:
     """Ids to rows: ``session`` (most recent first) adds to the history and leads ``recent``;
-    ``session_times`` (epoch s, same order) refresh ``category_seen``."""
+    ``session_times`` (epoch s, same order) refresh ``category_seen``; ``raw_history`` (the profile's) and
+    ``session_raw`` (each session event's weight as the stream stored it, same order) make
+    ``raw_history``, unless the profile has a history without raw weights."""
     row_of = items.catalog.row_of
-    weights: dict[int, float] = {}
-    for item_id, weight in history.items():
-        if item_id in row_of:
-            weights[row_of[item_id]] = weights.get(row_of[item_id], 0.0) + float(weight)
+    weights = _rows_summed(row_of, history.items())
+    raw = _rows_summed(row_of, (raw_history or {}).items())
+    # a profile without raw weights (a model that served no personal anchor) leaves them out altogether
+    with_raw = bool(raw_history) or not history
     latest: list[int] = []
     seen = dict(category_seen or {})
     for position, (item_id, weight) in enumerate(session):
         if item_id in row_of:
             row = row_of[item_id]
             weights[row] = weights.get(row, 0.0) + float(weight)
+            if with_raw and position < len(session_raw):
+                raw[row] = raw.get(row, 0.0) + float(session_raw[position])
             if row not in latest:
                 latest.append(row)
             if position < len(session_times):
@@ -63,7 +72,15 @@ def user_state(
         if item_id in row_of and row_of[item_id] not in latest:
             latest.append(row_of[item_id])
     bought = frozenset(row_of[item_id] for item_id in purchased if item_id in row_of)
-    return state_from_rows(items, weights, latest, bought, seen, segment_keys(attributes or {}))
+    return state_from_rows(items, weights, latest, bought, seen, segment_keys(attributes or {}), raw)
+
+
+def _rows_summed(row_of: Mapping[str, int], weights: Iterable[tuple[str, float]]) -> dict[int, float]:
+    rows: dict[int, float] = {}
+    for item_id, weight in weights:
+        if item_id in row_of:
+            rows[row_of[item_id]] = rows.get(row_of[item_id], 0.0) + float(weight)
+    return rows
 
 
 def state_from_rows(
@@ -73,6 +90,7 @@ def state_from_rows(
     purchased: frozenset[int],
     category_seen: dict[str, float] | None = None,
     segments: tuple[str, ...] = (),
+    raw_history: dict[int, float] | None = None,
 ) -> UserState:
     """``user_state`` once ids are rows (training builds states this way)."""
     positive = {row: weight for row, weight in history.items() if weight > 0}
@@ -88,6 +106,7 @@ def state_from_rows(
         purchased=purchased,
         category_seen=category_seen or {},
         segments=segments,
+        raw_history=raw_history or {},
     )
 
 
@@ -107,6 +126,8 @@ def from_record(
         category_seen=shopper.category_seen,
         attributes={**shopper.attributes, **(context or {})},
         session_times=[event.ts for event in shopper.session],
+        raw_history=shopper.raw_history,
+        session_raw=[event.weight for event in shopper.session],
     )
 
 

@@ -1,8 +1,9 @@
 """Shopper profiles (users table) and the one read serving makes per page: profile and session together.
 
 {user_id, history: {item_id: weight}, purchased: [item_id], attributes: {..}, recent: [item_id],
-category_seen: {category: epoch s}, model_version}, written by the publish step from the training job's
-``user_features.jsonl.gz``.
+category_seen: {category: epoch s}, model_version}, and raw_history: {item_id: weight} when the model serves
+a personal anchor (the same items' summed event weights at the stream's weights, undecayed: the cells the
+anchor was fitted on); written by the publish step from the training job's ``user_features.jsonl.gz``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ShopperRecord:
     session: tuple[SessionEvent, ...] = ()  # most recent first
     recent: tuple[str, ...] = ()  # the profile's latest items at training time, most recent first
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
+    raw_history: dict[str, float] = field(default_factory=dict)  # a served personal anchor's cells
 
     @property
     def known(self) -> bool:
@@ -55,6 +57,7 @@ class Shoppers(Sessions):
             session=tuple(events[:SESSION_EVENTS_READ]),
             recent=tuple(str(item) for item in profile.get("recent", [])),
             category_seen={key: float(value) for key, value in profile.get("category_seen", {}).items()},
+            raw_history={item: float(weight) for item, weight in profile.get("raw_history", {}).items()},
         )
 
     def put_profiles(self, profiles: Iterable[Mapping[str, Any]], model_version: str) -> int:

@@ -126,3 +126,7 @@ def test_spark_retrieval_equals_the_single_machine_one_with_tuned_values(spark: 
     assert remote_histories.keys() == local_histories.keys()
     some = sorted(local_histories)[0]
     assert remote_histories[some].weights == pytest.approx(local_histories[some].weights, rel=1e-6)
+    # and the raw weights a served personal anchor reads (the stream's event weights, undecayed)
+    for user in sorted(local_histories)[:20]:
+        expected = local_histories[user].raw_weights
+        assert expected and remote_histories[user].raw_weights == pytest.approx(expected, rel=1e-9)

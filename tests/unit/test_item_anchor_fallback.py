@@ -11,16 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy.sparse import csr_matrix
 
 from merchandiser.catalog import Signals
-from tests.tiny_shop import N_ITEMS, N_USERS, START, TINY_HP, shop
+from merchandiser.retrieval import FALLBACK, shopper_scores
+from tests.tiny_shop import TINY_HP, pairs_shop
 from training.anchors import anchor_table, served_window
+from training.anchors.families import family
 from training.anchors.neighbours import weights_table
-from training.channels import Channels
-from training.fit import build_catalog, epoch_seconds, user_segments
+from training.anchors.ranking import tie_ranks
+from training.fit import build_catalog, epoch_seconds, fit_retrieval, user_segments
 from training.job import run
 from training.split import temporal_split
 from training.tuning import ServingChoices, budget_of, stages, with_personal_anchor
@@ -32,26 +33,6 @@ PERSONAL = {
     "item_knn": {"neighbours": 100, "shrink": 10.0, "matrix": "binary"},
     "rp3beta": {"alpha": 1.0, "beta": 0.5, "neighbours": 100, "matrix": "binary"},
 }
-
-
-def pairs_shop(seed: int = 11) -> Channels:
-    """Every item has a partner (the other row of its pair); a shopper who touches an item touches its
-    partner two to six days later; items are picked uniformly (no popular item, no lasting taste): the item
-    anchors see what comes next, the simple lists do not."""
-    rng = np.random.default_rng(seed)
-    records = []
-    for user in range(N_USERS):
-        for _ in range(4):
-            day = float(rng.uniform(0, 58))
-            first = int(rng.integers(N_ITEMS - 1))
-            partner = first ^ 1 if (first ^ 1) < N_ITEMS else first - 1
-            for item, when_day in ((first, day), (partner, day + float(rng.uniform(2, 6)))):
-                when = START + pd.Timedelta(days=when_day)
-                event = rng.choice(["view", "click", "purchase"], p=[0.6, 0.3, 0.1])
-                records.append((f"u{user:03d}", f"i{item:02d}", event, when, f"u{user:03d}-{when:%m%d}"))
-    columns = ["user_id", "item_id", "event_type", "timestamp", "session_id"]
-    interactions = pd.DataFrame(records, columns=columns).sort_values("timestamp", kind="stable")
-    return replace(shop(), interactions=interactions.reset_index(drop=True))
 
 
 def searched() -> tuple[Search, Fit, dict[str, Any]]:
@@ -185,3 +166,31 @@ def test_the_served_table_keeps_the_strongest_weights_each_item_gives() -> None:
     # Then each item keeps its three strongest, in the same order
     for row in range(len(catalog)):
         assert capped.of(row)[1].tolist() == full.of(row)[1][:3].tolist()
+
+
+@pytest.mark.parametrize("anchor", ["item_knn", "rp3beta"])
+@pytest.mark.parametrize("matrix", ["binary", "log_weight"])
+def test_serving_scores_a_shopper_as_the_personal_anchor_itself_does(anchor: str, matrix: str) -> None:
+    # Given a model of the training window holding the anchor's table, with event weights and a decay of
+    # its own (a shopper's history weighs events other than the anchor's matrix does)
+    search, _, _ = searched()
+    hp = replace(HP, view_weight=0.1, click_weight=4.5, half_life_days=2.0)
+    model, histories = fit_retrieval(search.train, search.catalog, search.now, hp)
+    params = {**PERSONAL[anchor], "matrix": matrix}
+    with_personal_anchor(
+        model, search.train, search.catalog, search.now, {"engaged": True, "anchor": anchor, "params": params}
+    )
+    model.manifest[FALLBACK] = {"matrix": matrix}
+    window = served_window(search.train, search.catalog, search.now)
+    recommender = family(anchor).fit(window, params, tie_ranks(None, window.last_seen(), window.created_at))
+    assert recommender.scorer is not None
+    # When serving scores each shopper of the window (the state training and serving both build)
+    users = [str(user) for user in window.user_ids]
+    own = recommender.scorer(np.array([window.row_of()[user] for user in users], dtype=np.int64))
+    served = np.array([shopper_scores(model, histories[user].state(model)) for user in users])
+    # Then every item's score is the anchor's own
+    np.testing.assert_allclose(served, own, rtol=1e-5, atol=1e-9)
+    # And a profile written without the raw weights (the history's decayed cells) would not be, for log cells
+    older = [replace(histories[user], raw_weights={}).state(model) for user in users]
+    decayed = np.array([shopper_scores(model, state) for state in older])
+    assert np.allclose(decayed, own, rtol=1e-5, atol=1e-9) == (matrix == "binary")

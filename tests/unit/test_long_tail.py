@@ -21,7 +21,7 @@ from merchandiser.reranking import (
 )
 from merchandiser.retrieval import Candidates
 from tests.unit.test_source_contract import shopper, tiny_shop
-from training.tuning.long_tail import MAX_NDCG_DROP, choose_strength, off
+from training.tuning.long_tail import MAX_NDCG_DROP, anchor_floor, choose_strength, off
 
 # the tiny shop's popularity: item 5 is the best seller (10), item 8 is in the tail (2), item 0 has 9
 BEST_SELLER, TAIL_ITEM, FAR_ITEM = 5, 8, 0
@@ -165,3 +165,17 @@ def test_figures_without_the_uncorrected_page_or_with_a_bad_strength_are_refused
 def test_a_job_without_tuning_records_no_correction_and_why() -> None:
     record = off("no validation tuning")
     assert record["strength"] == 0.0 and record["engaged"] is False and record["reason"]
+
+
+def test_no_strength_takes_the_page_below_the_best_tuned_anchor() -> None:
+    # Given a page served at 0.100 on validation, the best anchor at 0.099, and strengths within 2% of none
+    measured = figures((0.0, 0.100, 0.40, 0.20), (0.1, 0.0992, 0.42, 0.24), (0.2, 0.0985, 0.45, 0.28))
+    # When the job chooses with the anchor as the floor / Then it keeps the strength that stays above it
+    record = choose_strength(measured, floor=0.099)
+    assert record["strength"] == 0.1 and record["anchor_floor"] == 0.099
+    # And none when every strength falls below the anchor, saying so
+    record = choose_strength(measured, floor=0.0995)
+    assert record["strength"] == 0.0 and "best tuned anchor's (0.0995)" in record["reason"]
+    # And the floor is the best anchor of the fallback record (its options and the page's own left out)
+    validation = {"pipeline": 0.2, "rp3beta": 0.1, "pop_recent": 0.05, "options": {"list alone": 0.3}}
+    assert anchor_floor({"validation": validation}) == 0.1 and anchor_floor({}) == 0.0

@@ -43,6 +43,18 @@ def test_user_state_folds_in_history_and_session(model: Model) -> None:
     assert user_state(model.items, {}, [], []).vector is None
 
 
+def test_raw_weights_come_from_the_profile_and_the_session_as_the_stream_stored_them(model: Model) -> None:
+    # Given a session whose events the stream stored at 1.0 and 5.0 (the tuned weights say 0.1 and 9.0)
+    session, stored = [("i06", 0.1), ("i00", 9.0)], [1.0, 5.0]
+    # When the profile has raw weights, Then the session's stored weights add to them
+    state = user_state(model.items, {"i00": 4.0}, session, [], raw_history={"i00": 3.0}, session_raw=stored)
+    assert state.raw_history == {0: 8.0, 6: 1.0} and state.history == {0: 13.0, 6: 0.1}
+    # And a shopper known only by the session gets the session's stored weights
+    assert user_state(model.items, {}, session, [], session_raw=stored).raw_history == {6: 1.0, 0: 5.0}
+    # But a profile without raw weights (an older model's) leaves them out, so the history is read instead
+    assert user_state(model.items, {"i00": 4.0}, session, [], session_raw=stored).raw_history == {}
+
+
 def test_candidates_follow_the_user_taste_and_skip_purchases(model: Model) -> None:
     # Given a shoes shopper (items 0, 3, 6, ... are shoes) who bought item 0
     state = user_state(model.items, {"i00": 8.0, "i03": 4.0, "i06": 2.0}, [], ["i00"])
