@@ -7,7 +7,7 @@ from merchandiser.catalog.content import ContentModel, fit_content, title_words
 from merchandiser.catalog.exploration import Exploration, ExplorationPolicy, exploration_of
 from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel, id_hashes, with_exploration
 from merchandiser.catalog.items import CATALOG_COLUMNS, Catalog
-from merchandiser.catalog.neighbours import Neighbours, fit_neighbours
+from merchandiser.catalog.neighbours import Neighbours, fit_neighbours, sum_by_row
 from merchandiser.catalog.overlay import with_overlay
 from merchandiser.catalog.popularity import SECONDS_PER_DAY, decayed_popularity, recency_decay, top_popular
 from merchandiser.catalog.signals import Signals
@@ -35,6 +35,7 @@ __all__ = [
     "id_hashes",
     "loss",
     "recency_decay",
+    "sum_by_row",
     "title_words",
     "top_popular",
     "with_exploration",

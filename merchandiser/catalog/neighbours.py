@@ -51,6 +51,19 @@ class Neighbours:
         )
         return np.bincount(neighbours, weights=contributions, minlength=self.n_items)
 
+    def sparse_scores(self, rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``scores`` on the items it gives a score only: (item rows ascending, int64; their float64 sums).
+        Its cost follows the rows' neighbours, never the catalogue's size (serving, on every request)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if len(rows) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.float64)
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        lengths = ends - starts
+        # the neighbours' positions in ``indices``, every row's slice one after the other, without a loop
+        offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+        contributions = np.repeat(np.asarray(weights, dtype=np.float64), lengths) * self.similarity[offsets]
+        return sum_by_row(self.indices[offsets], contributions)
+
     def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
         return {
             f"{prefix}_indptr": self.indptr,
@@ -69,6 +82,12 @@ class Neighbours:
     @classmethod
     def empty(cls, n_items: int) -> Neighbours:
         return cls(np.zeros(n_items + 1, np.int64), np.empty(0, np.int32), np.empty(0, np.float32))
+
+
+def sum_by_row(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(unique rows ascending, int64; the float64 sum of ``values`` of each)."""
+    unique, inverse = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+    return unique, np.bincount(inverse, weights=np.asarray(values, dtype=np.float64), minlength=len(unique))
 
 
 def fit_neighbours(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from merchandiser.catalog import ItemModel
-from merchandiser.retrieval.proposal import Ask, Proposal, top_scores
+from merchandiser.retrieval.proposal import Ask, Proposal, top_sparse
 from merchandiser.shopper import UserState
 
 NAME = "also_viewed"
@@ -18,5 +18,5 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
         return None
     rows = np.array([row for row, _ in history], dtype=np.int64)
     weights = np.array([weight for _, weight in history], dtype=np.float64)
-    dense = items.signals.also_viewed.scores(rows, weights / weights.sum())
-    return top_scores(dense, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)
+    support = items.signals.also_viewed.sparse_scores(rows, weights / weights.sum())
+    return top_sparse(support, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

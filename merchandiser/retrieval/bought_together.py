@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from merchandiser.catalog import ItemModel
-from merchandiser.retrieval.proposal import Ask, Proposal, top_scores
+from merchandiser.retrieval.proposal import Ask, Proposal, top_sparse
 from merchandiser.shopper import UserState
 
 NAME = "bought_together"
@@ -17,5 +17,5 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     if not user.recent:
         return None
     rows = np.array(user.recent[:RECENT_ITEMS], dtype=np.int64)
-    dense = items.signals.bought_together.scores(rows, RECENT_DECAY ** np.arange(len(rows)))
-    return top_scores(dense, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)
+    support = items.signals.bought_together.sparse_scores(rows, RECENT_DECAY ** np.arange(len(rows)))
+    return top_sparse(support, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

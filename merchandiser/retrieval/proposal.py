@@ -31,10 +31,33 @@ class Proposal:
     rows: np.ndarray
     scores: np.ndarray
     dense: np.ndarray | None = None  # the source's score of every item row, when it has one
+    # or the rows it scores at all (ascending) and their scores, when that is fewer than the catalogue
+    support: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def empty(cls) -> Proposal:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
+
+    def score_of(self, rows: np.ndarray) -> np.ndarray:
+        """float64 per row: the source's score, NaN where it gives none (a score of 0 is none): from
+        ``dense`` or ``support`` when it has one, else from what it proposed."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.dense is not None:
+            column = self.dense[rows].astype(np.float64)
+        else:
+            known, values = self.support if self.support is not None else _by_row(self.rows, self.scores)
+            column = np.full(len(rows), np.nan)
+            if len(known):
+                at = np.minimum(np.searchsorted(known, rows), len(known) - 1)
+                found = known[at] == rows
+                column[found] = values[at[found]]
+        column[column == 0] = np.nan
+        return column
+
+
+def _by_row(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.argsort(rows, kind="stable")
+    return np.asarray(rows, dtype=np.int64)[order], np.asarray(scores, dtype=np.float64)[order]
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,23 @@ def top_scores(
     return Proposal(rows.astype(np.int64), scores[rows], scores)
 
 
+def top_sparse(
+    support: tuple[np.ndarray, np.ndarray],
+    k: int,
+    allowed: np.ndarray | None = None,
+    exclude: frozenset[int] = frozenset(),
+    tie: np.ndarray | None = None,
+) -> Proposal:
+    """``top_scores`` of a score vector given by the rows it scores (ascending) and their scores: the
+    ``k`` best positive ones, ``allowed`` and ``exclude`` as there; the support rides along."""
+    known, values = support
+    usable = values > 0
+    if allowed is not None:
+        usable &= allowed[known]
+    found = best_of(known[usable], values[usable], k, exclude, tie)
+    return Proposal(found.rows, found.scores, support=support)
+
+
 def best_positions(scores: np.ndarray, k: int, ties: np.ndarray) -> np.ndarray:
     """Positions of the ``k`` best ``scores``, best first, equal scores by ``ties`` (lower first); every
     position scoring as well as the k-th is kept until the tie-break, so the border is settled by it too."""
@@ -96,7 +136,6 @@ def merge(
     names = list(proposals)
     n_items = 1 + max(
         [int(proposal.rows.max()) for proposal in proposals.values() if len(proposal.rows)]
-        + [len(proposal.dense) - 1 for proposal in proposals.values() if proposal.dense is not None]
         + [max(exclude, default=-1)]
     )
     taken = np.zeros(n_items, dtype=bool)
@@ -120,16 +159,8 @@ def merge(
     rows = np.concatenate(chosen).astype(np.int64) if chosen else np.empty(0, np.int64)
     picked_by = np.concatenate(chooser) if chooser else np.empty(0, np.int64)
 
-    scores: dict[str, np.ndarray] = {}
-    for name, proposal in proposals.items():
-        if proposal.dense is not None:
-            column = proposal.dense[rows].astype(np.float64)
-            column[column == 0] = np.nan  # a dense score of 0 means "no signal", as if not proposed
-        else:
-            lookup = np.full(n_items, np.nan)
-            lookup[proposal.rows] = proposal.scores
-            column = lookup[rows]
-        scores[name] = column
+    # a score of 0 means "no signal", as if not proposed
+    scores = {name: proposal.score_of(rows) for name, proposal in proposals.items()}
     first = np.full(len(rows), len(names))
     for position in reversed(range(len(names))):
         first[~np.isnan(scores[names[position]])] = position

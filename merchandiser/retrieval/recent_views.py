@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from merchandiser.catalog import ItemModel
-from merchandiser.retrieval.proposal import Ask, Proposal, top_scores
+from merchandiser.catalog import ItemModel, sum_by_row
+from merchandiser.retrieval.proposal import Ask, Proposal, top_sparse
 from merchandiser.shopper import UserState
 
 NAME = "recent_views"
@@ -19,7 +19,7 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
         return None
     rows = np.array(user.recent[:LATEST_ITEMS], dtype=np.int64)
     weights = DECAY ** np.arange(len(rows))
-    dense = items.signals.also_viewed.scores(rows, weights)
+    neighbours, scores = items.signals.also_viewed.sparse_scores(rows, weights)
     # an item is its own closest neighbour (a cosine is at most 1): the latest items lead the list
-    np.add.at(dense, rows, weights)
-    return top_scores(dense, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)
+    support = sum_by_row(np.concatenate([neighbours, rows]), np.concatenate([scores, weights]))
+    return top_sparse(support, ask.k, ask.allowed, user.purchased, tie=items.tie_rank)

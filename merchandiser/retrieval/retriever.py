@@ -75,11 +75,7 @@ def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candi
     rows = np.asarray(rows, dtype=np.int64)
     scores: dict[str, np.ndarray] = {}
     for source, proposal in proposals(items, user, 0).items():
-        column = np.full(len(rows), np.nan)
-        if proposal.dense is not None:
-            column = proposal.dense[rows].astype(np.float64)
-            column[column == 0] = np.nan
-        scores[source] = column
+        scores[source] = proposal.score_of(rows)  # what it scores at all: none proposed at k = 0
     if user.vector is not None:
         scores[ANN] = items.item_factors[rows].astype(np.float64) @ user.vector.astype(np.float64)
     scores[POPULARITY] = items.segment_popularity(user.segments)[rows].astype(np.float64)

@@ -57,6 +57,23 @@ def test_scores_sum_weighted_similarities() -> None:
     assert neighbours.scores(np.array([], dtype=np.int64), np.array([])).tolist() == [0.0] * 4
 
 
+def test_sparse_scores_are_the_dense_scores_on_the_items_they_score() -> None:
+    rng = np.random.default_rng(3)
+    groups = rng.integers(0, 60, 600)
+    rows = rng.integers(0, 40, 600)
+    neighbours = fit_neighbours(groups, rows, rng.uniform(0.5, 2.0, 600), n_items=40, top_n=7)
+    # Given a history of repeated and unrelated rows, with weights
+    history = np.array([3, 17, 3, 39, 0])
+    weights = np.array([1.0, 0.5, 2.0, 0.25, 1.5])
+    dense = neighbours.scores(history, weights)
+    known, values = neighbours.sparse_scores(history, weights)
+    # Then the sparse form names exactly the rows the dense one scores, ascending, with the same sums
+    assert known.tolist() == np.flatnonzero(dense).tolist()
+    np.testing.assert_array_equal(values, dense[known])
+    empty = neighbours.sparse_scores(np.array([], dtype=np.int64), np.array([]))
+    assert empty[0].tolist() == [] and empty[1].tolist() == []
+
+
 def test_no_groups_give_no_neighbours() -> None:
     empty = fit_neighbours(np.array([]), np.array([]), np.array([]), n_items=3, top_n=5)
     assert empty.n_items == 3 and len(empty.indices) == 0
