@@ -10,6 +10,7 @@ from merchandiser.reranking.exploration import (
     new_item_rows,
     request_rng,
     thompson_draws,
+    thompson_head,
 )
 from merchandiser.reranking.fallback import (
     ANCHOR_SIGNALS,
@@ -92,5 +93,6 @@ __all__ = [
     "strength_of",
     "swapped",
     "thompson_draws",
+    "thompson_head",
     "tuned_rules",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from merchandiser.catalog import ItemModel
-from merchandiser.reranking.exploration import THOMPSON, new_item_rows, thompson_draws
+from merchandiser.reranking.exploration import THOMPSON, new_item_rows, request_rng, thompson_head
 from merchandiser.reranking.fallback import anchor_blend
 from merchandiser.reranking.popularity import long_tail_correct
 from merchandiser.reranking.rules import Rules, Scored, category_cap
@@ -168,6 +168,24 @@ def tuned_rules(model: ItemModel, retailer: RetailerRules) -> RetailerRules:
         return retailer
 
 
+def explorable(
+    model: ItemModel, rows: np.ndarray, options: RuleOptions, exclude: frozenset[str], category: str | None
+) -> np.ndarray:
+    """The exploration pool's rows the page's filters let through (``rules.passes``, on arrays: in stock,
+    in the page's category, not excluded by id or category), so that its head fills every slot it can."""
+    catalog = model.catalog
+    keep = catalog.in_stock[rows].astype(bool)
+    categories = catalog.categories[rows]
+    if category is not None:
+        keep &= categories == category
+    if options.exclude_categories:
+        keep &= ~np.isin(categories, list(options.exclude_categories))
+    excluded = model.rows(sorted(exclude | frozenset(options.exclude_item_ids)))
+    if len(excluded):
+        keep &= ~np.isin(rows, excluded)
+    return rows[keep]
+
+
 def page_rules(
     model: ItemModel,
     retailer: RetailerRules,
@@ -183,17 +201,25 @@ def page_rules(
     """The rules of one recommendations page (home or category): the retailer's, with new arrivals to
     explore (by Thompson sampling from ``explore_seed``, default ``seed``, unless the retailer's
     ``explore_policy`` says uniform) and the shopper's discovery pool."""
-    explore = new_item_rows(model, now, retailer.new_item_days)
+    promoted = model.rows(retailer.promoted_item_ids)
+    explore = explorable(
+        model, new_item_rows(model, now, retailer.new_item_days), retailer, exclude, category
+    )
+    # only the pool's head can take a slot: as many items as the slots, and as the promoted items may take
+    head = slots(k, retailer.explore_share) + len(promoted)
     draws = None
     if retailer.explore_policy == THOMPSON:
-        draws = thompson_draws(model, explore, explore_seed if explore_seed is not None else seed)
+        explore_seed = explore_seed if explore_seed is not None else seed
+        explore, draws = thompson_head(model, explore, explore_seed, head)
+    elif len(explore) > head:  # uniform: a head taken at random from the seed (the rules then shuffle it)
+        explore = explore[request_rng(seed).choice(len(explore), head, replace=False)]
     return rules(
         model,
         retailer,
         k,
         exclude,
         seed,
-        promoted=model.rows(retailer.promoted_item_ids),
+        promoted=promoted,
         explore=explore,
         explore_slots=slots(k, retailer.explore_share),
         discover=discovery_pool(model, candidates, scores, k, retailer.discovery_popular_share),

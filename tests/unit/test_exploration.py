@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 from merchandiser.catalog import Exploration, ExplorationPolicy, exploration_of, with_exploration
-from merchandiser.reranking import NEW_ARRIVAL, new_item_rows, page_rules, rerank, thompson_draws
+from merchandiser.reranking import (
+    NEW_ARRIVAL,
+    new_item_rows,
+    page_rules,
+    rerank,
+    thompson_draws,
+    thompson_head,
+)
 from merchandiser.retrieval import Candidates
 from merchandiser.settings import RetailerRules
 from merchandiser.store import ExploredPage, Posterior, user_hash
@@ -61,6 +68,38 @@ def test_thompson_draws_are_reproducible_from_the_seed_and_follow_the_posteriors
         [int(np.argmax(thompson_draws(model, rows, f"rec-{n}"))) for n in range(300)], minlength=3
     )
     assert wins[1] > 100 > wins[0]
+
+
+def test_the_thompson_head_follows_the_law_of_drawing_every_row() -> None:
+    # Given a pool of four never-shown items and one with many clicks (Beta(41, 1): a draw near 0.98)
+    model = with_exploration(
+        tiny_shop(), exploration_of(tiny_shop().catalog, {"i8": Posterior(40, 40)}, POLICY)
+    )
+    rows = np.array([5, 6, 7, 8, 9])
+    seeds = [f"rec-{n}" for n in range(3000)]
+    # When the head of 2 is drawn directly, and when every row draws and the best 2 are kept
+    heads = [thompson_head(model, rows, seed, 2) for seed in seeds]
+    full = [rows[np.argsort(-thompson_draws(model, rows, seed))[:2]] for seed in seeds]
+    # Then the clicked item leads as often (E[B^4] = 41/45 = 0.911 of pages), each unseen item is in the
+    # head as often, and the head's draws are its rows' best, descending, within (0, 1)
+    lead = np.mean([head[0][0] == 8 for head in heads])
+    assert lead == pytest.approx(np.mean([best[0] == 8 for best in full]), abs=0.03)
+    assert lead == pytest.approx(41 / 45, abs=0.03)
+    for row in (5, 6, 7, 9):
+        in_head = np.mean([row in head[0] for head in heads])
+        assert in_head == pytest.approx(np.mean([row in best for best in full]), abs=0.03)
+    assert all(len(set(head[0].tolist())) == 2 and 1 > head[1][0] >= head[1][1] > 0 for head in heads)
+    # And the same seed gives the same head
+    np.testing.assert_array_equal(thompson_head(model, rows, "rec-1", 2)[0], heads[1][0])
+
+
+def test_the_thompson_head_of_a_huge_pool_costs_its_size_not_the_pools() -> None:
+    model = new_shop()
+    model.exploration = Exploration.empty(300_000)  # posteriors of a 300,000-item catalogue, none shown
+    pool = np.arange(300_000, dtype=np.int64)
+    rows, draws = thompson_head(model, pool, "rec-1", 3)
+    # the largest of 300,000 uniforms falls below 1 - 1e-4 with probability (1 - 1e-4) ** 300000 ~ e^-30
+    assert len(set(rows.tolist())) == 3 and draws[0] > 1 - 1e-4 and list(draws) == sorted(draws, reverse=True)
 
 
 def new_shop():  # type: ignore[no-untyped-def]
