@@ -119,6 +119,11 @@ class ItemModel:
         return frozenset(np.flatnonzero(~self.catalog.in_stock.astype(bool)).tolist())
 
     @cached_property
+    def out_of_stock_mask(self) -> np.ndarray | None:
+        """Per row, out of stock or not; None when every item is in stock."""
+        return ~self.catalog.in_stock.astype(bool) if self.out_of_stock else None
+
+    @cached_property
     def in_stock_mask(self) -> np.ndarray | None:
         """Per row, in stock or not; None when every item is (no filter to apply)."""
         return self.catalog.in_stock.astype(bool) if self.out_of_stock else None

@@ -125,9 +125,11 @@ def merge(
     quotas: Mapping[str, int],
     k: int,
     exclude: frozenset[int] = frozenset(),
+    blocked: np.ndarray | None = None,
 ) -> Candidates:
     """About ``k`` unique candidates: each source first fills its quota in the order given, then
-    the remaining places go to the sources' next best items in the same order.
+    the remaining places go to the sources' next best items in the same order; neither the ``exclude``
+    rows nor those ``blocked`` (a per-row mask: a set of tens of thousands would cost every request) are.
 
     Every candidate carries the score of every source that proposed it, whether or not that source's
     quota admitted it, and is tagged with the first source (in the order of ``proposals``) that proposed it.
@@ -138,7 +140,7 @@ def merge(
         [int(proposal.rows.max()) for proposal in proposals.values() if len(proposal.rows)]
         + [max(exclude, default=-1)]
     )
-    taken = np.zeros(n_items, dtype=bool)
+    taken = np.zeros(n_items, dtype=bool) if blocked is None else blocked[:n_items].astype(bool)
     if exclude:
         taken[np.fromiter(exclude, dtype=np.int64, count=len(exclude))] = True
     chosen: list[np.ndarray] = []

@@ -46,13 +46,14 @@ def merge_proposals(
     k: int,
     exclude: frozenset[int],
     shares: Mapping[str, float] | None = None,
+    blocked: np.ndarray | None = None,
 ) -> Candidates:
     """The proposals merged into ``k`` candidates, each source's quota its share of ``k``; ``shares``
     (source -> share of the ``k`` places it fills first) default to the registry's; a source a caller's
     shares leave out fills no place first, only what the others leave over."""
     shares = SOURCE_SHARES if shares is None else shares
     quotas = {source: math.ceil(shares.get(source, 0.0) * k) for source in found}
-    return merge(found, quotas, k, exclude=exclude)
+    return merge(found, quotas, k, exclude=exclude, blocked=blocked)
 
 
 def candidates(
@@ -62,12 +63,15 @@ def candidates(
     category: str | None = None,
     exclude: frozenset[int] = frozenset(),
     shares: Mapping[str, float] | None = None,
+    blocked: np.ndarray | None = None,
 ) -> Candidates:
     """Every source's proposals merged with their shares as quotas into ``k`` unique candidates; the
-    shopper's purchases and the ``exclude`` rows (serving: items out of stock) are never among them; an
-    experiment variant pins other ``shares`` (default: the model's own, ``model_shares``)."""
+    shopper's purchases, the ``exclude`` rows and the rows ``blocked`` (a per-row mask; serving: items out
+    of stock) are never among them; an experiment variant pins other ``shares`` (default: the model's own,
+    ``model_shares``)."""
     shares = model_shares(items) if shares is None else shares
-    return merge_proposals(proposals(items, user, k, category), k, user.purchased | exclude, shares)
+    found = proposals(items, user, k, category)
+    return merge_proposals(found, k, user.purchased | exclude, shares, blocked)
 
 
 def candidates_for(items: ItemModel, user: UserState, rows: np.ndarray) -> Candidates:

@@ -96,7 +96,7 @@ class RecommenderCore:
         if not self.without_index:
             try:
                 candidates = retrieval.candidates(
-                    self.items, state, k, category, self.items.out_of_stock, shares
+                    self.items, state, k, category, shares=shares, blocked=self.items.out_of_stock_mask
                 )
             except Exception as error:  # a broken index must not fail the page
                 logger.exception("candidate retrieval failed, serving popularity")

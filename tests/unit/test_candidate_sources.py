@@ -78,6 +78,19 @@ def test_merge_fills_quotas_dedupes_and_tags_sources() -> None:
     np.testing.assert_allclose(merged.scores["popularity"], [np.nan, 40.0, 10.0, 30.0, 20.0])
 
 
+def test_merge_leaves_out_blocked_rows_as_it_leaves_out_excluded_ones() -> None:
+    ann = Proposal(np.array([1, 2, 3, 4, 5]), np.array([0.9, 0.8, 0.7, 0.6, 0.5]))
+    popular = Proposal(np.array([2, 6, 7, 4]), np.array([40.0, 30.0, 20.0, 10.0]))
+    found, quotas = {"ann": ann, "popularity": popular}, {"ann": 3, "popularity": 2}
+    blocked = np.zeros(9, dtype=bool)
+    blocked[[3, 6]] = True  # e.g. out of stock
+    by_mask = merge(found, quotas, 5, exclude=frozenset({1}), blocked=blocked)
+    by_set = merge(found, quotas, 5, exclude=frozenset({1, 3, 6}))
+    assert by_mask.rows.tolist() == by_set.rows.tolist() == [2, 4, 5, 7]
+    assert by_mask.sources == by_set.sources
+    assert np.flatnonzero(blocked).tolist() == [3, 6]  # the mask itself is left as it was
+
+
 def test_merge_gives_unused_quota_to_the_other_sources() -> None:
     # Given a short popularity list / When 4 are asked with quota 1 for ann / Then ann fills the rest
     ann = Proposal(np.array([1, 2, 3, 4]), np.array([4.0, 3.0, 2.0, 1.0]))
