@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Self
+from functools import cache, lru_cache
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -76,12 +77,24 @@ class FunctionSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Self:
+        """The settings of ``environ`` (default: the process's); every request reads them, and the same
+        variables give the same (frozen) settings without validating them again."""
         env = os.environ if environ is None else environ
-        aliases = {field.alias for field in cls.model_fields.values() if field.alias}
-        return cls.model_validate({key: value for key, value in env.items() if key in aliases})
+        values = tuple((alias, env[alias]) for alias in _aliases(cls) if alias in env)
+        return cast(Self, _validated(cls, values))
 
     def to_env(self) -> dict[str, str]:
         return {key: str(value) for key, value in self.model_dump(by_alias=True).items()}
+
+
+@cache
+def _aliases(settings: type[FunctionSettings]) -> tuple[str, ...]:
+    return tuple(sorted({field.alias for field in settings.model_fields.values() if field.alias}))
+
+
+@lru_cache(maxsize=64)
+def _validated(settings: type[FunctionSettings], values: tuple[tuple[str, str], ...]) -> FunctionSettings:
+    return settings.model_validate(dict(values))  # an invalid set raises each time: errors are not cached
 
 
 class RetailerRules(RuleOptions):
