@@ -270,6 +270,12 @@ def user_histories(
     return histories
 
 
+def positions_of(user_ids: pd.Series, user_row: dict[str, int]) -> np.ndarray:
+    """``user_row`` of each id, as one hash lookup over the column (a dict ``map`` costs seconds on
+    millions of rows); ``user_row`` numbers its keys 0, 1, ... in their order."""
+    return pd.Index(list(user_row)).get_indexer(user_ids).astype(np.int64)
+
+
 def user_segments(users: pd.DataFrame | None) -> dict[str, tuple[str, ...]]:
     """Each user's segment keys from the users channel's attribute columns."""
     if users is None or users.empty:
@@ -298,7 +304,7 @@ def fit_retrieval(
     pairs = user_item_weights(interactions, catalog, now, hp.half_life_days, hp.event_weights())
     user_ids = sorted(pairs["user_id"].unique())
     user_row = {user: position for position, user in enumerate(user_ids)}
-    user_positions = pairs["user_id"].map(user_row).to_numpy()
+    user_positions = positions_of(pairs["user_id"], user_row)
     weights = pairs["weight"].to_numpy(np.float64)
     debiased = als_pair_weights(pairs["row"].to_numpy(), len(catalog), hp.als_popularity_correction)
     if debiased is not None:
@@ -397,7 +403,7 @@ def shopper_neighbours(
         .head(window)
     )
     return fit_neighbours(
-        latest["user_id"].map(user_row).to_numpy(),
+        positions_of(latest["user_id"], user_row),
         latest["row"].to_numpy(),
         np.ones(len(latest)),
         n_items,
@@ -428,14 +434,23 @@ def segment_popularity(
     now: float,
     hp: Hyperparameters,
 ) -> dict[str, np.ndarray]:
-    """Decayed popularity among the users of each segment kept by ``kept_segments``."""
-    kept = kept_segments(set(interactions["user_id"].unique()), segments, hp)
-    return {
-        key: item_popularity(
-            interactions[interactions["user_id"].isin(users)], catalog, now, hp.half_life_days
-        )
-        for key, users in kept.items()
-    }
+    """Decayed popularity among the users of each segment kept by ``kept_segments`` (``item_popularity``
+    of the segment's events): the events read once, each segment a mask over them (filtering the frame
+    by user per segment cost a sixth of a 10M-event retrieval fit)."""
+    codes, users = pd.factorize(interactions["user_id"].astype(str))
+    kept = kept_segments(set(users.tolist()), segments, hp)
+    if not kept:
+        return {}
+    events, known = EventArrays.with_known(interactions, catalog)
+    codes = codes[known]
+    settings = ListSettings(hp.half_life_days * HOURS_PER_DAY)
+    popularity = {}
+    for key, members in kept.items():
+        member = np.zeros(len(users), dtype=bool)
+        positions = pd.Index(users).get_indexer(sorted(members))
+        member[positions[positions >= 0]] = True
+        popularity[key] = events.subset(member[codes]).scores(now, settings)
+    return popularity
 
 
 def kept_segments(
