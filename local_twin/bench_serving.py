@@ -9,7 +9,8 @@ In one run on this machine, for a 100,000-item synthetic catalog and 1,000 candi
   ``GET /users/{id}/recommendations?k=20`` over known shoppers, DynamoDB being moto in-process:
   p50/p99 of each stage (the request's ``ServingReport``) and of the whole handler;
 - in the same run, raw ``hnswlib.knn_query(k=1000)`` on the same index and raw ``Booster.predict``
-  (one thread) on a 1000 x n_features matrix, and the ratio handler / (raw hnswlib + raw LightGBM).
+  (one thread) on a 1000 x n_features matrix, and the ratio of the handler without its AWS calls (moto's
+  time: moto is not DynamoDB nor Kinesis) to raw hnswlib + raw LightGBM.
 
 The model is trained by the real training code and cached under ``build/bench/serving/`` keyed by
 its parameters, so a rerun skips the few minutes of generation and training. Prints a table, writes
@@ -57,8 +58,19 @@ HYPERPARAMETERS = {
     "early_stopping_rounds": 10,
     "max_ranker_users": 2000,
     "max_eval_users": 500,
+    # serving's cost is measured, not the page's quality: no validation search, the anchors at defaults
+    "tuning_trials": 0,
+    "anchor_trials": 0,
 }
-TARGETS = {"handler_p99_ms": 25.0, "ratio_p99": 1.5, "cold_start_s": 1.5}
+# The scale issue's targets, on the handler without moto's store read (moto is not DynamoDB): p99 at most
+# 10 ms up to 100,000 items and 25 ms at 1,000,000; at most 5 x raw hnswlib + raw LightGBM; cold start 3 s.
+TARGETS = {"handler_p99_ms_100k": 10.0, "handler_p99_ms_1m": 25.0, "ratio_p99": 5.0, "cold_start_s": 3.0}
+
+
+def handler_target_ms(items: int) -> float:
+    return TARGETS["handler_p99_ms_100k"] if items <= 100_000 else TARGETS["handler_p99_ms_1m"]
+
+
 BENCH_ENVIRONMENT = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
@@ -79,7 +91,7 @@ OPTIONAL_IMPORTS = ("pandas", "pyarrow", "sklearn", "dask", "matplotlib", "graph
 # The init a deployed function runs (imports, then the model from its /tmp copy, arrays memory-mapped),
 # then the SnapStart restore hook a restored container runs instead of all of it.
 COLD_START = """
-import json, resource, sys, time
+import json, sys, time
 for name in sys.argv[2:]:
     sys.modules[name] = None  # not in the Lambda deps layer: import fails as it would there
 started = time.perf_counter()
@@ -92,7 +104,9 @@ done = time.perf_counter()
 snapstart.after_restore()
 restored = time.perf_counter()
 faults = sorted(loaded.faults)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of the bench (which trained the model
+# in this process) would report the parent's peak
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 print(json.dumps({"imports_s": imported - started, "load_s": done - imported, "faults": faults,
                   "restore_hooks_s": restored - done, "peak_rss_mib": peak}))
 """
@@ -184,6 +198,54 @@ def shoppers(model_dir: Path, limit: int) -> list[dict[str, Any]]:
 
 
 @contextlib.contextmanager
+def served_after_training(model_dir: Path) -> Iterator[float]:
+    """Pages served an hour after the model's last interaction, as a shop serves a fresh model: the page's
+    clock decides which items are new (its exploration pool) and what trends; today's date, months after
+    the synthetic shop's window, would leave the pool empty and the bench blind to its cost."""
+    from datetime import datetime
+
+    from merchandiser.serving import runtime
+
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    served_at = datetime.fromisoformat(manifest["data"]["last_timestamp"]).timestamp() + 3600.0
+    make, clock = runtime.recommender, runtime.clock
+
+    def recommender(settings: Any) -> Any:
+        service = make(settings)
+        service.clock = lambda: served_at
+        return service
+
+    runtime.recommender, runtime.clock = recommender, lambda: served_at  # type: ignore[assignment]
+    try:
+        yield served_at
+    finally:
+        runtime.recommender, runtime.clock = make, clock  # type: ignore[assignment]
+
+
+@contextlib.contextmanager
+def aws_call_clock() -> Iterator[list[float]]:
+    """Seconds spent in AWS calls (every botocore client's, answered by moto here) while inside; the list
+    holds one running total, which the caller reads and resets around each request."""
+    from botocore.client import BaseClient
+
+    spent = [0.0]
+    call = BaseClient._make_api_call
+
+    def timed_call(self: Any, operation: str, params: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return call(self, operation, params)
+        finally:
+            spent[0] += time.perf_counter() - started
+
+    BaseClient._make_api_call = timed_call  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        BaseClient._make_api_call = call  # type: ignore[method-assign]
+
+
+@contextlib.contextmanager
 def serving_process(model_dir: Path) -> Iterator[None]:
     """This process as a warm retrieval function: env, moto tables with the shoppers' profiles."""
     from moto import mock_aws
@@ -236,23 +298,31 @@ def handler_latency(
     sink = io.StringIO()
     retrieval.logger.registered_handler.stream = sink  # type: ignore[attr-defined]  # logs cost, not shown
     whole: list[float] = []
+    aws: list[float] = []
     measured: list[ServingReport] = []
     statuses: dict[int, int] = {}
     try:
-        with contextlib.redirect_stdout(sink):  # the EMF metrics blobs, printed per request
+        with (
+            contextlib.redirect_stdout(sink),  # the EMF metrics blobs
+            served_after_training(model_dir),
+            aws_call_clock() as spent,
+        ):
             for number in range(warmup + requests):
                 user = users[number % len(users)]["user_id"]
                 path = f"/users/{user}/recommendations"
                 event = proxy_event("GET", route, path, {"user_id": user}, "k=20", {}, None)
                 made = len(reports)
+                spent[0] = 0.0
                 started = time.perf_counter()
                 response = retrieval.handler(event, LambdaContext("retrieval"))
                 elapsed = time.perf_counter() - started
+                in_aws = spent[0]
                 sink.seek(0)
                 sink.truncate()
                 statuses[response["statusCode"]] = statuses.get(response["statusCode"], 0) + 1
                 if number >= warmup and len(reports) > made:  # a refused request has no report
                     whole.append(elapsed)
+                    aws.append(in_aws)
                     measured.append(reports[made])
     finally:
         retrieval.new_report = create
@@ -265,13 +335,18 @@ def handler_latency(
         source: statistics.mean(report.candidates.get(source, 0) for report in measured)
         for source in sorted({s for report in measured for s in report.candidates})
     }
-    # moto's DynamoDB is not DynamoDB (its response serialization dominates the store stage): the
-    # handler without the store read is reported beside the whole, never instead of it
-    without_store = [
+    # moto is not DynamoDB nor Kinesis (its response serialization dominates each call): the handler
+    # without its AWS calls (the shopper's BatchGetItem in the store stage, the catalogue version's
+    # GetItem, the impression's PutRecords) is our own code's time, reported beside the whole, never
+    # instead of it; the store stage alone is kept for comparison with earlier runs
+    without_store = [elapsed - in_aws for elapsed, in_aws in zip(whole, aws, strict=True)]
+    without_store_stage = [
         elapsed - report.stages.get("store", 0.0) for elapsed, report in zip(whole, measured, strict=True)
     ]
-    return {"whole": percentiles(whole), "whole_without_store": percentiles(without_store), "stages": stages,
-            "statuses": statuses, "degraded": degraded, "mean_candidates_per_source": candidates}  # fmt: skip
+    return {"whole": percentiles(whole), "whole_without_store": percentiles(without_store),
+            "whole_without_store_stage": percentiles(without_store_stage), "aws_calls": percentiles(aws),
+            "stages": stages, "statuses": statuses, "degraded": degraded,
+            "mean_candidates_per_source": candidates}  # fmt: skip
 
 
 def timed(call: Callable[[], Any], repeats: int) -> list[float]:
@@ -313,26 +388,34 @@ def table(result: dict[str, Any]) -> str:
     whole = result["handler"]["whole"]
     rows.append(("whole handler", f"{whole['p50_ms']:.2f}", f"{whole['p99_ms']:.2f}", str(whole["n"])))
     bare = result["handler"]["whole_without_store"]
-    rows.append(
-        ("  (whole minus moto store)", f"{bare['p50_ms']:.2f}", f"{bare['p99_ms']:.2f}", str(bare["n"]))
-    )
+    aws = result["handler"]["aws_calls"]
+    rows.append(("  AWS calls (moto)", f"{aws['p50_ms']:.2f}", f"{aws['p99_ms']:.2f}", str(aws["n"])))
+    rows.append(("  whole minus AWS calls", f"{bare['p50_ms']:.2f}", f"{bare['p99_ms']:.2f}", str(bare["n"])))
     for name, p in result["raw"].items():
         if isinstance(p, dict):
             rows.append((f"raw {name}", f"{p['p50_ms']:.2f}", f"{p['p99_ms']:.2f}", str(p["n"])))
-    rows.append(("ratio handler/raw", f"{result['ratio']['p50']:.2f}", f"{result['ratio']['p99']:.2f}", ""))
+    rows.append(
+        ("ratio (handler - AWS)/raw", f"{result['ratio']['p50']:.2f}", f"{result['ratio']['p99']:.2f}", "")
+    )
     width = max(len(row[0]) for row in rows)
     return "\n".join(f"{a:<{width}}  {b:>8}  {c:>8}  {d:>6}" for a, b, c, d in rows)
 
 
 def verdicts(result: dict[str, Any]) -> list[str]:
+    items = result["catalog_items"]
+    limit_ms = handler_target_ms(items)
     checks = [
-        ("whole handler p99 < 25 ms", result["handler"]["whole"]["p99_ms"], TARGETS["handler_p99_ms"]),
         (
-            "handler p99 <= 1.5 x (raw hnswlib + raw LightGBM) p99",
+            f"whole handler minus its AWS calls p99 <= {limit_ms:g} ms at {items:,} items",
+            result["handler"]["whole_without_store"]["p99_ms"],
+            limit_ms,
+        ),
+        (
+            "handler minus its AWS calls p99 <= 5 x (raw hnswlib + raw LightGBM) p99",
             result["ratio"]["p99"],
             TARGETS["ratio_p99"],
         ),
-        ("cold start < 1.5 s", result["cold_start"]["total_s"], TARGETS["cold_start_s"]),
+        ("cold start (imports + artifacts) <= 3 s", result["cold_start"]["total_s"], TARGETS["cold_start_s"]),
     ]
     return [f"{'PASS' if value <= limit else 'MISS'}  {name}: {value:.3g}" for name, value, limit in checks]
 
@@ -358,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
         handler = handler_latency(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
     raw = raw_libraries(model_dir, args.requests)
     hnsw, lgbm = raw["hnswlib_knn_query_k1000"], raw["lightgbm_predict_1000"]
-    ratio = {q: handler["whole"][f"{q}_ms"] / (hnsw[f"{q}_ms"] + lgbm[f"{q}_ms"]) for q in ("p50", "p99")}
+    bare = handler["whole_without_store"]
+    ratio = {q: bare[f"{q}_ms"] / (hnsw[f"{q}_ms"] + lgbm[f"{q}_ms"]) for q in ("p50", "p99")}
     manifest = json.loads((model_dir / "manifest.json").read_text())
     result = {
         "catalog_items": int(SHOP["n_items"]), "candidates": CANDIDATES, "model_dir": str(model_dir),
