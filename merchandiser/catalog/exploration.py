@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -37,6 +38,8 @@ class ExplorationPolicy:
 
 @dataclass(frozen=True)
 class Exploration:
+    """Read on every page (each array over the whole catalogue): the derived arrays are computed once."""
+
     impressions: np.ndarray  # float64 per row: exploration impressions (0: never explored)
     clicks: np.ndarray  # float64 per row: clicks credited to those impressions
     graduated: np.ndarray  # bool per row
@@ -47,11 +50,11 @@ class Exploration:
         zeros = np.zeros(n_items, dtype=np.float64)
         return cls(zeros, zeros, np.zeros(n_items, dtype=bool), np.zeros(n_items, dtype=bool))
 
-    @property
+    @cached_property
     def alpha(self) -> np.ndarray:
         return 1.0 + self.clicks
 
-    @property
+    @cached_property
     def beta(self) -> np.ndarray:
         return 1.0 + np.maximum(self.impressions - self.clicks, 0.0)
 
@@ -63,7 +66,7 @@ class Exploration:
     def graduated_rows(self) -> np.ndarray:
         return np.flatnonzero(self.graduated).astype(np.int64)
 
-    @property
+    @cached_property
     def judged(self) -> np.ndarray:
         """Rows out of the exploration pool: graduated or faded."""
         return self.graduated | self.faded

@@ -174,15 +174,19 @@ def explorable(
     """The exploration pool's rows the page's filters let through (``rules.passes``, on arrays: in stock,
     in the page's category, not excluded by id or category), so that its head fills every slot it can."""
     catalog = model.catalog
-    keep = catalog.in_stock[rows].astype(bool)
-    categories = catalog.categories[rows]
-    if category is not None:
-        keep &= categories == category
-    if options.exclude_categories:
-        keep &= ~np.isin(categories, list(options.exclude_categories))
-    excluded = model.rows(sorted(exclude | frozenset(options.exclude_item_ids)))
+    blocked = model.out_of_stock_mask
+    keep = np.ones(len(rows), dtype=bool) if blocked is None else ~blocked[rows]
+    if category is not None or options.exclude_categories:
+        categories = catalog.categories[rows]
+        if category is not None:
+            keep &= categories == category
+        if options.exclude_categories:
+            keep &= ~np.isin(categories, list(options.exclude_categories))
+    excluded = model.rows(list(exclude | frozenset(options.exclude_item_ids)))
     if len(excluded):
-        keep &= ~np.isin(rows, excluded)
+        allowed = np.ones(len(catalog), dtype=bool)
+        allowed[excluded] = False
+        keep &= allowed[rows]
     return rows[keep]
 
 

@@ -211,3 +211,34 @@ def test_the_als_correction_weighs_pairs_of_widely_bought_items_down() -> None:
     assert factors is not None and factors[3] > factors[0] and factors.mean() == pytest.approx(1.0)
     with pytest.raises(ValueError):
         als_pair_weights(rows, 2, -0.5)
+
+
+def test_the_pool_is_filtered_as_the_page_rules_filter_items() -> None:
+    from merchandiser.reranking.page import explorable
+    from merchandiser.reranking.rules import Rules, passes
+
+    model = new_shop()  # rows 7, 8, 9 new: hats (rows 5-9)
+    model.catalog.in_stock[8] = False
+    pool = np.array([1, 7, 8, 9], dtype=np.int64)
+    cases = [
+        (RetailerRules(), frozenset(), None),
+        (RetailerRules(exclude_item_ids=["i9"]), frozenset({"i1"}), None),
+        (RetailerRules(exclude_categories=["shoes"]), frozenset(), None),
+        (RetailerRules(), frozenset(), "hats"),
+    ]
+    for options, exclude, category in cases:
+        rules = Rules(
+            k=3,
+            exclude=exclude | frozenset(options.exclude_item_ids),
+            exclude_categories=frozenset(options.exclude_categories),
+            category=category,
+        )
+        expected = [row for row in pool.tolist() if passes(scored_row(model, row), rules)]
+        assert explorable(model, pool, options, exclude, category).tolist() == expected
+    assert explorable(model, pool, RetailerRules(), frozenset(), None).tolist() == [1, 7, 9]
+
+
+def scored_row(model, row: int):  # type: ignore[no-untyped-def]
+    from merchandiser.reranking.page import scored
+
+    return scored(model, np.array([row]), np.zeros(1), ["rule"])[0]
