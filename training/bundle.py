@@ -18,6 +18,7 @@ import pandas as pd
 from merchandiser.serving import Model
 from merchandiser.store import (
     CATALOG,
+    CONTENT_INDEX,
     INDEX,
     ITEM_FACTORS,
     POPULARITY,
@@ -103,6 +104,11 @@ def write_model_dir(
     np.save(model_dir / ITEM_FACTORS, model.items.item_factors.astype(np.float32))
     np.save(model_dir / POPULARITY, model.items.popularity.astype(np.float32))
     model.items.index.save_index(str(model_dir / INDEX))
+    content_index = model_dir / CONTENT_INDEX
+    if model.items.content_index is not None:
+        model.items.content_index.save_index(str(content_index))
+    elif content_index.exists():
+        content_index.unlink()  # one left from an earlier run must not be served with new factors
     model.items.signals.save(model_dir / SIGNALS)
     ranker_path = model_dir / RANKER
     if model.ranker is not None:

@@ -24,7 +24,7 @@ from merchandiser.catalog import (
     fit_neighbours,
     recency_decay,
 )
-from merchandiser.retrieval import build_index
+from merchandiser.retrieval import CONTENT_EXACT_ROWS, build_index
 from merchandiser.schemas import EVENT_WEIGHTS
 from merchandiser.serving import Model
 from merchandiser.shopper import UserState, segment_keys, state_from_rows
@@ -357,7 +357,8 @@ def assemble_retrieval(
     hp: Hyperparameters,
 ) -> ItemModel:
     """The retrieval model from what was learnt (by this module or by Spark, ``training.spark_fit``):
-    items without interactions (not ``trained``) placed by their attributes, then the HNSW index."""
+    items without interactions (not ``trained``) placed by their attributes, then the HNSW index (two when
+    the placed items are more than ``retrieval.content`` searches exactly: the trained items', theirs)."""
     content = fit_content(catalog, item_factors, trained, hp.content_regularization)
     placed = ~trained
     if placed.any():
@@ -383,8 +384,12 @@ def assemble_retrieval(
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
         "event_weights": hp.event_weights(),
     }
-    index = build_index(item_factors, hp.seed)
-    return ItemModel(manifest, catalog, item_factors, lists.popularity, index, signals)
+    if int(placed.sum()) > CONTENT_EXACT_ROWS:  # too many to search exactly: an index of their own
+        index = build_index(item_factors, hp.seed, np.flatnonzero(trained))
+        content_index = build_index(item_factors, hp.seed, np.flatnonzero(placed))
+    else:
+        index, content_index = build_index(item_factors, hp.seed), None
+    return ItemModel(manifest, catalog, item_factors, lists.popularity, index, signals, content_index)
 
 
 def shopper_neighbours(

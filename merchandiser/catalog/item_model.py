@@ -20,7 +20,7 @@ import numpy as np
 from merchandiser.catalog.exploration import Exploration
 from merchandiser.catalog.items import Catalog
 from merchandiser.catalog.signals import Signals
-from merchandiser.store import CATALOG, INDEX, ITEM_FACTORS, POPULARITY, SIGNALS, BundleError
+from merchandiser.store import CATALOG, CONTENT_INDEX, INDEX, ITEM_FACTORS, POPULARITY, SIGNALS, BundleError
 
 REQUIRED_FILES = (CATALOG, ITEM_FACTORS, POPULARITY, INDEX)
 LOAD_ERRORS = (OSError, ValueError, KeyError, RuntimeError, IndexError, zipfile.BadZipFile)
@@ -39,6 +39,7 @@ class ItemModel:
         popularity: np.ndarray,
         index: hnswlib.Index,
         signals: Signals | None = None,
+        content_index: hnswlib.Index | None = None,
     ) -> None:
         if item_factors.shape[0] != len(catalog) or popularity.shape != (len(catalog),):
             raise BundleError(
@@ -51,6 +52,9 @@ class ItemModel:
         self.item_factors = item_factors
         self.popularity = popularity
         self.index = index
+        # the placed items' own index, when they are too many to search exactly (``index`` then holds the
+        # items with interactions only)
+        self.content_index = content_index
         self.signals = signals if signals is not None else Signals.empty(len(catalog))
         if self.signals.trending.shape != (len(catalog),):
             raise BundleError(f"signals describe {len(self.signals.trending)} items, not {len(catalog)}")
@@ -77,12 +81,20 @@ class ItemModel:
             catalog = Catalog.load(model_dir / CATALOG)
             item_factors = np.load(model_dir / ITEM_FACTORS, mmap_mode=mmap_mode, allow_pickle=False)
             popularity = np.load(model_dir / POPULARITY, mmap_mode=mmap_mode, allow_pickle=False)
-            index = hnswlib.Index(space="ip", dim=int(item_factors.shape[1]))
-            index.load_index(str(model_dir / INDEX), max_elements=len(catalog))
+            index = load_index(model_dir / INDEX, int(item_factors.shape[1]))
             signals = Signals.load(model_dir / SIGNALS) if (model_dir / SIGNALS).is_file() else None
+            content_index = None
+            if (model_dir / CONTENT_INDEX).is_file():
+                content_index = load_index(model_dir / CONTENT_INDEX, int(item_factors.shape[1]))
         except LOAD_ERRORS as error:
             raise BundleError(f"cannot load the model in {model_dir}: {error}") from error
-        return cls(manifest, catalog, item_factors, popularity, index, signals)
+        return cls(manifest, catalog, item_factors, popularity, index, signals, content_index)
+
+    @property
+    def overlay_rows(self) -> np.ndarray:
+        """Rows the catalogue overlay appended since training (``catalog.overlay``): in no index."""
+        added = int(self.manifest.get("overlay_items", 0))
+        return np.arange(len(self.catalog) - added, len(self.catalog), dtype=np.int64)
 
     @cached_property
     def placed_factors(self) -> np.ndarray:
@@ -155,6 +167,13 @@ class ItemModel:
         """Rows of known ids (unknown ones skipped)."""
         row_of = self.catalog.row_of
         return np.array([row_of[item] for item in item_ids if item in row_of], dtype=np.int64)
+
+
+def load_index(path: Path, dim: int) -> hnswlib.Index:
+    """An inner-product index file, sized as saved (the serving functions never add items to it)."""
+    index = hnswlib.Index(space="ip", dim=dim)
+    index.load_index(str(path))
+    return index
 
 
 def id_hashes(item_ids: np.ndarray) -> np.ndarray:

@@ -94,7 +94,7 @@ def with_overlay(model: ItemModel, overlay: Mapping[str, OverlayItem]) -> ItemMo
     )
     popularity = np.concatenate([model.popularity, np.zeros(len(added), np.float32)])
     manifest = {**model.manifest, "overlay_items": len(added), "overlay_updates": len(updates)}
-    return ItemModel(manifest, catalog, item_factors, popularity, model.index, extended)
+    return ItemModel(manifest, catalog, item_factors, popularity, model.index, extended, model.content_index)
 
 
 def _complete(item: OverlayItem) -> OverlayItem:

@@ -2,6 +2,7 @@
 merge of their proposals into the candidates the ranker orders."""
 
 from merchandiser.retrieval.ann import ann_source, build_index
+from merchandiser.retrieval.content import EXACT_ROWS as CONTENT_EXACT_ROWS
 from merchandiser.retrieval.item_anchor import FALLBACK, PERSONAL_ANCHORS, shopper_scores
 from merchandiser.retrieval.popularity import popularity_source
 from merchandiser.retrieval.proposal import (
@@ -50,6 +51,7 @@ __all__ = [
     "BOUGHT_TOGETHER",
     "CANDIDATES",
     "CONTENT",
+    "CONTENT_EXACT_ROWS",
     "FALLBACK",
     "GRADUATED",
     "ITEM_ANCHOR",

@@ -28,16 +28,17 @@ def propose(items: ItemModel, user: UserState, ask: Ask) -> Proposal | None:
     return Proposal(found.rows[keep][: ask.k], found.scores[keep][: ask.k])
 
 
-def build_index(item_factors: np.ndarray, seed: int) -> hnswlib.Index:
-    """Inner-product HNSW index; labels are item rows. One thread so the same input gives the same file."""
-    n_items, dim = item_factors.shape
-    index = hnswlib.Index(space="ip", dim=dim)
+def build_index(item_factors: np.ndarray, seed: int, rows: np.ndarray | None = None) -> hnswlib.Index:
+    """Inner-product HNSW index over the given item ``rows`` (default: all); labels are item rows. One
+    thread so the same input gives the same file."""
+    rows = np.arange(len(item_factors), dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+    index = hnswlib.Index(space="ip", dim=item_factors.shape[1])
     index.init_index(
-        max_elements=max(n_items, 1), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, random_seed=seed
+        max_elements=max(len(rows), 1), M=HNSW_M, ef_construction=HNSW_EF_CONSTRUCTION, random_seed=seed
     )
     index.set_num_threads(1)
-    if n_items:
-        index.add_items(item_factors.astype(np.float32), np.arange(n_items, dtype=np.int64), num_threads=1)
+    if len(rows):
+        index.add_items(np.asarray(item_factors[rows], dtype=np.float32), rows, num_threads=1)
     return index
 
 

@@ -26,11 +26,12 @@ import hnswlib
 import lightgbm as lgb
 import numpy as np
 
-from merchandiser.catalog import LOAD_ERRORS, Catalog, ItemModel, Signals
+from merchandiser.catalog import LOAD_ERRORS, Catalog, ItemModel, Signals, load_index
 from merchandiser.ranking import RankerError, load_ranker
 from merchandiser.serving.report import INDEX, MODEL, RANKER
 from merchandiser.store import (
     CATALOG,
+    CONTENT_INDEX,
     ITEM_FACTORS,
     POPULARITY,
     RESERVED_ITEM_KEYS,
@@ -116,8 +117,7 @@ def _load_intact_parts(model_dir: Path) -> LoadedModel:
         factors = np.load(intact(ITEM_FACTORS), allow_pickle=False)
         if factors.ndim != 2 or factors.shape[0] != len(catalog):
             raise BundleError(f"item factors {factors.shape} for {len(catalog)} items")
-        loaded = hnswlib.Index(space="ip", dim=int(factors.shape[1]))
-        loaded.load_index(str(intact(INDEX_FILE)), max_elements=len(catalog))
+        loaded = load_index(intact(INDEX_FILE), int(factors.shape[1]))
         item_factors, index = factors, loaded
     except Exception as error:  # missing, corrupt, truncated: popularity candidates instead
         logger.error("index unusable, serving popularity", extra={"fallback": INDEX, "error": str(error)})
@@ -132,6 +132,14 @@ def _load_intact_parts(model_dir: Path) -> LoadedModel:
                 "signals unusable, serving popularity", extra={"fallback": INDEX, "error": str(error)}
             )
             faults.add(INDEX)
+    content_index = None
+    if CONTENT_INDEX in listed and INDEX not in faults:
+        try:
+            content_index = load_index(intact(CONTENT_INDEX), int(item_factors.shape[1]))
+        except Exception as error:  # the content source searches the placed items exactly instead
+            logger.error(
+                "content index unusable, searching placed items exactly", extra={"error": str(error)}
+            )
     ranker = None
     if RANKER_FILE in listed or (model_dir / RANKER_FILE).exists():
         try:
@@ -139,7 +147,7 @@ def _load_intact_parts(model_dir: Path) -> LoadedModel:
         except Exception as error:
             logger.error("ranker unusable", extra={"fallback": RANKER, "error": str(error)})
             faults.add(RANKER)
-    items = ItemModel(manifest, catalog, item_factors, popularity, index, signals=signals)
+    items = ItemModel(manifest, catalog, item_factors, popularity, index, signals, content_index)
     return LoadedModel(Model(items, ranker), frozenset(faults))
 
 

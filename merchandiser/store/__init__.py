@@ -28,6 +28,7 @@ from merchandiser.store.archive import (
 )
 from merchandiser.store.artifacts import (
     CATALOG,
+    CONTENT_INDEX,
     INDEX,
     ITEM_FACTORS,
     MANIFEST,
@@ -106,6 +107,7 @@ __all__ = [
     "CATALOG",
     "CATALOG_VERSION_KEY",
     "CLICK_WINDOW",
+    "CONTENT_INDEX",
     "COUNT_ATTRIBUTE_PREFIX",
     "DECISION_FILE",
     "DYNAMODB_CONFIG",

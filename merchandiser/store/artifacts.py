@@ -8,7 +8,10 @@ Layout of a model dir (every file listed with its sha256 in ``manifest.json``):
                            in_stock; row i describes item row i everywhere below
 - ``item_factors.npy``     float32 (n_items, dim): ALS item vectors
 - ``popularity.npy``       float32 (n_items,): recency-decayed interaction weight
-- ``index.bin``            hnswlib inner-product index over item_factors, labels = item rows
+- ``index.bin``            hnswlib inner-product index over item_factors, labels = item rows (every item;
+                           only the items with interactions when ``content_index.bin`` exists)
+- ``content_index.bin``    hnswlib index over the items placed by their attributes, labels = item rows:
+                           written only when they are too many to search exactly (``retrieval.content``)
 - ``signals.npz``          trending, co-occurrence neighbours, content regression, segment popularity
                            (``merchandiser.catalog.Signals``)
 - ``ranker.txt``           LightGBM LambdaRank model over ``ranking.FEATURE_NAMES`` (optional)
@@ -29,12 +32,13 @@ CATALOG = "catalog.npz"
 ITEM_FACTORS = "item_factors.npy"
 POPULARITY = "popularity.npy"
 INDEX = "index.bin"
+CONTENT_INDEX = "content_index.bin"
 RANKER = "ranker.txt"
 SIGNALS = "signals.npz"
 USER_FEATURES = "user_features.jsonl.gz"
 
 # What serving reads; the model layer ships only these (shopper features go to DynamoDB, never to a layer).
-SERVING_FILES = (MANIFEST, CATALOG, ITEM_FACTORS, POPULARITY, INDEX, RANKER, SIGNALS)
+SERVING_FILES = (MANIFEST, CATALOG, ITEM_FACTORS, POPULARITY, INDEX, RANKER, SIGNALS, CONTENT_INDEX)
 
 
 class BundleError(Exception):

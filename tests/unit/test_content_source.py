@@ -1,22 +1,30 @@
-"""The content source over a large placed set: through the HNSW index, as the exact search would find."""
+"""The content source over a large placed set: through the placed items' own index, as the exact search
+would find."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from merchandiser.catalog import Catalog, ItemModel, Signals
 from merchandiser.retrieval import Ask, build_index, content
+from merchandiser.serving import load_model
 from merchandiser.shopper import UserState
+from merchandiser.store import CONTENT_INDEX, read_manifest
+from tests.tiny_shop import N_ITEMS, N_NEW_ITEMS, train_tiny_model
+from training import fit
 
-N_INDEXED, N_ADDED = 4000, 3  # items in the index, then items the catalogue overlay added since
+N_INDEXED, N_ADDED = 4000, 3  # items known at training, then items the catalogue overlay added since
 
 
-def shop(placed_share: float) -> ItemModel:
+def shop(split: bool) -> ItemModel:
+    """Half the items placed by their attributes; ``split``: the placed ones in an index of their own."""
     rng = np.random.default_rng(11)
     n = N_INDEXED + N_ADDED
     factors = rng.normal(size=(n, 16)).astype(np.float32)
-    placed = rng.random(n) < placed_share
+    placed = rng.random(n) < 0.5
     placed[N_INDEXED:] = True  # the overlay's items are placed by their attributes
     catalog = Catalog(
         item_ids=np.array([f"i{row}" for row in range(n)]),
@@ -27,50 +35,56 @@ def shop(placed_share: float) -> ItemModel:
         created_at=np.zeros(n),
         in_stock=np.ones(n, bool),
     )
-    signals = Signals.empty(n)
-    signals = Signals(**{**signals.__dict__, "placed": placed})
-    index = build_index(factors[:N_INDEXED], seed=3)
-    return ItemModel({"model_version": "t"}, catalog, factors, np.ones(n, np.float32), index, signals)
-
-
-def exact(items: ItemModel, vector: np.ndarray, k: int, exclude: frozenset[int]) -> list[int]:
-    rows = np.array([row for row in items.placed_rows.tolist() if row not in exclude])
-    scores = items.item_factors[rows] @ vector
-    return rows[np.argsort(-scores, kind="stable")[:k]].tolist()
+    signals = Signals(**{**Signals.empty(n).__dict__, "placed": placed})
+    trained, placed_rows = np.flatnonzero(~placed[:N_INDEXED]), np.flatnonzero(placed[:N_INDEXED])
+    index = build_index(factors, 3, trained if split else np.arange(N_INDEXED))
+    content_index = build_index(factors, 3, placed_rows) if split else None
+    manifest = {"model_version": "t", "overlay_items": N_ADDED}
+    return ItemModel(manifest, catalog, factors, np.ones(n, np.float32), index, signals, content_index)
 
 
 @pytest.mark.parametrize("category", [None, "a"])
-def test_a_large_placed_set_is_searched_through_the_index(
-    monkeypatch: pytest.MonkeyPatch, category: str | None
-) -> None:
-    items = shop(placed_share=0.8)
-    vector = (
-        items.item_factors[N_INDEXED + 2] * 3.0
-    )  # the taste of one of the overlay's new items (category a)
-    purchased = frozenset(items.placed_rows[:50].tolist())
+def test_the_placed_items_own_index_finds_what_the_exact_search_finds(category: str | None) -> None:
+    exact_model, split_model = shop(split=False), shop(split=True)
+    vector = split_model.item_factors[N_INDEXED + 2] * 3.0  # the taste of one of the overlay's items (a)
+    purchased = frozenset(split_model.placed_rows[:50].tolist())
     user = UserState(vector=vector, history={}, recent=[], purchased=purchased)
-    ask = Ask.of(items, 100, category)
-    exact_rows = content.propose(items, user, ask)
-    monkeypatch.setattr(content, "EXACT_ROWS", 1000)  # the 3,200 placed items of the index: too many
-    found = content.propose(items, user, ask)
-    assert exact_rows is not None and found is not None
-    allowed = np.ones(len(items.catalog), bool) if ask.allowed is None else ask.allowed
+    exact = content.propose(exact_model, user, Ask.of(exact_model, 100, category))
+    found = content.propose(split_model, user, Ask.of(split_model, 100, category))
+    assert exact is not None and found is not None and len(found.rows) == 100
+    allowed = split_model.catalog.categories == category if category else np.ones(N_INDEXED + N_ADDED, bool)
     # Then every proposal is a placed item the page may show, never a purchase, best first
-    assert items.signals.placed[found.rows].all() and allowed[found.rows].all()
+    assert split_model.signals.placed[found.rows].all() and allowed[found.rows].all()
     assert not set(found.rows.tolist()) & purchased
     assert list(found.scores) == sorted(found.scores, reverse=True)
-    # And the overlay's item (not in the index) leads, and the index finds what the exact search finds
-    assert found.rows[0] == N_INDEXED + 2 == exact_rows.rows[0]
-    recall = len(set(found.rows.tolist()) & set(exact_rows.rows.tolist())) / len(exact_rows.rows)
-    assert recall >= 0.9
-    if category is None:
-        assert exact_rows.rows.tolist() == exact(items, vector, 100, purchased)
+    # And the overlay's item (in no index) leads, and the index finds what the exact search finds
+    assert found.rows[0] == N_INDEXED + 2 == exact.rows[0]
+    assert len(set(found.rows.tolist()) & set(exact.rows.tolist())) >= 90
+    # And the main index of the split model holds the trained items only
+    assert not split_model.signals.placed[split_model.index.get_ids_list()].any()
 
 
-def test_rare_placed_items_stay_searched_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    items = shop(placed_share=0.1)  # 10% of the index: asking it for k of them would cost 10 k neighbours
-    vector = items.item_factors[7] * 2.0
-    user = UserState(vector=vector, history={}, recent=[], purchased=frozenset())
-    monkeypatch.setattr(content, "EXACT_ROWS", 10)
-    found = content.propose(items, user, Ask.of(items, 30))
-    assert found is not None and found.rows.tolist() == exact(items, vector, 30, frozenset())
+def test_training_gives_a_large_placed_set_its_own_index_and_serving_loads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fit, "CONTENT_EXACT_ROWS", 1)  # the tiny shop's 3 placed items: too many
+    model_dir = train_tiny_model(tmp_path)
+    assert CONTENT_INDEX in read_manifest(model_dir)["files"]
+    loaded = load_model(model_dir, mmap=True)
+    items = loaded.model.items if loaded.model else None
+    assert items is not None and not loaded.faults and items.content_index is not None
+    # Then the placed items are in their own index, the others in the main one, each item in one of them
+    placed = set(items.placed_rows.tolist())
+    assert set(items.content_index.get_ids_list()) == placed == set(range(N_ITEMS, N_ITEMS + N_NEW_ITEMS))
+    assert set(items.index.get_ids_list()) == set(range(len(items.catalog))) - placed
+    # And the content source proposes them through it
+    user = UserState(vector=items.item_factors[N_ITEMS], history={}, recent=[], purchased=frozenset())
+    found = content.propose(items, user, Ask.of(items, 10))
+    assert found is not None and set(found.rows.tolist()) == placed
+
+    # When the content index is corrupt, the rest of the model serves; the placed items are searched exactly
+    (model_dir / CONTENT_INDEX).write_bytes(b"not an index")
+    degraded = load_model(model_dir, mmap=True)
+    assert degraded.model is not None and degraded.model.items.content_index is None
+    again = content.propose(degraded.model.items, user, Ask.of(degraded.model.items, 10))
+    assert again is not None and again.rows.tolist() == found.rows.tolist()
