@@ -16,15 +16,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from training.benchmark import BENCH_DIR, SHOP_DAYS, SHOP_ITEMS, SHOP_ROWS_PER_USER, retail_dir, run_job
+from training.benchmark import (
+    BENCH_DIR,
+    SCALE_FLAGS,
+    SHOP_DAYS,
+    SHOP_ITEMS,
+    SHOP_ROWS_PER_USER,
+    retail_dir,
+    run_job,
+)
 from training.datasets import synthetic_shop
 
 
-def compare(name: str, data_dir: Path, threads: int) -> dict[str, Any]:
-    result: dict[str, Any] = {"data": name}
+def compare(name: str, data_dir: Path, threads: int, flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    result: dict[str, Any] = {"data": name, "flags": list(flags)}
     for engine in ("local", "spark"):
-        print(f"{name}: training with --engine {engine} ...", flush=True)
-        job = run_job(data_dir, BENCH_DIR / f"spark-bench-{name}-{engine}", threads, ("--engine", engine))
+        print(f"{name}: training with --engine {engine} {' '.join(flags)} ...", flush=True)
+        job = run_job(
+            data_dir, BENCH_DIR / f"spark-bench-{name}-{engine}", threads, ("--engine", engine, *flags)
+        )
         result[engine] = {
             "seconds": round(job["seconds"], 1),
             "python_peak_mib": round(job["peak_mib"], 1),
@@ -55,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = [compare("online-retail", retail_dir(args.data), args.threads)]
     if not args.skip_synthetic:
-        results.append(compare("synthetic", synthetic_dir(args.synthetic_interactions), args.threads))
+        results.append(
+            compare("synthetic", synthetic_dir(args.synthetic_interactions), args.threads, SCALE_FLAGS)
+        )
     print(f"\n{'data':<16}{'engine':<8}{'ndcg@10':>10}{'recall@20':>11}{'seconds':>10}{'py peak MiB':>13}")
     for result in results:
         for engine in ("local", "spark"):

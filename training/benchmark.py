@@ -58,6 +58,10 @@ ALS_ANCHORS = ("own_als", "implicit_als")
 MODELS = ("pipeline", "popularity", *ALS_ANCHORS)
 # The synthetic shop writes about 41.6 rows per user at 90 days and 0.08 sessions per user-day (measured).
 SHOP_ROWS_PER_USER, SHOP_ITEMS, SHOP_DAYS = 41.6, 50_000, 90
+# The scale runs measure the training itself, as before the searches existed: the validation tuning and the
+# anchors' search are bounded by their own CPU budgets (at 10M events: 600 s and 900 s, see "How it learns"),
+# which a shop of that size sets with --tuning-seconds / --anchor-seconds; the anchors are still fitted.
+SCALE_FLAGS = ("--tuning-trials", "0", "--anchor-trials", "0")
 FIT_REPEATS = 3
 
 
@@ -258,7 +262,7 @@ def benchmark_synthetic(n_interactions: int, threads: int) -> dict[str, Any]:
     summary = json.loads(summary_file.read_text())
     generate_seconds = time.perf_counter() - started
     print(f"training job on {summary['rows']} synthetic interactions ...", flush=True)
-    job = run_job(shop_dir, BENCH_DIR / "synthetic-job", threads)
+    job = run_job(shop_dir, BENCH_DIR / "synthetic-job", threads, SCALE_FLAGS)
     return {
         "shop": summary,
         "generate_seconds": generate_seconds,
@@ -278,14 +282,14 @@ def targets(retail: dict[str, Any] | None, synthetic: dict[str, Any] | None) -> 
         rows = synthetic["shop"]["rows"]
         lines.append(
             (
-                synthetic["job_seconds"] < 1800.0,
-                f"job on {rows} rows < 30 min: {synthetic['job_seconds']:.0f}s",
+                synthetic["job_seconds"] <= 600.0,
+                f"job on {rows} rows <= 10 min: {synthetic['job_seconds']:.0f}s",
             )
         )
         lines.append(
             (
-                synthetic["job_peak_mib"] < 16 * 1024,
-                f"job on {rows} rows < 16 GiB: {synthetic['job_peak_mib'] / 1024:.2f} GiB",
+                synthetic["job_peak_mib"] <= 8 * 1024,
+                f"job on {rows} rows <= 8 GiB: {synthetic['job_peak_mib'] / 1024:.2f} GiB",
             )
         )
     return lines
