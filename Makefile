@@ -34,7 +34,7 @@ test: layers $(CHECKOV_STAMP)
 
 # Figures, not assertions: learning (Online Retail and the regimes against the tuned anchors, ALS anchors,
 # 10M synthetic, the Spark engine), the page's long-tail correction, serving, events, the twin over HTTP,
-# exploration over simulated days. BENCH_ARGS=--skip-synthetic leaves out the 10M runs (about 30 minutes on 2
+# exploration over simulated days. BENCH_ARGS=--skip-synthetic leaves out the 10M runs (over an hour on 2
 # cores); --regimes none|a,b and --regime-scale S choose the regimes.
 bench: layers
 	$(PY) -m training.benchmark $(BENCH_ARGS)
