@@ -19,7 +19,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -45,6 +44,7 @@ from training.fit import (
     sample_users,
     user_item_weights,
 )
+from training.memory import peak_mib
 from training.metrics import summarize
 from training.split import temporal_split
 
@@ -68,7 +68,7 @@ FIT_REPEATS = 3
 # Runs ``training/train.py`` as ``python -m training.train`` would, then writes its peak RSS to argv[1].
 JOB_WRAPPER = """
 import runpy, sys
-from training.benchmark import peak_mib
+from training.memory import peak_mib
 peak_file = sys.argv.pop(1)
 sys.argv[0] = "training.train"
 try:
@@ -76,21 +76,6 @@ try:
 finally:
     open(peak_file, "w").write(str(peak_mib()))
 """
-
-
-def peak_mib() -> float:
-    """Peak RSS of this process since it started (or exec'd), in MiB.
-
-    ``getrusage``'s ``ru_maxrss`` is no good in a child: Linux carries the parent's peak over fork and
-    exec, so every child of a big parent would report at least the parent's size. ``VmHWM`` is the peak
-    of this process's own address space.
-    """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024  # kB
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def run_anchor(

@@ -63,6 +63,7 @@ from training.impressions import (
     position_evidence,
     window_pages,
 )
+from training.memory import peak_mib, resident_mib
 from training.position_bias import estimate_propensities, flat_estimate
 from training.production import score_production
 from training.ranker import train_ranker
@@ -85,7 +86,9 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
     logger.info("%s ...", name)
     yield
     timings[name] = round(time.perf_counter() - started, 3)
-    logger.info("%s done in %.1fs", name, timings[name])
+    logger.info(
+        "%s done in %.1fs (RSS %s MiB, peak so far %.0f MiB)", name, timings[name], resident_mib(), peak_mib()
+    )
 
 
 ENGINES = ("local", "spark")
