@@ -96,6 +96,15 @@ class ItemModel:
         added = int(self.manifest.get("overlay_items", 0))
         return np.arange(len(self.catalog) - added, len(self.catalog), dtype=np.int64)
 
+    def warm(self) -> ItemModel:
+        """Computes now what the first page would otherwise compute (about 2 s at a million items): during
+        a container's init, which SnapStart snapshots and provisioned concurrency runs before traffic."""
+        for name in ("tie_rank", "out_of_stock_mask", "in_stock_mask", "popularity_percentile"):
+            getattr(self, name)
+        if self.content_index is None and len(self.placed_rows):
+            _ = self.placed_factors
+        return self
+
     @cached_property
     def placed_factors(self) -> np.ndarray:
         return np.ascontiguousarray(self.item_factors[self.placed_rows], dtype=np.float32)

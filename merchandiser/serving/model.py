@@ -84,12 +84,19 @@ class LoadedModel:
 
 
 def load_model(model_dir: Path, mmap: bool = False) -> LoadedModel:
+    """The model of ``model_dir``, its derived arrays computed (``ItemModel.warm``): what can be served of
+    it when a part is broken, nothing when no part is usable."""
     try:
-        return LoadedModel(Model.load(model_dir, mmap=mmap), frozenset())
+        model = Model.load(model_dir, mmap=mmap)
+        model.items.warm()
+        return LoadedModel(model, frozenset())
     except BundleError as error:
         logger.error("model bundle unusable, loading what can be served", extra={"error": str(error)})
     try:
-        return _load_intact_parts(model_dir)
+        loaded = _load_intact_parts(model_dir)
+        if loaded.model is not None:
+            loaded.model.items.warm()
+        return loaded
     except Exception as error:  # anything at all: the last resort still serves a page
         logger.error("no part of the model can be served", extra={"fallback": MODEL, "error": str(error)})
         return LoadedModel(None, frozenset({MODEL}))

@@ -175,3 +175,12 @@ def test_bought_together_and_recent_items(model: Model) -> None:
     found = retrieval.proposals(model.items, state, 10)
     assert found["bought_together"].rows[0] == neighbours[0]
     assert state.category_seen == {"shoes": START.timestamp()}
+
+
+def test_a_loaded_model_has_computed_what_the_first_page_would(model_dir: Path) -> None:
+    from merchandiser.serving import load_model
+
+    items = load_model(model_dir, mmap=True).model.items  # type: ignore[union-attr]
+    # the cached arrays are there before any page asks (a container's init pays them, not its first page)
+    assert {"tie_rank", "out_of_stock_mask", "in_stock_mask", "popularity_percentile"} <= set(vars(items))
+    assert "placed_factors" in vars(items) and items.content_index is None
