@@ -190,9 +190,15 @@ def id_hashes(item_ids: np.ndarray) -> np.ndarray:
     salted per process) and vectorized (a cold start must not loop over 100,000 ids)."""
     if len(item_ids) == 0:
         return np.empty(0, dtype=np.uint64)
-    encoded = np.char.encode(np.asarray(item_ids, dtype=str), "utf-8")
-    width = max(encoded.dtype.itemsize, 1)
-    data = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(len(item_ids), width).astype(np.uint64)
+    ids = np.asarray(item_ids, dtype=str)
+    codes = ids.view(np.uint32).reshape(len(ids), -1)  # code points, zero-padded to the widest id
+    if int(codes.max(initial=0)) < 0x80:  # ASCII: the code points are the UTF-8 bytes (no re-encoding)
+        data = codes.astype(np.uint64)
+    else:
+        encoded = np.char.encode(ids, "utf-8")
+        width = max(encoded.dtype.itemsize, 1)
+        data = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(len(ids), width).astype(np.uint64)
+    width = data.shape[1]
     hashes = np.full(len(item_ids), np.uint64(1469598103934665603))
     prime = np.uint64(1099511628211)
     with np.errstate(over="ignore"):
