@@ -87,7 +87,11 @@ def step(name: str, timings: dict[str, float]) -> Iterator[None]:
     yield
     timings[name] = round(time.perf_counter() - started, 3)
     logger.info(
-        "%s done in %.1fs (RSS %s MiB, peak so far %.0f MiB)", name, timings[name], resident_mib(), peak_mib()
+        "%s done in %.1fs (RSS %.0f MiB, peak so far %.0f MiB)",
+        name,
+        timings[name],
+        resident_mib() or 0.0,
+        peak_mib(),
     )
 
 
