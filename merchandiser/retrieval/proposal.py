@@ -39,19 +39,21 @@ class Proposal:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
     def score_of(self, rows: np.ndarray) -> np.ndarray:
-        """float64 per row: the source's score, NaN where it gives none (a score of 0 is none): from
-        ``dense`` or ``support`` when it has one, else from what it proposed."""
+        """float64 per row: the source's score, NaN where it gives none: from ``dense`` or ``support`` when
+        it has one (where a score of 0 is none), else from what it proposed (its scores as they are)."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.dense is not None:
             column = self.dense[rows].astype(np.float64)
-        else:
-            known, values = self.support if self.support is not None else _by_row(self.rows, self.scores)
-            column = np.full(len(rows), np.nan)
-            if len(known):
-                at = np.minimum(np.searchsorted(known, rows), len(known) - 1)
-                found = known[at] == rows
-                column[found] = values[at[found]]
-        column[column == 0] = np.nan
+            column[column == 0] = np.nan
+            return column
+        known, values = self.support if self.support is not None else _by_row(self.rows, self.scores)
+        column = np.full(len(rows), np.nan)
+        if len(known):
+            at = np.minimum(np.searchsorted(known, rows), len(known) - 1)
+            found = known[at] == rows
+            column[found] = values[at[found]]
+        if self.support is not None:
+            column[column == 0] = np.nan
         return column
 
 

@@ -107,9 +107,9 @@ def test_a_proposal_scores_rows_from_its_support_or_what_it_proposed() -> None:
         np.array([9, 5]), np.array([3.0, 2.0]), support=(np.array([2, 5, 9]), np.array([1.0, 2.0, 3.0]))
     )
     np.testing.assert_array_equal(supported.score_of(rows), [3.0, 1.0, 2.0, np.nan])
-    # without a support, what it proposed; a dense vector's 0 is no score
-    proposed = Proposal(np.array([7, 2]), np.array([0.5, 0.25]))
-    np.testing.assert_array_equal(proposed.score_of(rows), [np.nan, 0.25, np.nan, 0.5])
+    # without a support, what it proposed, a score of 0 included (a filler's); a dense vector's 0 is no score
+    proposed = Proposal(np.array([7, 2, 5]), np.array([0.5, 0.25, 0.0]))
+    np.testing.assert_array_equal(proposed.score_of(rows), [np.nan, 0.25, 0.0, 0.5])
     dense = Proposal(np.array([9]), np.array([4.0]), dense=np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 4.0]))
     np.testing.assert_array_equal(dense.score_of(rows), [4.0, 1.0, np.nan, np.nan])
     assert np.isnan(Proposal.empty().score_of(rows)).all()
