@@ -94,9 +94,9 @@ def test_an_arm_without_shares_takes_the_models_and_a_variants_shares_win(
     model = tuned(model_dir, source_shares=chosen)
     merged: list[dict[str, float]] = []
 
-    def spy(found: Any, k: int, exclude: frozenset[int], shares: Any = None) -> Any:
+    def spy(found: Any, k: int, exclude: frozenset[int], shares: Any = None, blocked: Any = None) -> Any:
         merged.append(dict(shares or {}))
-        return merge_proposals(found, k, exclude, shares)
+        return merge_proposals(found, k, exclude, shares, blocked)
 
     # (the real merge, watched: what shares each arm merged with)
     monkeypatch.setattr("merchandiser.retrieval.retriever.merge_proposals", spy)
