@@ -6,6 +6,7 @@ Built on first use (not at import) so importing a handler never touches files or
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -66,9 +67,19 @@ def s3_client() -> Any:
     return boto3.client("s3", config=STAFF_S3_CONFIG)
 
 
+def settled(loaded: LoadedModel) -> LoadedModel:
+    """``loaded``, with everything the container has built so far (imports, clients, the model) moved out
+    of the cyclic collector's generations (``gc.freeze``): they live as long as the container, and each
+    full collection would otherwise rescan a quarter of a million objects in the middle of a page (up to
+    4.5 ms of a 9 ms page, measured). Reference counting still frees what is dropped."""
+    gc.collect()
+    gc.freeze()
+    return loaded
+
+
 @cache
 def loaded_model(model_dir: str) -> LoadedModel:
-    return load_model(Path(model_dir))
+    return settled(load_model(Path(model_dir)))
 
 
 def model(model_dir: str) -> Model:
@@ -100,7 +111,7 @@ def live_model(settings: ServingSettings, clock: Any = time.monotonic) -> Loaded
         version = live_version(boto3.client("ssm", config=MODEL_SOURCE_CONFIG), settings.model_parameter)
         s3 = boto3.client("s3", config=MODEL_SOURCE_CONFIG)
         directory = fetch_model(s3, settings.artifacts_bucket, version, Path(settings.model_cache_dir))
-        loaded = load_model(directory, mmap=True)
+        loaded = settled(load_model(directory, mmap=True, verified=True))
     except Exception as error:  # unreadable parameter or files, a loader bug: the last-resort list, no 5xx
         logger.error("live model unavailable", extra={"fallback": MODEL, "error": repr(error)})
         loaded = LoadedModel(None, frozenset({MODEL}))
@@ -303,3 +314,4 @@ def reset() -> None:
     _last_resort = None
     _explored = None
     _overlaid.clear()
+    gc.unfreeze()  # what ``settled`` froze (the old model among it) can be collected again
