@@ -88,8 +88,9 @@ BENCH_ENVIRONMENT = {
 # lightgbm imports these when it finds them; the deps layer does not ship them, so the cold start
 # hides those the built layer lacks (pandas alone costs ~0.25 s of imports here).
 OPTIONAL_IMPORTS = ("pandas", "pyarrow", "sklearn", "dask", "matplotlib", "graphviz")
-# The init a deployed function runs (imports, then the model from its /tmp copy, arrays memory-mapped),
-# then the SnapStart restore hook a restored container runs instead of all of it.
+# The init a deployed function runs (imports, then the model from its /tmp copy, arrays memory-mapped, its
+# hashes checked when it was fetched: timed apart, as `verify_s`), then the SnapStart restore hook a
+# restored container runs instead of all of it.
 COLD_START = """
 import json, sys, time
 for name in sys.argv[2:]:
@@ -99,16 +100,19 @@ from lambdas.retrieval import handler
 imported = time.perf_counter()
 from merchandiser.serving import load_model, snapstart
 from pathlib import Path
-loaded = load_model(Path(sys.argv[1]), mmap=True)
+loaded = load_model(Path(sys.argv[1]), mmap=True, verified=True)
 done = time.perf_counter()
 snapstart.after_restore()
 restored = time.perf_counter()
+from merchandiser.store import SERVING_FILES, read_manifest
+read_manifest(Path(sys.argv[1]), verify=SERVING_FILES)
+verified = time.perf_counter()
 faults = sorted(loaded.faults)
 # VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so a child of the bench (which trained the model
 # in this process) would report the parent's peak
 peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
 print(json.dumps({"imports_s": imported - started, "load_s": done - imported, "faults": faults,
-                  "restore_hooks_s": restored - done, "peak_rss_mib": peak}))
+                  "restore_hooks_s": restored - done, "verify_s": verified - restored, "peak_rss_mib": peak}))
 """
 
 
@@ -178,6 +182,9 @@ def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
         "load_s": statistics.median(s["load_s"] for s in samples),
         # with SnapStart the init above runs once, before the snapshot; a restored container runs this
         "restore_hooks_s": statistics.median(s["restore_hooks_s"] for s in samples),
+        # the fetch's hash check of the files as they arrive from S3 (model_source.fetch_model): once per
+        # container with the download, before the snapshot or the provisioned container's traffic
+        "verify_s": statistics.median(s["verify_s"] for s in samples),
         "peak_rss_mib": max(s["peak_rss_mib"] for s in samples),
         "faults": samples[0]["faults"],
         "hidden_imports": hidden,
@@ -456,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
           f" + artifacts {cold['load_s']:.3f} s, median of {cold['runs']};"
           f" load faults: {cold['faults'] or 'none'});"
           f" SnapStart restore hooks {cold['restore_hooks_s']:.4f} s;"
+          f" hash check at fetch {cold['verify_s']:.3f} s (once, with the download);"
           f" peak RSS {cold['peak_rss_mib']:.0f} MiB")  # fmt: skip
     print(f"responses: {handler['statuses']}, degraded: {handler['degraded']};"
           f" mean candidates per source: {handler['mean_candidates_per_source']}")  # fmt: skip

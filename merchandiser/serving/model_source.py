@@ -4,9 +4,10 @@ The parameter (``ServingSettings.model_parameter``) holds the version the publis
 not a resource of any template, so `cdk deploy` never writes it back to an older value. The files are
 the ones publish uploaded under ``models/<version>/`` of the artifacts bucket; they are downloaded once
 per container into ``<cache dir>/<version>/`` (a staging folder renamed when complete, so a folder under
-a version's name always holds everything that could be fetched) and loaded from there: ``.npy`` arrays
-memory-mapped. With SnapStart this happens before the snapshot, so a restored container starts with
-the model already in memory.
+a version's name always holds everything that could be fetched), each checked against its manifest hash
+as it arrives (a file that does not match is dropped, and its part degrades as a missing one), and loaded
+from there without hashing them again: ``.npy`` arrays memory-mapped. With SnapStart this happens
+before the snapshot, so a restored container starts with the model already in memory.
 
 What cannot be fetched degrades like a broken model dir does (``merchandiser.serving.model``): a
 missing parameter or manifest leaves nothing to trust (the caller serves the last-resort list), a
@@ -24,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from merchandiser.store import MANIFEST, MODELS_PREFIX, SERVING_FILES
+from merchandiser.store import MANIFEST, MODELS_PREFIX, SERVING_FILES, sha256_of
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,12 @@ def fetch_model(s3: Any, bucket: str, version: str, cache_dir: Path) -> Path:
                 "model file not fetched", extra={"file": name, "version": version, "error": str(error)}
             )
             (staging / name).unlink(missing_ok=True)
+            continue
+        if sha256_of(staging / name) != listed[name]:  # that part degrades as a missing one
+            logger.error(
+                "model file does not match its manifest hash", extra={"file": name, "version": version}
+            )
+            (staging / name).unlink()
     try:
         staging.rename(target)
     except OSError:  # another fetch completed the same version first: the same immutable files

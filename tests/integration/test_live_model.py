@@ -4,6 +4,7 @@ snapshot and rebuild connections after a restore."""
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,14 +26,18 @@ PARAMETER = "/Merchandiser-Serving/live-model-version"
 Get = Callable[[str], tuple[int, dict[str, Any]]]
 
 
-def upload(model_dir: Path, version: str, skip: tuple[str, ...] = ()) -> None:
-    """What publish writes: the model's files under models/<version>/, the manifest naming the version."""
+def upload(model_dir: Path, version: str, skip: tuple[str, ...] = (), corrupt: tuple[str, ...] = ()) -> None:
+    """What publish writes: the model's files under models/<version>/, the manifest naming the version;
+    ``corrupt``: files whose bytes then differ from their manifest hash (one byte flipped)."""
     s3 = boto3.client("s3")
     for path in sorted(model_dir.iterdir()):
         if path.is_file() and path.name not in skip:
             body = path.read_bytes()
             if path.name == "manifest.json":
                 body = json.dumps({**json.loads(body), "model_version": version}).encode()
+            if path.name in corrupt:
+                middle = len(body) // 2
+                body = body[:middle] + bytes([body[middle] ^ 0xFF]) + body[middle + 1 :]
             s3.put_object(Bucket="artifacts", Key=f"models/{version}/{path.name}", Body=body)
 
 
@@ -104,6 +109,34 @@ def test_a_missing_model_file_degrades_only_its_part(get: Get, model_dir: Path) 
     # Then the page is served from popularity, degraded, with a 200
     assert status == 200 and page["model_version"] == "m1"
     assert page["degraded"] is True and INDEX in page["degraded_reasons"] and len(page["items"]) == 5
+
+
+def test_a_file_that_does_not_match_its_hash_is_dropped_at_fetch(
+    get: Get, model_dir: Path, tmp_path: Path
+) -> None:
+    # Given a model whose index arrived with a flipped byte
+    upload(model_dir, "m1", corrupt=(INDEX_FILE,))
+    go_live("m1")
+    status, page = get("/users/u001/recommendations")
+    # Then the fetch dropped it (the load does not hash the files again) and only its part degrades
+    assert not (tmp_path / "cache" / "m1" / INDEX_FILE).exists()
+    assert (tmp_path / "cache" / "m1" / "ranker.txt").is_file()
+    assert status == 200 and page["degraded"] is True and page["degraded_reasons"] == [INDEX]
+
+
+def test_the_loaded_model_is_frozen_out_of_the_collectors_generations(get: Get, model_dir: Path) -> None:
+    # Given a container that loaded its model
+    upload(model_dir, "m1")
+    go_live("m1")
+    assert get("/health")[0] == 200
+    loaded = runtime.live_model(ServingSettings.from_env())
+    # Then full collections in the middle of a page no longer rescan it
+    assert gc.get_freeze_count() > 0
+    tracked = {id(thing) for thing in gc.get_objects()}
+    assert id(loaded) not in tracked and id(loaded.model) not in tracked
+    # and a new container (reset) lets it be collected again
+    runtime.reset()
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize("case", ["parameter missing", "manifest missing", "parameter empty"])
