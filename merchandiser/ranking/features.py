@@ -81,18 +81,20 @@ def ranking_features(user: UserState, candidates: Candidates, model: ItemModel, 
     with np.errstate(divide="ignore", invalid="ignore"):
         columns["price_ratio"] = np.where(mean_price > 0, prices / mean_price, np.nan)
 
-    categories = catalog.categories[rows]
+    # category features per distinct category of the candidates (a dozen), spread over them by index:
+    # not a Python loop over a thousand candidates on every page
+    names, of_name = np.unique(catalog.categories[rows], return_inverse=True)
+    names_list = names.tolist()
     total_weight = float(sum(user.history.values()))
-    columns["category_affinity"] = _category_affinity(user.history, total_weight, model, categories)
-    last_seen = np.array([user.category_seen.get(category, np.nan) for category in categories.tolist()])
-    columns["days_since_category"] = (now - last_seen) / SECONDS_PER_DAY
+    columns["category_affinity"] = _category_affinity(user.history, total_weight, model, names_list)[of_name]
+    last_seen = np.array([user.category_seen.get(name, np.nan) for name in names_list], dtype=np.float64)
+    columns["days_since_category"] = ((now - last_seen) / SECONDS_PER_DAY)[of_name]
     if user.recent:
-        columns["same_category_as_last"] = (categories == catalog.categories[user.recent[0]]).astype(
-            np.float64
-        )
+        last_category = catalog.categories[user.recent[0]]
+        columns["same_category_as_last"] = (names == last_category).astype(np.float64)[of_name]
     else:
         columns["same_category_as_last"] = np.full(len(rows), np.nan)
-    columns.update(_last_views(user, rows, categories, model))
+    columns.update(_last_views(user, rows, names, of_name, model))
     columns["user_activity_log"] = np.full(len(rows), np.log1p(max(total_weight, 0.0)))
     columns["history_count"] = np.full(len(rows), float(len(user.history)))
     return (
@@ -103,10 +105,11 @@ def ranking_features(user: UserState, candidates: Candidates, model: ItemModel, 
 
 
 def _category_affinity(
-    history: dict[int, float], total_weight: float, model: ItemModel, categories: np.ndarray
+    history: dict[int, float], total_weight: float, model: ItemModel, names: list[str]
 ) -> np.ndarray:
+    """Per category of ``names``: its share of the shopper's history weight."""
     if not history or total_weight <= 0:
-        return np.zeros(len(categories))
+        return np.zeros(len(names))
     history_rows = np.fromiter(history, dtype=np.int64, count=len(history))
     history_weights = np.fromiter(history.values(), dtype=np.float64, count=len(history))
     weight_by_category: dict[str, float] = {}
@@ -114,16 +117,14 @@ def _category_affinity(
         model.catalog.categories[history_rows].tolist(), history_weights.tolist(), strict=True
     ):
         weight_by_category[category] = weight_by_category.get(category, 0.0) + weight
-    return np.array(
-        [weight_by_category.get(category, 0.0) / total_weight for category in categories.tolist()],
-        dtype=np.float64,
-    )
+    return np.array([weight_by_category.get(name, 0.0) / total_weight for name in names], dtype=np.float64)
 
 
 def _last_views(
-    user: UserState, rows: np.ndarray, categories: np.ndarray, model: ItemModel
+    user: UserState, rows: np.ndarray, names: np.ndarray, of_name: np.ndarray, model: ItemModel
 ) -> dict[str, np.ndarray]:
-    """Where the candidate stands among the shopper's latest items, and how much of them its category is."""
+    """Where the candidate stands among the shopper's latest items, and how much of them its category is
+    (``names``: the candidates' distinct categories, ``of_name``: each candidate's among them)."""
     latest = user.recent[:LAST_VIEWS]
     position = np.full(len(rows), np.nan)
     if not latest:
@@ -131,5 +132,5 @@ def _last_views(
     for at, row in reversed(list(enumerate(latest))):  # reversed: an item seen twice keeps its latest place
         position[rows == row] = at
     latest_categories = model.catalog.categories[np.asarray(latest, dtype=np.int64)]
-    share = (categories[:, None] == latest_categories[None, :]).mean(axis=1) if len(rows) else np.empty(0)
-    return {"last_viewed_position": position, "last_views_category_share": share.astype(np.float64)}
+    share = (names[:, None] == latest_categories[None, :]).mean(axis=1) if len(names) else np.empty(0)
+    return {"last_viewed_position": position, "last_views_category_share": share.astype(np.float64)[of_name]}

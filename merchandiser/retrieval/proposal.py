@@ -175,14 +175,23 @@ def merge(
 def best_of(
     rows: np.ndarray, scores: np.ndarray, k: int, exclude: frozenset[int], tie: np.ndarray | None = None
 ) -> Proposal:
-    """The ``k`` best of ``rows`` by ``scores`` (ties: ``tie``, as ``top_scores``), ``exclude`` skipped."""
+    """The ``k`` best of ``rows`` by ``scores`` (ties: ``tie``, as ``top_scores``), ``exclude`` skipped.
+    Only the head that can hold them is looked at further: the ``k + len(exclude)`` best scores and any
+    equal to the last of them (a content source scores tens of thousands of placed items per page)."""
     rows = np.asarray(rows, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float64)
+    if k <= 0 or len(rows) == 0:
+        return Proposal.empty()
+    head = k + len(exclude)
+    if len(scores) > head:
+        kth = np.partition(-scores, head - 1)[head - 1]
+        keep = -scores <= kth
+        rows, scores = rows[keep], scores[keep]
     if exclude:
         keep = ~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
         rows, scores = rows[keep], scores[keep]
-    if k <= 0 or len(rows) == 0:
-        return Proposal.empty()
+        if len(rows) == 0:
+            return Proposal.empty()
     best = best_positions(scores, k, rows if tie is None else np.asarray(tie)[rows])
     return Proposal(rows[best], scores[best])
 

@@ -8,7 +8,7 @@ import numpy as np
 from merchandiser.catalog import Catalog, ItemModel, Neighbours, Signals
 from merchandiser.ranking import score
 from merchandiser.reranking import Rules, Scored, page_rules, ranked_items, ranked_order, rerank
-from merchandiser.retrieval import SOURCES, Ask, build_index, candidates, top_scores
+from merchandiser.retrieval import SOURCES, Ask, best_of, build_index, candidates, top_scores
 from merchandiser.settings import RetailerRules
 from merchandiser.shopper import UserState
 
@@ -96,3 +96,22 @@ def test_reranking_settles_equal_scores_by_each_items_tie_not_its_id() -> None:
     ]
     # When the page is built / Then b comes before a
     assert [item.item_id for item in rerank(items, Rules(k=3))] == ["c", "b", "a"]
+
+
+def test_the_best_of_many_rows_is_the_head_of_their_full_order() -> None:
+    # Given scores with many ties (a few distinct values), tie ranks, and excluded rows among the best
+    rng = np.random.default_rng(11)
+    for trial in range(200):
+        n = int(rng.integers(1, 400))
+        rows = rng.permutation(1000)[:n].astype(np.int64)
+        scores = rng.integers(0, 6, n).astype(np.float64)
+        tie = rng.permutation(1000)
+        exclude = frozenset(rng.choice(rows, int(rng.integers(0, min(n, 20) + 1)), replace=False).tolist())
+        k = int(rng.integers(1, 60))
+        # When the best k are taken (only the head past a partition is sorted)
+        found = best_of(rows, scores, k, exclude, tie=tie)
+        # Then they are the first k of the full order: score down, tie rank up, excluded rows skipped
+        kept = [position for position in range(n) if int(rows[position]) not in exclude]
+        full = sorted(kept, key=lambda position: (-scores[position], tie[rows[position]]))[:k]
+        assert found.rows.tolist() == rows[full].tolist(), trial
+        assert found.scores.tolist() == scores[full].tolist(), trial
