@@ -60,10 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="a training-channel dir (default: UCI Online Retail)")
     parser.add_argument("--synthetic-interactions", type=int, default=10_000_000)
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--skip-retail", action="store_true", help="only the synthetic shop")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "spark.json")
     args = parser.parse_args(argv)
-    results = [compare("online-retail", retail_dir(args.data), args.threads)]
+    results = [] if args.skip_retail else [compare("online-retail", retail_dir(args.data), args.threads)]
     if not args.skip_synthetic:
         results.append(
             compare("synthetic", synthetic_dir(args.synthetic_interactions), args.threads, SCALE_FLAGS)
