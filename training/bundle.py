@@ -31,6 +31,7 @@ from merchandiser.store import (
 from training.fit import UserHistory
 
 HISTORY_ITEMS = 200
+USER_FEATURES_LEVEL = 6  # gzip level of user_features.jsonl.gz
 LIBRARIES = ("numpy", "scipy", "lightgbm", "chroma-hnswlib", "pandas")
 
 
@@ -74,20 +75,21 @@ def user_feature_records(
             attributes[str(record[0])] = {
                 column: str(value) for column, value in zip(columns, record[1:], strict=True)
             }
+    ids = [str(item) for item in item_ids.tolist()]  # not a numpy scalar per item of every history
     for user_id in sorted(histories):
         history = histories[user_id]
         heaviest = sorted(history.weights.items(), key=lambda pair: (-pair[1], pair[0]))[:HISTORY_ITEMS]
         record = {
             "user_id": user_id,
-            "history": {str(item_ids[row]): round(float(weight), 6) for row, weight in heaviest},
-            "purchased": sorted(str(item_ids[row]) for row in history.purchased),
-            "recent": [str(item_ids[row]) for row in history.recent],
+            "history": {ids[row]: round(float(weight), 6) for row, weight in heaviest},
+            "purchased": sorted(ids[row] for row in history.purchased),
+            "recent": [ids[row] for row in history.recent],
             "category_seen": {category: round(seen, 3) for category, seen in history.category_seen.items()},
             "attributes": attributes.get(user_id, {}),
         }
         if raw_history:
             record["raw_history"] = {
-                str(item_ids[row]): round(float(history.raw_weights.get(row, 0.0)), 6) for row, _ in heaviest
+                ids[row]: round(float(history.raw_weights.get(row, 0.0)), 6) for row, _ in heaviest
             }
         yield record
 
@@ -115,10 +117,11 @@ def write_model_dir(
         model.ranker.save_model(str(ranker_path))
     elif ranker_path.exists():
         ranker_path.unlink()  # a ranker left from an earlier run must not be served with new factors
-    # mtime=0: the same users give the same bytes, hence the same hash
+    # mtime=0: the same users give the same bytes, hence the same hash; zlib's default level, not
+    # GzipFile's 9: at 10M interactions level 9 took 66 s for 2% fewer bytes than level 6's 14 s
     with (
         open(model_dir / USER_FEATURES, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as compressed,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=USER_FEATURES_LEVEL) as compressed,
     ):
         for record in user_features:
             compressed.write((json.dumps(record, sort_keys=True) + "\n").encode())
