@@ -77,13 +77,19 @@ def source_model(source: str) -> str:
 
 
 def fuse(proposals: Mapping[str, Proposal], exclude: frozenset[int], k: int, tie: np.ndarray) -> list[int]:
-    """Reciprocal rank fusion of the sources' own orders: the unlearned union."""
-    fused: dict[int, float] = {}
-    for proposal in proposals.values():
-        for rank, row in enumerate(proposal.rows.tolist()):
-            if row not in exclude:
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return sorted(fused, key=lambda row: (-fused[row], int(tie[row])))[:k]
+    """Reciprocal rank fusion of the sources' own orders: the unlearned union. Each row's terms are added
+    in the sources' order (``np.bincount`` sums its input in order), ties settled by ``tie``."""
+    found = [proposal.rows for proposal in proposals.values()]
+    if not found:
+        return []
+    rows = np.concatenate(found).astype(np.int64)
+    terms = np.concatenate([1.0 / (RRF_K + np.arange(len(part)) + 1.0) for part in found])
+    if exclude:
+        keep = ~np.isin(rows, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+        rows, terms = rows[keep], terms[keep]
+    unique, position = np.unique(rows, return_inverse=True)
+    fused = np.bincount(position, weights=terms, minlength=len(unique))
+    return unique[np.lexsort((tie[unique], -fused))[:k]].tolist()
 
 
 def recommend_als(model: Model, state: UserState) -> list[int]:
@@ -131,7 +137,8 @@ def user_lists(
     lists = {"popularity": popular.tolist(), "als": recommend_als(model, state)}
     for source in SOURCE_NAMES:
         proposal = found.get(source)
-        rows = [] if proposal is None else proposal.rows.tolist()
+        # the first LIST_LENGTH not purchased are among the first LIST_LENGTH + purchases
+        rows = [] if proposal is None else proposal.rows[: LIST_LENGTH + len(state.purchased)].tolist()
         lists[source_model(source)] = [row for row in rows if row not in state.purchased][:LIST_LENGTH]
     lists["union"] = fuse(found, state.purchased, LIST_LENGTH, items.tie_rank)
     lists["ranker"], lists["pipeline"] = served_lists(model, state, now, k, user_id, retailer, found)
@@ -225,7 +232,8 @@ def score_models(
     trained = np.zeros(n_items, dtype=bool)
     for history in histories.values():
         trained[list(history.weights)] = True
-    new_items = {user: items - set(np.flatnonzero(trained).tolist()) for user, items in relevant.items()}
+    untrained = ~trained  # an item nobody touched before the cut is new to the model
+    new_items = {user: {row for row in items if untrained[row]} for user, items in relevant.items()}
     groups: dict[str, dict[str, set[int]]] = {
         "warm_users": {user: relevant[user] for user in users if user in histories},
         "new_users": {user: relevant[user] for user in users if user not in histories},
