@@ -83,7 +83,7 @@ class Hyperparameters:
     max_eval_users: int = 5000
     # the quality gate scores production on the candidate's test window only with this many shoppers
     gate_min_users: int = 50
-    threads: int = 1  # LightGBM threads; OpenMP spin-waits badly on a shared, busy machine
+    threads: int = 1  # LightGBM and ALS threads; OpenMP spin-waits badly on a shared, busy machine
     # validation tuning (training/tuning/): trials over all its stages, 0 = off; CPU seconds, -1 = scaled
     # with the training window (tuning.auto_seconds), 0 = off
     tuning_trials: int = 40
@@ -313,7 +313,9 @@ def fit_retrieval(
         (weights.astype(np.float32), (user_positions, pairs["row"].to_numpy())),
         shape=(len(user_ids), len(catalog)),
     )
-    factors = fit_als(matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed)
+    factors = fit_als(
+        matrix, hp.factors, hp.regularization, hp.alpha, hp.iterations, hp.cg_steps, hp.seed, hp.threads
+    )
     als_seconds = time.perf_counter() - started
     segments = user_segments(users)
     events = EventArrays.of(interactions, catalog)

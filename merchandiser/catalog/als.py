@@ -17,6 +17,9 @@ inside the training functions.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -77,16 +80,37 @@ def fit_als(
     iterations: int = 15,
     cg_steps: int = 3,
     seed: int = 7,
+    threads: int = 1,
 ) -> Factors:
-    """Weighted ALS with conjugate-gradient steps. ``matrix`` is users x items with the weights as values."""
+    """Weighted ALS with conjugate-gradient steps. ``matrix`` is users x items with the weights as values.
+    ``threads`` > 1: each sweep's chunks of rows are stepped by that many threads (numpy, scipy and BLAS
+    release the GIL; BLAS itself then runs one thread per chunk); the factors are the same, as rows are
+    independent within a sweep."""
     start = initial_factors(matrix.shape[0], matrix.shape[1], factors, seed)
     user_factors, item_factors = start.user_factors.copy(), start.item_factors.copy()
     by_user = matrix.tocsr().astype(np.float32)
     by_item = by_user.T.tocsr()
-    for _ in range(iterations):
-        user_factors = _cg_sweep(by_user, user_factors, item_factors, regularization, alpha, cg_steps)
-        item_factors = _cg_sweep(by_item, item_factors, user_factors, regularization, alpha, cg_steps)
+    with _chunk_pool(threads) as pool:
+        for _ in range(iterations):
+            user_factors = _cg_sweep(
+                by_user, user_factors, item_factors, regularization, alpha, cg_steps, pool=pool
+            )
+            item_factors = _cg_sweep(
+                by_item, item_factors, user_factors, regularization, alpha, cg_steps, pool=pool
+            )
     return Factors(user_factors, item_factors)
+
+
+@contextmanager
+def _chunk_pool(threads: int) -> Iterator[ThreadPoolExecutor | None]:
+    """None for one thread; else a pool, with BLAS held to one thread per call while it runs."""
+    if threads <= 1:
+        yield None
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, "blas"), ThreadPoolExecutor(threads) as pool:
+        yield pool
 
 
 def _cg_sweep(
@@ -97,6 +121,7 @@ def _cg_sweep(
     alpha: float,
     cg_steps: int,
     chunk_nnz: int = CHUNK_NNZ,
+    pool: ThreadPoolExecutor | None = None,
 ) -> np.ndarray:
     """A few CG steps on every row's system ``(Y'Y + Y'(C-I)Y + reg I) x = Y'C p``.
 
@@ -106,13 +131,20 @@ def _cg_sweep(
     x = x.astype(np.float32)  # a copy: the caller's factors stay as they were
     base = (y.T @ y).astype(np.float32) + np.float32(regularization) * np.eye(y.shape[1], dtype=np.float32)
     indptr = matrix.indptr
+    bounds = []
     lo = 0
     while lo < matrix.shape[0]:
         # the rows whose non-zeros fit in chunk_nnz (at least one row)
         hi = max(int(np.searchsorted(indptr, indptr[lo] + chunk_nnz, side="right")) - 1, lo + 1)
         hi = min(hi, matrix.shape[0])
-        _cg_rows(matrix, lo, hi, x[lo:hi], y, base, alpha, cg_steps)
+        bounds.append((lo, hi))
         lo = hi
+
+    def step(chunk: tuple[int, int]) -> None:  # each chunk writes only its own rows of x
+        _cg_rows(matrix, chunk[0], chunk[1], x[chunk[0] : chunk[1]], y, base, alpha, cg_steps)
+
+    for _ in map(step, bounds) if pool is None else pool.map(step, bounds):
+        pass
     return x
 
 

@@ -77,3 +77,15 @@ def test_a_user_of_one_block_is_recommended_that_block_first() -> None:
     scores[[0, 1]] = -np.inf  # already bought
     # Then the rest of block 0..4 comes before every item of the other block
     assert set(np.argsort(-scores)[:3].tolist()) == {2, 3, 4}
+
+
+def test_sweeps_stepped_by_several_threads_give_the_same_factors() -> None:
+    # Given a matrix big enough for many chunks of rows per sweep
+    rng = np.random.default_rng(9)
+    matrix = csr_matrix(rng.random((3000, 400)) * (rng.random((3000, 400)) < 0.02)).astype(np.float32)
+    # When ALS runs on one thread and on three
+    one = fit_als(matrix, factors=8, regularization=0.1, alpha=2.0, iterations=3, seed=4)
+    three = fit_als(matrix, factors=8, regularization=0.1, alpha=2.0, iterations=3, seed=4, threads=3)
+    # Then every factor is the same, bit for bit: rows are independent within a sweep
+    assert np.array_equal(one.user_factors, three.user_factors)
+    assert np.array_equal(one.item_factors, three.item_factors)
