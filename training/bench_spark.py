@@ -62,12 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--skip-retail", action="store_true", help="only the synthetic shop")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--synthetic-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="the local engine's on the synthetic shop",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "spark.json")
     args = parser.parse_args(argv)
     results = [] if args.skip_retail else [compare("online-retail", retail_dir(args.data), args.threads)]
     if not args.skip_synthetic:
         results.append(
-            compare("synthetic", synthetic_dir(args.synthetic_interactions), args.threads, SCALE_FLAGS)
+            compare(
+                "synthetic", synthetic_dir(args.synthetic_interactions), args.synthetic_threads, SCALE_FLAGS
+            )
         )
     print(f"\n{'data':<16}{'engine':<8}{'ndcg@10':>10}{'recall@20':>11}{'seconds':>10}{'py peak MiB':>13}")
     for result in results:

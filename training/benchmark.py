@@ -338,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--regime-scale", type=float, default=1.0, help="the regimes' --scale")
     parser.add_argument("--threads", type=int, default=1, help="threads of every fit (ALS, kNN, ranker)")
+    parser.add_argument(
+        "--synthetic-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="threads of the synthetic shop's job (default: every core; a shop that size gives its job the"
+        " machine, as the Spark engine takes every core)",
+    )
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "learning.json")
     args = parser.parse_args(argv)
     names = {"all": list(regimes.REGIMES), "none": []}.get(args.regimes, args.regimes.split(","))
@@ -362,7 +369,9 @@ def main(argv: list[str] | None = None) -> int:
         anchor_benchmark.print_comparison(title, result)
     synthetic = None
     if not args.skip_synthetic:
-        synthetic = benchmark_synthetic(args.synthetic_interactions, args.threads)
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(args.synthetic_threads)
+        synthetic = benchmark_synthetic(args.synthetic_interactions, args.synthetic_threads)
         print(
             f"\nsynthetic shop: {synthetic['shop']['rows']} rows, {synthetic['shop']['users']} users, "
             f"{synthetic['shop']['items']} items: job {synthetic['job_seconds']:.0f}s, "
@@ -376,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     report = {
         "threads": args.threads,
+        "synthetic_threads": args.synthetic_threads,
         "online_retail": retail,
         "regimes": regime_results,
         "regime_scale": args.regime_scale,
