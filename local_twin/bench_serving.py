@@ -40,6 +40,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
+from stacks.constants import SNAPSTART_MAX_EPHEMERAL_MB, serving_uses_snapstart
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "bench"
 CANDIDATES = 1000
@@ -115,6 +117,32 @@ print(json.dumps({"imports_s": imported - started, "load_s": done - imported, "f
                   "restore_hooks_s": restored - done, "verify_s": verified - restored, "peak_rss_mib": peak}))
 """
 
+# What a SnapStart function runs once, before the snapshot (at publish, not per container): the model
+# fetched, hash-checked and loaded whole into memory, its files deleted as they are read; the largest
+# /tmp it took is what must fit SnapStart's 512 MB. The bucket is the model dir, copied as S3 would write.
+SNAPSHOT = """
+import json, shutil, sys, time
+from pathlib import Path
+for name in sys.argv[3:]:
+    sys.modules[name] = None
+from lambdas.retrieval import handler
+from merchandiser.serving.model_source import load_into_memory
+source, cache = Path(sys.argv[1]), Path(sys.argv[2])
+tmp_peak = 0
+class FolderBucket:
+    def download_file(self, bucket, key, path):
+        global tmp_peak
+        shutil.copyfile(source / key.rsplit("/", 1)[1], path)
+        tmp_peak = max(tmp_peak, sum(p.stat().st_size for p in cache.rglob("*") if p.is_file()))
+started = time.perf_counter()
+loaded = load_into_memory(FolderBucket(), "bench", "snapshot", cache)
+done = time.perf_counter()
+left = sum(p.stat().st_size for p in cache.rglob("*") if p.is_file())
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM")) / 1024
+print(json.dumps({"load_s": done - started, "tmp_peak_mib": tmp_peak / 2**20, "tmp_left_bytes": left,
+                  "faults": sorted(loaded.faults), "peak_rss_mib": peak}))
+"""
+
 
 def cache_key() -> str:
     from merchandiser.store import SERVING_FILES
@@ -167,14 +195,38 @@ def absent_from_layer() -> list[str]:
     return [name for name in OPTIONAL_IMPORTS if deps.is_dir() and not (deps / name).exists()]
 
 
-def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
+def child_runs(script: str, args: list[str], runs: int) -> list[dict[str, Any]]:
+    """``script``'s JSON line from ``runs`` fresh interpreters (each a new container's process)."""
     env = {**os.environ, **BENCH_ENVIRONMENT, "PYTHONDONTWRITEBYTECODE": "1"}
-    hidden = absent_from_layer()
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", COLD_START, str(model_dir), *hidden], cwd=REPO, env=env,
+        out = subprocess.run([sys.executable, "-c", script, *args, *absent_from_layer()], cwd=REPO, env=env,
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
         samples.append(json.loads(out.strip().splitlines()[-1]))
+    return samples
+
+
+def snapshot_load(model_dir: Path, scratch: Path, runs: int) -> dict[str, Any]:
+    """The load SnapStart's before-snapshot hook runs (``SNAPSHOT``): medians, and the worst /tmp."""
+    samples = []
+    for run in range(runs):
+        cache = scratch / f"snapshot-{run}"
+        shutil.rmtree(cache, ignore_errors=True)
+        samples += child_runs(SNAPSHOT, [str(model_dir), str(cache)], 1)
+        shutil.rmtree(cache, ignore_errors=True)
+    return {
+        "load_s": statistics.median(s["load_s"] for s in samples),
+        "tmp_peak_mib": max(s["tmp_peak_mib"] for s in samples),
+        "tmp_left_bytes": max(s["tmp_left_bytes"] for s in samples),
+        "peak_rss_mib": max(s["peak_rss_mib"] for s in samples),
+        "faults": samples[0]["faults"],
+        "runs": runs,
+    }
+
+
+def cold_start(model_dir: Path, runs: int) -> dict[str, Any]:
+    hidden = absent_from_layer()
+    samples = child_runs(COLD_START, [str(model_dir)], runs)
     total = [s["imports_s"] + s["load_s"] for s in samples]
     return {
         "total_s": statistics.median(total),
@@ -422,8 +474,24 @@ def verdicts(result: dict[str, Any]) -> list[str]:
             result["ratio"]["p99"],
             TARGETS["ratio_p99"],
         ),
-        ("cold start (imports + artifacts) <= 3 s", result["cold_start"]["total_s"], TARGETS["cold_start_s"]),
     ]
+    cold = result["cold_start"]
+    if serving_uses_snapstart(items):  # the stack's start mode at this size (stacks/constants.py)
+        checks += [
+            (
+                "cold start on SnapStart's restore path <= 3 s: the restore hooks (Lambda's restore of the"
+                " snapshot itself is AWS's, not measurable here)",
+                cold["restore_hooks_s"],
+                TARGETS["cold_start_s"],
+            ),
+            (
+                "/tmp of the load into memory before the snapshot <= SnapStart's 512 MB",
+                cold["snapshot"]["tmp_peak_mib"] * 2**20 / 1e6,
+                SNAPSTART_MAX_EPHEMERAL_MB,
+            ),
+        ]
+    else:  # provisioned concurrency: containers beyond the warm ones pay the whole init
+        checks.append(("cold start (imports + artifacts) <= 3 s", cold["total_s"], TARGETS["cold_start_s"]))
     return [f"{'PASS' if value <= limit else 'MISS'}  {name}: {value:.3g}" for name, value, limit in checks]
 
 
@@ -444,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     model_dir, built = trained_model(root)
     print(f"model: {model_dir} ({f'built in {built:.0f} s' if built else 'cached'})", flush=True)
     cold = cold_start(model_dir, args.cold_runs)
+    cold["snapshot"] = snapshot_load(model_dir, root, args.cold_runs)
     with serving_process(model_dir):
         handler = handler_latency(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
     raw = raw_libraries(model_dir, args.requests)
@@ -465,6 +534,10 @@ def main(argv: list[str] | None = None) -> int:
           f" SnapStart restore hooks {cold['restore_hooks_s']:.4f} s;"
           f" hash check at fetch {cold['verify_s']:.3f} s (once, with the download);"
           f" peak RSS {cold['peak_rss_mib']:.0f} MiB")  # fmt: skip
+    snap = cold["snapshot"]
+    print(f"load into memory before a SnapStart snapshot (fetch, hash check, load): {snap['load_s']:.3f} s;"
+          f" /tmp at most {snap['tmp_peak_mib']:.0f} MiB, {snap['tmp_left_bytes']} bytes left;"
+          f" peak RSS {snap['peak_rss_mib']:.0f} MiB; faults: {snap['faults'] or 'none'}")  # fmt: skip
     print(f"responses: {handler['statuses']}, degraded: {handler['degraded']};"
           f" mean candidates per source: {handler['mean_candidates_per_source']}")  # fmt: skip
     for line in result["verdicts"]:

@@ -212,6 +212,9 @@ class ServingSettings(ShopTablesSettings):
     model_parameter: str = Field(default="", alias="MODEL_PARAMETER")
     artifacts_bucket: str = Field(default="", alias="ARTIFACTS_BUCKET")
     model_cache_dir: str = Field(default="/tmp/model", alias="MODEL_CACHE_DIR")
+    # The model loaded whole into memory, its files deleted once read (the stack sets it with SnapStart,
+    # whose snapshot may hold at most 512 MB of /tmp); else its arrays memory-mapped from the cache dir.
+    model_in_memory: bool = Field(default=False, alias="MODEL_IN_MEMORY")
     # Exploration (merchandiser.catalog.exploration): a new item graduates into the candidates with at
     # least this many exploration impressions and a posterior click rate of at least this; it fades out
     # of the pool after EXPLORE_FADE_IMPRESSIONS without graduating (or earlier when it cannot).

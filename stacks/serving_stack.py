@@ -241,6 +241,7 @@ class ServingStack(Stack):
             "events_stream": events_stream.stream_name,
             "model_parameter": self.model_parameter,
             "artifacts_bucket": artifacts_bucket.bucket_name,
+            "model_in_memory": self.size.snap_start,
         }
         self.functions: dict[str, lambda_.Function] = {
             name: merchandiser_function(self, name, ServingSettings, layers, self.size, **tables, **pages)

@@ -5,7 +5,14 @@ upserted since the model was trained."""
 from merchandiser.catalog.als import Factors, confidence, fit_als, fit_als_reference, fold_in, loss
 from merchandiser.catalog.content import ContentModel, fit_content, title_words
 from merchandiser.catalog.exploration import Exploration, ExplorationPolicy, exploration_of
-from merchandiser.catalog.item_model import LOAD_ERRORS, ItemModel, id_hashes, load_index, with_exploration
+from merchandiser.catalog.item_model import (
+    LOAD_ERRORS,
+    ItemModel,
+    given_or_loaded,
+    id_hashes,
+    load_index,
+    with_exploration,
+)
 from merchandiser.catalog.items import CATALOG_COLUMNS, Catalog
 from merchandiser.catalog.neighbours import Neighbours, fit_neighbours, sum_by_row
 from merchandiser.catalog.overlay import with_overlay
@@ -32,6 +39,7 @@ __all__ = [
     "fit_content",
     "fit_neighbours",
     "fold_in",
+    "given_or_loaded",
     "id_hashes",
     "load_index",
     "loss",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -70,22 +70,31 @@ class ItemModel:
         self.gram = (item_factors.T @ item_factors).astype(np.float64)
 
     @classmethod
-    def load(cls, model_dir: Path, manifest: dict[str, Any], mmap: bool = False) -> ItemModel:
+    def load(
+        cls,
+        model_dir: Path,
+        manifest: dict[str, Any],
+        mmap: bool = False,
+        indexes: Mapping[str, hnswlib.Index] | None = None,
+    ) -> ItemModel:
         """Every item-side file of a model dir whose manifest was read (and verified) by the caller;
-        ``mmap``: the ``.npy`` arrays memory-mapped read-only (files that never change while served)."""
+        ``mmap``: the ``.npy`` arrays memory-mapped read-only (files that never change while served);
+        ``indexes``: HNSW indexes already read, by file name (their files then need not be there)."""
         mmap_mode: Literal["r"] | None = "r" if mmap else None
+        given = indexes or {}
         for name in REQUIRED_FILES:
-            if not (model_dir / name).is_file():
+            if name not in given and not (model_dir / name).is_file():
                 raise BundleError(f"{name} is missing from {model_dir}")
         try:
             catalog = Catalog.load(model_dir / CATALOG)
             item_factors = np.load(model_dir / ITEM_FACTORS, mmap_mode=mmap_mode, allow_pickle=False)
             popularity = np.load(model_dir / POPULARITY, mmap_mode=mmap_mode, allow_pickle=False)
-            index = load_index(model_dir / INDEX, int(item_factors.shape[1]))
+            dim = int(item_factors.shape[1])
+            index = given_or_loaded(given, model_dir / INDEX, dim)
             signals = Signals.load(model_dir / SIGNALS) if (model_dir / SIGNALS).is_file() else None
             content_index = None
-            if (model_dir / CONTENT_INDEX).is_file():
-                content_index = load_index(model_dir / CONTENT_INDEX, int(item_factors.shape[1]))
+            if CONTENT_INDEX in given or (model_dir / CONTENT_INDEX).is_file():
+                content_index = given_or_loaded(given, model_dir / CONTENT_INDEX, dim)
         except LOAD_ERRORS as error:
             raise BundleError(f"cannot load the model in {model_dir}: {error}") from error
         return cls(manifest, catalog, item_factors, popularity, index, signals, content_index)
@@ -183,6 +192,15 @@ def load_index(path: Path, dim: int) -> hnswlib.Index:
     index = hnswlib.Index(space="ip", dim=dim)
     index.load_index(str(path))
     return index
+
+
+def given_or_loaded(given: Mapping[str, hnswlib.Index], path: Path, dim: int) -> hnswlib.Index:
+    """The index read earlier under ``path``'s name (checked against ``dim``), else the file's."""
+    if path.name not in given:
+        return load_index(path, dim)
+    if given[path.name].dim != dim:
+        raise ValueError(f"{path.name} holds {given[path.name].dim}-dimensional vectors, the items {dim}")
+    return given[path.name]
 
 
 def id_hashes(item_ids: np.ndarray) -> np.ndarray:

@@ -17,6 +17,7 @@ Degrade, never fail: ``load_model`` serves whatever part of a model dir is intac
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +27,7 @@ import hnswlib
 import lightgbm as lgb
 import numpy as np
 
-from merchandiser.catalog import LOAD_ERRORS, Catalog, ItemModel, Signals, load_index
+from merchandiser.catalog import LOAD_ERRORS, Catalog, ItemModel, Signals, given_or_loaded
 from merchandiser.ranking import RankerError, load_ranker
 from merchandiser.serving.report import INDEX, MODEL, RANKER
 from merchandiser.store import (
@@ -63,12 +64,21 @@ class Model:
         return self.items.version
 
     @classmethod
-    def load(cls, model_dir: Path, mmap: bool = False, verified: bool = False) -> Model:
+    def load(
+        cls,
+        model_dir: Path,
+        mmap: bool = False,
+        verified: bool = False,
+        indexes: Mapping[str, hnswlib.Index] | None = None,
+    ) -> Model:
         """Every part of ``model_dir``, each file checked against its manifest hash (``verified``: they
-        were when they were fetched, ``model_source.fetch_model``)."""
+        were when they were fetched, ``model_source.fetch_model``); ``indexes``: HNSW indexes already
+        read, by file name (``model_source.load_into_memory``), whose files are gone."""
         model_dir = Path(model_dir)
-        manifest = read_manifest(model_dir, verify=SERVING_FILES, hashes=not verified)
-        items = ItemModel.load(model_dir, manifest, mmap=mmap)
+        given = indexes or {}
+        on_disk = [name for name in SERVING_FILES if name not in given]
+        manifest = read_manifest(model_dir, verify=on_disk, hashes=not verified)
+        items = ItemModel.load(model_dir, manifest, mmap=mmap, indexes=given)
         try:
             ranker = load_ranker(model_dir / RANKER_FILE) if (model_dir / RANKER_FILE).is_file() else None
         except (*LOAD_ERRORS, RankerError) as error:
@@ -84,18 +94,24 @@ class LoadedModel:
     faults: frozenset[str]
 
 
-def load_model(model_dir: Path, mmap: bool = False, verified: bool = False) -> LoadedModel:
+def load_model(
+    model_dir: Path,
+    mmap: bool = False,
+    verified: bool = False,
+    indexes: Mapping[str, hnswlib.Index] | None = None,
+) -> LoadedModel:
     """The model of ``model_dir``, its derived arrays computed (``ItemModel.warm``): what can be served of
     it when a part is broken, nothing when no part is usable. ``verified``: the files' hashes were checked
-    when they were fetched (0.5 s for the 709 MB of a 1M-item model), not again here."""
+    when they were fetched (0.5 s for the 709 MB of a 1M-item model), not again here; ``indexes``: HNSW
+    indexes already read, by file name."""
     try:
-        model = Model.load(model_dir, mmap=mmap, verified=verified)
+        model = Model.load(model_dir, mmap=mmap, verified=verified, indexes=indexes)
         model.items.warm()
         return LoadedModel(model, frozenset())
     except BundleError as error:
         logger.error("model bundle unusable, loading what can be served", extra={"error": str(error)})
     try:
-        loaded = _load_intact_parts(model_dir, verified)
+        loaded = _load_intact_parts(model_dir, verified, indexes or {})
         if loaded.model is not None:
             loaded.model.items.warm()
         return loaded
@@ -104,13 +120,18 @@ def load_model(model_dir: Path, mmap: bool = False, verified: bool = False) -> L
         return LoadedModel(None, frozenset({MODEL}))
 
 
-def _load_intact_parts(model_dir: Path, verified: bool = False) -> LoadedModel:
+def _load_intact_parts(
+    model_dir: Path, verified: bool = False, indexes: Mapping[str, hnswlib.Index] | None = None
+) -> LoadedModel:
     """Catalog and popularity are required; index, item factors and ranker are each optional."""
     manifest = read_manifest(model_dir)  # not verified as a whole: each part is, below
     listed: dict[str, str] = manifest.get("files", {})
+    given = indexes or {}
 
     def intact(name: str) -> Path:
         path = model_dir / name
+        if name in given:  # read before, its file gone
+            return path
         if not path.is_file():
             raise BundleError(f"{name} is missing")
         if not verified and name in listed and sha256_of(path) != listed[name]:
@@ -126,7 +147,7 @@ def _load_intact_parts(model_dir: Path, verified: bool = False) -> LoadedModel:
         factors = np.load(intact(ITEM_FACTORS), allow_pickle=False)
         if factors.ndim != 2 or factors.shape[0] != len(catalog):
             raise BundleError(f"item factors {factors.shape} for {len(catalog)} items")
-        loaded = load_index(intact(INDEX_FILE), int(factors.shape[1]))
+        loaded = given_or_loaded(given, intact(INDEX_FILE), int(factors.shape[1]))
         item_factors, index = factors, loaded
     except Exception as error:  # missing, corrupt, truncated: popularity candidates instead
         logger.error("index unusable, serving popularity", extra={"fallback": INDEX, "error": str(error)})
@@ -144,7 +165,7 @@ def _load_intact_parts(model_dir: Path, verified: bool = False) -> LoadedModel:
     content_index = None
     if CONTENT_INDEX in listed and INDEX not in faults:
         try:
-            content_index = load_index(intact(CONTENT_INDEX), int(item_factors.shape[1]))
+            content_index = given_or_loaded(given, intact(CONTENT_INDEX), int(item_factors.shape[1]))
         except Exception as error:  # the content source searches the placed items exactly instead
             logger.error(
                 "content index unusable, searching placed items exactly", extra={"error": str(error)}

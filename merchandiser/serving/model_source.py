@@ -7,7 +7,9 @@ per container into ``<cache dir>/<version>/`` (a staging folder renamed when com
 a version's name always holds everything that could be fetched), each checked against its manifest hash
 as it arrives (a file that does not match is dropped, and its part degrades as a missing one), and loaded
 from there without hashing them again: ``.npy`` arrays memory-mapped. With SnapStart this happens
-before the snapshot, so a restored container starts with the model already in memory.
+before the snapshot, so a restored container starts with the model already in memory; and the model is
+loaded whole into memory, its files deleted as they are read (``load_into_memory``), so that ``/tmp``
+stays within SnapStart's 512 MB up to about a million items.
 
 What cannot be fetched degrades like a broken model dir does (``merchandiser.serving.model``): a
 missing parameter or manifest leaves nothing to trust (the caller serves the last-resort list), a
@@ -23,13 +25,19 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import hnswlib
 from botocore.exceptions import BotoCoreError, ClientError
 
-from merchandiser.store import MANIFEST, MODELS_PREFIX, SERVING_FILES, sha256_of
+from merchandiser.catalog import LOAD_ERRORS, load_index
+from merchandiser.serving.model import LoadedModel, load_model
+from merchandiser.store import CONTENT_INDEX, INDEX, MANIFEST, MODELS_PREFIX, SERVING_FILES, sha256_of
 
 logger = logging.getLogger(__name__)
 
 STAGING_SUFFIX = ".partial"
+# Read whole into memory by hnswlib, and the largest files of a model (the placed items' index: 360 MB of
+# a million-item model's 709 MB).
+INDEX_FILES = (INDEX, CONTENT_INDEX)
 
 
 class ModelSourceError(RuntimeError):
@@ -58,31 +66,15 @@ def fetch_model(s3: Any, bucket: str, version: str, cache_dir: Path) -> Path:
         return target  # fetched earlier by this container (a model is immutable once published)
     # a staging folder of this fetch's own: processes sharing the cache dir (the twin's front workers,
     # several threads of one) never write into each other's
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f"{version}{STAGING_SUFFIX}-", dir=cache_dir))
-    prefix = model_prefix(version)
+    staging = _staging_dir(cache_dir, version)
     try:
-        s3.download_file(bucket, f"{prefix}{MANIFEST}", str(staging / MANIFEST))
-        listed = json.loads((staging / MANIFEST).read_text()).get("files", {})
-    except (ClientError, BotoCoreError, OSError, ValueError) as error:
+        listed = _fetch_manifest(s3, bucket, version, staging)
+    except ModelSourceError:
         shutil.rmtree(staging, ignore_errors=True)
-        raise ModelSourceError(f"no readable manifest at s3://{bucket}/{prefix}: {error}") from error
+        raise
     for name in SERVING_FILES:
-        if name == MANIFEST or name not in listed:
-            continue
-        try:
-            s3.download_file(bucket, f"{prefix}{name}", str(staging / name))
-        except (ClientError, BotoCoreError) as error:  # that part degrades when the model loads
-            logger.error(
-                "model file not fetched", extra={"file": name, "version": version, "error": str(error)}
-            )
-            (staging / name).unlink(missing_ok=True)
-            continue
-        if sha256_of(staging / name) != listed[name]:  # that part degrades as a missing one
-            logger.error(
-                "model file does not match its manifest hash", extra={"file": name, "version": version}
-            )
-            (staging / name).unlink()
+        if name != MANIFEST and name in listed:
+            _fetch_file(s3, bucket, version, name, staging, listed[name])
     try:
         staging.rename(target)
     except OSError:  # another fetch completed the same version first: the same immutable files
@@ -90,3 +82,66 @@ def fetch_model(s3: Any, bucket: str, version: str, cache_dir: Path) -> Path:
             raise
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def load_into_memory(s3: Any, bucket: str, version: str, cache_dir: Path) -> LoadedModel:
+    """The version loaded whole into memory (no array memory-mapped), its files deleted once read: what a
+    SnapStart function loads before the snapshot. SnapStart allows at most 512 MB of ``/tmp``, less than
+    the 709 MB of files of a million-item model; loaded this way, ``/tmp`` holds at most one HNSW index
+    (fetched first, one at a time, each deleted once hnswlib has read it) or the other files together:
+    360 and 304 MB at a million items."""
+    staging = _staging_dir(cache_dir, version)
+    try:
+        listed = _fetch_manifest(s3, bucket, version, staging)
+        manifest = json.loads((staging / MANIFEST).read_text())
+        dim = int(manifest.get("als", {}).get("factors", 0))
+        indexes: dict[str, hnswlib.Index] = {}
+        read = {MANIFEST}
+        for name in INDEX_FILES if dim > 0 else ():  # no dimension named: the indexes load from disk
+            read.add(name)
+            if name in listed and _fetch_file(s3, bucket, version, name, staging, listed[name]):
+                try:  # a truncated file: its part degrades as a missing one
+                    indexes[name] = load_index(staging / name, dim)
+                except LOAD_ERRORS as error:
+                    logger.error("model index unreadable", extra={"file": name, "error": str(error)})
+                finally:
+                    (staging / name).unlink()
+        for name in SERVING_FILES:
+            if name not in read and name in listed:
+                _fetch_file(s3, bucket, version, name, staging, listed[name])
+        return load_model(staging, mmap=False, verified=True, indexes=indexes)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging_dir(cache_dir: Path, version: str) -> Path:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{version}{STAGING_SUFFIX}-", dir=cache_dir))
+
+
+def _fetch_manifest(s3: Any, bucket: str, version: str, directory: Path) -> dict[str, str]:
+    """The manifest, downloaded into ``directory``; its files and their hashes."""
+    prefix = model_prefix(version)
+    try:
+        s3.download_file(bucket, f"{prefix}{MANIFEST}", str(directory / MANIFEST))
+        listed: dict[str, str] = json.loads((directory / MANIFEST).read_text()).get("files", {})
+    except (ClientError, BotoCoreError, OSError, ValueError) as error:
+        raise ModelSourceError(f"no readable manifest at s3://{bucket}/{prefix}: {error}") from error
+    return listed
+
+
+def _fetch_file(s3: Any, bucket: str, version: str, name: str, directory: Path, expected: str) -> bool:
+    """Downloads one file into ``directory``; False, with no file left, when it cannot be fetched or does
+    not match its manifest hash (its part then degrades when the model loads)."""
+    path = directory / name
+    try:
+        s3.download_file(bucket, f"{model_prefix(version)}{name}", str(path))
+    except (ClientError, BotoCoreError) as error:
+        logger.error("model file not fetched", extra={"file": name, "version": version, "error": str(error)})
+        path.unlink(missing_ok=True)
+        return False
+    if sha256_of(path) != expected:
+        logger.error("model file does not match its manifest hash", extra={"file": name, "version": version})
+        path.unlink()
+        return False
+    return True

@@ -24,7 +24,7 @@ from merchandiser.experiments import ExperimentRepository
 from merchandiser.reranking import new_item_rows
 from merchandiser.serving.impressions import ImpressionLog
 from merchandiser.serving.model import LAST_RESORT_ITEMS, LoadedModel, Model, last_resort_model, load_model
-from merchandiser.serving.model_source import fetch_model, live_version
+from merchandiser.serving.model_source import fetch_model, live_version, load_into_memory
 from merchandiser.serving.recommender import Recommender
 from merchandiser.serving.report import EXPLORATION, MODEL
 from merchandiser.settings import RetailerRules, ServingSettings, seconds_from_env
@@ -110,8 +110,12 @@ def live_model(settings: ServingSettings, clock: Any = time.monotonic) -> Loaded
     try:
         version = live_version(boto3.client("ssm", config=MODEL_SOURCE_CONFIG), settings.model_parameter)
         s3 = boto3.client("s3", config=MODEL_SOURCE_CONFIG)
-        directory = fetch_model(s3, settings.artifacts_bucket, version, Path(settings.model_cache_dir))
-        loaded = settled(load_model(directory, mmap=True, verified=True))
+        cache_dir = Path(settings.model_cache_dir)
+        if settings.model_in_memory:  # SnapStart: /tmp is at most 512 MB (model_source.load_into_memory)
+            loaded = settled(load_into_memory(s3, settings.artifacts_bucket, version, cache_dir))
+        else:
+            directory = fetch_model(s3, settings.artifacts_bucket, version, cache_dir)
+            loaded = settled(load_model(directory, mmap=True, verified=True))
     except Exception as error:  # unreadable parameter or files, a loader bug: the last-resort list, no 5xx
         logger.error("live model unavailable", extra={"fallback": MODEL, "error": repr(error)})
         loaded = LoadedModel(None, frozenset({MODEL}))

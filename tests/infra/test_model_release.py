@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from stacks import constants as c
 from stacks.constants import SERVING_FUNCTIONS
 from tests.infra.conftest import Synthesized
@@ -55,34 +53,54 @@ def test_serving_reads_only_the_parameter_and_the_models_prefix(synthesized: Syn
 
 
 def test_memory_and_start_mode_follow_the_catalogue_formula() -> None:
-    # Given 100k items the model's files fit SnapStart's 512 MB of /tmp; at 1M they do not
+    # Given 100k or 1M items, what a load into memory holds in /tmp at once fits SnapStart's 512 MB
     assert c.serving_uses_snapstart(100_000) and c.serving_memory_mb(100_000) == 1024
-    assert not c.serving_uses_snapstart(1_000_000)
-    assert c.serving_ephemeral_mb(1_000_000) >= 1.1 * c.model_mb(1_000_000)
+    assert c.serving_uses_snapstart(1_000_000) and c.serving_ephemeral_mb(1_000_000) == 512
     assert c.serving_memory_mb(1_000_000) >= c.SERVING_BASE_MEMORY_MB + 2 * c.model_mb(1_000_000)
+    # past about 1.08M items it does not: /tmp for the memory-mapped files instead
+    assert not c.serving_uses_snapstart(1_100_000)
+    assert c.serving_ephemeral_mb(2_000_000) >= 1.1 * c.model_mb(2_000_000)
     assert c.serving_memory_mb(50_000_000) == c.LAMBDA_MAX_MEMORY_MB  # capped at Lambda's maximum
 
 
-@pytest.mark.parametrize("items", [1_000_000])
-def test_a_catalogue_too_big_for_snapstart_gets_provisioned_concurrency(items: int, tmp_path: Any) -> None:
+def synthesized_for(items: int, tmp_path: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The serving functions' and aliases' properties of the stack synthesized for ``items`` items."""
     from app import build_app
     from tests.infra.conftest import make_tiny_layers
 
-    # Given a 1M-item catalogue (context merchandiser:catalogItems)
     app = build_app(
         outdir=str(tmp_path / "out"),
         layers_dir=make_tiny_layers(tmp_path / "layers"),
         context={c.CONTEXT_CATALOG_ITEMS: items, c.CONTEXT_CDK_NAG: "false"},
     )
-    assembly = app.synth()
-    resources = assembly.get_stack_by_name(SERVING).template["Resources"]
+    resources = app.synth().get_stack_by_name(SERVING).template["Resources"]
     functions = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
     serving = [p for p in functions if "MODEL_PARAMETER" in p["Environment"]["Variables"]]
     aliases = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Alias"]
-    # Then no SnapStart, /tmp and memory for the model, and warm containers on every live alias instead
     assert len(serving) == len(SERVING_FUNCTIONS)
+    return serving, aliases
+
+
+def test_a_million_item_catalogue_loads_into_memory_under_snapstart(tmp_path: Any) -> None:
+    # Given a 1M-item catalogue (context merchandiser:catalogItems)
+    serving, aliases = synthesized_for(1_000_000, tmp_path)
+    # Then SnapStart with its 512 MB of /tmp, the model loaded into memory, memory for it, no warm pool
+    for props in serving:
+        assert props["SnapStart"] == {"ApplyOn": "PublishedVersions"}
+        assert props["EphemeralStorage"]["Size"] == 512
+        assert props["Environment"]["Variables"]["MODEL_IN_MEMORY"] == "True"
+        assert props["MemorySize"] == c.serving_memory_mb(1_000_000)
+    assert all("ProvisionedConcurrencyConfig" not in a for a in aliases)
+
+
+def test_a_catalogue_too_big_for_snapstart_gets_provisioned_concurrency(tmp_path: Any) -> None:
+    # Given a 2M-item catalogue
+    items = 2_000_000
+    serving, aliases = synthesized_for(items, tmp_path)
+    # Then no SnapStart, /tmp and memory for the model, and warm containers on every live alias instead
     for props in serving:
         assert "SnapStart" not in props
+        assert props["Environment"]["Variables"]["MODEL_IN_MEMORY"] == "False"
         assert props["EphemeralStorage"]["Size"] == c.serving_ephemeral_mb(items)
         assert props["MemorySize"] == c.serving_memory_mb(items)
     assert [a["ProvisionedConcurrencyConfig"] for a in aliases] == [

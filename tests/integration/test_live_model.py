@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import gc
 import json
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 import snapshot_restore_py
 
@@ -18,9 +20,10 @@ from local_twin.functions import LambdaContext
 from local_twin.http_front import Route, proxy_event
 from merchandiser.publishing import user_profiles
 from merchandiser.serving import INDEX, MODEL, runtime
+from merchandiser.serving.model_source import load_into_memory
 from merchandiser.settings import ServingSettings
 from merchandiser.store import INDEX as INDEX_FILE
-from merchandiser.store import FeatureStore
+from merchandiser.store import FeatureStore, sha256_of
 
 PARAMETER = "/Merchandiser-Serving/live-model-version"
 Get = Callable[[str], tuple[int, dict[str, Any]]]
@@ -83,9 +86,7 @@ def test_serving_loads_the_version_the_parameter_names_from_s3(
     assert len(page["items"]) == 5
     assert (tmp_path / "cache" / "m2" / "manifest.json").is_file()
     loaded = runtime.live_model(ServingSettings.from_env())
-    assert loaded.model is not None and isinstance(
-        loaded.model.items.item_factors, __import__("numpy").memmap
-    )
+    assert loaded.model is not None and isinstance(loaded.model.items.item_factors, np.memmap)
 
 
 def test_a_new_container_follows_the_parameter(get: Get, model_dir: Path) -> None:
@@ -188,3 +189,79 @@ def test_the_snapstart_hooks_load_before_the_snapshot_and_reconnect_after_restor
     assert runtime.live_model(settings).model is not None
     assert runtime.dynamodb_resource() is not resource
     assert get("/users/u001/recommendations")[1]["model_version"] == "m1"
+
+
+class RecordingS3:
+    """The S3 client, noting which files the cache dir holds after each download."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.s3 = boto3.client("s3")
+        self.cache_dir = cache_dir
+        self.on_disk: list[set[str]] = []
+
+    def download_file(self, bucket: str, key: str, path: str) -> None:
+        self.s3.download_file(bucket, key, path)
+        self.on_disk.append({p.name for p in self.cache_dir.rglob("*") if p.is_file()})
+
+
+def test_a_model_loaded_into_memory_serves_the_same_pages_and_leaves_no_file(
+    get: Get, model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    upload(model_dir, "m1")
+    go_live("m1")
+    mapped = get("/users/u001/recommendations")[1]
+    # Given a container configured as the stack configures one under SnapStart
+    runtime.reset()
+    monkeypatch.setenv("MODEL_IN_MEMORY", "true")
+    monkeypatch.setenv("MODEL_CACHE_DIR", str(tmp_path / "memory"))
+    status, page = get("/users/u001/recommendations")
+    # Then the same page, from arrays in memory, and nothing left in /tmp for the snapshot
+    assert status == 200 and page["degraded"] is False
+    assert page["items"] == mapped["items"]
+    loaded = runtime.live_model(ServingSettings.from_env())
+    assert loaded.model is not None and not isinstance(loaded.model.items.item_factors, np.memmap)
+    assert [p for p in (tmp_path / "memory").rglob("*") if p.is_file()] == []
+
+
+def test_loading_into_memory_holds_one_index_file_at_a_time(aws, model_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    upload(model_dir, "m1")
+    s3 = RecordingS3(tmp_path / "cache")
+    loaded = load_into_memory(s3, "artifacts", "m1", tmp_path / "cache")
+    assert loaded.model is not None and loaded.faults == frozenset()
+    # Then the index was downloaded, read and deleted before any other model file arrived
+    with_index = [files for files in s3.on_disk if INDEX_FILE in files]
+    assert with_index == [{"manifest.json", INDEX_FILE}]
+    assert INDEX_FILE not in s3.on_disk[-1] and "item_factors.npy" in s3.on_disk[-1]
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_an_index_of_another_dimension_than_the_items_degrades_in_memory(
+    aws,
+    model_dir: Path,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    # Given a manifest naming a wrong vector size (hnswlib would read the index with it, silently)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    wrong = tmp_path / "wrong"
+    shutil.copytree(model_dir, wrong)
+    manifest["als"]["factors"] = int(manifest["als"]["factors"]) - 1
+    (wrong / "manifest.json").write_text(json.dumps(manifest))
+    upload(wrong, "m1")
+    loaded = load_into_memory(boto3.client("s3"), "artifacts", "m1", tmp_path / "cache")
+    # Then the index is refused: popularity candidates, the rest served
+    assert loaded.model is not None and loaded.faults == frozenset({INDEX})
+    assert loaded.model.ranker is not None
+
+
+def test_a_corrupt_index_file_degrades_in_memory_and_is_deleted(aws, model_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Given an index whose bytes hnswlib cannot read, listed with their own hash
+    broken = tmp_path / "broken"
+    shutil.copytree(model_dir, broken)
+    (broken / INDEX_FILE).write_bytes(b"not an index" * 100)
+    manifest = json.loads((broken / "manifest.json").read_text())
+    manifest["files"][INDEX_FILE] = sha256_of(broken / INDEX_FILE)
+    (broken / "manifest.json").write_text(json.dumps(manifest))
+    upload(broken, "m1")
+    loaded = load_into_memory(boto3.client("s3"), "artifacts", "m1", tmp_path / "cache")
+    assert loaded.model is not None and loaded.faults == frozenset({INDEX})
+    assert not any((tmp_path / "cache").iterdir())
