@@ -6,8 +6,11 @@ No AWS call and no account/region lookup happen at synth time. Context values (c
 ``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri``, ``merchandiser:catalogItems`` (the
 catalogue size the serving functions' memory, /tmp and SnapStart follow), ``merchandiser:cdkNag``
 (default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding),
-``merchandiser:console`` (default true: the staff console's stack) and
-``merchandiser:consoleDomainPrefix`` (the Cognito sign-in domain, default merchandiser-staff-<account>).
+``merchandiser:console`` (default true: the staff console's stack),
+``merchandiser:consoleDomainPrefix`` (the Cognito sign-in domain, default merchandiser-staff-<account>),
+``merchandiser:streamMode`` (``provisioned``, the default, or ``on-demand``) and
+``merchandiser:peakStreamRecordsPerSecond`` (the peak the provisioned stream's shards are sized for,
+default 500: one shard; ``stacks.constants.stream_shards``).
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ def build_app(
         sessions_table=data.sessions_table,
         artifacts_bucket=data.artifacts_bucket,
         layers_dir=layers_dir,
+        stream_mode=str(app.node.try_get_context(c.CONTEXT_STREAM_MODE) or c.DEFAULT_STREAM_MODE),
+        peak_stream_records=float(
+            app.node.try_get_context(c.CONTEXT_PEAK_STREAM_RECORDS)
+            or c.DEFAULT_PEAK_STREAM_RECORDS_PER_SECOND
+        ),
     )
     serving = ServingStack(
         app,

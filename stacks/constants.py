@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 APP_NAME = "Merchandiser"
@@ -29,6 +30,9 @@ CONTEXT_CDK_NAG = "merchandiser:cdkNag"
 CONTEXT_CATALOG_ITEMS = "merchandiser:catalogItems"
 CONTEXT_CONSOLE = "merchandiser:console"  # "false": no console stack (the twin serves console/ itself)
 CONTEXT_CONSOLE_DOMAIN_PREFIX = "merchandiser:consoleDomainPrefix"  # the staff sign-in page's Cognito domain
+# The events stream's capacity mode (STREAM_MODES) and, when provisioned, the peak it is sized for.
+CONTEXT_STREAM_MODE = "merchandiser:streamMode"
+CONTEXT_PEAK_STREAM_RECORDS = "merchandiser:peakStreamRecordsPerSecond"
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # The archive eraser: the bound README states for the archive ("within a day of the erasure").
@@ -155,6 +159,21 @@ TIMEOUT_SECONDS = {
 # Functions that need more than their kind's default: the eraser rewrites a model tarball in memory.
 MEMORY_MB = {"erasure": 2048}
 LOG_RETENTION_DAYS = 30
+# X-Ray. Lambda's own sampling (active tracing: 1 request a second + 5% of the rest) cannot be configured;
+# it applies only to an invocation that arrives without an upstream sampling decision. API Gateway applies
+# the account's sampling rules and passes its decision to the function in the trace header, so one rule on
+# the API stage (stacks/serving_stack.py) sets the rate of every traced API request: 1% with no reservoir
+# is ~2,600 traces a day at 1 request/s (pages + POST /events), enough for latency outliers and errors
+# at a fraction of the default's cost (1/s + 5% traced ~3.2M a month at that load, $16).
+XRAY_SAMPLING_RULE_NAME = f"{APP_NAME}-api"  # unique in the account and region, at most 32 characters
+XRAY_SAMPLING_PRIORITY = 100  # evaluated before the account's Default rule (10000)
+XRAY_SAMPLING_RATE = 0.01
+XRAY_SAMPLING_RESERVOIR = 0
+# Functions with no upstream sampling decision to follow and Lambda's fixed 1/s + 5% would trace nearly every
+# invocation: the event processor's mapping invokes about once a second per shard (2.5M traces, $12 a
+# month at 1 request/s). PassThrough: it records no trace of its own (its EMF metrics, logs and the stream's
+# IteratorAge alarm watch it); any function invoked with a sampled header still traces.
+PASS_THROUGH_TRACING = ("event_processor",)
 # Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
 # tick, or two promotions moving the `live` aliases at once, must never overlap.
 # The daily report job likewise: two runs at once would write the same reports twice.
@@ -232,6 +251,10 @@ ROUTE_ACCESS: dict[tuple[str, str], str] = {
 }
 API_THROTTLE_RATE = 100
 API_THROTTLE_BURST = 200
+# API Gateway gzips an answer of at least this many bytes for a client that accepts it (browsers do): a page
+# of recommendations is ~3 KB of JSON (~0.3 of that gzipped); POST /events' 202 (~120 B) stays as it is,
+# since compressing a few hundred bytes gains nothing and costs latency.
+API_MIN_COMPRESSION_BYTES = 1_024
 # The storefront's usage plan (its API key): steady requests per second, burst, and requests per day.
 USAGE_PLAN_RATE = API_THROTTLE_RATE
 USAGE_PLAN_BURST = API_THROTTLE_BURST
@@ -239,12 +262,56 @@ USAGE_PLAN_QUOTA_PER_DAY = 5_000_000
 
 # Event stream and its consumer.
 STREAM_RETENTION_HOURS = 24
+# Capacity mode (context merchandiser:streamMode). "provisioned" (the default): shards for the shop's peak,
+# $0.015 a shard-hour ($10.95 a month for one) + $0.014 per million 25 KB PUT units. "on-demand": no
+# sizing, for a shop whose spikes cannot be predicted, but $0.04 a stream-hour ($29.20 a month) whatever
+# the traffic, + $0.08/GB in and $0.04/GB out per consumer.
+STREAM_MODE_PROVISIONED, STREAM_MODE_ON_DEMAND = "provisioned", "on-demand"
+STREAM_MODES = (STREAM_MODE_PROVISIONED, STREAM_MODE_ON_DEMAND)
+DEFAULT_STREAM_MODE = STREAM_MODE_PROVISIONED
+# Records a second put on the stream at the shop's peak (context merchandiser:peakStreamRecordsPerSecond):
+# behaviour events (POST /events) + one impression per served page. The default is a small shop's: one
+# shard's 1,000 records a second with half to spare; the 1 request/s the cost goal prices peaks near 6.
+DEFAULT_PEAK_STREAM_RECORDS_PER_SECOND = 500
+# What one provisioned shard takes in (https://docs.aws.amazon.com/streams/latest/dev/service-sizes-and-limits.html)
+SHARD_RECORDS_PER_SECOND = 1_000
+SHARD_BYTES_PER_SECOND = 1024 * 1024
+# A record's bytes at most on average: an event is ~350 B of JSON, an impression ~500 B.
+STREAM_RECORD_BYTES = 1_024
+
+
+def stream_shards(peak_records_per_second: float, peak_bytes_per_second: float | None = None) -> int:
+    """Provisioned shards for a peak: enough for 1,000 records and 1 MB a second each, at least one.
+    ``peak_bytes_per_second`` defaults to the peak records at STREAM_RECORD_BYTES each."""
+    if peak_bytes_per_second is None:
+        peak_bytes_per_second = peak_records_per_second * STREAM_RECORD_BYTES
+    return max(
+        1,
+        math.ceil(peak_records_per_second / SHARD_RECORDS_PER_SECOND),
+        math.ceil(peak_bytes_per_second / SHARD_BYTES_PER_SECOND),
+    )
+
+
 ESM_BATCH_SIZE = 100
 # No batching window: the mapping invokes as soon as a poll finds records, so an event reaches the
 # shopper's session within about one poll (the freshness target). Under load, batches fill up to
 # ESM_BATCH_SIZE on their own, which is what keeps DynamoDB writes per event low.
 ESM_MAX_BATCHING_WINDOW_SECONDS = 0
 ESM_RETRY_ATTEMPTS = 3
+# The event processor's concurrent batches per shard (the mapping's ParallelizationFactor, 1 to 10; a
+# partition key's records, one shopper's, stay in order): enough for the peak at PROCESSOR_RECORDS_PER_SECOND
+# each. One processor gets through ~125 records a second (local_twin.cost_model: a batch of 100 in ~780 ms at
+# 512 MB, its CPU and DynamoDB calls). An on-demand stream's 4 shards gave 4 processors at once; one
+# provisioned shard gives 1 without this. On demand: 1 per shard, as the shards follow the load.
+PROCESSOR_RECORDS_PER_SECOND = 125
+ESM_MAX_PARALLELIZATION_FACTOR = 10
+
+
+def esm_parallelization_factor(peak_records_per_second: float, shards: int) -> int:
+    per_shard = peak_records_per_second / max(shards, 1) / PROCESSOR_RECORDS_PER_SECOND
+    return min(ESM_MAX_PARALLELIZATION_FACTOR, max(1, math.ceil(per_shard)))
+
+
 ESM_MAX_RECORD_AGE_HOURS = 1
 DLQ_RETENTION_DAYS = 14
 SESSION_TTL_ATTRIBUTE = "expires_at"

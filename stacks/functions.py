@@ -103,6 +103,12 @@ def service_name(function_name: str) -> str:
     return f"{c.SERVICE_PREFIX}-{function_name.replace('_', '-')}"
 
 
+def tracing_mode(name: str) -> lambda_.Tracing:
+    """Active tracing (follows an upstream sampling decision, such as the API stage's rule, else Lambda's
+    fixed 1/s + 5%), or PassThrough for the functions with no upstream decision (constants)."""
+    return lambda_.Tracing.PASS_THROUGH if name in c.PASS_THROUGH_TRACING else lambda_.Tracing.ACTIVE
+
+
 def merchandiser_function(
     scope: Construct,
     name: str,
@@ -152,7 +158,7 @@ def merchandiser_function(
         if serving and size and size.snap_start
         else None,
         timeout=Duration.seconds(c.TIMEOUT_SECONDS[name]),
-        tracing=lambda_.Tracing.ACTIVE,
+        tracing=tracing_mode(name),
         log_group=log_group,
         layers=layers.for_function(),
         environment=environment,
@@ -172,7 +178,7 @@ def merchandiser_function(
     Validations.of(role).acknowledge(
         Acknowledgment(
             id="AwsSolutions-IAM5[Resource::*]",
-            reason="Active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
+            reason="X-Ray tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no "
             "resource-level permissions (tests/infra checks no other action gets Resource '*').",
         )
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, RemovalPolicy, Size, Stack, Validations
 from aws_cdk import aws_apigateway as apigateway
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -14,6 +14,7 @@ from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_xray as xray
 from constructs import Construct
 
 from merchandiser.experiments import REPORTS_PREFIX
@@ -65,8 +66,9 @@ def route_access(http_method: str, path: str) -> str:
 
 
 class MerchandiserApi(Construct):
-    """RestApi with stage v1: access logs (JSON), X-Ray, throttling, request validation, the storefront's
-    API key and usage plan, and API Gateway's own errors in the API's JSON error envelope."""
+    """RestApi with stage v1: access logs (JSON), X-Ray sampled by the stage's own rule, gzip'd answers,
+    throttling, request validation, the storefront's API key and usage plan, and API Gateway's own errors in
+    the API's JSON error envelope."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
@@ -79,6 +81,7 @@ class MerchandiserApi(Construct):
             rest_api_name=c.APP_NAME,
             description="Merchandiser recommendations, events and catalogue API",
             endpoint_types=[apigateway.EndpointType.REGIONAL],
+            min_compression_size=Size.bytes(c.API_MIN_COMPRESSION_BYTES),
             cloud_watch_role=True,
             deploy_options=apigateway.StageOptions(
                 stage_name=c.API_STAGE,
@@ -94,6 +97,7 @@ class MerchandiserApi(Construct):
                 throttling_burst_limit=c.API_THROTTLE_BURST,
             ),
         )  # fmt: skip
+        self.sampling_rule = self._sampling_rule()
         self.validator = self.rest_api.add_request_validator(
             "RequestValidator", validate_request_body=True, validate_request_parameters=True
         )
@@ -131,6 +135,29 @@ class MerchandiserApi(Construct):
                 reason="A WAF web ACL costs per ACL and rule; the stage has throttling, and a retailer "
                 "attaches its existing storefront ACL at deploy time.",
             )
+        )
+
+    def _sampling_rule(self) -> xray.CfnSamplingRule:
+        """The X-Ray sampling rule of stage v1 (constants XRAY_SAMPLING_*): API Gateway decides for each
+        request and the functions behind it follow the decision in the trace header (Lambda's own sampling
+        cannot be configured). Matched by the stage's service name ({api name}/{stage}) and its ARN."""
+        stage = self.rest_api.deployment_stage
+        return xray.CfnSamplingRule(
+            self,
+            "SamplingRule",
+            sampling_rule=xray.CfnSamplingRule.SamplingRuleProperty(
+                rule_name=c.XRAY_SAMPLING_RULE_NAME,
+                priority=c.XRAY_SAMPLING_PRIORITY,
+                fixed_rate=c.XRAY_SAMPLING_RATE,
+                reservoir_size=c.XRAY_SAMPLING_RESERVOIR,
+                service_name=f"{c.APP_NAME}/{c.API_STAGE}",
+                service_type="AWS::ApiGateway::Stage",
+                resource_arn=stage.stage_arn,
+                host="*",
+                http_method="*",
+                url_path="*",
+                version=1,
+            ),
         )
 
     def _storefront_key(self) -> apigateway.IApiKey:

@@ -118,6 +118,31 @@ class EventArchive(Construct):
         )
 
 
+def events_stream(scope: Construct, stream_mode: str, peak_stream_records: float) -> kinesis.Stream:
+    """The events stream: provisioned shards for the peak (constants.stream_shards), or on demand.
+
+    Both consumers read a provisioned stream as they read an on-demand one: the event processor's mapping
+    polls each shard about once a second and Firehose reads it as a standard consumer, two of a shard's
+    five reads a second. A shard refuses writes past 1,000 records or 1 MB a second; the producers
+    (``merchandiser.stream.producer``, ``merchandiser.serving.impressions``) retry the failed records of a
+    ``PutRecords``."""
+    if stream_mode not in c.STREAM_MODES:
+        raise ValueError(
+            f"-c {c.CONTEXT_STREAM_MODE}={stream_mode}: expected one of {', '.join(c.STREAM_MODES)}"
+        )
+    if not peak_stream_records > 0:
+        raise ValueError(f"-c {c.CONTEXT_PEAK_STREAM_RECORDS}={peak_stream_records}: expected > 0")
+    provisioned = stream_mode == c.STREAM_MODE_PROVISIONED
+    return kinesis.Stream(
+        scope,
+        "EventsStream",
+        stream_mode=kinesis.StreamMode.PROVISIONED if provisioned else kinesis.StreamMode.ON_DEMAND,
+        shard_count=c.stream_shards(peak_stream_records) if provisioned else None,
+        encryption=kinesis.StreamEncryption.MANAGED,
+        retention_period=Duration.hours(c.STREAM_RETENTION_HOURS),
+    )
+
+
 class StreamingStack(Stack):
     def __init__(
         self,
@@ -128,16 +153,14 @@ class StreamingStack(Stack):
         sessions_table: dynamodb.ITable,
         artifacts_bucket: s3.IBucket,
         layers_dir: Path,
+        stream_mode: str = c.DEFAULT_STREAM_MODE,
+        peak_stream_records: float = c.DEFAULT_PEAK_STREAM_RECORDS_PER_SECOND,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        self.stream = kinesis.Stream(
-            self,
-            "EventsStream",
-            stream_mode=kinesis.StreamMode.ON_DEMAND,
-            encryption=kinesis.StreamEncryption.MANAGED,
-            retention_period=Duration.hours(c.STREAM_RETENTION_HOURS),
-        )
+        self.stream = events_stream(self, stream_mode, peak_stream_records)
+        shards = self.stream.node.default_child.shard_count  # type: ignore[union-attr]
+        parallelization = c.esm_parallelization_factor(peak_stream_records, shards) if shards else 1
         self.dead_letter_queue = sqs.Queue(
             self,
             "EventsDeadLetterQueue",
@@ -173,6 +196,7 @@ class StreamingStack(Stack):
                 self.stream,
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=c.ESM_BATCH_SIZE,
+                parallelization_factor=parallelization,
                 max_batching_window=Duration.seconds(c.ESM_MAX_BATCHING_WINDOW_SECONDS),
                 bisect_batch_on_error=True,
                 retry_attempts=c.ESM_RETRY_ATTEMPTS,
