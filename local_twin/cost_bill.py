@@ -13,10 +13,13 @@ from local_twin.cost_model import (
     DYNAMODB_STORAGE_OVERHEAD_BYTES,
     GB,
     KINESIS_CONSUMERS,
+    LAMBDA_XRAY_RATE,
+    LAMBDA_XRAY_RESERVOIR_PER_S,
     MB,
     VERSION_ITEM_BYTES,
     Assumed,
     Bill,
+    Line,
     Load,
     Measured,
     StackConfig,
@@ -60,7 +63,26 @@ SERVICES = (
     "CloudWatch",
     "X-Ray",
 )
+# The storefront's front: what a shop on Amazon Personalize runs too, in front of its campaign (Personalize
+# gives a campaign and PutEvents, not an HTTP API for browsers, nor its logs, metrics and traces).
+FRONT_SERVICES = ("API Gateway", "CloudWatch", "X-Ray")
+FRONT_FUNCTIONS = ("events_api",)  # POST /events: the storefront's events endpoint (PutEvents behind it)
+FRONT_RULE = (
+    "front = every API Gateway line (REST requests, data out), the events_api Lambda (requests, compute), "
+    "every CloudWatch line (logs, metrics, alarms, dashboard) and X-Ray"
+)
 OVERLAY_SAMPLE = OverlayItem("sku-88213", "Merino crew-neck jumper", "knitwear", "Acme", 39.9, True)
+
+
+def is_front(line: Line) -> bool:
+    """Whether a line of this stack's bill is the storefront's front (FRONT_RULE)."""
+    if line.service in FRONT_SERVICES:
+        return True
+    return line.service == "Lambda" and line.item.split(":")[0] in FRONT_FUNCTIONS
+
+
+def front_usd(bill: Bill) -> float:
+    return sum(line.usd for line in bill.lines if is_front(line))
 
 
 def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackConfig) -> Bill:
@@ -76,12 +98,14 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         tiered_cost(api_requests, TIERED["apigw_rest"].tiers),
     )
 
-    body = measured.response_bytes_per_page * (
-        assumed.archive_gzip_ratio if config.compressed_responses else 1.0
-    )
+    def sent(body: float) -> float:
+        """Bytes of an answer's body as sent: gzip'd from the API's minimum compression size up."""
+        compressed = config.compressed_responses and body >= config.min_compression_bytes
+        return body * assumed.response_gzip_ratio if compressed else body
+
     out_gb = (
-        t.pages * (body + assumed.response_header_bytes)
-        + t.event_calls * (assumed.events_response_bytes + assumed.response_header_bytes)
+        t.pages * (sent(measured.response_bytes_per_page) + assumed.response_header_bytes)
+        + t.event_calls * (sent(assumed.events_response_bytes) + assumed.response_header_bytes)
     ) / GB
     bill.add(
         "API Gateway",
@@ -111,11 +135,11 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         t.records_per_batch * measured.processor_cpu_ms_per_event / cpu_share(other_mb)
         + (t.event_batches / t.batches if t.batches else 0.0) * calls_per_batch * assumed.dynamodb_call_ms
     )
-    busy = t.batches / SECONDS_PER_MONTH / t.shards * processor_ms / 1000.0
+    busy = t.batches / SECONDS_PER_MONTH / (t.shards * t.parallelization) * processor_ms / 1000.0
     if busy > 1.0:
         bill.notes.append(
-            f"one event processor per shard is busy {busy:.0%} of the time: it falls behind "
-            "unless the mapping's ParallelizationFactor is raised"
+            f"each of the {t.parallelization} event processor(s) per shard is busy {busy:.0%} of the time: "
+            "it falls behind unless the mapping's ParallelizationFactor is raised"
         )
     for name, invocations, ms, mb in (
         ("retrieval", t.pages, serving_ms, serving_mb),
@@ -278,7 +302,8 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         shard_hours = t.shards * HOURS_PER_MONTH
         bill.add(
             "Kinesis",
-            f"{t.shards} provisioned shard(s) for {load.peak_to_average:g}x the average",
+            f"{t.shards} provisioned shard(s) for {load.peak_to_average:g}x the average, "
+            f"{t.parallelization} processor(s) each",
             shard_hours,
             "shard-hours",
             shard_hours * price("kds_shard_hour"),
@@ -408,15 +433,26 @@ def observability_lines(
         "metrics",
         fixed,
     )
-    rate = (t.pages + t.event_calls + t.batches) / SECONDS_PER_MONTH
-    sampled = min(rate, config.xray_reservoir_per_s) + config.xray_rate * max(
-        rate - config.xray_reservoir_per_s, 0
+    # API requests: the API stage's sampling rule decides, the functions behind it follow; the event
+    # processor's batches, when it traces them, at Lambda's own fixed sampling
+    sampled = sampled_per_s(
+        (t.pages + t.event_calls) / SECONDS_PER_MONTH, config.xray_reservoir_per_s, config.xray_rate
     )
+    processor = "event processor not traced"
+    if config.processor_traced:
+        batches_per_s = t.batches / SECONDS_PER_MONTH
+        sampled += sampled_per_s(batches_per_s, LAMBDA_XRAY_RESERVOIR_PER_S, LAMBDA_XRAY_RATE)
+        processor = f"batches {LAMBDA_XRAY_RESERVOIR_PER_S:g}/s + {LAMBDA_XRAY_RATE:.0%}"
     traces = sampled * SECONDS_PER_MONTH
     bill.add(
         "X-Ray",
-        f"traces: {config.xray_reservoir_per_s:g}/s + {config.xray_rate:.0%} of the rest",
+        f"traces: API {config.xray_reservoir_per_s:g}/s + {config.xray_rate:.0%} of the rest; {processor}",
         traces,
         "traces",
         traces * price("xray_trace"),
     )
+
+
+def sampled_per_s(rate: float, reservoir: float, fixed_rate: float) -> float:
+    """Traces a second of a sampling rule: its reservoir, then its fixed rate of the rest."""
+    return min(rate, reservoir) + fixed_rate * max(rate - reservoir, 0.0)

@@ -33,10 +33,11 @@ DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0
 MB = 1024.0 * 1024.0
 GB = 1024.0**3
 LAMBDA_MB_PER_VCPU = 1769.0
-KINESIS_SHARD_BYTES_PER_S = 1024.0 * 1024.0
-KINESIS_SHARD_RECORDS_PER_S = 1000.0
 KINESIS_ON_DEMAND_MIN_SHARDS = 4  # a new on-demand stream accepts 4 MB/s and 4,000 records/s
 KINESIS_CONSUMERS = 2  # the event processor's mapping and Firehose both read every record
+# Lambda's own X-Ray sampling (active tracing, no upstream decision): fixed, not configurable
+LAMBDA_XRAY_RESERVOIR_PER_S = 1.0
+LAMBDA_XRAY_RATE = 0.05
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 DYNAMODB_STORAGE_OVERHEAD_BYTES = 100
 # The shopper profile the publish step writes (training/bundle.py HISTORY_ITEMS, training/fit.py RECENT_ITEMS;
@@ -132,6 +133,10 @@ class Assumed:
     processor_log_bytes: float = 1_200.0  # EMF blob (9 metrics) + "batch processed" line per batch
     archive_gzip_ratio: float = 0.15  # gzip'd JSON lines / raw
     response_header_bytes: float = 300.0  # status line and headers of an API response
+    # gzip'd / raw JSON of a 20-item page: 0.28 measured on 200 pages of the synthetic shop's titles and
+    # reasons (3.6 KB -> 1.0 KB); a real catalogue's titles repeat less. Every page is taken to be asked for
+    # with Accept-Encoding: gzip (browsers send it; a storefront's server-side client may not).
+    response_gzip_ratio: float = 0.30
     events_response_bytes: float = 120.0  # POST /events: 202 with the accepted event ids
     model_bytes_per_item: float = 800.0  # layers: 77 MiB of model + index at 100,000 items
     model_versions_kept: int = 30  # noncurrent versions expire after 30 days, one model a day
@@ -154,14 +159,28 @@ class StackConfig:
     serving_memory_mb: int = c.SERVING_MEMORY_MB
     default_memory_mb: int = c.DEFAULT_MEMORY_MB
     arm64: bool = False  # stacks/functions.py: lambda_.Architecture.X86_64
-    kinesis_on_demand: bool = True  # stacks/streaming_stack.py: StreamMode.ON_DEMAND
-    xray_reservoir_per_s: float = 1.0  # tracing ACTIVE with X-Ray's default sampling rule
-    xray_rate: float = 0.05
+    # stacks/streaming_stack.py events_stream: StreamMode.PROVISIONED by default (constants
+    # DEFAULT_STREAM_MODE, context merchandiser:streamMode), shards from constants.stream_shards for the
+    # load's peak (the shop sets merchandiser:peakStreamRecordsPerSecond; the default, 500 records/s, is
+    # the 1 shard every load here needs)
+    kinesis_on_demand: bool = c.DEFAULT_STREAM_MODE == c.STREAM_MODE_ON_DEMAND
+    # stacks/serving_stack.py MerchandiserApi._sampling_rule: the API stage's X-Ray rule (constants
+    # XRAY_SAMPLING_RESERVOIR, XRAY_SAMPLING_RATE); the functions behind it follow its decision
+    xray_reservoir_per_s: float = float(c.XRAY_SAMPLING_RESERVOIR)
+    xray_rate: float = c.XRAY_SAMPLING_RATE
+    # stacks/functions.py tracing_mode: the event processor passes tracing through (constants
+    # PASS_THROUGH_TRACING), so Lambda's fixed 1/s + 5% never traces its batches
+    processor_traced: bool = "event_processor" not in c.PASS_THROUGH_TRACING
     counter_item_per_hour: bool = True  # merchandiser.store.counters: counter items per hour bucket
     trending_shards: int = TRENDING_SHARDS  # ... each batch adds to one of the hour's shard items
     publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
-    compressed_responses: bool = False  # the RestApi sets no minimum_compression_size
+    # stacks/serving_stack.py MerchandiserApi: the RestApi's min_compression_size (API_MIN_COMPRESSION_BYTES)
+    compressed_responses: bool = True
+    min_compression_bytes: int = c.API_MIN_COMPRESSION_BYTES
     batch_size: int = c.ESM_BATCH_SIZE
+    # stacks/streaming_stack.py: the mapping's ParallelizationFactor, constants.esm_parallelization_factor of
+    # the load's peak over its provisioned shards (1 on demand)
+    parallelization_by_peak: bool = True
 
 
 @dataclass(frozen=True)
@@ -293,12 +312,9 @@ def expected_distinct(draws: float, catalog_items: int, exponent: float) -> floa
 
 # -- Kinesis -----------------------------------------------------------------------------------------------
 def kinesis_shards_needed(records_per_s: float, bytes_per_s: float) -> int:
-    """Provisioned shards for a write rate: 1 MB/s and 1,000 records/s per shard, at least one."""
-    return max(
-        1,
-        math.ceil(bytes_per_s / KINESIS_SHARD_BYTES_PER_S),
-        math.ceil(records_per_s / KINESIS_SHARD_RECORDS_PER_S),
-    )
+    """Provisioned shards for a write rate: 1 MB/s and 1,000 records/s per shard, at least one (the stack's
+    own formula, ``stacks.constants.stream_shards``)."""
+    return c.stream_shards(records_per_s, bytes_per_s)
 
 
 def batches_per_second(records_per_s: float, shards: int, batch_size: int) -> float:
@@ -339,6 +355,7 @@ class Traffic:
     bytes_per_s: float
     shards: int
     batches: float
+    parallelization: int  # concurrent batches per shard
     event_batches: float  # batches holding at least one event
     events_per_event_batch: float
     records_per_batch: float
@@ -351,6 +368,12 @@ def traffic(load: Load, config: StackConfig) -> Traffic:
     # on-demand keeps room for twice the 30-day peak, from 4 shards' worth
     shards = max(KINESIS_ON_DEMAND_MIN_SHARDS, 2 * peak) if config.kinesis_on_demand else peak
     per_s = batches_per_second(records_per_s, shards, config.batch_size)
+    provisioned_factor = not config.kinesis_on_demand and config.parallelization_by_peak
+    parallelization = (
+        c.esm_parallelization_factor(records_per_s * load.peak_to_average, shards)
+        if provisioned_factor
+        else 1
+    )
     with_events = per_s * event_batch_share(records_per_s, load.events_per_second, shards, config.batch_size)
     return Traffic(
         pages=load.rps * SECONDS_PER_MONTH,
@@ -360,6 +383,7 @@ def traffic(load: Load, config: StackConfig) -> Traffic:
         bytes_per_s=bytes_per_s,
         shards=shards,
         batches=per_s * SECONDS_PER_MONTH,
+        parallelization=parallelization,
         event_batches=with_events * SECONDS_PER_MONTH,
         events_per_event_batch=load.events_per_second / with_events if with_events else 0.0,
         records_per_batch=records_per_s / per_s if per_s else 0.0,

@@ -141,14 +141,18 @@ def test_api_gateway_bills_pages_and_event_calls():
 
 def test_data_out_is_the_pages_and_the_event_answers_compressed_only_when_the_api_compresses():
     load, measured, assumed = Load(rps=1.0, events_per_request=2.0, **SMALL), Measured(), Assumed()
-    bill = stack_bill(load, measured, assumed, StackConfig())
+    bill = stack_bill(load, measured, assumed, StackConfig(compressed_responses=False))
     per_page = measured.response_bytes_per_page + assumed.response_header_bytes
     per_call = assumed.events_response_bytes + assumed.response_header_bytes
     gb = SECONDS_PER_MONTH * (per_page + 2 * per_call) / 1024**3
     assert line(bill, "API Gateway", "data out").quantity == pytest.approx(gb)
     assert line(bill, "API Gateway", "data out").usd == pytest.approx(gb * 0.09)
-    compressed = stack_bill(load, measured, assumed, StackConfig(compressed_responses=True))
-    assert line(compressed, "API Gateway", "data out").quantity < gb
+    # As built: a page (over 1 KB) is gzip'd, POST /events' short answer is not
+    compressed = stack_bill(load, measured, assumed, StackConfig())
+    page = measured.response_bytes_per_page * assumed.response_gzip_ratio + assumed.response_header_bytes
+    assert line(compressed, "API Gateway", "data out").quantity == pytest.approx(
+        SECONDS_PER_MONTH * (page + 2 * per_call) / 1024**3
+    )
 
 
 def test_retrieval_lambda_is_measured_time_scaled_to_its_cpu_share_plus_its_two_calls():
@@ -207,13 +211,28 @@ def test_each_training_loads_every_profile_of_the_window_unless_only_the_changed
 
 def test_kinesis_on_demand_bills_the_stream_hour_and_1_kb_units_in_and_out_per_consumer():
     load = Load(rps=1.0, events_per_request=2.0, event_bytes=350, impression_bytes=500, **SMALL)
-    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig(kinesis_on_demand=True))
     assert line(bill, "Kinesis", "on-demand").usd == pytest.approx(730 * 0.04)
     gb_in = 3 * SECONDS_PER_MONTH / 1024**2  # 3 records/s, each under 1 KB
     assert line(bill, "Kinesis", "data in").quantity == pytest.approx(gb_in)
     assert line(bill, "Kinesis", "data out").quantity == pytest.approx(2 * gb_in)
-    provisioned = stack_bill(load, Measured(), Assumed(), StackConfig(kinesis_on_demand=False))
+    provisioned = stack_bill(load, Measured(), Assumed(), StackConfig())  # as built
     assert line(provisioned, "Kinesis", "1 provisioned shard").usd == pytest.approx(730 * 0.015)
+    assert line(provisioned, "Kinesis", "PUT payload units").quantity == pytest.approx(3 * SECONDS_PER_MONTH)
+
+
+def test_one_provisioned_shard_gets_enough_processors_for_the_peak():
+    # Given 100 rps: 300 records/s, 600 at the peak, on one shard: 5 processors of ~125 records/s
+    t = traffic(Load(rps=100.0, **SMALL), StackConfig())
+    assert (t.shards, t.parallelization) == (1, 5)
+    assert traffic(Load(rps=100.0, **SMALL), StackConfig(kinesis_on_demand=True)).parallelization == 1
+    bill = stack_bill(Load(rps=100.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert not any("falls behind" in note for note in bill.notes)
+    alone = StackConfig(parallelization_by_peak=False)
+    assert any(
+        "falls behind" in note
+        for note in stack_bill(Load(rps=100.0, **SMALL), Measured(), Assumed(), alone).notes
+    )
 
 
 def test_firehose_rounds_each_record_up_to_5_kb():
@@ -230,14 +249,20 @@ def test_training_runs_on_one_instance_until_the_data_outgrows_it_then_on_emr_se
     assert any("EMR" in note for note in large.notes)
 
 
-def test_xray_records_the_reservoir_then_a_share_of_the_rest():
+def test_xray_records_the_api_rule_s_reservoir_then_its_rate_and_lambda_s_own_sampling_of_batches():
     load = Load(rps=1.0, **SMALL)
     t = traffic(load, StackConfig())
-    rate = (t.pages + t.event_calls + t.batches) / SECONDS_PER_MONTH
+    api = (t.pages + t.event_calls) / SECONDS_PER_MONTH
+    # As built: the API stage's rule (no reservoir, 1%); the event processor is not traced
     bill = stack_bill(load, Measured(), Assumed(), StackConfig())
-    assert line(bill, "X-Ray", "traces").quantity == pytest.approx(
-        (1 + 0.05 * (rate - 1)) * SECONDS_PER_MONTH
-    )
+    assert line(bill, "X-Ray", "traces").quantity == pytest.approx(0.01 * api * SECONDS_PER_MONTH)
+    # X-Ray's default rule on the API, and Lambda's fixed 1/s + 5% on the processor's batches
+    default = StackConfig(xray_reservoir_per_s=1.0, xray_rate=0.05, processor_traced=True)
+    batches = t.batches / SECONDS_PER_MONTH
+    assert batches < 1  # one shard's poll a second, not always finding records: all within the reservoir
+    assert line(
+        stack_bill(load, Measured(), Assumed(), default), "X-Ray", "traces"
+    ).quantity == pytest.approx((1 + 0.05 * (api - 1) + batches) * SECONDS_PER_MONTH)
 
 
 # -- Personalize -----------------------------------------------------------------------------------------
@@ -323,6 +348,22 @@ def test_the_goal_is_a_fifth_of_personalize_at_1_rps_and_at_most_equal_at_100(rp
     assert cost.verdict(rps, ratio)[1].startswith(says)
 
 
+def test_the_front_is_the_api_the_events_endpoint_and_the_monitoring_and_both_comparisons_use_it():
+    from local_twin.cost_bill import front_usd, is_front
+
+    [result] = cost.evaluate([Load(rps=1.0, **SMALL)], Measured(), Assumed(), StackConfig())["results"]
+    stack, personalize = result["stack"], result["personalize"]
+    front = {(item.service, item.item.split(":")[0]) for item in stack.lines if is_front(item)}
+    assert {service for service, _ in front} == {"API Gateway", "Lambda", "CloudWatch", "X-Ray"}
+    assert {name for service, name in front if service == "Lambda"} == {"events_api"}
+    assert result["front"] == pytest.approx(front_usd(stack)) and 0 < result["front"] < stack.total
+    assert result["engine_only_ratio"] == pytest.approx((stack.total - result["front"]) / personalize.total)
+    assert result["like_for_like_ratio"] == pytest.approx(stack.total / (personalize.total + result["front"]))
+    # the goal's ratio is still the whole stack against Personalize's engine alone
+    assert result["ratio"] == pytest.approx(stack.total / personalize.total)
+    assert result["engine_only_ratio"] < result["like_for_like_ratio"] < result["ratio"]
+
+
 def test_the_report_prints_every_line_item_of_both_bills_and_each_verdict():
     loads = [Load(rps=rps, **SMALL) for rps in (1.0, 100.0)]
     report = cost.evaluate(loads, Measured(sources={"handler_ms": "x"}), Assumed(), StackConfig())
@@ -344,6 +385,8 @@ def test_the_report_prints_every_line_item_of_both_bills_and_each_verdict():
         "X-Ray",
     }
     assert "FAIL" in text or "PASS" in text
+    assert "engine only:" in text and "like for like:" in text and "front = every API Gateway line" in text
+    assert all(built in text for built in cost.BUILT)
     assert "warning: w1" in text and "handler_ms = " in text
 
 
@@ -359,6 +402,9 @@ def test_the_command_writes_json_and_refuses_a_load_that_is_not_positive(tmp_pat
     assert only["load"]["rps"] == 5.0 and only["load"]["events_per_second_override"] == 12.0
     assert only["load"]["personalize_campaigns"] == 2
     assert only["stack"]["total_usd"] > 0 and only["verdict"] == "no goal at this load"
+    assert only["engine_only_usd"] == pytest.approx(only["stack"]["total_usd"] - only["front_usd"])
+    assert only["like_for_like_ratio"] < only["ratio"] and "engine_only_ratio" in only
+    assert "events_api" in written["front_rule"]
     assert "measured at 100,000 items, priced for 1,000" in capsys.readouterr().out
     for bad in (
         ["--rps", "0"],
@@ -384,12 +430,20 @@ def test_the_profile_limits_match_the_training_code():
 
 
 def test_the_stack_configuration_priced_is_the_one_the_stacks_build():
+    """Beside tests/infra, which checks the templates for these values."""
+    from stacks import constants
+
     functions = (REPO / "stacks" / "functions.py").read_text()
-    streaming = (REPO / "stacks" / "streaming_stack.py").read_text()
+    serving = (REPO / "stacks" / "serving_stack.py").read_text()
     config = StackConfig()
     assert ("Architecture.ARM_64" in functions) == config.arm64
-    assert ("StreamMode.ON_DEMAND" in streaming) == config.kinesis_on_demand
-    assert "tracing=lambda_.Tracing.ACTIVE" in functions  # X-Ray is priced
+    assert config.kinesis_on_demand == (constants.DEFAULT_STREAM_MODE == constants.STREAM_MODE_ON_DEMAND)
+    assert not config.kinesis_on_demand  # provisioned by default
+    assert "tracing=tracing_mode(name)" in functions  # X-Ray is priced
+    assert (config.xray_reservoir_per_s, config.xray_rate) == (0.0, 0.01)
+    assert not config.processor_traced and "event_processor" in constants.PASS_THROUGH_TRACING
+    assert "min_compression_size=Size.bytes(c.API_MIN_COMPRESSION_BYTES)" in serving
+    assert config.compressed_responses and config.min_compression_bytes == 1024
 
 
 def test_every_price_is_dated_sourced_and_says_how_it_was_checked():
