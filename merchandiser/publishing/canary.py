@@ -12,13 +12,19 @@ rollback (CodeDeploy's, or ``rollback`` here) is one alias update per function.
 
 Across the three functions there is no atomicity: each has its own deployment, all watching the same
 alarms, so a bad model fails (and is rolled back from) all three within one alarm period.
+
+Each start also prunes the function's older versions (``prune``): SnapStart bills a snapshot cache per
+published version while it is active, so only the new version, the rollback target and whatever an alias
+still points or routes weight to are kept (and ``$LATEST``). Pruning is housekeeping: a version it cannot
+delete (an alias moved to it meanwhile: ``ResourceConflictException``) is logged and left for the next
+promotion, and nothing it does fails the promotion.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 logger = logging.getLogger(__name__)
 
 MODEL_RELEASE_VARIABLE = "MODEL_RELEASE"
+LATEST = "$LATEST"
 WAIT = {"Delay": 1, "MaxAttempts": 120}  # a configuration update usually settles in a few seconds
 
 
@@ -72,6 +79,50 @@ class ModelCanary:
         response = client.publish_version(FunctionName=function_name, Description=f"model {model_version}")
         return str(response["Version"])
 
+    def versions_in_use(self, function_name: str) -> set[str]:
+        """Every version an alias of the function points to or routes weight to (a canary's)."""
+        used: set[str] = set()
+        for page in self.lambda_client.get_paginator("list_aliases").paginate(FunctionName=function_name):
+            for alias in page.get("Aliases", []):
+                used.add(str(alias["FunctionVersion"]))
+                routing = alias.get("RoutingConfig") or {}
+                used.update(str(version) for version in routing.get("AdditionalVersionWeights") or {})
+        return used
+
+    def prune(self, function_name: str, keep: Collection[str]) -> list[str]:
+        """Deletes the function's published versions other than ``keep``, ``$LATEST`` and those an alias
+        uses; returns the versions deleted. A delete that fails is logged and skipped."""
+        kept = {LATEST, *keep, *self.versions_in_use(function_name)}
+        paginator = self.lambda_client.get_paginator("list_versions_by_function")
+        versions = [  # listed whole before any delete: deleting while paging could skip a version
+            str(version["Version"])
+            for page in paginator.paginate(FunctionName=function_name)
+            for version in page.get("Versions", [])
+        ]
+        deleted: list[str] = []
+        for version in versions:
+            if version in kept:
+                continue
+            try:
+                self.lambda_client.delete_function(FunctionName=function_name, Qualifier=version)
+            except (ClientError, BotoCoreError) as error:
+                logger.warning("version not pruned", extra={"function": function_name, "version": version,
+                                                             "error": str(error)})  # fmt: skip
+                continue
+            deleted.append(version)
+        return deleted
+
+    def prune_quietly(self, function_name: str, keep: Collection[str]) -> list[str]:
+        """``prune``, whose failure (listing refused, throttled) is logged: the promotion goes on."""
+        try:
+            deleted = self.prune(function_name, keep)
+        except (ClientError, BotoCoreError) as error:
+            logger.warning("versions not pruned", extra={"function": function_name, "error": str(error)})
+            return []
+        if deleted:
+            logger.info("old versions deleted", extra={"function": function_name, "versions": deleted})
+        return deleted
+
     def start(self, function_name: str, group: str, model_version: str) -> FunctionSwitch:
         previous = str(
             self.lambda_client.get_alias(FunctionName=function_name, Name=self.alias)["FunctionVersion"]
@@ -88,6 +139,7 @@ class ModelCanary:
         )["deploymentId"]
         logger.info("canary started", extra={"function": function_name, "version": version,
                                              "previous": previous, "deployment": deployment})  # fmt: skip
+        self.prune_quietly(function_name, keep=(version, previous))
         return FunctionSwitch(function_name, version, previous, str(deployment))
 
     def apply(self, model_version: str) -> dict[str, Any]:

@@ -352,3 +352,20 @@ def test_the_publish_handler_refuses_a_model_artifact_that_is_not_an_s3_tarball(
     publish_environment(monkeypatch)
     with pytest.raises(ValueError, match=re.escape("s3://bucket/...tar.gz")):
         handler.handler({"model_artifact": artifact}, LambdaContext("publish"))
+
+
+def test_each_canary_start_deletes_the_versions_neither_live_nor_new(
+    lambda_client: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
+) -> None:
+    """On moto's Lambda (one promotion after the other: moto renumbers versions after a delete, see
+    tests/unit/test_canary_pruning.py for three in a row)."""
+    s3, canary = boto3.client("s3"), canary_of(lambda_client)
+    completed(
+        lambda_client, publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"), canary, live_model())
+    )
+    # When m2 is published: `live` on 2 (m1's), the canary's version 3
+    publish(s3, store, BUCKET, scored_m2(model_dir, tmp_path), canary, live_model())
+    # Then version 1 (the deploy's, replaced by m1's) is gone from every serving function
+    for name in FUNCTIONS:
+        listed = lambda_client.list_versions_by_function(FunctionName=name)["Versions"]
+        assert [v["Version"] for v in listed] == ["$LATEST", "2", "3"], name
