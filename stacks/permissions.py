@@ -12,7 +12,7 @@ from aws_cdk import Acknowledgment, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 TABLE_READ = ("dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan")
 TABLE_WRITE = (
@@ -40,14 +40,20 @@ def allow_tables(grantee: iam.IGrantable, tables: Sequence[dynamodb.ITable], act
     )
 
 
-def bucket_arn_in_findings(bucket: s3.IBucket) -> str:
-    """How cdk-nag spells the ARN of a bucket from another stack: the name of its automatic export.
+def arn_in_findings(resource: IConstruct, arn: str) -> str:
+    """How cdk-nag spells ``arn``, an attribute of ``resource`` from another stack: the name of its
+    automatic export.
 
     ``export_value`` without a name returns the same import the cross-stack reference will use.
     """
-    producer = Stack.of(bucket)
-    imported = producer.resolve(producer.export_value(bucket.bucket_arn))
+    producer = Stack.of(resource)
+    imported = producer.resolve(producer.export_value(arn))
     return str(imported["Fn::ImportValue"])
+
+
+def bucket_arn_in_findings(bucket: s3.IBucket) -> str:
+    """``arn_in_findings`` of a bucket's ARN."""
+    return arn_in_findings(bucket, bucket.bucket_arn)
 
 
 def allow_objects(

@@ -33,7 +33,7 @@ from merchandiser.store import (
 )
 from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, SharedLayers, SwapTargets, merchandiser_function
-from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables
+from stacks.permissions import TABLE_WRITE, allow_list, allow_objects, allow_tables, arn_in_findings
 from stacks.report_job import ExperimentReportJob
 from stacks.spark_training import SparkTraining
 from stacks.training_source import allow_training_io, build_source_tarball, ecr_repository_arn
@@ -133,6 +133,30 @@ def allow_model_swap(publish: lambda_.Function, targets: SwapTargets) -> None:
         iam.PolicyStatement(
             actions=["lambda:GetAlias", "lambda:UpdateAlias"],
             resources=[alias.function_arn for alias in targets.aliases],
+        )
+    )
+    # Each canary start prunes the function's old versions (merchandiser.publishing.canary.ModelCanary.prune):
+    # listing on the functions, deleting only their qualified ARNs (versions), never a whole function.
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["lambda:ListVersionsByFunction", "lambda:ListAliases"],
+            resources=[function.function_arn for function in targets.functions],
+        )
+    )
+    publish.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=["lambda:DeleteFunction"],
+            resources=[f"{function.function_arn}:*" for function in targets.functions],
+        )
+    )
+    Validations.of(publish.role).acknowledge(  # type: ignore[arg-type]
+        *(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::{arn_in_findings(function, function.function_arn)}:*]",
+                reason="lambda:DeleteFunction on the versions of a serving function (its qualified ARNs), "
+                "which the canary prunes: it cannot delete the function itself (its unqualified ARN).",
+            )
+            for function in targets.functions
         )
     )
     # CodeDeploy's create-deployment: the group, the application's revisions, the predefined config.

@@ -151,13 +151,35 @@ def test_publish_sets_the_parameter_and_starts_canaries_on_exactly_the_serving_r
         ("ssm:GetParameter", "ssm:PutParameter"),
         ("lambda:GetFunctionConfiguration", "lambda:PublishVersion", "lambda:UpdateFunctionConfiguration"),
         ("lambda:GetAlias", "lambda:UpdateAlias"),
+        ("lambda:ListAliases", "lambda:ListVersionsByFunction"),
+        ("lambda:DeleteFunction",),
         ("codedeploy:CreateDeployment",),
         ("codedeploy:GetApplicationRevision", "codedeploy:RegisterApplicationRevision"),
         ("codedeploy:GetDeploymentConfig",),
     }
     assert f"parameter{PARAMETER}" in json.dumps(by_actions[("ssm:GetParameter", "ssm:PutParameter")])
     assert len(_as_list(by_actions[("codedeploy:CreateDeployment",)])) == len(SERVING_FUNCTIONS)
+    # the only wildcard: the serving functions' versions, which the canary prunes
+    deletable = by_actions.pop(("lambda:DeleteFunction",))
     assert "*" not in json.dumps(list(by_actions.values()))
+    assert len(_as_list(deletable)) == len(SERVING_FUNCTIONS)
+    assert all(json.dumps(arn).endswith(':*"]]}') for arn in _as_list(deletable)), deletable
+
+
+def test_publish_prunes_versions_of_the_serving_functions_only(synthesized: Synthesized) -> None:
+    """Listing on the serving functions' ARNs; deleting only ``<function ARN>:*`` (their versions), never an
+    unqualified ARN (the function itself) nor another function's."""
+    by_actions = {
+        tuple(sorted(_as_list(s["Action"]))): _as_list(s["Resource"])
+        for s in _function_statements(synthesized, "publish")
+        if any(a.startswith("lambda:") for a in _as_list(s["Action"]))
+    }
+    functions = by_actions[("lambda:GetFunctionConfiguration", "lambda:PublishVersion",
+                            "lambda:UpdateFunctionConfiguration")]  # fmt: skip
+    assert by_actions[("lambda:ListAliases", "lambda:ListVersionsByFunction")] == functions
+    deletable = by_actions[("lambda:DeleteFunction",)]
+    # each is Fn::Join of a serving function's ARN (as the statement above names it) and ":*"
+    assert [arn["Fn::Join"][1] for arn in deletable] == [[function, ":*"] for function in functions]
 
 
 def test_a_stopped_canary_reaches_publish(synthesized: Synthesized) -> None:
