@@ -83,7 +83,8 @@ def read_measured(bench_dir: Path) -> tuple[Measured, list[str]]:
             cold = data["cold_start"]
             values["cold_start_s"] = float(cold["total_s"]) + float(cold.get("verify_s", 0.0))
             values["bench_catalog_items"] = int(data["catalog_items"])
-            for name in ("handler_ms", "cold_start_s", "bench_catalog_items"):
+            values["restore_hooks_s"] = float(cold.get("restore_hooks_s", values["restore_hooks_s"]))
+            for name in ("handler_ms", "cold_start_s", "bench_catalog_items", "restore_hooks_s"):
                 sources[name] = f"{serving}"
     except (ValueError, KeyError, TypeError) as error:
         warnings.append(

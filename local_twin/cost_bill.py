@@ -71,6 +71,7 @@ FRONT_RULE = (
     "front = every API Gateway line (REST requests, data out), the events_api Lambda (requests, compute), "
     "every CloudWatch line (logs, metrics, alarms, dashboard) and X-Ray"
 )
+SNAPSTART_MIN_CACHE_S = 3 * 3600.0  # a version's snapshot cache is billed for at least 3 hours
 OVERLAY_SAMPLE = OverlayItem("sku-88213", "Merino crew-neck jumper", "knitwear", "Acme", 39.9, True)
 
 
@@ -83,6 +84,60 @@ def is_front(line: Line) -> bool:
 
 def front_usd(bill: Bill) -> float:
     return sum(line.usd for line in bill.lines if is_front(line))
+
+
+def add_snapstart(
+    bill: Bill,
+    load: Load,
+    measured: Measured,
+    assumed: Assumed,
+    config: StackConfig,
+    cold_starts: float,
+    gb_s_usd: float,
+) -> None:
+    """SnapStart's lines in place of the cold starts' INIT (cost_prices.RULES): the snapshots cached, the
+    restores, the Billed Restore Duration of each restore, and the INIT each published version runs once."""
+    serving_mb = config.serving_memory_mb
+    serving_gb = serving_mb / 1024.0
+    versions = DAYS_PER_MONTH / load.training_cadence_days  # per function: one per training
+    cached_s = max(
+        config.snapstart_versions_kept * load.training_cadence_days * 86_400, SNAPSTART_MIN_CACHE_S
+    )
+    cache_gb_s = config.serving_functions * versions * cached_s * serving_gb
+    bill.add(
+        "Lambda",
+        f"serving: SnapStart cache, {config.snapstart_versions_kept} versions x "
+        f"{config.serving_functions} functions x {serving_mb} MB",
+        cache_gb_s,
+        "GB-s",
+        cache_gb_s * price("lambda_snapstart_cache_gb_s"),
+    )
+    restored_gb = cold_starts * serving_gb
+    bill.add(
+        "Lambda",
+        f"retrieval: {cold_starts:,.0f} cold starts restored from the snapshot",
+        restored_gb,
+        "GB",
+        restored_gb * price("lambda_snapstart_restore_gb"),
+    )
+    restore_ms = assumed.snapstart_runtime_load_ms + measured.restore_hooks_s * 1000.0 / cpu_share(serving_mb)
+    restore_gb_s = lambda_gb_s(cold_starts, restore_ms, serving_mb)
+    bill.add(
+        "Lambda",
+        f"retrieval: {cold_starts:,.0f} restores x {math.ceil(restore_ms)} ms billed (runtime, hook)",
+        restore_gb_s,
+        "GB-s",
+        restore_gb_s * gb_s_usd,
+    )
+    init_ms = measured.cold_start_s * 1000.0 / cpu_share(serving_mb)
+    init_gb_s = lambda_gb_s(config.serving_functions * versions, init_ms, serving_mb)
+    bill.add(
+        "Lambda",
+        f"serving: INIT once per published version ({config.serving_functions * versions:,.0f} versions)",
+        init_gb_s,
+        "GB-s",
+        init_gb_s * gb_s_usd,
+    )
 
 
 def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackConfig) -> Bill:
@@ -141,6 +196,12 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
             f"each of the {t.parallelization} event processor(s) per shard is busy {busy:.0%} of the time: "
             "it falls behind unless the mapping's ParallelizationFactor is raised"
         )
+    snapstart = c.serving_uses_snapstart(load.catalog_items)
+    # Past ~1.08M items the serving aliases keep provisioned environments instead of SnapStart: a page
+    # served on one pays the lower duration price; those beyond their concurrency spill to on-demand.
+    concurrency = load.rps * serving_ms / 1000.0
+    on_provisioned = 0.0 if snapstart else min(1.0, config.provisioned_concurrency / max(concurrency, 1e-9))
+    arch = "arm" if config.arm64 else "x86"
     for name, invocations, ms, mb in (
         ("retrieval", t.pages, serving_ms, serving_mb),
         ("events_api", t.event_calls, assumed.events_api_ms, other_mb),
@@ -150,15 +211,33 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
             "Lambda", f"{name}: requests", invocations, "requests", invocations * price("lambda_request")
         )
         gb_s = lambda_gb_s(invocations, ms, mb)
-        bill.add("Lambda", f"{name}: {math.ceil(ms)} ms x {mb} MB", gb_s, "GB-s", gb_s * gb_s_usd)
-    init_gb_s = lambda_gb_s(cold_starts, measured.cold_start_s * 1000.0 / cpu_share(serving_mb), serving_mb)
-    bill.add(
-        "Lambda",
-        f"retrieval: {cold_starts:,.0f} cold starts (INIT billed)",
-        init_gb_s,
-        "GB-s",
-        init_gb_s * gb_s_usd,
-    )
+        share = on_provisioned if name == "retrieval" else 0.0
+        usd = gb_s * (share * price(f"lambda_pc_duration_gb_s_{arch}") + (1.0 - share) * gb_s_usd)
+        where = f" ({share:.0%} on provisioned environments)" if share else ""
+        bill.add("Lambda", f"{name}: {math.ceil(ms)} ms x {mb} MB{where}", gb_s, "GB-s", usd)
+    if snapstart:
+        add_snapstart(bill, load, measured, assumed, config, cold_starts, gb_s_usd)
+    else:
+        # priced at config.serving_memory_mb like every serving line (set it for the catalogue priced)
+        provisioned_gb_s = config.serving_functions * config.provisioned_concurrency * serving_mb / 1024.0
+        provisioned_gb_s *= SECONDS_PER_MONTH
+        bill.add(
+            "Lambda",
+            f"serving: provisioned concurrency, {config.provisioned_concurrency} per live alias x "
+            f"{config.serving_functions} x {serving_mb} MB",
+            provisioned_gb_s,
+            "GB-s",
+            provisioned_gb_s * price(f"lambda_pc_gb_s_{arch}"),
+        )
+        init_ms = measured.cold_start_s * 1000.0 / cpu_share(serving_mb)
+        init_gb_s = lambda_gb_s(cold_starts, init_ms, serving_mb)
+        bill.add(
+            "Lambda",
+            f"retrieval: {cold_starts:,.0f} cold starts (INIT billed)",
+            init_gb_s,
+            "GB-s",
+            init_gb_s * gb_s_usd,
+        )
 
     # -- DynamoDB --------------------------------------------------------------------------------------
     session_bytes, session_rru, session_rru_strong, session_wru = mean_session_units(

@@ -106,6 +106,7 @@ class Measured:
 
     handler_ms: float = 14.50  # serving bench: whole handler minus the moto store, p99
     cold_start_s: float = 1.06  # serving bench: imports + loading every artifact
+    restore_hooks_s: float = 0.00002  # serving bench: SnapStart's after_restore hook (17 us, 2026-11-30)
     bench_catalog_items: int = 100_000
     processor_cpu_ms_per_event: float = 1.98  # events bench: handler CPU per event
     reads_per_batch: float = 1.0  # events bench: BatchGetItem calls per batch
@@ -126,6 +127,9 @@ class Assumed:
     kinesis_put_ms: float = 10.0  # the impression PutRecord of a served page (DESIGN.md; not built yet)
     events_api_ms: float = 15.0  # POST /events: validate + PutRecords, at 512 MB
     sandbox_lifetime_hours: float = 2.0  # a warm Lambda sandbox is recycled about this often
+    # SnapStart's Billed Restore Duration is loading the runtime + the after-restore hooks: the runtime's part
+    # is not measurable here (the bench has no snapshot to restore)
+    snapstart_runtime_load_ms: float = 150.0
     # CloudWatch Logs bills each event's bytes + 26 bytes of metadata
     platform_log_bytes: float = 450.0  # START (~80 B), END (~60 B) and REPORT (~230 B) lines + 3 x 26
     access_log_bytes: float = 330.0  # ~300 B JSON of the stage's standard access-log fields + 26
@@ -181,6 +185,15 @@ class StackConfig:
     # stacks/streaming_stack.py: the mapping's ParallelizationFactor, constants.esm_parallelization_factor of
     # the load's peak over its provisioned shards (1 on demand)
     parallelization_by_peak: bool = True
+    # SnapStart versions cached at once per serving function. SnapStart bills each published version's
+    # snapshot while the version is active (at least 3 hours); Lambda deletes a snapshot not invoked for 14
+    # days. Unpruned, a daily training would keep ~15 snapshots per function (the last 14 days' versions).
+    # Each canary start prunes all but the live version (the rollback target) and the new one
+    # (merchandiser.publishing.canary.ModelCanary.prune): 2, each cached for two trainings.
+    snapstart_versions_kept: int = 2
+    serving_functions: int = len(c.SERVING_FUNCTIONS)  # each publishes a version per promotion
+    # past ~1.08M items (constants.serving_uses_snapstart) each live alias keeps this many initialised
+    provisioned_concurrency: int = c.SERVING_PROVISIONED_CONCURRENCY
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,48 @@ PRICES: dict[str, Price] = {
     "lambda_request": Price(0.20 / 1e6, "request", "aws.amazon.com/lambda/pricing", "cross-checked"),
     "lambda_gb_s_x86": Price(0.0000166667, "GB-s", "aws.amazon.com/lambda/pricing (x86_64)", "cross-checked"),
     "lambda_gb_s_arm": Price(0.0000133334, "GB-s", "aws.amazon.com/lambda/pricing (arm64)", "cross-checked"),
+    # SnapStart for Python (and .NET), checked 2026-11-30: the pricing page's SnapStart table is not text in
+    # the corpora; the two figures are those of awsnegotiations.com/lambda-snapstart-cost-impact.html and
+    # awsnegotiations.com/blog/lambda-snapstart-cost-impact/ (2026) and of memory of the pricing page. The
+    # billing rules are in RULES below.
+    "lambda_snapstart_cache_gb_s": Price(
+        0.0000015046,
+        "GB-s a version's snapshot is cached (function memory; minimum 3 hours per version)",
+        "aws.amazon.com/lambda/pricing (SnapStart: Cache)",
+        "cross-checked",
+    ),
+    "lambda_snapstart_restore_gb": Price(
+        0.0001397998,
+        "GB restored (function memory, per execution environment restored)",
+        "aws.amazon.com/lambda/pricing (SnapStart: Restore)",
+        "cross-checked",
+    ),
+    # Provisioned concurrency (the serving aliases past ~1.08M items, instead of SnapStart), checked
+    # 2026-11-30 from memory of the pricing page only
+    "lambda_pc_gb_s_x86": Price(
+        0.0000041667,
+        "GB-s provisioned (x86_64)",
+        "aws.amazon.com/lambda/pricing (Provisioned Concurrency)",
+        "memory",
+    ),
+    "lambda_pc_duration_gb_s_x86": Price(
+        0.0000097222,
+        "GB-s of duration on provisioned environments (x86_64)",
+        "aws.amazon.com/lambda/pricing (Provisioned Concurrency)",
+        "memory",
+    ),
+    "lambda_pc_gb_s_arm": Price(
+        0.0000033334,
+        "GB-s provisioned (arm64)",
+        "aws.amazon.com/lambda/pricing (Provisioned Concurrency)",
+        "memory",
+    ),
+    "lambda_pc_duration_gb_s_arm": Price(
+        0.0000077778,
+        "GB-s of duration on provisioned environments (arm64)",
+        "aws.amazon.com/lambda/pricing (Provisioned Concurrency)",
+        "memory",
+    ),
     # DynamoDB on-demand: AWS halved on-demand throughput prices on 2024-11-01 (from 1.25 / 0.25 per million)
     "ddb_wru": Price(
         0.625 / 1e6, "write request unit", "aws.amazon.com/dynamodb/pricing/on-demand", "cross-checked"
@@ -186,6 +228,22 @@ RULES = (
         " a cold start is billed since 2025-08-01",
         "docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html;"
         " aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase",
+        "aws-docs",
+    ),
+    (
+        "Lambda SnapStart (Python, .NET): a snapshot cache billed per published version for as long as the"
+        " version is active, at least 3 hours (the 3-hour minimum from memory of the pricing section);"
+        " Lambda deletes a snapshot not invoked for 14 days",
+        "docs.aws.amazon.com/lambda/latest/dg/snapstart.html#snapstart-pricing;"
+        " docs.aws.amazon.com/lambda/latest/dg/snapstart-security.html",
+        "aws-docs",
+    ),
+    (
+        "Lambda SnapStart restore: a restore charge per GB of memory for each execution environment"
+        " restored; its REPORT has no Init Duration (INIT runs when the version is published, with the"
+        " before-snapshot hooks) but a Billed Restore Duration: loading the runtime and running the"
+        " after-restore hooks, not the snapshot's restore itself",
+        "docs.aws.amazon.com/lambda/latest/dg/snapstart-monitoring.html; aws.amazon.com/lambda/pricing",
         "aws-docs",
     ),
     (

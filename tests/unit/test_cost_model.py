@@ -169,6 +169,69 @@ def test_retrieval_lambda_is_measured_time_scaled_to_its_cpu_share_plus_its_two_
     assert line(bill, "Lambda", "retrieval: requests").usd == pytest.approx(2.0 * SECONDS_PER_MONTH * 0.2e-6)
 
 
+# -- SnapStart (up to ~1.08M items) and provisioned concurrency (beyond) ---------------------------------
+# rps 1, 10 ms handler, 2 GB: 2 sandboxes for the peak, recycled every 2 hours = 730 cold starts a month
+SNAP_LOAD, SNAP_MEASURED, SNAP_CONFIG = Load(rps=1.0, **SMALL), Measured(handler_ms=10.0), StackConfig(2048)
+COLD_STARTS = 730.0
+
+
+def test_snapstart_caches_the_two_versions_pruning_keeps_of_each_serving_function_all_month():
+    bill = stack_bill(SNAP_LOAD, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    cache = line(bill, "Lambda", "serving: SnapStart cache, 2 versions x 3 functions x 2048 MB")
+    # a version a day, each cached for two days (live, then rollback target) = 2 all month, per function
+    assert cache.quantity == pytest.approx(3 * 2 * SECONDS_PER_MONTH * 2.0)
+    assert cache.usd == pytest.approx(cache.quantity * 0.0000015046)
+    assert cache.usd == pytest.approx(3 * 2 * 730 * 3600 * 2.0 * 0.0000015046)  # $47.45 at 2 GB
+
+
+def test_a_version_replaced_within_3_hours_is_still_cached_for_3():
+    hourly = Load(rps=1.0, training_cadence_days=1 / 24, **SMALL)  # a version kept 2 hours
+    bill = stack_bill(hourly, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    versions = 730.0  # one an hour, per function
+    cache = line(bill, "Lambda", "serving: SnapStart cache")
+    assert cache.quantity == pytest.approx(3 * versions * 3 * 3600 * 2.0)
+
+
+def test_each_cold_start_is_a_restore_billed_per_gb_of_memory():
+    bill = stack_bill(SNAP_LOAD, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    restores = line(bill, "Lambda", "retrieval: 730 cold starts restored from the snapshot")
+    assert restores.quantity == pytest.approx(COLD_STARTS * 2.0) and restores.unit == "GB"
+    assert restores.usd == pytest.approx(COLD_STARTS * 2.0 * 0.0001397998)
+
+
+def test_a_restore_bills_the_runtime_load_and_the_after_restore_hook_not_the_init():
+    assumed = Assumed(snapstart_runtime_load_ms=100.0)
+    measured = Measured(handler_ms=10.0, restore_hooks_s=0.0005)
+    bill = stack_bill(SNAP_LOAD, measured, assumed, SNAP_CONFIG)
+    ms = math.ceil(100.0 + 0.5)  # runtime + hook (2 GB is more than a full core: no CPU share)
+    billed = line(bill, "Lambda", f"retrieval: 730 restores x {ms} ms billed")
+    assert billed.quantity == pytest.approx(COLD_STARTS * ms / 1000 * 2.0)
+    assert billed.usd == pytest.approx(billed.quantity * price("lambda_gb_s_x86"))
+    assert not [item for item in bill.lines if "INIT billed" in item.item]
+
+
+def test_the_init_runs_once_per_published_version_under_snapstart():
+    measured = Measured(handler_ms=10.0, cold_start_s=1.0)
+    bill = stack_bill(SNAP_LOAD, measured, Assumed(), SNAP_CONFIG)
+    init = line(bill, "Lambda", "serving: INIT once per published version")
+    versions = 3 * 730 / 24  # three functions, one version a day each
+    assert init.quantity == pytest.approx(versions * 1.0 * 2.0)
+    assert init.usd == pytest.approx(init.quantity * price("lambda_gb_s_x86"))
+
+
+def test_past_snapstart_s_limit_the_aliases_pay_provisioned_concurrency_and_cold_starts_their_init():
+    big = Load(rps=1.0, catalog_items=2_000_000)
+    bill = stack_bill(big, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    provisioned = line(bill, "Lambda", "serving: provisioned concurrency, 2 per live alias x 3 x 2048 MB")
+    assert provisioned.quantity == pytest.approx(2 * 3 * 2.0 * SECONDS_PER_MONTH)
+    assert provisioned.usd == pytest.approx(provisioned.quantity * 0.0000041667)
+    assert not [item for item in bill.lines if "SnapStart" in item.item or "restore" in item.item]
+    assert line(bill, "Lambda", "retrieval: 730 cold starts (INIT billed)").quantity > 0
+    # 1 page/s of 26 ms fits the 2 provisioned environments: all of it at their lower duration price
+    compute = line(bill, "Lambda", "retrieval: 26 ms x 2048 MB (100% on provisioned environments)")
+    assert compute.usd == pytest.approx(compute.quantity * 0.0000097222)
+
+
 def test_a_page_reads_one_profile_and_one_session_eventually_consistent():
     bill = stack_bill(Load(rps=1.0, **SMALL), Measured(), Assumed(), StackConfig())
     reads = line(bill, "DynamoDB", "page reads")
@@ -288,7 +351,7 @@ def test_the_model_reads_the_bench_files_and_says_which_figures_it_used(tmp_path
         json.dumps(
             {
                 "catalog_items": 1000,
-                "cold_start": {"total_s": 0.5, "verify_s": 0.25},
+                "cold_start": {"total_s": 0.5, "verify_s": 0.25, "restore_hooks_s": 0.002},
                 "handler": {"whole_without_store": {"p50_ms": 3.0, "p99_ms": 7.0}},
             }
         )
@@ -311,6 +374,7 @@ def test_the_model_reads_the_bench_files_and_says_which_figures_it_used(tmp_path
     measured, warnings = cost.read_measured(tmp_path)
     # the init pays the fetch's hash check beside the imports and the load
     assert (measured.handler_ms, measured.cold_start_s, measured.bench_catalog_items) == (7.0, 0.75, 1000)
+    assert measured.restore_hooks_s == 0.002 and measured.sources["restore_hooks_s"].endswith("serving.json")
     assert measured.processor_cpu_ms_per_event == 2.5
     assert measured.reads_per_batch == pytest.approx(1.0)
     assert measured.writes_per_shopper_batch == pytest.approx(1.0)
