@@ -18,7 +18,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from merchandiser.catalog import ItemModel
-from merchandiser.reranking.exploration import THOMPSON, new_item_rows, request_rng, thompson_head
+from merchandiser.reranking.exploration import THOMPSON, memo, new_item_rows, request_rng, thompson_head
 from merchandiser.reranking.fallback import anchor_blend
 from merchandiser.reranking.popularity import long_tail_correct
 from merchandiser.reranking.rules import Rules, Scored, category_cap
@@ -172,22 +172,35 @@ def explorable(
     model: ItemModel, rows: np.ndarray, options: RuleOptions, exclude: frozenset[str], category: str | None
 ) -> np.ndarray:
     """The exploration pool's rows the page's filters let through (``rules.passes``, on arrays: in stock,
-    in the page's category, not excluded by id or category), so that its head fills every slot it can."""
-    catalog = model.catalog
-    blocked = model.out_of_stock_mask
-    keep = np.ones(len(rows), dtype=bool) if blocked is None else ~blocked[rows]
+    in the page's category, not excluded by id or category), so that its head fills every slot it can.
+    ``rows`` ascending (``new_item_rows``); the same array again when no filter of this page removes a row."""
+    kept = memo(model, "_explorable_in_stock", (rows, model.out_of_stock_mask), lambda: in_stock(model, rows))
     if category is not None or options.exclude_categories:
-        categories = catalog.categories[rows]
+        categories = model.catalog.categories[kept]
+        keep = np.ones(len(kept), dtype=bool)
         if category is not None:
             keep &= categories == category
         if options.exclude_categories:
             keep &= ~np.isin(categories, list(options.exclude_categories))
-    excluded = model.rows(list(exclude | frozenset(options.exclude_item_ids)))
-    if len(excluded):
-        allowed = np.ones(len(catalog), dtype=bool)
-        allowed[excluded] = False
-        keep &= allowed[rows]
-    return rows[keep]
+        kept = kept[keep]
+    excluded = np.unique(model.rows(list(exclude | frozenset(options.exclude_item_ids))))
+    if len(excluded) and len(kept):
+        at = np.minimum(np.searchsorted(kept, excluded), len(kept) - 1)
+        drop = at[kept[at] == excluded]
+        if len(drop):
+            kept = np.delete(kept, drop)
+    return kept
+
+
+def in_stock(model: ItemModel, rows: np.ndarray) -> np.ndarray:
+    """``rows`` (ascending) less the out-of-stock ones."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) > 1 and not bool(np.all(rows[1:] > rows[:-1])):
+        raise ValueError("the exploration pool's rows must be ascending")
+    blocked = model.out_of_stock_mask
+    kept = rows.copy() if blocked is None else rows[~blocked[rows]]
+    kept.flags.writeable = False  # shared by the pages that follow
+    return kept
 
 
 def page_rules(
