@@ -112,12 +112,33 @@ def top_sparse(
     return Proposal(found.rows, found.scores, support=support)
 
 
+# kth_smallest looks at every SAMPLE_STEP-th value first, on arrays of at least SAMPLE_MIN values and
+# SAMPLE_RATIO times k (a content source's tens of thousands of placed items, for its thousand best).
+SAMPLE_STEP = 8
+SAMPLE_MIN = 8192
+SAMPLE_RATIO = 16
+
+
+def kth_smallest(values: np.ndarray, k: int) -> np.floating:
+    """``np.partition(values, k - 1)[k - 1]`` (``1 <= k <= len(values)``), the same value, sooner on long
+    arrays: the sample's ``2k / SAMPLE_STEP``-th smallest bounds it from above when at least ``k`` values
+    are under that bound (checked; else the whole array is partitioned), and only those are partitioned."""
+    if len(values) >= max(SAMPLE_MIN, SAMPLE_RATIO * k):
+        sample = values[::SAMPLE_STEP]
+        j = min(len(sample), 2 * (k // SAMPLE_STEP) + 16)
+        bound = np.partition(sample, j - 1)[j - 1]
+        under = values[values <= bound]  # no NaN: the partition puts them last, as it does below
+        if len(under) >= k:
+            return np.partition(under, k - 1)[k - 1]
+    return np.partition(values, k - 1)[k - 1]
+
+
 def best_positions(scores: np.ndarray, k: int, ties: np.ndarray) -> np.ndarray:
     """Positions of the ``k`` best ``scores``, best first, equal scores by ``ties`` (lower first); every
     position scoring as well as the k-th is kept until the tie-break, so the border is settled by it too."""
     positions = np.arange(len(scores))
     if len(scores) > k:
-        kth = np.partition(-scores, k - 1)[k - 1]
+        kth = kth_smallest(-scores, k)
         positions = positions[-scores <= kth]
     return positions[np.lexsort((ties[positions], -scores[positions]))[:k]]
 
@@ -184,7 +205,7 @@ def best_of(
         return Proposal.empty()
     head = k + len(exclude)
     if len(scores) > head:
-        kth = np.partition(-scores, head - 1)[head - 1]
+        kth = kth_smallest(-scores, head)
         keep = -scores <= kth
         rows, scores = rows[keep], scores[keep]
     if exclude:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -68,8 +69,8 @@ class ServingReport:
         logger.warning("serving with a fallback", extra={"fallback": kind, "detail": detail})
 
     def count_candidates(self, sources: list[str]) -> None:
-        for source in sources:
-            self.candidates[source] = self.candidates.get(source, 0) + 1
+        for source, count in Counter(sources).items():
+            self.candidates[source] = self.candidates.get(source, 0) + count
 
     @property
     def degraded(self) -> bool:

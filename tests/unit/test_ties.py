@@ -115,3 +115,30 @@ def test_the_best_of_many_rows_is_the_head_of_their_full_order() -> None:
         full = sorted(kept, key=lambda position: (-scores[position], tie[rows[position]]))[:k]
         assert found.rows.tolist() == rows[full].tolist(), trial
         assert found.scores.tolist() == scores[full].tolist(), trial
+
+
+def test_the_sampled_kth_value_is_the_partitions_on_every_kind_of_array() -> None:
+    from merchandiser.retrieval.proposal import SAMPLE_MIN, kth_smallest
+
+    rng = np.random.default_rng(11)
+    n = SAMPLE_MIN * 3
+    arrays = {
+        "normal": rng.normal(size=n),
+        "few distinct": rng.integers(0, 5, n).astype(np.float64),
+        "ascending": np.arange(n, dtype=np.float64),
+        "descending": np.arange(n, 0, -1, dtype=np.float64),
+        "constant": np.zeros(n),
+        "signed zeros": rng.choice(np.array([-0.0, 0.0, 1.0]), n),
+        "float32": rng.normal(size=n).astype(np.float32),
+        # the smallest values all where the sample looks: too few under its bound, the whole array is used
+        "sampled smallest": np.where(np.arange(n) % 8 == 0, rng.uniform(-2.0, -1.0, n), rng.uniform(1, 2, n)),
+    }
+    with_nan = rng.normal(size=n)
+    with_nan[rng.random(n) < 0.5] = np.nan
+    arrays["half NaN"] = with_nan
+    arrays["mostly NaN"] = np.where(rng.random(n) < 0.99, np.nan, 1.0)
+    for name, values in arrays.items():
+        for k in (1, 7, 100, 1000, len(values) // 16, len(values)):
+            expected = np.partition(values, k - 1)[k - 1]
+            got = kth_smallest(values, k)
+            assert (np.isnan(expected) and np.isnan(got)) or got == expected, (name, k)
