@@ -74,7 +74,7 @@ def read_measured(bench_dir: Path) -> tuple[Measured, list[str]]:
     for name in ("log_bytes_per_page", "response_bytes_per_page"):
         sources[name] = "measured by hand 2026-11-30 on the serving bench's model (README)"
     warnings: list[str] = []
-    serving, events = bench_dir / "serving.json", bench_dir / "events.json"
+    serving, events, spark = bench_dir / "serving.json", bench_dir / "events.json", bench_dir / "spark.json"
     try:
         if serving.is_file():
             data = json.loads(serving.read_text())
@@ -109,6 +109,15 @@ def read_measured(bench_dir: Path) -> tuple[Measured, list[str]]:
                 sources[name] = f"{events}"
     except (ValueError, KeyError, TypeError, ZeroDivisionError) as error:
         warnings.append(f"{events} unreadable ({type(error).__name__}: {error}): README figures used instead")
+    try:
+        if spark.is_file():
+            runs = [run for run in json.loads(spark.read_text()) if run.get("data") == "synthetic"]
+            if runs:  # the same data, flags and threads on both engines (training.bench_spark)
+                last = runs[-1]
+                values["spark_overhead"] = float(last["spark"]["seconds"]) / float(last["local"]["seconds"])
+                sources["spark_overhead"] = f"{spark}"
+    except (ValueError, KeyError, TypeError, ZeroDivisionError) as error:
+        warnings.append(f"{spark} unreadable ({type(error).__name__}: {error}): README figures used instead")
     return Measured(**values, sources=sources), warnings
 
 

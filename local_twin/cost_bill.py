@@ -425,7 +425,7 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         puts * price("s3_put") + gets * price("s3_get"),
     )
 
-    training_lines(bill, load, assumed)
+    training_lines(bill, load, measured, assumed)
     observability_lines(bill, load, measured, assumed, config, t)
     bill.lines.sort(key=lambda line: SERVICES.index(line.service))  # stable: each service's lines in order
     return bill
@@ -435,7 +435,7 @@ def human_count(value: float) -> str:
     return f"{value / 1e6:,.1f}M" if value >= 1e6 else f"{value / 1e3:,.0f}k"
 
 
-def training_lines(bill: Bill, load: Load, assumed: Assumed) -> None:
+def training_lines(bill: Bill, load: Load, measured: Measured, assumed: Assumed) -> None:
     interactions = load.interactions_in_window
     runs = DAYS_PER_MONTH / load.training_cadence_days
     limit = assumed.training_instance_gib * GB * 0.85 / assumed.training_bytes_per_interaction
@@ -451,7 +451,7 @@ def training_lines(bill: Bill, load: Load, assumed: Assumed) -> None:
             hours * price("sagemaker_m5_xlarge_hour"),
         )
         return
-    vcpu_hours = runs * work_hours * assumed.spark_overhead
+    vcpu_hours = runs * work_hours * measured.spark_overhead
     gb_hours = vcpu_hours * assumed.emr_gb_per_vcpu
     bill.add(
         "Training",
@@ -465,7 +465,8 @@ def training_lines(bill: Bill, load: Load, assumed: Assumed) -> None:
     )
     bill.notes.append(
         f"{interactions / 1e6:,.0f}M interactions exceed one ml.m5.xlarge ({limit / 1e6:,.0f}M): Spark on"
-        f" EMR Serverless, at {assumed.spark_overhead:g}x the single machine's CPU time (not measured yet)"
+        f" EMR Serverless, at {measured.spark_overhead:.2g}x the single machine's CPU time (the Spark bench's"
+        " ratio, local mode)"
     )
 
 

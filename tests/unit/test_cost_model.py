@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -381,6 +382,28 @@ def test_the_model_reads_the_bench_files_and_says_which_figures_it_used(tmp_path
     assert measured.counter_writes_per_batch == pytest.approx(2.0)
     assert measured.sources["handler_ms"].endswith("serving.json")
     assert warnings == []
+
+
+def test_the_spark_overhead_is_the_spark_benchs_time_ratio(tmp_path):
+    # Given the Spark bench's runs: the synthetic one is the one at scale; a broken file is reported
+    runs = [
+        {"data": "online-retail", "local": {"seconds": 10.0}, "spark": {"seconds": 100.0}},
+        {"data": "synthetic", "local": {"seconds": 800.0}, "spark": {"seconds": 3000.0}},
+    ]
+    (tmp_path / "spark.json").write_text(json.dumps(runs))
+    measured, warnings = cost.read_measured(tmp_path)
+    assert measured.spark_overhead == pytest.approx(3.75) and warnings == []
+    assert measured.sources["spark_overhead"].endswith("spark.json")
+    # Then the EMR Serverless training of a big shop is priced at it
+    big = Load(rps=100.0)
+    slow = stack_bill(big, replace(measured, spark_overhead=7.5), Assumed(), StackConfig())
+    fast = stack_bill(big, measured, Assumed(), StackConfig())
+    emr = [line.usd for line in fast.lines if line.item.startswith("EMR Serverless:")]
+    assert emr and [line.usd for line in slow.lines if line.item.startswith("EMR Serverless:")] == [
+        pytest.approx(2 * emr[0])
+    ]
+    (tmp_path / "spark.json").write_text(json.dumps([{"data": "synthetic", "local": {"seconds": 0}}]))
+    assert "unreadable" in cost.read_measured(tmp_path)[1][0]
 
 
 def test_without_bench_files_the_readme_figures_are_used_and_named(tmp_path):
