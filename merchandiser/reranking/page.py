@@ -34,27 +34,20 @@ MIN_RERANK_DEPTH = 200
 def scored(model: ItemModel, rows: np.ndarray, scores: np.ndarray, sources: Sequence[str]) -> list[Scored]:
     catalog = model.catalog
     rows = np.asarray(rows, dtype=np.int64)
-    # one gather per column, not a numpy scalar per field per row (a few hundred rows on every page)
-    columns = zip(
-        catalog.item_ids[rows].tolist(),
-        np.asarray(scores).tolist(),
-        sources,
-        catalog.categories[rows].tolist(),
-        catalog.in_stock[rows].tolist(),
-        model.tie_rank[rows].tolist(),
-        strict=True,
-    )
-    return [
-        Scored(
-            item_id=str(item_id),
-            score=float(score),
-            source=source,
-            category=str(category),
-            in_stock=bool(in_stock),
-            tie=tie,
+    if len(sources) != len(rows) or len(scores) != len(rows):
+        raise ValueError(f"{len(rows)} rows, {len(scores)} scores and {len(sources)} sources")
+    # one gather per column, then the objects built by map in C: a few hundred rows on every page
+    return list(
+        map(
+            Scored,
+            catalog.item_ids[rows].tolist(),
+            np.asarray(scores, dtype=np.float64).tolist(),
+            sources,
+            catalog.categories[rows].tolist(),
+            np.asarray(catalog.in_stock[rows], dtype=bool).tolist(),
+            model.tie_rank[rows].tolist(),
         )
-        for item_id, score, source, category, in_stock, tie in columns
-    ]
+    )
 
 
 def page_scores(model: ItemModel, candidates: Candidates, scores: np.ndarray, user: UserState) -> np.ndarray:

@@ -142,3 +142,19 @@ def test_the_sampled_kth_value_is_the_partitions_on_every_kind_of_array() -> Non
             expected = np.partition(values, k - 1)[k - 1]
             got = kth_smallest(values, k)
             assert (np.isnan(expected) and np.isnan(got)) or got == expected, (name, k)
+
+
+def test_scored_items_need_a_score_and_a_source_per_row() -> None:
+    import pytest
+
+    from merchandiser.reranking.page import scored
+    from tests.unit.test_source_contract import tiny_shop
+
+    model = tiny_shop()
+    items = scored(model, np.array([3, 1]), np.array([0.5, 0.25]), ["ann", "content"])
+    assert [(i.item_id, i.score, i.source, i.category, i.tie) for i in items] == [
+        ("i3", 0.5, "ann", "shoes", int(model.tie_rank[3])),
+        ("i1", 0.25, "content", "shoes", int(model.tie_rank[1])),
+    ]
+    with pytest.raises(ValueError, match="2 rows, 2 scores and 1 sources"):
+        scored(model, np.array([3, 1]), np.array([0.5, 0.25]), ["ann"])
