@@ -50,7 +50,10 @@ TWIN_FUNCTION_ENVIRONMENT = {
 # Lambda freezes a container once it answers, so a serving function waits up to IMPRESSIONS_FLUSH_SECONDS
 # for its page's impression to be put; the twin's serving processes are never frozen: the impression is
 # put after the page answered (as fire and forget as it can be), and settle() waits for the buffers.
-TWIN_SERVING_ENVIRONMENT = {"IMPRESSIONS_FLUSH_SECONDS": "0"}
+# The twin has no SnapStart (nor its 512 MB /tmp): its serving processes memory-map the one copy of the model
+# they fetch into its work dir, rather than each loading the whole model into memory (MODEL_IN_MEMORY, which
+# the stack sets with SnapStart; tests/integration/test_live_model.py covers that path).
+TWIN_SERVING_ENVIRONMENT = {"IMPRESSIONS_FLUSH_SECONDS": "0", "MODEL_IN_MEMORY": "false"}
 SETTLE_SECONDS = 10.0
 # The twin's process-wide AWS settings: fake credentials, one region, tracing off (no X-Ray daemon).
 TWIN_ENVIRONMENT = {
