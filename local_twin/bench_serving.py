@@ -159,11 +159,24 @@ def cache_key() -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def layout_current(model_dir: Path) -> bool:
+    """Whether training today would give the cached model's placed items an index of their own exactly
+    when it has one (``retrieval.content.EXACT_ROWS``)."""
+    from merchandiser.retrieval import CONTENT_EXACT_ROWS
+    from merchandiser.store import CONTENT_INDEX, SIGNALS
+
+    with np.load(model_dir / SIGNALS) as signals:
+        placed = int(np.count_nonzero(signals["placed"]))
+    return (placed > CONTENT_EXACT_ROWS) == (model_dir / CONTENT_INDEX).is_file()
+
+
 def trained_model(root: Path) -> tuple[Path, float | None]:
     """The cached model dir, trained first if missing; returns (dir, seconds spent building or None)."""
     model_dir = root / f"model-{cache_key()}"
     if (model_dir / "manifest.json").is_file():
-        return model_dir, None
+        if layout_current(model_dir):
+            return model_dir, None
+        shutil.rmtree(model_dir)  # trained before the content source's threshold moved: train it again
     from training.channels import read_channels
     from training.datasets.synthetic_shop import generate
     from training.fit import Hyperparameters

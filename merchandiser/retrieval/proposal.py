@@ -18,6 +18,8 @@ class Ask:
     k: int
     category: str | None = None
     allowed: np.ndarray | None = None  # per-row mask of the category's items
+    # the places of the k the merge fills from this source first (its share of them); None: not known
+    quota: int | None = None
 
     @classmethod
     def of(cls, items: ItemModel, k: int, category: str | None = None) -> Ask:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,10 +27,23 @@ from merchandiser.shopper import UserState
 CANDIDATES = 1000
 
 
-def proposals(items: ItemModel, user: UserState, k: int, category: str | None = None) -> dict[str, Proposal]:
-    """What every source proposes for ``user`` (at most ``k`` each), purchases left out."""
+def proposals(
+    items: ItemModel,
+    user: UserState,
+    k: int,
+    category: str | None = None,
+    shares: Mapping[str, float] | None = None,
+) -> dict[str, Proposal]:
+    """What every source proposes for ``user`` (at most ``k`` each), purchases left out; each source is
+    told its quota of the ``k`` (``shares``, default the model's: ``model_shares``)."""
+    shares = model_shares(items) if shares is None else shares
     ask = Ask.of(items, k, category)
-    found = {source.name: source.propose(items, user, ask) for source in SOURCES}
+    found = {
+        source.name: source.propose(
+            items, user, replace(ask, quota=math.ceil(shares.get(source.name, 0.0) * k))
+        )
+        for source in SOURCES
+    }
     return {name: proposal for name, proposal in found.items() if proposal is not None}
 
 
@@ -70,7 +84,7 @@ def candidates(
     of stock) are never among them; an experiment variant pins other ``shares`` (default: the model's own,
     ``model_shares``)."""
     shares = model_shares(items) if shares is None else shares
-    found = proposals(items, user, k, category)
+    found = proposals(items, user, k, category, shares)
     return merge_proposals(found, k, user.purchased | exclude, shares, blocked)
 
 

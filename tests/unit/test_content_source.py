@@ -3,13 +3,14 @@ would find."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from merchandiser.catalog import Catalog, ItemModel, Signals
-from merchandiser.retrieval import Ask, build_index, content
+from merchandiser.retrieval import Ask, build_index, content, registry, retriever
 from merchandiser.serving import load_model
 from merchandiser.shopper import UserState
 from merchandiser.store import CONTENT_INDEX, read_manifest
@@ -62,6 +63,34 @@ def test_the_placed_items_own_index_finds_what_the_exact_search_finds(category: 
     assert len(set(found.rows.tolist()) & set(exact.rows.tolist())) >= 90
     # And the main index of the split model holds the trained items only
     assert not split_model.signals.placed[split_model.index.get_ids_list()].any()
+
+
+def test_through_its_index_the_source_gives_twice_its_quota_and_the_merge_tells_it_the_quota() -> None:
+    split_model, exact_model = shop(split=True), shop(split=False)
+    user = UserState(vector=split_model.item_factors[7], history={}, recent=[], purchased=frozenset())
+    # Given a quota of 80 of 1,000 candidates: 160 rows from the index, where the exact search gives 1,000
+    wide = content.propose(split_model, user, Ask(k=1000, quota=80))
+    exact = content.propose(exact_model, user, Ask(k=1000, quota=80))
+    assert wide is not None and exact is not None
+    assert len(wide.rows) == 160 and len(exact.rows) == 1000
+    # the best of the index's rows are the exact search's (the index is approximate below its head)
+    assert len(set(wide.rows[:50].tolist()) & set(exact.rows[:160].tolist())) >= 45
+    # a small quota still gives INDEX_MIN_ROWS, an unknown one the whole k, never more than k
+    assert len(content.propose(split_model, user, Ask(k=1000, quota=5)).rows) == content.INDEX_MIN_ROWS
+    assert len(content.propose(split_model, user, Ask(k=300)).rows) == 300
+    assert len(content.propose(split_model, user, Ask(k=30, quota=10)).rows) == 30
+    # And the retriever tells each source its quota: the model's share of k, or the caller's
+    told: list[Ask] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(content, "propose", lambda items, shopper, ask: told.append(ask))
+        sources = tuple(
+            replace(source, propose=content.propose) if source.name == content.NAME else source
+            for source in registry.SOURCES
+        )
+        patch.setattr(retriever, "SOURCES", sources)
+        retriever.proposals(split_model, user, 1000)
+        retriever.proposals(split_model, user, 1000, shares={content.NAME: 0.3})
+    assert [ask.quota for ask in told] == [50, 300]
 
 
 def test_training_gives_a_large_placed_set_its_own_index_and_serving_loads_it(
