@@ -91,7 +91,7 @@ from merchandiser.store.sessions import (
     Sessions,
     SessionState,
 )
-from merchandiser.store.shoppers import ShopperRecord, Shoppers
+from merchandiser.store.shoppers import DIGEST, ProfileWrites, ShopperRecord, Shoppers, profile_digest
 from merchandiser.store.stream_stats import STREAM_KEY_PREFIX, StreamFigures, StreamStats
 
 
@@ -110,6 +110,7 @@ __all__ = [
     "CONTENT_INDEX",
     "COUNT_ATTRIBUTE_PREFIX",
     "DECISION_FILE",
+    "DIGEST",
     "DYNAMODB_CONFIG",
     "ERASURE_STATE",
     "EVENTS_PREFIX",
@@ -156,6 +157,7 @@ __all__ = [
     "OverlayItem",
     "Posterior",
     "Posteriors",
+    "ProfileWrites",
     "SessionConflictError",
     "SessionEvent",
     "SessionState",
@@ -174,6 +176,7 @@ __all__ = [
     "from_dynamo",
     "overlay_entry",
     "posterior_key",
+    "profile_digest",
     "rank_trending",
     "read_json",
     "read_manifest",
