@@ -49,6 +49,7 @@ BUILT = (
     "X-Ray: the API stage's sampling rule, 1% with no reservoir; the event processor passes tracing through",
     "Kinesis: provisioned shards for the peak (1 by default), not on-demand",
     "API Gateway gzips answers of 1 KB or more (min_compression_size)",
+    "publish writes only the shopper profiles whose digest changed (a Scan reads the stored digests)",
 )
 LEVERS = (
     Lever(
@@ -57,9 +58,9 @@ LEVERS = (
     Lever("Lambda on arm64 (aarch64 wheels in the deps layer)", {}, {"arm64": True}),
     Lever("browsers send a page's events in one POST /events", {"events_per_api_call": 2.0}, {}),
     Lever(
-        "publish: load only the profiles changed since the last training",
+        "histories decayed when read: publish writes only the profiles the shoppers' events changed",
         {},
-        {"publish_every_profile": False},
+        {"history_decayed_at_training": False},
     ),
 )
 

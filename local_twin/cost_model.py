@@ -96,6 +96,15 @@ class Load:
         return self.shoppers * (1.0 + (months - 1.0) * (1.0 - self.returning_shopper_share))
 
     @property
+    def profiles_changed_per_training(self) -> float:
+        """Profiles whose content changes between two trainings when only the shopper's events change it:
+        the shoppers with events since the last training (about a month's shoppers over the trainings in a
+        month) + as many whose oldest events left the window as it slid by one cadence (at steady state as
+        many leave as arrive): 2 x shoppers / runs a month, at most every shopper of the window."""
+        runs = DAYS_PER_MONTH / self.training_cadence_days
+        return min(self.shoppers_in_window, 2.0 * self.shoppers / runs)
+
+    @property
     def interactions_in_window(self) -> float:
         return self.events_per_second * 86400.0 * self.training_window_days
 
@@ -156,6 +165,10 @@ class Assumed:
     alarms: int = 3
     dashboards: int = 1
     profiles_per_write_call: int = 25  # publish: batch_writer's BatchWriteItem of 25
+    scan_ms_per_page: float = 100.0  # publish: one Scan page of the profiles' digests (1 MB of items read)
+    # publish: a stored digest in the function's memory (16 bytes in a Python set: 83 bytes, measured with
+    # tracemalloc on a million; merchandiser.store.Shoppers.profile_digests)
+    digest_bytes_in_memory: float = 83.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +192,10 @@ class StackConfig:
     processor_traced: bool = "event_processor" not in c.PASS_THROUGH_TRACING
     counter_item_per_hour: bool = True  # merchandiser.store.counters: counter items per hour bucket
     trending_shards: int = TRENDING_SHARDS  # ... each batch adds to one of the hour's shard items
-    publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
+    # merchandiser.publishing writes the profiles whose digest changed; training/fit.py decays each history's
+    # weights at the training window's end, so every profile's weights move at each training and all of
+    # them are written. A history decayed when read (not built) would change only with the shopper's events.
+    history_decayed_at_training: bool = True
     # stacks/serving_stack.py MerchandiserApi: the RestApi's min_compression_size (API_MIN_COMPRESSION_BYTES)
     compressed_responses: bool = True
     min_compression_bytes: int = c.API_MIN_COMPRESSION_BYTES
@@ -292,6 +308,7 @@ def profile_item_bytes(items: int) -> int:
         "attributes": {"age_band": "35-44", "country": "GB", "device": "mobile"},
         "category_seen": to_dynamo({"electronics": 1772249794.0, "kitchen": 1772457961.0}),
         "model_version": "20261130-020000",
+        "digest": "0" * 32,  # merchandiser.store.profile_digest: 16 bytes, hex
     }
     return item_bytes(item)
 

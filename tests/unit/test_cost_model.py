@@ -25,6 +25,7 @@ from local_twin.cost_model import (
     item_bytes,
     kinesis_shards_needed,
     lambda_gb_s,
+    profile_item_bytes,
     read_units,
     session_item_bytes,
     traffic,
@@ -262,15 +263,37 @@ def test_the_hourly_counter_item_is_priced_by_its_size_and_flagged_past_400_kb()
     assert line(per_item, "DynamoDB", "trending").usd < line(big, "DynamoDB", "trending").usd / 5
 
 
-def test_each_training_loads_every_profile_of_the_window_unless_only_the_changed_ones():
+def test_publish_scans_every_stored_digest_and_writes_the_profiles_that_changed():
     load = Load(rps=1.0, **SMALL)
     runs = 730 / 24 / load.training_cadence_days
-    every = line(stack_bill(load, Measured(), Assumed(), StackConfig()), "DynamoDB", "publish")
-    assert every.quantity == pytest.approx(runs * load.shoppers_in_window * 1)  # profiles under 1 KB
-    changed = stack_bill(load, Measured(), Assumed(), StackConfig(publish_every_profile=False))
-    assert line(changed, "DynamoDB", "publish").quantity == pytest.approx(load.shoppers)
+    profiles = load.shoppers_in_window
+    scanned = profiles * profile_item_bytes(round(load.interactions_in_window / profiles))
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    # the Scan bills the stored profiles' size, eventually consistent
+    scan = line(bill, "DynamoDB", "publish: scan of the profiles' digests")
+    assert scan.quantity == pytest.approx(runs * math.ceil(scanned / 4096) * 0.5)
+    # as built, every history is decayed at the training's end: every profile's digest changes
+    writes = line(bill, "DynamoDB", "publish: writes")
+    assert writes.quantity == pytest.approx(runs * profiles * 1)  # profiles under 1 KB
+    # the function scans 1 MB pages and writes 25 profiles a call
+    seconds = math.ceil(scanned / 1024**2) * 0.1 + profiles / 25 * 0.006
+    assert f"x {seconds:,.0f} s scanning digests and writing profiles" in line(bill, "Lambda", "publish").item
+    # a history decayed when read: the shoppers with events since the last training + as many whose oldest
+    # events left the window
+    changed = stack_bill(load, Measured(), Assumed(), StackConfig(history_decayed_at_training=False))
+    assert load.profiles_changed_per_training == pytest.approx(2 * load.shoppers / runs)
+    assert line(changed, "DynamoDB", "publish: writes").quantity == pytest.approx(2 * load.shoppers)
+    assert line(changed, "DynamoDB", "publish: scan").quantity == scan.quantity
+    # ... never more than every shopper of the window (a training every 60 days)
+    rare = Load(rps=1.0, training_cadence_days=60.0, **SMALL)
+    assert rare.profiles_changed_per_training == pytest.approx(rare.shoppers_in_window)
+    # the timeout and the digests held in memory, noted when passed
+    assert not any("publish function" in note for note in bill.notes)
     slow = stack_bill(Load(rps=10.0, **SMALL), Measured(), Assumed(), StackConfig())
-    assert any("publish function" in note and "timeout" in note for note in slow.notes)
+    assert any("publish function" in note and "timeout" in note and "scanning" in note for note in slow.notes)
+    assert not any("stored digests" in note for note in slow.notes)  # 5.2M x 83 bytes: 412 MB
+    big = stack_bill(Load(rps=100.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert any("stored digests" in note and "512 MB of memory" in note for note in big.notes)
 
 
 def test_kinesis_on_demand_bills_the_stream_hour_and_1_kb_units_in_and_out_per_consumer():
