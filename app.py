@@ -4,7 +4,9 @@
 No AWS call and no account/region lookup happen at synth time. Context values (cdk.json or
 ``-c key=value``): ``merchandiser:layersDir`` (default ``build/layers``, built by ``make layers``),
 ``merchandiser:trainingSchedule``, ``merchandiser:trainingImageUri``, ``merchandiser:catalogItems`` (the
-catalogue size the serving functions' memory, /tmp and SnapStart follow), ``merchandiser:cdkNag``
+catalogue size the serving functions' memory, /tmp and SnapStart follow), ``merchandiser:snapStart``
+(``auto``, the default: SnapStart where the on-demand cold start needs it,
+``stacks.constants.serving_uses_snapstart``; ``on`` or ``off``), ``merchandiser:cdkNag``
 (default true: cdk-nag AwsSolutions checks fail the synth on any unacknowledged finding),
 ``merchandiser:console`` (default true: the staff console's stack),
 ``merchandiser:consoleDomainPrefix`` (the Cognito sign-in domain, default merchandiser-staff-<account>),
@@ -79,6 +81,7 @@ def build_app(
         artifacts_bucket=data.artifacts_bucket,
         layers_dir=layers_dir,
         catalog_items=catalog_items,
+        snap_start=str(app.node.try_get_context(c.CONTEXT_SNAPSTART) or c.DEFAULT_SNAPSTART),
     )
     training = TrainingStack(
         app,

@@ -10,7 +10,9 @@ In one run on this machine, for a 100,000-item synthetic catalog and 1,000 candi
   p50/p99 of each stage (the request's ``ServingReport``) and of the whole handler;
 - in the same run, raw ``hnswlib.knn_query(k=1000)`` on the same index and raw ``Booster.predict``
   (one thread) on a 1000 x n_features matrix, and the ratio of the handler without its AWS calls (moto's
-  time: moto is not DynamoDB nor Kinesis) to raw hnswlib + raw LightGBM.
+  time: moto is not DynamoDB nor Kinesis) to raw hnswlib + raw LightGBM;
+- the same two raw calls, each timed right after a page on the handler's own index and ranker (a second
+  pass of pages), and the handler's ratio to them: the libraries in the CPU cache a page leaves.
 
 The model is trained by the real training code and cached under ``build/bench/serving/`` keyed by
 its parameters, so a rerun skips the few minutes of generation and training. Prints a table, writes
@@ -40,7 +42,12 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
-from stacks.constants import SNAPSTART_MAX_EPHEMERAL_MB, serving_uses_snapstart
+from stacks.constants import (
+    LAMBDA_MB_PER_VCPU,
+    SNAPSTART_MAX_EPHEMERAL_MB,
+    serving_memory_mb,
+    serving_uses_snapstart,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "bench"
@@ -334,8 +341,14 @@ def serving_process(model_dir: Path) -> Iterator[None]:
 
 
 def handler_latency(
-    model_dir: Path, users: list[dict[str, Any]], requests: int, warmup: int
+    model_dir: Path,
+    users: list[dict[str, Any]],
+    requests: int,
+    warmup: int,
+    after_each: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
+    """The real handler on ``requests`` pages (after ``warmup``); ``after_each``: run after each measured
+    page, outside its time (``raw_after_pages``)."""
     from local_twin.functions import LambdaContext
     from local_twin.http_front import Route, proxy_event
     from merchandiser.serving import STAGES, ServingReport, runtime
@@ -383,6 +396,8 @@ def handler_latency(
                     whole.append(elapsed)
                     aws.append(in_aws)
                     measured.append(reports[made])
+                    if after_each is not None:
+                        after_each()
     finally:
         retrieval.new_report = create
     degraded = sum(bool(report.fallbacks) for report in measured)
@@ -440,6 +455,45 @@ def raw_libraries(model_dir: Path, repeats: int) -> dict[str, Any]:
             "n_features": booster.num_feature(), "trees": booster.num_trees()}  # fmt: skip
 
 
+def raw_after_pages(
+    model_dir: Path, users: list[dict[str, Any]], requests: int, warmup: int
+) -> dict[str, Any]:
+    """The two raw calls of ``raw_libraries``, each timed right after a page, on the objects the handler
+    serves with (its loaded index and ranker): the CPU cache as a page leaves it. In a loop of nothing
+    else, the index a query visits stays cached; a page's other work (and moto's, here) evicts it, so its
+    own queries cost about twice the loop's (measured 2026-12-01: 1.4 against 0.74 ms for the same k=1000
+    queries). The handler's own figures come from a separate pass: these calls would disturb them."""
+    from merchandiser.serving import runtime
+
+    served: list[Any] = []
+    rng = np.random.default_rng(11)
+    hnsw: list[float] = []
+    lightgbm: list[float] = []
+
+    def raw_calls() -> None:
+        if not served:
+            served.append(runtime.model(str(model_dir)))
+        model = served[0]
+        factors = model.items.item_factors
+        query = factors[rng.integers(0, len(factors), 5)].mean(axis=0, keepdims=True).astype(np.float32)
+        features = rng.normal(size=(CANDIDATES, model.ranker.num_feature())).astype(np.float32)
+        model.items.index.set_ef(CANDIDATES)
+        started = time.perf_counter()
+        model.items.index.knn_query(query, k=CANDIDATES, num_threads=1)
+        hnsw.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        model.ranker.predict(features, num_threads=1)
+        lightgbm.append(time.perf_counter() - started)
+
+    handler_latency(model_dir, users, requests, warmup, after_each=raw_calls)
+    return {"hnswlib_knn_query_k1000": percentiles(hnsw), "lightgbm_predict_1000": percentiles(lightgbm)}
+
+
+def ratios(bare: dict[str, Any], raw: dict[str, Any]) -> dict[str, float]:
+    hnsw, lgbm = raw["hnswlib_knn_query_k1000"], raw["lightgbm_predict_1000"]
+    return {q: bare[f"{q}_ms"] / (hnsw[f"{q}_ms"] + lgbm[f"{q}_ms"]) for q in ("p50", "p99")}
+
+
 def table(result: dict[str, Any]) -> str:
     rows = [("stage", "p50 ms", "p99 ms", "n")]
     for stage, p in result["handler"]["stages"].items():
@@ -456,6 +510,10 @@ def table(result: dict[str, Any]) -> str:
     rows.append(
         ("ratio (handler - AWS)/raw", f"{result['ratio']['p50']:.2f}", f"{result['ratio']['p99']:.2f}", "")
     )
+    for name, p in result["raw_after_page"].items():
+        rows.append((f"raw {name}, after a page", f"{p['p50_ms']:.2f}", f"{p['p99_ms']:.2f}", str(p["n"])))
+    after = result["ratio_after_page"]
+    rows.append(("ratio (handler - AWS)/raw after a page", f"{after['p50']:.2f}", f"{after['p99']:.2f}", ""))
     width = max(len(row[0]) for row in rows)
     return "\n".join(f"{a:<{width}}  {b:>8}  {c:>8}  {d:>6}" for a, b, c, d in rows)
 
@@ -490,8 +548,17 @@ def verdicts(result: dict[str, Any]) -> list[str]:
                 SNAPSTART_MAX_EPHEMERAL_MB,
             ),
         ]
-    else:  # provisioned concurrency: containers beyond the warm ones pay the whole init
-        checks.append(("cold start (imports + artifacts) <= 3 s", cold["total_s"], TARGETS["cold_start_s"]))
+    else:  # on demand (below ~172k items) or behind provisioned concurrency (past ~1.08M): a cold container
+        # pays the whole init, at the vCPU share of the serving memory (a whole core at 1,769 MB)
+        share = max(1.0, LAMBDA_MB_PER_VCPU / serving_memory_mb(items))
+        checks.append(
+            (
+                f"cold start on demand (imports + artifacts) x {share:.2f} (the vCPU share of"
+                f" {serving_memory_mb(items):,} MB) <= 3 s",
+                cold["total_s"] * share,
+                TARGETS["cold_start_s"],
+            )
+        )
     return [f"{'PASS' if value <= limit else 'MISS'}  {name}: {value:.3g}" for name, value, limit in checks]
 
 
@@ -515,15 +582,16 @@ def main(argv: list[str] | None = None) -> int:
     cold["snapshot"] = snapshot_load(model_dir, root, args.cold_runs)
     with serving_process(model_dir):
         handler = handler_latency(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
+    with serving_process(model_dir):
+        after_page = raw_after_pages(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
     raw = raw_libraries(model_dir, args.requests)
-    hnsw, lgbm = raw["hnswlib_knn_query_k1000"], raw["lightgbm_predict_1000"]
     bare = handler["whole_without_store"]
-    ratio = {q: bare[f"{q}_ms"] / (hnsw[f"{q}_ms"] + lgbm[f"{q}_ms"]) for q in ("p50", "p99")}
     manifest = json.loads((model_dir / "manifest.json").read_text())
     result = {
         "catalog_items": int(SHOP["n_items"]), "candidates": CANDIDATES, "model_dir": str(model_dir),
         "model_version": manifest.get("model_version"), "cold_start": cold, "handler": handler, "raw": raw,
-        "ratio": ratio, "targets": TARGETS, "cpu_count": os.cpu_count(),
+        "ratio": ratios(bare, raw), "raw_after_page": after_page,
+        "ratio_after_page": ratios(bare, after_page), "targets": TARGETS, "cpu_count": os.cpu_count(),
     }  # fmt: skip
     result["verdicts"] = verdicts(result)
     (args.out / "serving.json").write_text(json.dumps(result, indent=2))

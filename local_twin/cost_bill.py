@@ -196,11 +196,13 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
             f"each of the {t.parallelization} event processor(s) per shard is busy {busy:.0%} of the time: "
             "it falls behind unless the mapping's ParallelizationFactor is raised"
         )
-    snapstart = c.serving_uses_snapstart(load.catalog_items)
-    # Past ~1.08M items the serving aliases keep provisioned environments instead of SnapStart: a page
-    # served on one pays the lower duration price; those beyond their concurrency spill to on-demand.
+    # The stack's start mode (constants.serving_start_mode): SnapStart, on demand, or provisioned concurrency
+    # (past ~1.08M items): a page served on a provisioned environment pays the lower duration price; those
+    # beyond their concurrency spill to on-demand.
+    mode = c.serving_start_mode(load.catalog_items, config.snap_start)
     concurrency = load.rps * serving_ms / 1000.0
-    on_provisioned = 0.0 if snapstart else min(1.0, config.provisioned_concurrency / max(concurrency, 1e-9))
+    provisioned = mode == c.START_PROVISIONED
+    on_provisioned = min(1.0, config.provisioned_concurrency / max(concurrency, 1e-9)) if provisioned else 0.0
     arch = "arm" if config.arm64 else "x86"
     for name, invocations, ms, mb in (
         ("retrieval", t.pages, serving_ms, serving_mb),
@@ -215,25 +217,28 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         usd = gb_s * (share * price(f"lambda_pc_duration_gb_s_{arch}") + (1.0 - share) * gb_s_usd)
         where = f" ({share:.0%} on provisioned environments)" if share else ""
         bill.add("Lambda", f"{name}: {math.ceil(ms)} ms x {mb} MB{where}", gb_s, "GB-s", usd)
-    if snapstart:
+    if mode == c.START_SNAPSTART:
         add_snapstart(bill, load, measured, assumed, config, cold_starts, gb_s_usd)
     else:
-        # priced at config.serving_memory_mb like every serving line (set it for the catalogue priced)
-        provisioned_gb_s = config.serving_functions * config.provisioned_concurrency * serving_mb / 1024.0
-        provisioned_gb_s *= SECONDS_PER_MONTH
-        bill.add(
-            "Lambda",
-            f"serving: provisioned concurrency, {config.provisioned_concurrency} per live alias x "
-            f"{config.serving_functions} x {serving_mb} MB",
-            provisioned_gb_s,
-            "GB-s",
-            provisioned_gb_s * price(f"lambda_pc_gb_s_{arch}"),
-        )
-        init_ms = measured.cold_start_s * 1000.0 / cpu_share(serving_mb)
+        if provisioned:
+            # priced at config.serving_memory_mb like every serving line (set it for the catalogue priced)
+            provisioned_gb_s = config.serving_functions * config.provisioned_concurrency * serving_mb / 1024.0
+            provisioned_gb_s *= SECONDS_PER_MONTH
+            bill.add(
+                "Lambda",
+                f"serving: provisioned concurrency, {config.provisioned_concurrency} per live alias x "
+                f"{config.serving_functions} x {serving_mb} MB",
+                provisioned_gb_s,
+                "GB-s",
+                provisioned_gb_s * price(f"lambda_pc_gb_s_{arch}"),
+            )
+        # each cold start bills its INIT (cost_prices.RULES), at the on-demand init the stack's start mode
+        # was chosen by (constants.serving_init_estimate_s: the bench's imports + load, at this memory's CPU)
+        init_ms = c.serving_init_estimate_s(load.catalog_items, serving_mb) * 1000.0
         init_gb_s = lambda_gb_s(cold_starts, init_ms, serving_mb)
         bill.add(
             "Lambda",
-            f"retrieval: {cold_starts:,.0f} cold starts (INIT billed)",
+            f"retrieval: {cold_starts:,.0f} cold starts x {math.ceil(init_ms):,} ms (INIT billed)",
             init_gb_s,
             "GB-s",
             init_gb_s * gb_s_usd,

@@ -32,7 +32,7 @@ from stacks import constants as c
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24.0
 MB = 1024.0 * 1024.0
 GB = 1024.0**3
-LAMBDA_MB_PER_VCPU = 1769.0
+LAMBDA_MB_PER_VCPU = float(c.LAMBDA_MB_PER_VCPU)
 KINESIS_ON_DEMAND_MIN_SHARDS = 4  # a new on-demand stream accepts 4 MB/s and 4,000 records/s
 KINESIS_CONSUMERS = 2  # the event processor's mapping and Firehose both read every record
 # Lambda's own X-Ray sampling (active tracing, no upstream decision): fixed, not configurable
@@ -210,7 +210,12 @@ class StackConfig:
     # (merchandiser.publishing.canary.ModelCanary.prune): 2, each cached for two trainings.
     snapstart_versions_kept: int = 2
     serving_functions: int = len(c.SERVING_FUNCTIONS)  # each publishes a version per promotion
-    # past ~1.08M items (constants.serving_uses_snapstart) each live alias keeps this many initialised
+    # stacks/serving_stack.py: the serving functions' start mode, constants.serving_start_mode of the
+    # catalogue and this setting (context merchandiser:snapStart; auto: SnapStart where the on-demand init's
+    # estimate exceeds constants.SNAPSTART_ABOVE_INIT_S, from ~172k items up to ~1.08M)
+    snap_start: str = c.DEFAULT_SNAPSTART
+    # where the serving functions start on demand and would miss the cold-start budget (past ~1.08M items)
+    # each live alias keeps this many initialised
     provisioned_concurrency: int = c.SERVING_PROVISIONED_CONCURRENCY
 
 

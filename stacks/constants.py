@@ -33,6 +33,8 @@ CONTEXT_CONSOLE_DOMAIN_PREFIX = "merchandiser:consoleDomainPrefix"  # the staff 
 # The events stream's capacity mode (STREAM_MODES) and, when provisioned, the peak it is sized for.
 CONTEXT_STREAM_MODE = "merchandiser:streamMode"
 CONTEXT_PEAK_STREAM_RECORDS = "merchandiser:peakStreamRecordsPerSecond"
+# The serving functions' SnapStart: "auto" (the default, serving_uses_snapstart's rule), "on" or "off".
+CONTEXT_SNAPSTART = "merchandiser:snapStart"
 DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # The archive eraser: the bound README states for the archive ("within a day of the erasure").
@@ -98,8 +100,39 @@ LAMBDA_MAX_MEMORY_MB = 10_240
 # placed item, 90% of the catalogue); rounded up, per catalogue item.
 SNAPSTART_MAX_EPHEMERAL_MB = 512
 MODEL_LARGEST_TRANSIENT_BYTES_PER_ITEM = 450
-# Where SnapStart does not fit, this many containers per serving alias are kept initialised instead.
+# Where the serving functions start on demand and that start would miss the budget (past SnapStart's /tmp,
+# or SnapStart turned off), this many containers per serving alias are kept initialised instead.
 SERVING_PROVISIONED_CONCURRENCY = 2
+
+# SnapStart only where the on-demand cold start needs it. SnapStart bills a snapshot cache per published
+# version per GB of memory (local_twin/cost_bill.py add_snapstart): $23.72 a month at 100,000 items (2
+# versions x 3 functions x 1,024 MB), the largest line of the engine's bill at 1 request/s, for a cold start
+# that takes ~1.6 s on demand there. So the serving functions get SnapStart when the estimated on-demand init
+# on Lambda exceeds SNAPSTART_ABOVE_INIT_S and the load into memory fits SnapStart's /tmp
+# (serving_snapstart_fits); past that /tmp, provisioned concurrency as before; else a plain on-demand init,
+# the model memory-mapped from /tmp. Context merchandiser:snapStart=on|off overrides the rule (SNAPSTART_*).
+#
+# The estimate: (imports + load per item x items) x max(1, 1769 / memory MB), from the serving bench's
+# on-demand cold start on this machine's full core, 2026-11-30 (build/bench/serving.json, cold_start:
+# imports_s 0.66 s, load_s 0.29 s at 100,000 items; the README's serving table), scaled to the vCPU share
+# Lambda gives below 1,769 MB. The per-item load is 100,000 items' (2.9 us per item); a million items
+# loaded in ~2.3 s (2.85 to 3.04 s with the imports), so above 100k the estimate errs long (3.56 s at 1M),
+# toward SnapStart. It leaves out the files' download from S3 and its hash check (0.06 s at 100k, 0.5 s at
+# 1M measured; the download not measurable here), and a Lambda core may be slower than this machine's.
+SERVING_COLD_START_BUDGET_S = 3.0  # the scale issue's target (local_twin/bench_serving.py TARGETS)
+SERVING_INIT_IMPORTS_S = 0.66
+SERVING_INIT_LOAD_S_PER_ITEM = 0.29 / 100_000
+LAMBDA_MB_PER_VCPU = 1769  # a function gets one full vCPU at 1,769 MB, that share of one below
+# SnapStart when the estimate exceeds 2/3 of the 3 s budget: 1 s is left for what it leaves out (the
+# download, the hash check, a slower host). 100,000 items: 1.64 s, on demand; SnapStart from 171,627 items
+# (2.0 s at 1,024 MB) up to 1,084,587 (its /tmp); 1,000,000 items: 3.56 s, SnapStart.
+SNAPSTART_ABOVE_INIT_S = 2.0
+SNAPSTART_ON, SNAPSTART_OFF, SNAPSTART_AUTO = "on", "off", "auto"
+SNAPSTART_SETTINGS = (SNAPSTART_AUTO, SNAPSTART_ON, SNAPSTART_OFF)
+DEFAULT_SNAPSTART = SNAPSTART_AUTO
+# How a serving function's containers start: restored from a SnapStart snapshot, initialised on demand,
+# or on demand behind provisioned concurrency.
+START_SNAPSTART, START_ON_DEMAND, START_PROVISIONED = "snapstart", "on-demand", "provisioned"
 
 
 def model_mb(catalog_items: int) -> float:
@@ -117,18 +150,61 @@ def serving_memory_mb(catalog_items: int) -> int:
     return min(max(wanted, SERVING_MIN_MEMORY_MB), LAMBDA_MAX_MEMORY_MB)
 
 
-def serving_uses_snapstart(catalog_items: int) -> bool:
-    """SnapStart when what a load into memory holds in /tmp at once fits its 512 MB with 10% to spare (up to
-    about 1,080,000 items); beyond that, provisioned concurrency keeps SERVING_PROVISIONED_CONCURRENCY
-    containers with the model loaded (its arrays memory-mapped from /tmp)."""
+def serving_init_estimate_s(catalog_items: int, memory_mb: int | None = None) -> float:
+    """The on-demand init of a serving function on Lambda (imports + the model's load), in seconds, at
+    ``memory_mb`` (default: serving_memory_mb of the catalogue)."""
+    memory = serving_memory_mb(catalog_items) if memory_mb is None else memory_mb
+    on_a_core = SERVING_INIT_IMPORTS_S + SERVING_INIT_LOAD_S_PER_ITEM * catalog_items
+    return on_a_core * max(1.0, LAMBDA_MB_PER_VCPU / memory)
+
+
+def serving_snapstart_fits(catalog_items: int) -> bool:
+    """Whether what a load into memory holds in /tmp at once fits SnapStart's 512 MB with 10% to spare (up
+    to about 1,080,000 items)."""
     transient_mb = catalog_items * MODEL_LARGEST_TRANSIENT_BYTES_PER_ITEM / 2**20
     return 1.1 * transient_mb <= SNAPSTART_MAX_EPHEMERAL_MB
 
 
-def serving_ephemeral_mb(catalog_items: int) -> int:
+def check_snapstart_setting(setting: str, catalog_items: int) -> None:
+    """Raises ValueError for a setting other than on/off/auto, or "on" where the load does not fit /tmp."""
+    if setting not in SNAPSTART_SETTINGS:
+        raise ValueError(f"-c {CONTEXT_SNAPSTART}={setting}: expected one of {', '.join(SNAPSTART_SETTINGS)}")
+    if setting == SNAPSTART_ON and not serving_snapstart_fits(catalog_items):
+        transient_mb = catalog_items * MODEL_LARGEST_TRANSIENT_BYTES_PER_ITEM / 2**20
+        raise ValueError(
+            f"-c {CONTEXT_SNAPSTART}=on: at {catalog_items:,} items a load into memory holds"
+            f" ~{transient_mb:,.0f} MB in /tmp at once, over SnapStart's {SNAPSTART_MAX_EPHEMERAL_MB} MB with"
+            " 10% to spare (up to ~1,084,000 items); use auto or off (provisioned concurrency)"
+        )
+
+
+def serving_uses_snapstart(catalog_items: int, setting: str = DEFAULT_SNAPSTART) -> bool:
+    """SnapStart for the serving functions: "auto" when the estimated on-demand init exceeds
+    SNAPSTART_ABOVE_INIT_S and the load into memory fits SnapStart's /tmp; "on" and "off" as told ("on"
+    past /tmp raises ValueError, as does any other setting)."""
+    check_snapstart_setting(setting, catalog_items)
+    if setting != SNAPSTART_AUTO:
+        return setting == SNAPSTART_ON
+    needed = serving_init_estimate_s(catalog_items) > SNAPSTART_ABOVE_INIT_S
+    return needed and serving_snapstart_fits(catalog_items)
+
+
+def serving_start_mode(catalog_items: int, setting: str = DEFAULT_SNAPSTART) -> str:
+    """START_SNAPSTART (serving_uses_snapstart); else START_PROVISIONED where the on-demand init's estimate
+    exceeds SNAPSTART_ABOVE_INIT_S (past SnapStart's /tmp, as before, or SnapStart off where it would be on);
+    else START_ON_DEMAND."""
+    if serving_uses_snapstart(catalog_items, setting):
+        return START_SNAPSTART
+    if serving_init_estimate_s(catalog_items) > SNAPSTART_ABOVE_INIT_S:
+        return START_PROVISIONED
+    return START_ON_DEMAND
+
+
+def serving_ephemeral_mb(catalog_items: int, snap_start: bool | None = None) -> int:
     """With SnapStart, its 512 MB (the model loads into memory); else /tmp for the model's files
-    (memory-mapped from there) with 10% to spare, Lambda's 512 MB at least."""
-    if serving_uses_snapstart(catalog_items):
+    (memory-mapped from there) with 10% to spare, Lambda's 512 MB at least. ``snap_start`` defaults to
+    serving_uses_snapstart's rule."""
+    if serving_uses_snapstart(catalog_items) if snap_start is None else snap_start:
         return SNAPSTART_MAX_EPHEMERAL_MB
     return min(max(_round_up(1.1 * model_mb(catalog_items)), 512), LAMBDA_MAX_MEMORY_MB)
 

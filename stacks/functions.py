@@ -44,18 +44,24 @@ class SwapTargets:
 
 @dataclass(frozen=True)
 class ServingSize:
-    """A serving function's memory, /tmp and start-up mode, from the catalogue size (constants)."""
+    """A serving function's memory, /tmp and start-up mode, from the catalogue size and the SnapStart
+    setting (context merchandiser:snapStart: constants.serving_start_mode)."""
 
     memory_mb: int
     ephemeral_mb: int
     snap_start: bool
+    provisioned_concurrency: int | None = None  # per live alias, where the on-demand init needs it
 
     @classmethod
-    def for_catalog(cls, catalog_items: int) -> ServingSize:
+    def for_catalog(cls, catalog_items: int, snap_start: str = c.DEFAULT_SNAPSTART) -> ServingSize:
+        """Raises ValueError for a SnapStart setting other than on/off/auto, or "on" past SnapStart's /tmp."""
+        mode = c.serving_start_mode(catalog_items, snap_start)
+        snapshots = mode == c.START_SNAPSTART
         return cls(
             c.serving_memory_mb(catalog_items),
-            c.serving_ephemeral_mb(catalog_items),
-            c.serving_uses_snapstart(catalog_items),
+            c.serving_ephemeral_mb(catalog_items, snapshots),
+            snapshots,
+            c.SERVING_PROVISIONED_CONCURRENCY if mode == c.START_PROVISIONED else None,
         )
 
 

@@ -252,11 +252,12 @@ class ServingStack(Stack):
         artifacts_bucket: s3.IBucket,
         layers_dir: Path,
         catalog_items: int = c.DEFAULT_CATALOG_ITEMS,
+        snap_start: str = c.DEFAULT_SNAPSTART,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.size = ServingSize.for_catalog(catalog_items, snap_start)  # a bad setting fails before anything
         layers = SharedLayers(self, "Layers", layers_dir)
-        self.size = ServingSize.for_catalog(catalog_items)
         self.model_parameter = c.live_model_parameter(self.stack_name)
         tables: dict[str, Any] = {
             "users_table": users_table.table_name,
@@ -314,8 +315,9 @@ class ServingStack(Stack):
             )
         # API Gateway invokes the serving functions through their `live` alias; a canary moves it to a new
         # version (merchandiser.publishing.canary for a model, CloudFormation's CodeDeploy update for code).
-        # Where SnapStart does not fit the model's files, provisioned concurrency keeps containers loaded.
-        provisioned = None if self.size.snap_start else c.SERVING_PROVISIONED_CONCURRENCY
+        # Without SnapStart where the on-demand init would miss the cold-start budget (past SnapStart's /tmp,
+        # or SnapStart turned off), provisioned concurrency keeps containers loaded (ServingSize).
+        provisioned = self.size.provisioned_concurrency
         self.aliases: dict[str, lambda_.Alias] = {
             name: lambda_.Alias(
                 self,

@@ -38,13 +38,19 @@ class Proposal:
     def empty(cls) -> Proposal:
         return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64))
 
-    def score_of(self, rows: np.ndarray) -> np.ndarray:
+    def score_of(self, rows: np.ndarray, lookup: RowLookup | None = None) -> np.ndarray:
         """float64 per row: the source's score, NaN where it gives none: from ``dense`` or ``support`` when
-        it has one (where a score of 0 is none), else from what it proposed (its scores as they are)."""
+        it has one (where a score of 0 is none), else from what it proposed (its scores as they are);
+        ``lookup``: ``rows`` sorted once for every proposal scored against them (``merge``)."""
         rows = np.asarray(rows, dtype=np.int64)
         if self.dense is not None:
             column = self.dense[rows].astype(np.float64)
             column[column == 0] = np.nan
+            return column
+        if self.support is None and lookup is not None:
+            column = np.full(len(rows), np.nan)
+            found, at = lookup.find(self.rows)
+            column[at] = self.scores[found]
             return column
         known, values = self.support if self.support is not None else _by_row(self.rows, self.scores)
         column = np.full(len(rows), np.nan)
@@ -55,6 +61,27 @@ class Proposal:
         if self.support is not None:
             column[column == 0] = np.nan
         return column
+
+
+@dataclass(frozen=True)
+class RowLookup:
+    """Where unique item rows are among ``rows``: one sort, shared by every proposal scored against them."""
+
+    order: np.ndarray  # positions of ``rows`` in ascending row order
+    ascending: np.ndarray  # rows[order]
+
+    @classmethod
+    def of(cls, rows: np.ndarray) -> RowLookup:
+        order = np.argsort(rows, kind="stable")
+        return cls(order, np.asarray(rows, dtype=np.int64)[order])
+
+    def find(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(mask of the ``wanted`` rows that are among ``rows``, their positions in ``rows``)."""
+        if len(self.ascending) == 0:
+            return np.zeros(len(wanted), dtype=bool), np.empty(0, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self.ascending, wanted), len(self.ascending) - 1)
+        found = self.ascending[at] == wanted
+        return found, self.order[at[found]]
 
 
 def _by_row(rows: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,7 +212,8 @@ def merge(
     picked_by = np.concatenate(chooser) if chooser else np.empty(0, np.int64)
 
     # a score of 0 means "no signal", as if not proposed
-    scores = {name: proposal.score_of(rows) for name, proposal in proposals.items()}
+    lookup = RowLookup.of(rows)
+    scores = {name: proposal.score_of(rows, lookup) for name, proposal in proposals.items()}
     first = np.full(len(rows), len(names))
     for position in reversed(range(len(names))):
         first[~np.isnan(scores[names[position]])] = position

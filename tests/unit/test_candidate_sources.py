@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from merchandiser.retrieval import Proposal, ann_source, build_index, merge, popularity_source
+from merchandiser.retrieval.proposal import RowLookup
 
 
 def test_hnsw_recall_against_brute_force_inner_product() -> None:
@@ -113,3 +114,10 @@ def test_a_proposal_scores_rows_from_its_support_or_what_it_proposed() -> None:
     dense = Proposal(np.array([9]), np.array([4.0]), dense=np.array([0, 0, 1, 0, 0, 0, 0, 0, 0, 4.0]))
     np.testing.assert_array_equal(dense.score_of(rows), [4.0, 1.0, np.nan, np.nan])
     assert np.isnan(Proposal.empty().score_of(rows)).all()
+    # merge sorts the candidates once for every proposal: the same scores through the shared lookup
+    lookup = RowLookup.of(rows)
+    for proposal in (supported, proposed, dense, Proposal.empty()):
+        np.testing.assert_array_equal(proposal.score_of(rows, lookup), proposal.score_of(rows))
+    outside = Proposal(np.array([3, 4]), np.array([1.0, 2.0]))
+    assert np.isnan(outside.score_of(rows, lookup)).all()
+    assert np.isnan(proposed.score_of(rows[:0], RowLookup.of(rows[:0]))).all()

@@ -171,9 +171,11 @@ def test_retrieval_lambda_is_measured_time_scaled_to_its_cpu_share_plus_its_two_
     assert line(bill, "Lambda", "retrieval: requests").usd == pytest.approx(2.0 * SECONDS_PER_MONTH * 0.2e-6)
 
 
-# -- SnapStart (up to ~1.08M items) and provisioned concurrency (beyond) ---------------------------------
+# -- SnapStart (from ~172k items up to ~1.08M, or -c merchandiser:snapStart=on), on-demand init (below),
+# provisioned concurrency (beyond) -------------------------------------------------------------------------
 # rps 1, 10 ms handler, 2 GB: 2 sandboxes for the peak, recycled every 2 hours = 730 cold starts a month
-SNAP_LOAD, SNAP_MEASURED, SNAP_CONFIG = Load(rps=1.0, **SMALL), Measured(handler_ms=10.0), StackConfig(2048)
+SNAP_LOAD, SNAP_MEASURED = Load(rps=1.0, **SMALL), Measured(handler_ms=10.0)
+SNAP_CONFIG = StackConfig(2048, snap_start="on")  # 1,000 items: SnapStart only when told
 COLD_STARTS = 730.0
 
 
@@ -223,15 +225,56 @@ def test_the_init_runs_once_per_published_version_under_snapstart():
 
 def test_past_snapstart_s_limit_the_aliases_pay_provisioned_concurrency_and_cold_starts_their_init():
     big = Load(rps=1.0, catalog_items=2_000_000)
-    bill = stack_bill(big, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    bill = stack_bill(big, SNAP_MEASURED, Assumed(), StackConfig(2048))  # SnapStart auto, as built
     provisioned = line(bill, "Lambda", "serving: provisioned concurrency, 2 per live alias x 3 x 2048 MB")
     assert provisioned.quantity == pytest.approx(2 * 3 * 2.0 * SECONDS_PER_MONTH)
     assert provisioned.usd == pytest.approx(provisioned.quantity * 0.0000041667)
     assert not [item for item in bill.lines if "SnapStart" in item.item or "restore" in item.item]
-    assert line(bill, "Lambda", "retrieval: 730 cold starts (INIT billed)").quantity > 0
+    # the INIT at the on-demand estimate of 2M items (2048 MB: over a full core, no CPU share)
+    init_ms = math.ceil((0.66 + 2_000_000 * 0.29 / 100_000) * 1000)
+    assert line(bill, "Lambda", f"retrieval: 730 cold starts x {init_ms:,} ms (INIT billed)").quantity > 0
     # 1 page/s of 26 ms fits the 2 provisioned environments: all of it at their lower duration price
     compute = line(bill, "Lambda", "retrieval: 26 ms x 2048 MB (100% on provisioned environments)")
     assert compute.usd == pytest.approx(compute.quantity * 0.0000097222)
+    # the setting cannot put SnapStart there; off gives the same bill
+    with pytest.raises(ValueError, match="snapStart=on"):
+        stack_bill(big, SNAP_MEASURED, Assumed(), SNAP_CONFIG)
+    off = stack_bill(big, SNAP_MEASURED, Assumed(), replace(SNAP_CONFIG, snap_start="off"))
+    assert off.total == pytest.approx(bill.total)
+
+
+def test_at_the_default_catalogue_cold_starts_pay_the_on_demand_init_and_nothing_else():
+    # Given the default 100,000 items and the stack's memory for them (1,024 MB, 58% of a vCPU)
+    bill = stack_bill(Load(rps=1.0), SNAP_MEASURED, Assumed(), StackConfig())
+    # Then no SnapStart line, no provisioned concurrency, no share of the pages on provisioned environments
+    lambda_items = [item.item for item in bill.lines if item.service == "Lambda"]
+    assert not [item for item in lambda_items if "SnapStart" in item or "restore" in item]
+    assert not [item for item in lambda_items if "provisioned" in item or "INIT once" in item]
+    # and each of the month's 730 cold starts bills its INIT at the estimate the start mode was chosen by:
+    # (0.66 s of imports + 0.29 s of load) / (1024 / 1769)
+    init_s = (0.66 + 0.29) * 1769 / 1024
+    ms = math.ceil(init_s * 1000)
+    assert ms == 1642
+    init = line(bill, "Lambda", f"retrieval: 730 cold starts x {ms:,} ms (INIT billed)")
+    assert init.quantity == pytest.approx(COLD_STARTS * ms / 1000 * 1.0)
+    assert init.usd == pytest.approx(init.quantity * price("lambda_gb_s_x86"))
+    # SnapStart on (-c merchandiser:snapStart=on) would cost its cache instead: $23.72 a month at 1,024 MB
+    snap = stack_bill(Load(rps=1.0), SNAP_MEASURED, Assumed(), StackConfig(snap_start="on"))
+    assert line(snap, "Lambda", "serving: SnapStart cache").usd == pytest.approx(23.72, abs=0.01)
+    assert snap.total > bill.total + 23.0
+
+
+def test_a_million_items_run_on_snapstart_and_off_puts_provisioned_concurrency_there():
+    million = Load(rps=1.0, catalog_items=1_000_000)
+    config = StackConfig(2432)  # constants.serving_memory_mb(1_000_000)
+    bill = stack_bill(million, SNAP_MEASURED, Assumed(), config)
+    assert line(bill, "Lambda", "serving: SnapStart cache, 2 versions x 3 functions x 2432 MB").usd > 0
+    lambda_items = [item.item for item in bill.lines if item.service == "Lambda"]
+    assert not [item for item in lambda_items if "provisioned" in item or "INIT billed" in item]
+    # SnapStart off: the on-demand init (3.56 s) would miss the budget's margin, so warm containers instead
+    off = stack_bill(million, SNAP_MEASURED, Assumed(), replace(config, snap_start="off"))
+    assert line(off, "Lambda", "serving: provisioned concurrency, 2 per live alias x 3 x 2432 MB").usd > 0
+    assert line(off, "Lambda", "retrieval: 730 cold starts x 3,560 ms (INIT billed)").quantity > 0
 
 
 def test_a_page_reads_one_profile_and_one_session_eventually_consistent():
