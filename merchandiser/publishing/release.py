@@ -109,10 +109,11 @@ def publish(
 
     Shopper profiles: only those whose content differs from the stored one are written (a Scan reads the
     digest of every stored profile first; a profile with no stored digest, never written or deleted by an
-    erasure, counts as changed). An unchanged row keeps the ``model_version`` stamp of the publish that
-    wrote it (serving reads no stamp). The profiles of shoppers erased after the training are left out
-    whatever their digest, as before; profiles of shoppers no longer in the training window stay in the
-    table as the last publish wrote them (nothing is deleted)."""
+    erasure, counts as changed). A profile changes only when its shopper's events do (training writes each
+    history decayed to the shopper's latest event). An unchanged row keeps the ``model_version`` stamp of
+    the publish that wrote it (serving reads no stamp). The profiles of shoppers erased after the training
+    are left out whatever their digest, as before; profiles of shoppers no longer in the training window
+    stay in the table as the last publish wrote them (nothing is deleted)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)

@@ -91,7 +91,18 @@ from merchandiser.store.sessions import (
     Sessions,
     SessionState,
 )
-from merchandiser.store.shoppers import DIGEST, ProfileWrites, ShopperRecord, Shoppers, profile_digest
+from merchandiser.store.shoppers import (
+    DIGEST,
+    HALF_LIFE_DAYS,
+    HISTORIES_AT,
+    HISTORY_AT,
+    ProfileWrites,
+    ShopperRecord,
+    Shoppers,
+    decay_factor,
+    history_at_model,
+    profile_digest,
+)
 from merchandiser.store.stream_stats import STREAM_KEY_PREFIX, StreamFigures, StreamStats
 
 
@@ -115,6 +126,9 @@ __all__ = [
     "ERASURE_STATE",
     "EVENTS_PREFIX",
     "EXPLORED_PAGE_KEY_PREFIX",
+    "HALF_LIFE_DAYS",
+    "HISTORIES_AT",
+    "HISTORY_AT",
     "IMPRESSIONS_PREFIX",
     "INDEX",
     "ITEMS_PREFIX",
@@ -170,10 +184,12 @@ __all__ = [
     "bucket_key",
     "catalogue_fields",
     "counting_bucket",
+    "decay_factor",
     "decision_key",
     "dynamodb_config",
     "dynamodb_resource",
     "from_dynamo",
+    "history_at_model",
     "overlay_entry",
     "posterior_key",
     "profile_digest",

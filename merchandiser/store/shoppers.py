@@ -1,9 +1,15 @@
 """Shopper profiles (users table) and the one read serving makes per page: profile and session together.
 
-{user_id, history: {item_id: weight}, purchased: [item_id], attributes: {..}, recent: [item_id],
-category_seen: {category: epoch s}, model_version, digest}, and raw_history: {item_id: weight} when the model
-serves a personal anchor (the same items' summed event weights at the stream's weights, undecayed: the cells
-the anchor was fitted on); written by the publish step from the training job's ``user_features.jsonl.gz``.
+{user_id, history: {item_id: weight}, history_at: epoch s, half_life_days, purchased: [item_id],
+attributes: {..}, recent: [item_id], category_seen: {category: epoch s}, model_version, digest}, and
+raw_history: {item_id: weight} when the model serves a personal anchor (the same items' summed event weights
+at the stream's weights, undecayed: the cells the anchor was fitted on); written by the publish step from
+the training job's ``user_features.jsonl.gz``.
+
+``history`` is decayed to ``history_at``, the shopper's latest event, not to the training's end: decay is
+one factor for all of a shopper's events, so the stored weights (and the digest) change only when the
+shopper's events do, and serving scales them to the model's ``histories_at`` (``history_at_model``). A
+profile without ``history_at`` (written by a model before it) holds weights at its model's end: used as is.
 
 ``model_version`` (the model whose publish last wrote the item) and ``digest`` (``profile_digest`` of what
 was written) are stamps: serving reads neither (``Shoppers.shopper`` picks the profile's fields by name).
@@ -17,6 +23,7 @@ from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from merchandiser.catalog.popularity import SECONDS_PER_DAY
 from merchandiser.store.dynamo import to_dynamo
 from merchandiser.store.sessions import SESSION_EVENTS_READ, SessionEvent, Sessions, session_events
 
@@ -24,6 +31,30 @@ MODEL_VERSION = "model_version"
 DIGEST = "digest"
 DIGEST_BYTES = 16
 STAMPS = (MODEL_VERSION, DIGEST)
+HISTORY_AT = "history_at"  # epoch s the profile's history is decayed to
+HALF_LIFE_DAYS = "half_life_days"  # the half-life it was decayed with
+HISTORIES_AT = "histories_at"  # the manifest's: epoch s its training decayed every history to
+
+
+def decay_factor(later: float, earlier: float, half_life_days: float) -> float:
+    """What a weight at ``earlier`` is worth at ``later`` (epoch s): halves every half-life; 1 when
+    ``later`` is not after ``earlier`` (as ``recency_decay`` counts events after its ``now``)."""
+    return float(0.5 ** (max(later - earlier, 0.0) / SECONDS_PER_DAY / half_life_days))
+
+
+def history_at_model(
+    history: Mapping[str, float],
+    history_at: float | None,
+    half_life_days: float | None,
+    histories_at: float | None,
+) -> dict[str, float]:
+    """A profile's history as its model's training decayed it (to the manifest's ``histories_at``): the
+    stored weights times ``decay_factor(histories_at, history_at, half_life_days)``. Stored as they are
+    when the profile or the model predates ``history_at`` (no factor to apply)."""
+    if history_at is None or not half_life_days or histories_at is None:
+        return dict(history)
+    factor = decay_factor(histories_at, history_at, half_life_days)
+    return {item: weight * factor for item, weight in history.items()}
 
 
 def profile_digest(profile: Mapping[str, Any]) -> str:
@@ -53,6 +84,9 @@ class ShopperRecord:
     recent: tuple[str, ...] = ()  # the profile's latest items at training time, most recent first
     category_seen: dict[str, float] = field(default_factory=dict)  # category -> last touch, epoch s
     raw_history: dict[str, float] = field(default_factory=dict)  # a served personal anchor's cells
+    # ``history`` is decayed to ``history_at`` (epoch s) with ``half_life_days``; None: to its model's end
+    history_at: float | None = None
+    half_life_days: float | None = None
 
     @property
     def known(self) -> bool:
@@ -83,6 +117,8 @@ class Shoppers(Sessions):
             recent=tuple(str(item) for item in profile.get("recent", [])),
             category_seen={key: float(value) for key, value in profile.get("category_seen", {}).items()},
             raw_history={item: float(weight) for item, weight in profile.get("raw_history", {}).items()},
+            history_at=_number(profile.get(HISTORY_AT)),
+            half_life_days=_number(profile.get(HALF_LIFE_DAYS)),
         )
 
     def put_profiles(
@@ -132,3 +168,7 @@ class Shoppers(Sessions):
         trending counters hold only per-item sums, no shopper id, so there is nothing personal in them."""
         self._dynamodb.Table(self.users_table).delete_item(Key={"user_id": user_id})
         self.mark_erased(user_id, erased_at)
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)

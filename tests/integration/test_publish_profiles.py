@@ -7,6 +7,7 @@ shoppers stay out whatever their digest.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 from collections.abc import Callable
@@ -19,8 +20,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from merchandiser.publishing import publish, user_profiles
+from merchandiser.serving import Model
+from merchandiser.shopper.state import from_record
 from merchandiser.store import (
     DIGEST,
+    HALF_LIFE_DAYS,
+    HISTORIES_AT,
+    HISTORY_AT,
     PRODUCTION_POINTER,
     USER_FEATURES,
     FeatureStore,
@@ -168,3 +174,32 @@ def test_a_failed_scan_of_the_digests_writes_no_profile_and_moves_no_pointer(
     assert stored(store) == {}
     with pytest.raises(ClientError, match="NoSuchKey"):
         s3.get_object(Bucket=BUCKET, Key=PRODUCTION_POINTER)
+
+
+def test_serving_scales_a_stored_history_to_its_models_end_and_uses_an_older_profile_as_stored(
+    store: FeatureStore, model_dir: Path
+) -> None:
+    # Given the tiny model (its histories decayed to its histories_at) and one of its profiles, stored
+    model = Model.load(model_dir)
+    end = float(model.items.manifest[HISTORIES_AT])
+    profile = next(iter(user_profiles(model_dir)))
+    user = str(profile["user_id"])
+    half_life = float(profile[HALF_LIFE_DAYS])
+    # (stamped 10 days before the end: stored weights are the weights at that time, as training wrote them)
+    profile = {**profile, HISTORY_AT: round(end - 10 * 86_400.0, 3)}
+    old = {key: value for key, value in profile.items() if key not in (HISTORY_AT, HALF_LIFE_DAYS)}
+    store.put_profiles([profile, {**old, "user_id": "old"}], model_version=model.version)
+    # When serving reads them
+    record = store.shopper(user)
+    assert (record.history_at, record.half_life_days) == (profile[HISTORY_AT], half_life)
+    state = from_record(model.items, record)
+    older = from_record(model.items, store.shopper("old"))
+    # Then the stamped history is decayed by 10 days; one without the stamps is used as it is stored
+    row = model.items.catalog.row_of
+    factor = 0.5 ** ((end - profile[HISTORY_AT]) / 86_400.0 / half_life)
+    assert state.history == pytest.approx({row[item]: w * factor for item, w in profile["history"].items()})
+    assert older.history == pytest.approx({row[item]: w for item, w in profile["history"].items()})
+    # And a model whose manifest predates histories_at reads the stamped history as stored
+    before = copy.copy(model.items)
+    before.manifest = {key: value for key, value in model.items.manifest.items() if key != HISTORIES_AT}
+    assert from_record(before, record).history == older.history
