@@ -107,13 +107,14 @@ def publish(
     ``min_impressions``: from how many logged pages the counterfactual estimate decides (``gate.decide``);
     ``scan_page_limit``: items per page of the Scan of the stored digests (None: DynamoDB's 1 MB pages).
 
-    Shopper profiles: only those whose content differs from the stored one are written (a Scan reads the
-    digest of every stored profile first; a profile with no stored digest, never written or deleted by an
-    erasure, counts as changed). A profile changes only when its shopper's events do (training writes each
-    history decayed to the shopper's latest event). An unchanged row keeps the ``model_version`` stamp of
-    the publish that wrote it (serving reads no stamp). The profiles of shoppers erased after the training
-    are left out whatever their digest, as before; profiles of shoppers no longer in the training window
-    stay in the table as the last publish wrote them (nothing is deleted)."""
+    Shopper profiles: only those whose content differs from the stored one are written (a parallel Scan
+    reads the digest of every stored profile first, ``DIGEST_SCAN_SEGMENTS`` segments at once; a profile
+    with no stored digest, never written or deleted by an erasure, counts as changed). A profile changes
+    only when its shopper's events do (training writes each history decayed to the shopper's latest
+    event). An unchanged row keeps the ``model_version`` stamp of the publish that wrote it (serving reads
+    no stamp). The profiles of shoppers erased after the training are left out whatever their digest, as
+    before; profiles of shoppers no longer in the training window stay in the table as the last publish
+    wrote them (nothing is deleted)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)
@@ -142,7 +143,7 @@ def publish(
 
     stored = store.profile_digests(page_limit=scan_page_limit)
     profiles = store.put_profiles(kept(user_profiles(model_dir)), model_version=version, stored=stored)
-    del stored  # ~83 bytes a stored profile (Shoppers.profile_digests): not held past the writes
+    del stored  # 16 bytes a stored profile (Shoppers.profile_digests): not held past the writes
     pointer: dict[str, Any] = {
         "model_version": version,
         "prefix": prefix,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
@@ -24,12 +25,14 @@ from merchandiser.serving import Model
 from merchandiser.shopper.state import from_record
 from merchandiser.store import (
     DIGEST,
+    DIGEST_SCAN_SEGMENTS,
     HALF_LIFE_DAYS,
     HISTORIES_AT,
     HISTORY_AT,
     PRODUCTION_POINTER,
     USER_FEATURES,
     FeatureStore,
+    StoredDigests,
     profile_digest,
     read_manifest,
     write_manifest,
@@ -160,17 +163,54 @@ def test_an_erased_shopper_is_never_written_back_and_a_missing_or_undigested_row
     assert rows[old][DIGEST] == profile_digest(profiles[2])
 
 
-def test_a_failed_scan_of_the_digests_writes_no_profile_and_moves_no_pointer(
-    aws: Any, store: FeatureStore, model_dir: Path, tmp_path: Path
+def test_the_digests_are_read_in_parallel_segments_page_by_page_each_once(
+    aws: Any, store: FeatureStore
 ) -> None:
-    def throttled(**_: Any) -> None:
-        raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Scan")
+    # Given 60 stored profiles, and one row without a digest (written before digests were)
+    profiles = [{"user_id": f"u{user:02d}", "history": {"i1": float(user)}} for user in range(60)]
+    store.put_profiles(profiles, model_version="m1")
+    store.table("users").put_item(Item={"user_id": "undigested", "history": {}})
+    segments_asked: list[tuple[int, int, int]] = []
 
-    aws.dynamodb.meta.client.meta.events.register("before-call.dynamodb.Scan", throttled)
+    def asked(params: dict[str, Any], **_: Any) -> None:
+        segments_asked.append((params["Segment"], params["TotalSegments"], params["Limit"]))
+
+    aws.dynamodb.meta.client.meta.events.register("provide-client-params.dynamodb.Scan", asked)
+    # When they are read 3 items a page
+    digests = store.profile_digests(page_limit=3)
+    # Then every segment was scanned, several pages in all, and each digest is held once
+    assert {segment for segment, _, _ in segments_asked} == set(range(DIGEST_SCAN_SEGMENTS))
+    assert {(total, limit) for _, total, limit in segments_asked} == {(DIGEST_SCAN_SEGMENTS, 3)}
+    assert len(segments_asked) >= 60 // 3
+    assert len(digests) == 60 and isinstance(digests, StoredDigests)
+    assert all(bytes.fromhex(profile_digest(profile)) in digests for profile in profiles)
+    assert bytes.fromhex(profile_digest({"user_id": "u99", "history": {}})) not in digests
+    assert list(digests.digests) == sorted(digests.digests)
+
+
+def test_stored_digests_find_exactly_the_digests_they_hold() -> None:
+    held = [bytes(16), bytes(15) + b"\x01", b"\x01" + bytes(15), bytes(range(16)), b"\xff" * 16]
+    digests = StoredDigests.of([np.array(held[:2], dtype="S16"), np.array(held[2:], dtype="S16")])
+    assert len(digests) == 5 and all(digest in digests for digest in held)
+    # trailing NUL bytes are part of a digest: a shorter or other one is not held
+    assert bytes(14) + b"\x01\x00" not in digests and b"\x01" + bytes(14) + b"\x02" not in digests
+    assert b"\x01" not in digests and bytes(17) not in digests and "0" * 32 not in digests
+    assert bytes(16) not in StoredDigests.of([])
+
+
+@pytest.mark.parametrize("failing", [None, 3], ids=["every-segment", "one-segment"])
+def test_a_failed_scan_of_the_digests_writes_no_profile_and_moves_no_pointer(
+    aws: Any, store: FeatureStore, model_dir: Path, tmp_path: Path, failing: int | None
+) -> None:
+    def throttled(params: dict[str, Any], **_: Any) -> None:
+        if failing is None or params["Segment"] == failing:
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Scan")
+
+    aws.dynamodb.meta.client.meta.events.register("provide-client-params.dynamodb.Scan", throttled)
     s3 = boto3.client("s3")
     with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         publish(s3, store, BUCKET, versioned(model_dir, tmp_path, "m1"))
-    aws.dynamodb.meta.client.meta.events.unregister("before-call.dynamodb.Scan", throttled)
+    aws.dynamodb.meta.client.meta.events.unregister("provide-client-params.dynamodb.Scan", throttled)
     assert stored(store) == {}
     with pytest.raises(ClientError, match="NoSuchKey"):
         s3.get_object(Bucket=BUCKET, Key=PRODUCTION_POINTER)
