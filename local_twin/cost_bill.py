@@ -40,7 +40,7 @@ from local_twin.cost_model import (
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, TIERED, price, tiered_cost
 from merchandiser.retrieval import SOURCES
 from merchandiser.serving import FALLBACKS, STAGES
-from merchandiser.store import OVERLAY_KEY, OverlayItem
+from merchandiser.store import DIGEST_SCAN_SEGMENTS, OVERLAY_KEY, OverlayItem
 from stacks import constants as c
 
 # Metric series per month (standard resolution, one per name and dimension set): the retrieval function's
@@ -319,26 +319,49 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     profiles = load.shoppers_in_window
     window_profile = profile_item_bytes(round(load.interactions_in_window / profiles))
     runs = DAYS_PER_MONTH / load.training_cadence_days
-    # the lever: only the shoppers seen since the last training (the recency decay applied when read)
-    loaded = profiles if config.publish_every_profile else min(profiles, load.shoppers / runs)
-    profile_writes = runs * loaded * write_units(window_profile)
+    # publish reads every stored profile's digest (a Scan: billed by the items' size read, 0.5 RRU per 4 KB
+    # eventually consistent, 1 MB a page), then writes the profiles whose digest changed
+    scanned = profiles * window_profile
+    scan_reads = runs * read_units(math.ceil(scanned), consistent=False)
     bill.add(
         "DynamoDB",
-        f"publish: {human_count(loaded)} shopper profiles loaded per training",
+        f"publish: scan of the profiles' digests ({scanned / GB:,.2f} GB read per training)",
+        scan_reads,
+        "RRU",
+        scan_reads * price("ddb_rru"),
+    )
+    written = profiles if config.history_decayed_at_training else load.profiles_changed_per_training
+    profile_writes = runs * written * write_units(window_profile)
+    bill.add(
+        "DynamoDB",
+        f"publish: writes of {human_count(written)} shopper profiles per training (their digest changed)",
         profile_writes,
         "WRU",
         profile_writes * price("ddb_wru"),
     )
-    publish_s = loaded / assumed.profiles_per_write_call * assumed.dynamodb_call_ms / 1000.0
+    # the Scan's segments read their pages at once; then every profile of the window is read and digested
+    # (CPU, at the function's share of a vCPU) and the changed ones written 25 a call
+    publish_mb = config.publish_memory_mb
+    scan_s = math.ceil(math.ceil(scanned / MB) / DIGEST_SCAN_SEGMENTS) * assumed.scan_ms_per_page / 1000.0
+    digest_s = profiles * window_profile * assumed.digest_ns_per_profile_byte / 1e9 / cpu_share(publish_mb)
+    write_s = written / assumed.profiles_per_write_call * assumed.dynamodb_call_ms / 1000.0
+    publish_s = scan_s + digest_s + write_s
     if publish_s > c.TIMEOUT_SECONDS["publish"]:
         bill.notes.append(
-            f"the publish function would write profiles for {publish_s:,.0f} s per training: over its "
-            f"{c.TIMEOUT_SECONDS['publish']} s timeout"
+            f"the publish function would scan digests and write profiles for {publish_s:,.0f} s per "
+            f"training ({scan_s:,.0f} s scanning in {DIGEST_SCAN_SEGMENTS} segments, {digest_s:,.0f} s "
+            f"digesting, {write_s:,.0f} s writing): over its {c.TIMEOUT_SECONDS['publish']} s timeout"
         )
-    publish_gb_s = lambda_gb_s(runs, publish_s * 1000.0, config.default_memory_mb)
+    digests_mb = profiles * assumed.digest_bytes_in_memory / MB
+    if digests_mb > publish_mb:
+        bill.notes.append(
+            f"the publish function would hold {human_count(profiles)} stored digests ({digests_mb:,.0f} MB): "
+            f"over its {publish_mb} MB of memory"
+        )
+    publish_gb_s = lambda_gb_s(runs, publish_s * 1000.0, publish_mb)
     bill.add(
         "Lambda",
-        f"publish: {runs:.0f} runs x {publish_s:,.0f} s loading profiles",
+        f"publish: {runs:.0f} runs x {publish_s:,.0f} s scanning digests and writing profiles",
         publish_gb_s,
         "GB-s",
         publish_gb_s * gb_s_usd,

@@ -96,6 +96,15 @@ class Load:
         return self.shoppers * (1.0 + (months - 1.0) * (1.0 - self.returning_shopper_share))
 
     @property
+    def profiles_changed_per_training(self) -> float:
+        """Profiles whose content changes between two trainings when only the shopper's events change it:
+        the shoppers with events since the last training (about a month's shoppers over the trainings in a
+        month) + as many whose oldest events left the window as it slid by one cadence (at steady state as
+        many leave as arrive): 2 x shoppers / runs a month, at most every shopper of the window."""
+        runs = DAYS_PER_MONTH / self.training_cadence_days
+        return min(self.shoppers_in_window, 2.0 * self.shoppers / runs)
+
+    @property
     def interactions_in_window(self) -> float:
         return self.events_per_second * 86400.0 * self.training_window_days
 
@@ -156,6 +165,16 @@ class Assumed:
     alarms: int = 3
     dashboards: int = 1
     profiles_per_write_call: int = 25  # publish: batch_writer's BatchWriteItem of 25
+    # publish: one Scan page of the profiles' digests (1 MB of items read), each of the parallel Scan's
+    # segments (merchandiser.store.DIGEST_SCAN_SEGMENTS) reading its pages one after the other
+    scan_ms_per_page: float = 100.0
+    # publish: a stored digest in the function's memory (merchandiser.store.StoredDigests: one sorted numpy
+    # array of 16-byte digests)
+    digest_bytes_in_memory: float = 16.0
+    # publish: reading one user_features line and its digest (json.loads + merchandiser.store.profile_digest),
+    # CPU per byte of the profile: measured by hand 2026-12-01 on this machine, 31 us at 1.1 KB, 125 us at
+    # 4.7 KB; every profile of the window is digested whether or not it is written
+    digest_ns_per_profile_byte: float = 27.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +198,12 @@ class StackConfig:
     processor_traced: bool = "event_processor" not in c.PASS_THROUGH_TRACING
     counter_item_per_hour: bool = True  # merchandiser.store.counters: counter items per hour bucket
     trending_shards: int = TRENDING_SHARDS  # ... each batch adds to one of the hour's shard items
-    publish_every_profile: bool = True  # merchandiser.publishing: every profile of the window, each training
+    # merchandiser.publishing writes the profiles whose digest changed; training/bundle.py writes each
+    # history decayed to its shopper's latest event (serving decays it to the model's end), so a profile
+    # changes only with its shopper's events (Load.profiles_changed_per_training). True: the histories
+    # decayed to the training's end, as before, when every profile's weights moved at each training.
+    history_decayed_at_training: bool = False
+    publish_memory_mb: int = c.MEMORY_MB["publish"]  # stacks/constants.py: it holds the stored digests
     # stacks/serving_stack.py MerchandiserApi: the RestApi's min_compression_size (API_MIN_COMPRESSION_BYTES)
     compressed_responses: bool = True
     min_compression_bytes: int = c.API_MIN_COMPRESSION_BYTES
@@ -292,11 +316,14 @@ def profile_item_bytes(items: int) -> int:
     item = {
         "user_id": USER_ID,
         "history": to_dynamo(history),
+        "history_at": to_dynamo(1772457961.123),  # the shopper's latest event, the history decayed to it
+        "half_life_days": to_dynamo(30.0),
         "purchased": list(history)[: max(1, items // 10)],
         "recent": list(history)[:PROFILE_RECENT_ITEMS],
         "attributes": {"age_band": "35-44", "country": "GB", "device": "mobile"},
         "category_seen": to_dynamo({"electronics": 1772249794.0, "kitchen": 1772457961.0}),
         "model_version": "20261130-020000",
+        "digest": "0" * 32,  # merchandiser.store.profile_digest: 16 bytes, hex
     }
     return item_bytes(item)
 

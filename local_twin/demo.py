@@ -98,7 +98,10 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
         step(4, total, "Publish λ: quality gate, artifacts, shopper profiles", twin.timings.steps["publish"])
         reasons = "; ".join(result["reasons"])
         print(f"      model {result['model_version']}: promote={result['promote']} — {reasons}")
-        print(f"      shopper profiles loaded into DynamoDB: {result.get('profiles_loaded', 0):,}")
+        print(
+            f"      shopper profiles written to DynamoDB: {result.get('profiles_loaded', 0):,} "
+            f"({result.get('profiles_unchanged', 0):,} unchanged, not rewritten)"
+        )
 
         api = twin.serve()
         known = interactions["user_id"].value_counts().index[len(interactions["user_id"].unique()) // 10]

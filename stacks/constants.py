@@ -232,8 +232,11 @@ TIMEOUT_SECONDS = {
     # one Athena query per running experiment and one for the KPIs, each up to a few minutes
     "experiment_report": 900,
 }
-# Functions that need more than their kind's default: the eraser rewrites a model tarball in memory.
-MEMORY_MB = {"erasure": 2048}
+# Functions that need more than their kind's default: the eraser rewrites a model tarball in memory; publish
+# holds every stored profile's 16-byte digest (merchandiser.store.StoredDigests): 83 MB at 10 requests/s
+# (5.2M shoppers) fits 512 MB, 832 MB at 100/s (52M) does not; 1536 MB holds that with the runtime, the
+# boto3 clients and a page per scan segment, and its larger CPU share parses the 8 segments' pages
+MEMORY_MB = {"erasure": 2048, "publish": 1536}
 LOG_RETENTION_DAYS = 30
 # X-Ray. Lambda's own sampling (active tracing: 1 request a second + 5% of the rest) cannot be configured;
 # it applies only to an invocation that arrives without an upstream sampling decision. API Gateway applies

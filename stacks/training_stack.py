@@ -293,7 +293,8 @@ class TrainingStack(Stack):
         )
         # the tombstones written after a model's training: those shoppers' profiles are not loaded
         allow_list(publish, artifacts_bucket, [OUTPUT_PREFIX, MODELS_PREFIX, TOMBSTONES_PREFIX])
-        allow_tables(publish, [users_table], TABLE_WRITE)
+        # the profiles that changed: a Scan of the stored digests, then their writes
+        allow_tables(publish, [users_table], (*TABLE_WRITE, "dynamodb:Scan"))
         # the overlay entries a promoted model holds leave it (conditional UpdateItem after a GetItem)
         allow_tables(publish, [items_table], ("dynamodb:GetItem", "dynamodb:UpdateItem"))
         events.Rule(

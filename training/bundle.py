@@ -19,12 +19,15 @@ from merchandiser.serving import Model
 from merchandiser.store import (
     CATALOG,
     CONTENT_INDEX,
+    HALF_LIFE_DAYS,
+    HISTORY_AT,
     INDEX,
     ITEM_FACTORS,
     POPULARITY,
     RANKER,
     SIGNALS,
     USER_FEATURES,
+    decay_factor,
     sha256_of,
     write_manifest,
 )
@@ -65,9 +68,17 @@ def user_feature_records(
     users: pd.DataFrame | None,
     item_ids: np.ndarray,
     raw_history: bool = False,
+    histories_at: float | None = None,
+    half_life_days: float | None = None,
 ) -> Iterator[dict[str, Any]]:
     """One record per known user: the heaviest items of their history, their purchases, their attributes;
-    with ``raw_history`` (the model serves a personal anchor), the same items' raw weights as well."""
+    with ``raw_history`` (the model serves a personal anchor), the same items' raw weights as well.
+
+    Given ``histories_at`` (the time ``histories`` are decayed to, the manifest's) and ``half_life_days``,
+    each history is written decayed to the shopper's latest event instead (``history_at``; its weights
+    over ``decay_factor(histories_at, history_at, half_life_days)``): the record then changes only when the
+    shopper's events do, not at every training (serving scales it back: ``store.history_at_model``). One
+    factor for the whole history: the heaviest items are the same ones, in the same order."""
     attributes: dict[str, dict[str, str]] = {}
     if users is not None:
         columns = [column for column in users.columns if column != "user_id"]
@@ -79,9 +90,16 @@ def user_feature_records(
     for user_id in sorted(histories):
         history = histories[user_id]
         heaviest = sorted(history.weights.items(), key=lambda pair: (-pair[1], pair[0]))[:HISTORY_ITEMS]
+        factor, stamp = 1.0, {}
+        if histories_at is not None and half_life_days:
+            # ms, as category_seen: the rounded time is the one both sides decay with
+            at = round(histories_at if history.latest is None else history.latest, 3)
+            factor = decay_factor(histories_at, at, half_life_days)
+            stamp = {HISTORY_AT: at, HALF_LIFE_DAYS: float(half_life_days)}
         record = {
             "user_id": user_id,
-            "history": {ids[row]: round(float(weight), 6) for row, weight in heaviest},
+            "history": {ids[row]: round(float(weight) / factor, 6) for row, weight in heaviest},
+            **stamp,
             "purchased": sorted(ids[row] for row in history.purchased),
             "recent": [ids[row] for row in history.recent],
             "category_seen": {category: round(seen, 3) for category, seen in history.category_seen.items()},

@@ -157,6 +157,9 @@ class UserHistory:
     # item row -> summed event weight at the stream's weights (``EVENT_WEIGHTS``), undecayed: the cells a
     # personal anchor is fitted on (``training.anchors.window``), so the served anchor scores as it did
     raw_weights: dict[int, float] = field(default_factory=dict)
+    # the shopper's latest event (epoch s): the profile's history is written decayed to it
+    # (``bundle.user_feature_records``), which moves only when the shopper has a new event
+    latest: float | None = None
 
     def state(self, model: ItemModel) -> UserState:
         """The serving state of this shopper (``shopper.user_state`` with rows instead of ids)."""
@@ -266,6 +269,7 @@ def user_histories(
             raw_weights=(
                 {} if raw is None else dict(zip(user_rows.tolist(), raw[start:end].tolist(), strict=True))
             ),
+            latest=float(lasts[start]),  # rows come latest first
         )
     return histories
 

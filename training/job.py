@@ -36,6 +36,7 @@ import pandas as pd
 from merchandiser.catalog import ItemModel
 from merchandiser.ranking import FEATURE_NAMES
 from merchandiser.reranking import FALLBACK
+from merchandiser.store import HISTORIES_AT
 from training.anchors import ANCHOR_NAMES, NEIGHBOUR_FAMILIES, AnchorResult, anchor_settings, tuned_anchors
 from training.bundle import (
     data_fingerprint,
@@ -346,6 +347,9 @@ def _run(
         "given_hyperparameters": given.as_dict(),
         "als": {"factors": hp.factors, "regularization": hp.regularization, "alpha": hp.alpha},
         "event_weights": hp.event_weights(),
+        # the time every history was decayed to (the last event's): serving scales each profile's history,
+        # stored decayed to its shopper's latest event, to it (``store.history_at_model``)
+        HISTORIES_AT: end,
         **choices.manifest(),
         FALLBACK: fallback,
         "tuning": {key: value for key, value in tuning.items() if key != "trials"},
@@ -363,7 +367,14 @@ def _run(
     with step("writing the model dir", timings):
         published = with_ranker(retrieval_all, ranker)
         serves_personal = bool(fallback.get("engaged")) and fallback.get("anchor") in NEIGHBOUR_FAMILIES
-        records = user_feature_records(histories_all, channels.users, catalog.item_ids, serves_personal)
+        records = user_feature_records(
+            histories_all,
+            channels.users,
+            catalog.item_ids,
+            serves_personal,
+            histories_at=end,
+            half_life_days=hp.half_life_days,
+        )
         write_model_dir(model_dir, published, manifest, records)
     evaluation["timings"] = timings
     output_dir.mkdir(parents=True, exist_ok=True)

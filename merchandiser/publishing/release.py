@@ -100,10 +100,21 @@ def publish(
     canary: ModelCanary | None = None,
     live: LiveModel | None = None,
     min_impressions: int = MIN_IMPRESSIONS,
+    scan_page_limit: int | None = None,
 ) -> dict[str, Any]:
     """``live``: the parameter to set (None: only the S3 pointer moves); ``canary``: how the serving
     functions move to the model (None: the local twin, which has no CodeDeploy, reloads them itself);
-    ``min_impressions``: from how many logged pages the counterfactual estimate decides (``gate.decide``)."""
+    ``min_impressions``: from how many logged pages the counterfactual estimate decides (``gate.decide``);
+    ``scan_page_limit``: items per page of the Scan of the stored digests (None: DynamoDB's 1 MB pages).
+
+    Shopper profiles: only those whose content differs from the stored one are written (a parallel Scan
+    reads the digest of every stored profile first, ``DIGEST_SCAN_SEGMENTS`` segments at once; a profile
+    with no stored digest, never written or deleted by an erasure, counts as changed). A profile changes
+    only when its shopper's events do (training writes each history decayed to the shopper's latest
+    event). An unchanged row keeps the ``model_version`` stamp of the publish that wrote it (serving reads
+    no stamp). The profiles of shoppers erased after the training are left out whatever their digest, as
+    before; profiles of shoppers no longer in the training window stay in the table as the last publish
+    wrote them (nothing is deleted)."""
     manifest = read_manifest(model_dir, verify=True)
     version = manifest["model_version"]
     current = production_pointer(s3, bucket)
@@ -130,7 +141,9 @@ def publish(
             else:
                 yield profile
 
-    profiles = store.put_profiles(kept(user_profiles(model_dir)), model_version=version)
+    stored = store.profile_digests(page_limit=scan_page_limit)
+    profiles = store.put_profiles(kept(user_profiles(model_dir)), model_version=version, stored=stored)
+    del stored  # 16 bytes a stored profile (Shoppers.profile_digests): not held past the writes
     pointer: dict[str, Any] = {
         "model_version": version,
         "prefix": prefix,
@@ -168,11 +181,16 @@ def publish(
         )
         absorbed = CatalogOverlay(store.table(store.items_table)).absorb(held)
     logger.info(
-        "model %s promoted; %d shopper profiles loaded, %d erased left out", version, profiles, skipped
+        "model %s promoted; %d shopper profiles written, %d unchanged, %d erased left out",
+        version,
+        profiles.written,
+        profiles.unchanged,
+        skipped,
     )
     return {
         **record,
-        "profiles_loaded": profiles,
+        "profiles_loaded": profiles.written,
+        "profiles_unchanged": profiles.unchanged,
         "profiles_erased": skipped,
         "overlay_absorbed": absorbed,
         "swap": pointer.get("swap"),

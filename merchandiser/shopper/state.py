@@ -13,7 +13,7 @@ import numpy as np
 
 from merchandiser.catalog import ItemModel, fold_in
 from merchandiser.schemas import EVENT_WEIGHTS
-from merchandiser.store import ShopperRecord
+from merchandiser.store import HISTORIES_AT, ShopperRecord, history_at_model
 
 
 @dataclass(frozen=True)
@@ -114,12 +114,19 @@ def from_record(
     items: ItemModel, shopper: ShopperRecord, context: Mapping[str, str] | None = None
 ) -> UserState:
     """A stored shopper (profile + session) as a state; the request's ``context`` (country, device...)
-    adds to and overrides the profile's attributes, which pick the popularity segment. The session's
-    events are weighted with the model's event weights (the profile's history already is)."""
+        adds to and overrides the profile's attributes, which pick the popularity segment. The session's
+        events are weighted with the model's event weights (the profile's history already is); the profile's
+    history, stored decayed to the shopper's latest event, is decayed to the model's ``histories_at``."""
     tuned = items.manifest.get("event_weights") or {}
+    histories_at = items.manifest.get(HISTORIES_AT)
     return user_state(
         items,
-        shopper.history,
+        history_at_model(
+            shopper.history,
+            shopper.history_at,
+            shopper.half_life_days,
+            None if histories_at is None else float(histories_at),
+        ),
         [(event.item_id, session_weight(event.event_type, event.weight, tuned)) for event in shopper.session],
         shopper.purchased,
         recent=shopper.recent,

@@ -255,4 +255,7 @@ def test_after_the_bound_an_erased_shopper_is_in_no_store_and_no_artifact(
             if path.suffix == ".npz":
                 found += npz_traces(path, user)
     assert found == [], "\n".join(found)
-    assert published["profiles_loaded"] > 0
+    # publish went through the window's profiles; a profile changes only with its shopper's events (its
+    # history is stored decayed to their latest event), so those of shoppers without new events since the
+    # last publish may all be left as stored: none need be written
+    assert published["profiles_loaded"] + published["profiles_unchanged"] > 0

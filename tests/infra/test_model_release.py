@@ -11,6 +11,7 @@ import pytest
 
 from stacks import constants as c
 from stacks.constants import SERVING_FUNCTIONS
+from stacks.permissions import TABLE_WRITE
 from tests.infra.conftest import Synthesized
 from tests.infra.test_stacks import _as_list, _function_statements, functions_by_key, template
 
@@ -289,3 +290,13 @@ def test_a_stopped_canary_reaches_publish(synthesized: Synthesized) -> None:
     assert len(canary) == 1
     assert canary[0]["detail-type"] == ["CodeDeploy Deployment State-change Notification"]
     assert canary[0]["detail"]["state"] == ["FAILURE", "STOP"]
+
+
+def test_publish_scans_the_users_table_for_digests_and_writes_it(synthesized: Synthesized) -> None:
+    """``Shoppers.profile_digests`` (a Scan) before ``put_profiles`` (BatchWriteItem): on the users table."""
+    on_users = [
+        sorted(_as_list(s["Action"]))
+        for s in _function_statements(synthesized, "publish")
+        if "UsersTable" in json.dumps(s["Resource"])
+    ]
+    assert on_users == [sorted([*TABLE_WRITE, "dynamodb:Scan"])]

@@ -374,8 +374,10 @@ def test_functions_share_one_shape(synthesized: Synthesized) -> None:
         assert props["TracingConfig"] == {"Mode": "PassThrough" if key == "event-processor" else "Active"}, (
             key
         )
-        # serving: the catalogue formula's floor at 100k items; the eraser rewrites a model tarball in memory
-        assert props["MemorySize"] == (1024 if key in SERVING else 2048 if key == "erasure" else 512), key
+        # serving: the catalogue formula's floor at 100k items; the eraser rewrites a model tarball in memory;
+        # publish holds every stored profile's digest
+        memory = {"erasure": 2048, "publish": 1536}.get(key, 512)
+        assert props["MemorySize"] == (1024 if key in SERVING else memory), key
         assert len(props["Layers"]) == 2, key  # deps and core: no layer holds a model
         assert "LoggingConfig" in props  # its own log group, with retention
 

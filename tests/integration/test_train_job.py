@@ -134,7 +134,9 @@ def test_user_features_cover_every_user(finished: tuple[Path, dict[str, Any]]) -
         records = [json.loads(line) for line in lines]
     assert len(records) == evaluation["data"]["users"]
     first = records[0]
-    fields = {"user_id", "history", "purchased", "recent", "category_seen", "attributes"}
+    # the history decayed to the shopper's latest event (history_at) with the training's half-life
+    fields = {"user_id", "history", "history_at", "half_life_days", "purchased", "recent", "category_seen"}
+    fields |= {"attributes"}
     # the raw weights a served personal anchor reads, for the history's items, only when one is served
     fallback = evaluation["fallback_to_anchor"]
     if fallback.get("engaged") and fallback.get("kind") == "personal":
@@ -143,6 +145,10 @@ def test_user_features_cover_every_user(finished: tuple[Path, dict[str, Any]]) -
         assert set(first) == fields
     assert first["recent"] and set(first["recent"]) <= set(first["history"]) | set(first["purchased"])
     assert 0 < len(first["history"]) <= 200 and first["attributes"]
+    manifest = read_manifest(out / "model")
+    assert first["half_life_days"] == manifest["hyperparameters"]["half_life_days"]
+    latest = max(record["history_at"] for record in records)  # the last event's shopper's, to 1 ms
+    assert first["history_at"] <= latest == pytest.approx(manifest["histories_at"], abs=1e-3)
 
 
 def test_evaluation_reports_every_model_and_the_split(finished: tuple[Path, dict[str, Any]]) -> None:

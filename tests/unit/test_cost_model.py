@@ -25,6 +25,7 @@ from local_twin.cost_model import (
     item_bytes,
     kinesis_shards_needed,
     lambda_gb_s,
+    profile_item_bytes,
     read_units,
     session_item_bytes,
     traffic,
@@ -305,15 +306,45 @@ def test_the_hourly_counter_item_is_priced_by_its_size_and_flagged_past_400_kb()
     assert line(per_item, "DynamoDB", "trending").usd < line(big, "DynamoDB", "trending").usd / 5
 
 
-def test_each_training_loads_every_profile_of_the_window_unless_only_the_changed_ones():
+def test_publish_scans_every_stored_digest_and_writes_the_profiles_that_changed():
     load = Load(rps=1.0, **SMALL)
     runs = 730 / 24 / load.training_cadence_days
-    every = line(stack_bill(load, Measured(), Assumed(), StackConfig()), "DynamoDB", "publish")
-    assert every.quantity == pytest.approx(runs * load.shoppers_in_window * 1)  # profiles under 1 KB
-    changed = stack_bill(load, Measured(), Assumed(), StackConfig(publish_every_profile=False))
-    assert line(changed, "DynamoDB", "publish").quantity == pytest.approx(load.shoppers)
-    slow = stack_bill(Load(rps=10.0, **SMALL), Measured(), Assumed(), StackConfig())
-    assert any("publish function" in note and "timeout" in note for note in slow.notes)
+    profiles = load.shoppers_in_window
+    profile_bytes = profile_item_bytes(round(load.interactions_in_window / profiles))
+    scanned = profiles * profile_bytes
+    bill = stack_bill(load, Measured(), Assumed(), StackConfig())
+    # the Scan bills the stored profiles' size, eventually consistent
+    scan = line(bill, "DynamoDB", "publish: scan of the profiles' digests")
+    assert scan.quantity == pytest.approx(runs * math.ceil(scanned / 4096) * 0.5)
+    # as built, a history is stored decayed to its shopper's latest event: the profiles written are the
+    # shoppers with events since the last training + as many whose oldest events left the window
+    writes = line(bill, "DynamoDB", "publish: writes")
+    assert load.profiles_changed_per_training == pytest.approx(2 * load.shoppers / runs)
+    assert writes.quantity == pytest.approx(2 * load.shoppers)  # profiles under 1 KB: 1 WRU each
+    # ... never more than every shopper of the window (a training every 60 days)
+    rare = Load(rps=1.0, training_cadence_days=60.0, **SMALL)
+    assert rare.profiles_changed_per_training == pytest.approx(rare.shoppers_in_window)
+    # the function scans 1 MB pages in 8 segments at once, digests every profile of the window at its
+    # memory's share of a vCPU (1536 MB) and writes 25 changed profiles a call
+    pages = math.ceil(math.ceil(scanned / 1024**2) / 8)
+    digesting = profiles * profile_bytes * 27e-9 / (1536 / 1769)
+    seconds = pages * 0.1 + digesting + 2 * load.shoppers / runs / 25 * 0.006
+    assert f"x {seconds:,.0f} s scanning digests and writing profiles" in line(bill, "Lambda", "publish").item
+    assert line(bill, "Lambda", "publish").quantity == pytest.approx(runs * seconds * 1.5, rel=1e-3)
+    # histories decayed to the training's end (before): every profile's digest changes, the same Scan
+    before = stack_bill(load, Measured(), Assumed(), StackConfig(history_decayed_at_training=True))
+    assert line(before, "DynamoDB", "publish: writes").quantity == pytest.approx(runs * profiles)
+    assert line(before, "DynamoDB", "publish: scan").quantity == scan.quantity
+    # the timeout and the digests held in memory, noted when passed: 10 rps fits, 100 rps does not
+    assert not any("publish function" in note for note in bill.notes)
+    ten = stack_bill(Load(rps=10.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert not any("publish function" in note for note in ten.notes)
+    big = stack_bill(Load(rps=100.0, **SMALL), Measured(), Assumed(), StackConfig())
+    over = [note for note in big.notes if "publish function" in note and "timeout" in note]
+    assert len(over) == 1 and "8 segments" in over[0]
+    assert not any("stored digests" in note for note in big.notes)  # 52M x 16 bytes: 832 MB of 1536
+    huge = stack_bill(Load(rps=200.0, **SMALL), Measured(), Assumed(), StackConfig())
+    assert any("stored digests" in note and "1536 MB of memory" in note for note in huge.notes)
 
 
 def test_kinesis_on_demand_bills_the_stream_hour_and_1_kb_units_in_and_out_per_consumer():
