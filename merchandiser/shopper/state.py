@@ -114,8 +114,8 @@ def from_record(
     items: ItemModel, shopper: ShopperRecord, context: Mapping[str, str] | None = None
 ) -> UserState:
     """A stored shopper (profile + session) as a state; the request's ``context`` (country, device...)
-        adds to and overrides the profile's attributes, which pick the popularity segment. The session's
-        events are weighted with the model's event weights (the profile's history already is); the profile's
+    adds to and overrides the profile's attributes, which pick the popularity segment. The session's
+    events are weighted with the model's event weights (the profile's history already is); the profile's
     history, stored decayed to the shopper's latest event, is decayed to the model's ``histories_at``."""
     tuned = items.manifest.get("event_weights") or {}
     histories_at = items.manifest.get(HISTORIES_AT)
