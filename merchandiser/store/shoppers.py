@@ -26,10 +26,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from merchandiser.catalog.popularity import SECONDS_PER_DAY
 from merchandiser.store.dynamo import to_dynamo
 from merchandiser.store.sessions import SESSION_EVENTS_READ, SessionEvent, Sessions, session_events
 
+SECONDS_PER_DAY = 86_400.0  # as merchandiser.catalog's: the store ranks below the catalogue, never imports it
 MODEL_VERSION = "model_version"
 DIGEST = "digest"
 DIGEST_BYTES = 16
