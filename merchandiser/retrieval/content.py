@@ -22,7 +22,7 @@ NAME = "content"
 # An exact search reads every placed item's vector: at 100,000 items the bench shop has 45,000 placed
 # (11.5 MB), 0.1 ms in a loop that keeps them in the CPU's caches but 0.8 ms in a page, whose other work
 # evicts them; its own index's search of the few hundred rows the page can take is cheaper from about ten
-# thousand (measured 2026-12-01: the page's retrieval 3.9 -> 3.0 ms p50 at 100,000 items).
+# thousand (measured 2026-12-01 on one 100,000-item model: retrieval 3.6 to 3.8 -> 3.2 ms p50).
 EXACT_ROWS = 10_000
 # Searching its index, the source asks for what the merge can take from it: twice its quota of the
 # candidates (the merge fills that many places from it first, and a placed item reaches the candidates
