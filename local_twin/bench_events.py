@@ -40,7 +40,7 @@ from local_twin.api_client import call
 from local_twin.functions import LambdaContext
 from local_twin.poller import DEFAULT_IDLE_WAIT_SECONDS, KinesisPoller
 from merchandiser.settings import EventProcessorSettings
-from merchandiser.store import FeatureStore
+from merchandiser.store import FeatureStore, create_counters_table
 from merchandiser.stream import BatchOutcome
 
 OUT = Path("build/bench/events.json")
@@ -87,9 +87,15 @@ def create_resources() -> dict[str, str]:
             AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+    create_counters_table(dynamodb, "counters")
     queue_url = boto3.client("sqs").create_queue(QueueName="events-dlq")["QueueUrl"]
     boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
-    return {"USERS_TABLE": "users", "SESSIONS_TABLE": "sessions", "DEAD_LETTER_QUEUE_URL": queue_url}
+    return {
+        "USERS_TABLE": "users",
+        "SESSIONS_TABLE": "sessions",
+        "COUNTERS_TABLE": "counters",
+        "DEAD_LETTER_QUEUE_URL": queue_url,
+    }
 
 
 def kinesis_event(payloads: list[bytes], first: int) -> dict[str, Any]:

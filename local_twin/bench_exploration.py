@@ -42,7 +42,7 @@ from merchandiser.catalog import ExplorationPolicy, exploration_of, with_explora
 from merchandiser.reranking import NEW_ARRIVAL, THOMPSON, UNIFORM, new_item_rows
 from merchandiser.serving import Model, Recommender, impression_record
 from merchandiser.settings import RetailerRules
-from merchandiser.store import FeatureStore, OverlayItem
+from merchandiser.store import FeatureStore, OverlayItem, create_counters_table
 from merchandiser.stream import DeadLetters, EventProcessor, StreamRecord
 from training.bundle import user_feature_records
 from training.channels import read_channels
@@ -125,9 +125,12 @@ def run_policy(
                 AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 BillingMode="PAY_PER_REQUEST",
             )
+        create_counters_table(boto3.client("dynamodb"), "counters")
         sqs = boto3.client("sqs")
         queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
-        store = FeatureStore(dynamodb, TABLES["users"], TABLES["sessions"], TABLES["items"])
+        store = FeatureStore(
+            dynamodb, TABLES["users"], TABLES["sessions"], TABLES["items"], counters_table="counters"
+        )
         store.put_profiles(profiles, model_version=base.version)
         rules = RetailerRules.model_validate({"explore_policy": policy, "explore_share": EXPLORE_SHARE})
         rows: list[dict[str, Any]] = []

@@ -90,6 +90,7 @@ BENCH_ENVIRONMENT = {
     "USERS_TABLE": "users",
     "SESSIONS_TABLE": "sessions",
     "ITEMS_TABLE": "items",
+    "COUNTERS_TABLE": "counters",
     "EXPERIMENTS_TABLE": "experiments",  # empty: every page is production
     "EVENTS_STREAM": "events",  # every page's impression goes there, as in AWS
     "OPENBLAS_NUM_THREADS": "1",
@@ -330,6 +331,7 @@ def serving_process(model_dir: Path) -> Iterator[None]:
     from moto import mock_aws
 
     from merchandiser.experiments import create_table
+    from merchandiser.store import create_counters_table
 
     saved = dict(os.environ)
     os.environ.update({**BENCH_ENVIRONMENT, "MODEL_DIR": str(model_dir)})
@@ -346,6 +348,7 @@ def serving_process(model_dir: Path) -> Iterator[None]:
                     AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
                 )
             create_table(boto3.client("dynamodb"), "experiments")
+            create_counters_table(boto3.client("dynamodb"), "counters")
             boto3.client("kinesis").create_stream(StreamName="events", ShardCount=1)
             yield
     finally:

@@ -180,6 +180,8 @@ class ServingSettings(ShopTablesSettings):
     """Retrieval, ranking and re-ranking functions: the shop, the running experiments and the stream
     every served page goes to as one impression record."""
 
+    # The trending summaries (merchandiser.store.counters), read by the trending surfaces and staff search.
+    counters_table: str = Field(alias="COUNTERS_TABLE")
     experiments_table: str = Field(alias="EXPERIMENTS_TABLE")
     # How stale a container's view of the experiments may be: a start or stop reaches every page
     # within this many seconds (one small Scan per container per period).
@@ -272,6 +274,7 @@ class EventProcessorSettings(FunctionSettings):
 
     users_table: str = Field(alias="USERS_TABLE")
     sessions_table: str = Field(alias="SESSIONS_TABLE")
+    counters_table: str = Field(alias="COUNTERS_TABLE")  # each (hour, item)'s trending count
     # Records that can never succeed (malformed, unknown type) go here with their payload and reason.
     dead_letter_queue_url: str = Field(alias="DEAD_LETTER_QUEUE_URL")
     session_ttl_seconds: int = Field(default=7 * 24 * 3600, alias="SESSION_TTL_SECONDS", gt=0)
@@ -303,6 +306,12 @@ class ErasureSettings(FunctionSettings):
     """Scheduled daily: the archive eraser (``merchandiser.store.erasure``) over the artifacts bucket."""
 
     artifacts_bucket: str = Field(alias="ARTIFACTS_BUCKET")
+
+
+class TrendingCompactorSettings(FunctionSettings):
+    """Scheduled every minute: summarises the trending counters' dirty hours (``stream.compaction``)."""
+
+    counters_table: str = Field(alias="COUNTERS_TABLE")
 
 
 class PublishSettings(FunctionSettings):

@@ -1,4 +1,4 @@
-"""Event processor: Kinesis batches in, one session write per shopper and one counter add per hour out.
+"""Event processor: Kinesis batches in, one session write per shopper and one count add per (hour, item) out.
 
 A Powertools partial processor returns the partial batch response, so the event source mapping retries
 only what failed for a retryable reason; records that can never succeed are dead-lettered with their
@@ -24,7 +24,12 @@ metrics = Metrics()
 
 @cache
 def processor(settings: EventProcessorSettings) -> EventProcessor:
-    store = FeatureStore(boto3.resource("dynamodb"), settings.users_table, settings.sessions_table)
+    store = FeatureStore(
+        boto3.resource("dynamodb"),
+        settings.users_table,
+        settings.sessions_table,
+        counters_table=settings.counters_table,
+    )
     dead_letters = DeadLetters(boto3.client("sqs"), settings.dead_letter_queue_url)
     return EventProcessor(store, dead_letters, settings.session_ttl_seconds)
 

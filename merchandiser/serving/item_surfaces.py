@@ -121,8 +121,9 @@ class ItemSurfaces(RecommenderCore):
         user_id: str | None = None,
         treatment: Treatment = PRODUCTION_TREATMENT,
     ) -> dict:
-        """Best sellers; with ``window`` (hours), what is trending now: the live hourly counters of the
-        event processor, else (no counts yet, or the store failing) the model's trending signal. A
+        """Best sellers; with ``window`` (hours), what is trending now: the event processor's live counts, as
+        the compactor summarised each hour (within about a minute), else (no counts yet, or the store
+        failing) the model's trending signal. A
         holdout's policy names the list itself (``popularity`` or the model's ``trending``)."""
         report = self.start(report, frozenset())
         recommendation_id = str(uuid.uuid4())

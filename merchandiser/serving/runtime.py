@@ -225,7 +225,11 @@ def last_resort(items_table: str, clock: Any = time.monotonic) -> Model:
 
 def recommender(settings: ServingSettings) -> Recommender:
     store = FeatureStore(
-        dynamodb_resource(), settings.users_table, settings.sessions_table, settings.items_table
+        dynamodb_resource(),
+        settings.users_table,
+        settings.sessions_table,
+        settings.items_table,
+        counters_table=settings.counters_table,
     )
     loaded = live_model(settings)
     if loaded.model is None:

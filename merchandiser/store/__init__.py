@@ -44,16 +44,20 @@ from merchandiser.store.artifacts import (
 )
 from merchandiser.store.counters import (
     BUCKET_TTL,
-    COUNT_ATTRIBUTE_PREFIX,
+    COUNTERS_PARTITION_KEY,
+    COUNTERS_SORT_KEY,
     MAX_WINDOW_HOURS,
-    TRENDING_KEY_PREFIX,
-    TRENDING_SHARDS,
+    SUMMARY_MAX_BYTES,
+    TRENDING_PARTITIONS,
+    TRENDING_TOP_PER_HOUR,
     Counters,
-    batch_shard,
     bucket_key,
+    count_key,
     counting_bucket,
+    create_counters_table,
     rank_trending,
-    shard_key,
+    summary_key,
+    top_counts,
 )
 from merchandiser.store.dynamo import (
     BATCH_GET_LIMIT,
@@ -110,7 +114,7 @@ from merchandiser.store.stream_stats import STREAM_KEY_PREFIX, StreamFigures, St
 
 class FeatureStore(Shoppers, Sessions, Counters, StreamStats, ItemRecords, Posteriors, ExploredPages):
     """Profiles, sessions, trending counters, stream figures, catalogue records, exploration posteriors and
-    explored pages over the same three tables."""
+    explored pages over the same tables (users, sessions, items and counters)."""
 
 
 __all__ = [
@@ -121,7 +125,8 @@ __all__ = [
     "CATALOG_VERSION_KEY",
     "CLICK_WINDOW",
     "CONTENT_INDEX",
-    "COUNT_ATTRIBUTE_PREFIX",
+    "COUNTERS_PARTITION_KEY",
+    "COUNTERS_SORT_KEY",
     "DECISION_FILE",
     "DIGEST",
     "DIGEST_SCAN_SEGMENTS",
@@ -155,10 +160,11 @@ __all__ = [
     "SESSION_EVENTS_KEPT",
     "SIGNALS",
     "STREAM_KEY_PREFIX",
+    "SUMMARY_MAX_BYTES",
     "TOMBSTONES_DIR",
     "TOMBSTONES_PREFIX",
-    "TRENDING_KEY_PREFIX",
-    "TRENDING_SHARDS",
+    "TRENDING_PARTITIONS",
+    "TRENDING_TOP_PER_HOUR",
     "USERS_PREFIX",
     "USER_FEATURES",
     "ArchiveEraser",
@@ -184,10 +190,11 @@ __all__ = [
     "StoredDigests",
     "StreamFigures",
     "StreamStats",
-    "batch_shard",
     "bucket_key",
     "catalogue_fields",
+    "count_key",
     "counting_bucket",
+    "create_counters_table",
     "decay_factor",
     "decision_key",
     "dynamodb_config",
@@ -201,9 +208,10 @@ __all__ = [
     "read_json",
     "read_manifest",
     "sha256_of",
-    "shard_key",
+    "summary_key",
     "to_dynamo",
     "tombstone_key",
+    "top_counts",
     "user_hash",
     "write_manifest",
     "write_tombstone",

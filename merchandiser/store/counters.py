@@ -1,46 +1,60 @@
-"""Trending counters (sessions table): hourly buckets of weighted event counts, write-sharded, and the
-arithmetic that ranks them.
+"""Trending counters (counters table): one item per (hour, item) that the event processor adds to, one
+summary per hour that the compactor writes and serving reads, and the arithmetic that ranks them.
 
-The event processor adds each batch's event weights to the counter of the hour the events happened
-in: one atomic ADD per hour bucket per batch, on one of the hour's ``TRENDING_SHARDS`` shard items,
-chosen per batch (``batch_shard``: a hash of the batch's first event id). A hot item's counts thus
-spread over every shard of its hour instead of making one key take every batch's write (DynamoDB gives
-one partition 1,000 write units a second, and an UpdateItem pays for the whole item it changes); serving
-reads the last ``window_hours`` hours' shards (one BatchGetItem up to 25 hours), sums each hour's shards
-and ranks items by their decayed sum. The arithmetic is pure, so it is tested without DynamoDB.
+Why this shape: DynamoDB bills an UpdateItem for the whole item it changes and refuses items over 400 KB,
+so one item holding every item's count for an hour grew to hundreds of write units per update and, past
+about 100 requests a second, over the limit. Here every write touches a tiny item (1 write unit whatever
+the load) and serving reads one small summary per hour:
 
-{user_id: "#trending#YYYYMMDDHH#<shard>", "c#<item_id>": weighted count, expires_at}: no shopper id in
-them.
+- count items, ``{bucket: "YYYYMMDDHH#<p>", item_id, count, expires_at}``: the processor's atomic
+  ``ADD count`` per distinct (hour, item) of a batch. ``p`` = sha256 of the item id mod
+  ``TRENDING_PARTITIONS``, so one hot hour's writes spread over that many partition keys;
+- the dirty set, ``{bucket: "#dirty", item_id: "#dirty", hours: {"YYYYMMDDHH", ...}}``: after its counts,
+  the processor adds the hours it wrote with one ``ADD``;
+- summaries, ``{bucket: "YYYYMMDDHH", item_id: "#top", top: {item_id: count}, expires_at}``: the
+  compactor (``merchandiser.stream.compaction``) takes the dirty hours out of the set (``DELETE``) *before*
+  reading them, Queries each hour's partitions and puts the ``TRENDING_TOP_PER_HOUR`` largest counts. A
+  count written meanwhile either lands before its Query or re-dirties the hour: none is lost.
+
+``Counters.trending`` reads the window's summaries (one BatchGetItem per 100 hours) and sums them decayed.
+Item ids start with a letter or digit (``schemas.ID_PATTERN``), so "#dirty" and "#top" never collide with
+one; no shopper id is stored here. The arithmetic is pure, so it is tested without DynamoDB.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from merchandiser.store.dynamo import Tables, to_dynamo
 
-# Counter items live in the sessions table under keys no shopper id can take: ``schemas.ID_PATTERN``
-# makes an id start with a letter or digit, and these start with "#".
-TRENDING_KEY_PREFIX = "#trending#"
 BUCKET_FORMAT = "%Y%m%d%H"
-# Shards per hour bucket: a window of up to 25 hours is 100 keys, one BatchGetItem. Changing it strands
-# the counts already written under other shard numbers for the rest of their window.
-TRENDING_SHARDS = 4
+# Partition keys per hour: a hot hour's item writes spread over this many keys. Changing it strands the
+# counts already written under other partition numbers until their hours are compacted again.
+TRENDING_PARTITIONS = 4
+# Items kept in an hour's summary. Its size stays far under DynamoDB's 400 KB item limit: at most 1,000 x
+# (128-character id + 21-byte number + 3 bytes of map entry) = 152 KB with the longest ids
+# ``schemas.ID_PATTERN`` allows, about 35 KB with 12-character ids (``SUMMARY_MAX_BYTES``). An item outside
+# an hour's top 1,000 counts for nothing in that hour: trending lists are at most a few hundred long.
+TRENDING_TOP_PER_HOUR = 1_000
+MAX_ITEM_ID_CHARS = 128  # schemas.ID_PATTERN
+DYNAMODB_MAX_NUMBER_BYTES = 21
+SUMMARY_MAX_BYTES = TRENDING_TOP_PER_HOUR * (MAX_ITEM_ID_CHARS + DYNAMODB_MAX_NUMBER_BYTES + 3) + 100
 MAX_WINDOW_HOURS = 7 * 24
 # An event older than the longest window can never show in a trending answer: it is not counted.
 MAX_COUNTED_AGE = timedelta(hours=MAX_WINDOW_HOURS)
-# A bucket outlives the longest window by a day, then DynamoDB's TTL deletes it.
+# A count or summary outlives the longest window by a day after its write, then DynamoDB's TTL deletes it.
 BUCKET_TTL = timedelta(hours=MAX_WINDOW_HOURS + 24)
-# Counter attributes are named after the item with this prefix, so an item id can never collide
-# with the key or the TTL attribute.
-COUNT_ATTRIBUTE_PREFIX = "c#"
-# UpdateExpression is limited to 4 KB; one counter update stays well below it. 100 ADDs per call also
-# covers a full batch of 100 events and stays within what moto's expression parser can recurse through.
-MAX_EXPRESSION_CHARS = 3500
-MAX_ADDS_PER_UPDATE = 100
+COUNTERS_PARTITION_KEY = "bucket"
+COUNTERS_SORT_KEY = "item_id"
+COUNT_ATTRIBUTE = "count"  # a DynamoDB reserved word: always through an expression attribute name
+DIRTY_KEY = {COUNTERS_PARTITION_KEY: "#dirty", COUNTERS_SORT_KEY: "#dirty"}
+DIRTY_ATTRIBUTE = "hours"
+SUMMARY_ITEM = "#top"
+SUMMARY_ATTRIBUTE = "top"
 
 
 def bucket_start(moment: datetime) -> datetime:
@@ -48,37 +62,51 @@ def bucket_start(moment: datetime) -> datetime:
 
 
 def bucket_key(moment: datetime) -> str:
-    return TRENDING_KEY_PREFIX + bucket_start(moment).strftime(BUCKET_FORMAT)
+    """The hour a moment falls in: ``YYYYMMDDHH`` (UTC)."""
+    return bucket_start(moment).strftime(BUCKET_FORMAT)
 
 
 def bucket_keys(now: datetime, window_hours: int) -> list[str]:
-    """The keys of the ``window_hours`` hourly buckets ending with the current one, newest first."""
+    """The ``window_hours`` hours ending with the current one, newest first."""
     if not 1 <= window_hours <= MAX_WINDOW_HOURS:
         raise ValueError(f"window_hours must be within 1..{MAX_WINDOW_HOURS}, not {window_hours}")
     start = bucket_start(now)
     return [bucket_key(start - timedelta(hours=age)) for age in range(window_hours)]
 
 
-def shard_key(bucket: str, shard: int) -> str:
-    """The key of one shard of an hour bucket: ``#trending#YYYYMMDDHH#<shard>``."""
-    if not 0 <= shard < TRENDING_SHARDS:
-        raise ValueError(f"shard must be within 0..{TRENDING_SHARDS - 1}, not {shard}")
-    return f"{bucket}#{shard}"
+def item_partition(item_id: str) -> int:
+    """The write partition of an item's counts: sha256 of its id (the same in every container, unlike
+    ``hash()``), so an item's counts of an hour are one item and the hour's items spread evenly."""
+    return int.from_bytes(hashlib.sha256(item_id.encode()).digest()[:4], "big") % TRENDING_PARTITIONS
 
 
-def batch_shard(event_ids: Iterable[str]) -> int:
-    """The shard a batch writes to: sha256 of its smallest event id (stable if the batch is retried,
-    uniform over batches, the same in every container, unlike ``hash()``)."""
-    first = min(event_ids, default="")
-    return int.from_bytes(hashlib.sha256(first.encode()).digest()[:4], "big") % TRENDING_SHARDS
+def partition_key(hour: str, partition: int) -> str:
+    """The partition key of one write partition of an hour: ``YYYYMMDDHH#<p>``."""
+    if not 0 <= partition < TRENDING_PARTITIONS:
+        raise ValueError(f"partition must be within 0..{TRENDING_PARTITIONS - 1}, not {partition}")
+    return f"{hour}#{partition}"
+
+
+def count_key(hour: str, item_id: str) -> dict[str, str]:
+    """The key of an item's count in an hour."""
+    return {COUNTERS_PARTITION_KEY: partition_key(hour, item_partition(item_id)), COUNTERS_SORT_KEY: item_id}
+
+
+def summary_key(hour: str) -> dict[str, str]:
+    return {COUNTERS_PARTITION_KEY: hour, COUNTERS_SORT_KEY: SUMMARY_ITEM}
 
 
 def counting_bucket(event_time: datetime, now: datetime) -> str | None:
-    """The bucket an event counts in: its own hour (a clock ahead of ours counts now), or None if too old."""
+    """The hour an event counts in: its own (a clock ahead of ours counts now), or None if too old."""
     moment = min(event_time, now)
     if now - moment > MAX_COUNTED_AGE:
         return None
     return bucket_key(moment)
+
+
+def top_counts(counts: Mapping[str, float], n: int = TRENDING_TOP_PER_HOUR) -> dict[str, float]:
+    """The ``n`` largest positive counts; ties broken by item id, as ``rank_trending`` breaks them."""
+    return dict(rank_trending(counts, n))
 
 
 def decayed_sum(
@@ -98,62 +126,109 @@ def rank_trending(
 ) -> list[tuple[str, float]]:
     """The ``k`` best (item_id, score) pairs, best first; ties broken by item id so answers are stable."""
     skip = frozenset(exclude)
-    ranked = sorted(((item, score) for item, score in scores.items() if item not in skip and score > 0),
-                    key=lambda pair: (-pair[1], pair[0]))  # fmt: skip
-    return ranked[:k]
+    pairs = ((item, score) for item, score in scores.items() if item not in skip and score > 0)
+    return heapq.nsmallest(k, pairs, key=lambda pair: (-pair[1], pair[0]))
 
 
 class Counters(Tables):
     def trending(
         self, now: datetime, window_hours: int, half_life_hours: float | None = None
     ) -> dict[str, float]:
-        """Weighted event counts per item over the last ``window_hours`` hourly buckets, each the sum of its
-        shards (one BatchGetItem per 100 shard keys: 25 hours); rank them with ``rank_trending``."""
+        """Weighted event counts per item over the last ``window_hours`` hours, from each hour's summary
+        (one BatchGetItem per 100 hours); rank them with ``rank_trending``. An hour not compacted yet
+        counts for nothing until the compactor's next run."""
         hours = bucket_keys(now, window_hours)
-        keys = [shard_key(hour, shard) for hour in hours for shard in range(TRENDING_SHARDS)]
-        found = self._batch_get(self.sessions_table, keys, consistent=False)
-        prefix = COUNT_ATTRIBUTE_PREFIX
-        buckets: list[dict[str, float]] = []
-        for hour in hours:
-            counts: dict[str, float] = {}
-            for shard in range(TRENDING_SHARDS):
-                for name, value in found.get(shard_key(hour, shard), {}).items():
-                    if name.startswith(prefix):
-                        item = name[len(prefix) :]
-                        counts[item] = counts.get(item, 0.0) + float(value)
-            buckets.append(counts)
+        found = self._batch_get_keys(
+            self._counters(), [summary_key(hour) for hour in hours], consistent=False
+        )
+        by_hour = {str(item[COUNTERS_PARTITION_KEY]): item.get(SUMMARY_ATTRIBUTE, {}) for item in found}
+        buckets = [{item: float(n) for item, n in by_hour.get(hour, {}).items()} for hour in hours]
         return decayed_sum(buckets, half_life_hours)
 
-    def add_trending(self, key: str, counts: Mapping[str, float], expires_at: int) -> int:
-        """Atomic ADDs of weighted counts to one counter item (``shard_key``); returns the number of
-        UpdateItem calls (one, unless a batch names so many items that the expression must be split)."""
-        table = self._dynamodb.Table(self.sessions_table)
-        calls = 0
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":ttl": expires_at}
-        clauses: list[str] = []
+    def add_count(self, hour: str, item_id: str, count: float, expires_at: int) -> None:
+        """One atomic ADD to an item's count of an hour: a tiny item, so one write unit."""
+        self.table(self._counters()).update_item(
+            Key=count_key(hour, item_id),
+            UpdateExpression="ADD #n :n SET expires_at = :ttl",
+            ExpressionAttributeNames={"#n": COUNT_ATTRIBUTE},
+            ExpressionAttributeValues={":n": to_dynamo(float(count)), ":ttl": expires_at},
+        )
 
-        def flush() -> None:
-            nonlocal calls
-            table.update_item(
-                Key={"user_id": key},
-                UpdateExpression="SET expires_at = :ttl ADD " + ", ".join(clauses),
-                ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues=dict(values),
-            )
-            calls += 1
+    def mark_dirty(self, hours: Iterable[str]) -> None:
+        """Adds hours to the set the compactor works through (one UpdateItem)."""
+        self._dirty_set("ADD", hours)
 
-        for number, (item_id, count) in enumerate(sorted(counts.items())):
-            clause = f"#c{number} :c{number}"
-            too_long = sum(len(c) + 2 for c in clauses) + len(clause) > MAX_EXPRESSION_CHARS
-            if clauses and (too_long or len(clauses) == MAX_ADDS_PER_UPDATE):
-                flush()
-                clauses.clear()
-                names.clear()
-                values = {":ttl": expires_at}
-            clauses.append(clause)
-            names[f"#c{number}"] = COUNT_ATTRIBUTE_PREFIX + item_id
-            values[f":c{number}"] = to_dynamo(float(count))
-        if clauses:
-            flush()
-        return calls
+    def clear_dirty(self, hours: Iterable[str]) -> None:
+        """Takes hours out of the dirty set (one UpdateItem); a count written after it re-adds its hour."""
+        self._dirty_set("DELETE", hours)
+
+    def dirty_hours(self) -> set[str]:
+        """The hours written since their last compaction (strongly consistent)."""
+        response = self.table(self._counters()).get_item(Key=DIRTY_KEY, ConsistentRead=True)
+        return {str(hour) for hour in response.get("Item", {}).get(DIRTY_ATTRIBUTE, set())}
+
+    def hour_counts(self, hour: str) -> dict[str, float]:
+        """Every item's count of an hour: a Query per write partition, following its pages."""
+        table = self.table(self._counters())
+        counts: dict[str, float] = {}
+        for partition in range(TRENDING_PARTITIONS):
+            request: dict[str, Any] = {
+                "KeyConditionExpression": "#b = :b",
+                "ProjectionExpression": "#i, #n",
+                "ExpressionAttributeNames": {
+                    "#b": COUNTERS_PARTITION_KEY,
+                    "#i": COUNTERS_SORT_KEY,
+                    "#n": COUNT_ATTRIBUTE,
+                },
+                "ExpressionAttributeValues": {":b": partition_key(hour, partition)},
+            }
+            while True:
+                page = table.query(**request)
+                for item in page.get("Items", []):
+                    counts[str(item[COUNTERS_SORT_KEY])] = float(item.get(COUNT_ATTRIBUTE, 0))
+                if "LastEvaluatedKey" not in page:
+                    break
+                request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return counts
+
+    def put_summary(self, hour: str, top: Mapping[str, float], expires_at: int) -> None:
+        """The hour's summary, replacing the previous one (one PutItem)."""
+        self.table(self._counters()).put_item(
+            Item={**summary_key(hour), SUMMARY_ATTRIBUTE: to_dynamo(dict(top)), "expires_at": expires_at}
+        )
+
+    def _dirty_set(self, action: str, hours: Iterable[str]) -> None:
+        names = set(hours)
+        if not names:
+            return
+        self.table(self._counters()).update_item(
+            Key=DIRTY_KEY,
+            UpdateExpression=f"{action} #h :h",
+            ExpressionAttributeNames={"#h": DIRTY_ATTRIBUTE},
+            ExpressionAttributeValues={":h": names},
+        )
+
+    def _counters(self) -> str:
+        if not self.counters_table:
+            raise RuntimeError("this store was built without a counters table")
+        return self.counters_table
+
+
+def create_counters_table(dynamodb: Any, table_name: str) -> None:
+    """The table as the data stack declares it (on demand, ``bucket`` + ``item_id``, TTL): for tests and
+    benches that build tables by hand. ``dynamodb`` is a boto3 DynamoDB client."""
+    dynamodb.create_table(
+        TableName=table_name,
+        KeySchema=[
+            {"AttributeName": COUNTERS_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": COUNTERS_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": COUNTERS_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": COUNTERS_SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )

@@ -1,7 +1,7 @@
 """What every DynamoDB record handler shares: the client's timeouts, value conversion, batched reads.
 
-Item shapes live with their handlers: ``shoppers`` (users table), ``sessions`` and ``counters`` (sessions
-table), ``items`` (items table).
+Item shapes live with their handlers: ``shoppers`` (users table), ``sessions`` (sessions table),
+``counters`` (counters table), ``items`` (items table).
 """
 
 from __future__ import annotations
@@ -47,27 +47,41 @@ def dynamodb_resource():  # type: ignore[no-untyped-def]
 class Tables:
     """The tables a record handler works on. ``dynamodb`` is a boto3 DynamoDB service resource."""
 
-    def __init__(self, dynamodb: Any, users_table: str, sessions_table: str, items_table: str | None = None):
+    def __init__(
+        self,
+        dynamodb: Any,
+        users_table: str,
+        sessions_table: str,
+        items_table: str | None = None,
+        counters_table: str | None = None,
+    ):
         self._dynamodb = dynamodb
         self.users_table = users_table
         self.sessions_table = sessions_table
         self.items_table = items_table
+        self.counters_table = counters_table
 
     def table(self, name: str) -> Any:
         return self._dynamodb.Table(name)
 
     def _batch_get(self, table: str, keys: list[str], consistent: bool) -> dict[str, dict[str, Any]]:
-        """Items by key, following UnprocessedKeys until DynamoDB has answered for every key."""
-        found: dict[str, dict[str, Any]] = {}
+        """Items by ``user_id`` key, following UnprocessedKeys until DynamoDB has answered for every key."""
+        found = self._batch_get_keys(table, [{"user_id": key} for key in keys], consistent)
+        return {str(item["user_id"]): item for item in found}
+
+    def _batch_get_keys(
+        self, table: str, keys: list[dict[str, str]], consistent: bool
+    ) -> list[dict[str, Any]]:
+        """The items found for full keys (any key schema), one BatchGetItem per 100 keys, following
+        UnprocessedKeys until DynamoDB has answered for every key."""
+        found: list[dict[str, Any]] = []
         for start in range(0, len(keys), BATCH_GET_LIMIT):
             request: dict[str, Any] = {
-                table: {"Keys": [{"user_id": key} for key in keys[start : start + BATCH_GET_LIMIT]],
-                        "ConsistentRead": consistent}
-            }  # fmt: skip
+                table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": consistent}
+            }
             while request:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(table, []):
-                    found[str(item["user_id"])] = item
+                found.extend(response.get("Responses", {}).get(table, []))
                 request = response.get("UnprocessedKeys") or {}
         return found
 

@@ -1,6 +1,8 @@
 """Events in: browser events put on the Kinesis stream, and the processor that turns each batch into
-fresh sessions and trending counters, every event exactly once."""
+fresh sessions and trending counters, every event exactly once; the compactor that summarises the counters
+for serving."""
 
+from merchandiser.stream.compaction import CompactionOutcome, TrendingCompactor
 from merchandiser.stream.processing import (
     BatchOutcome,
     DeadLetters,
@@ -20,6 +22,7 @@ from merchandiser.stream.producer import PUT_RECORDS_LIMIT, StreamUnavailableErr
 __all__ = [
     "PUT_RECORDS_LIMIT",
     "BatchOutcome",
+    "CompactionOutcome",
     "DeadLetters",
     "EventBatchProcessor",
     "EventProcessor",
@@ -27,6 +30,7 @@ __all__ = [
     "Parsed",
     "StreamRecord",
     "StreamUnavailableError",
+    "TrendingCompactor",
     "dead_letter_body",
     "merge_session",
     "parse_event",

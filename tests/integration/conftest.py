@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from merchandiser.experiments import create_table
+from merchandiser.store import create_counters_table
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class Aws:
     users_table: str = "users"
     sessions_table: str = "sessions"
     items_table: str = "items"
+    counters_table: str = "counters"
     artifacts_bucket: str = "artifacts"
     experiments_table: str = "experiments"
 
@@ -32,6 +34,7 @@ class Aws:
             "USERS_TABLE": self.users_table,
             "SESSIONS_TABLE": self.sessions_table,
             "ITEMS_TABLE": self.items_table,
+            "COUNTERS_TABLE": self.counters_table,
             "DEAD_LETTER_QUEUE_URL": self.queue_url,
             "EVENTS_STREAM": self.stream,
             "EXPERIMENTS_TABLE": self.experiments_table,
@@ -62,6 +65,7 @@ def aws() -> Iterator[Aws]:
                 BillingMode="PAY_PER_REQUEST",
             )
         create_table(boto3.client("dynamodb"), "experiments")
+        create_counters_table(boto3.client("dynamodb"), "counters")
         boto3.client("dynamodb").update_time_to_live(
             TableName="sessions", TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
         )

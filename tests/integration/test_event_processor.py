@@ -18,11 +18,12 @@ from merchandiser.store import (
     MAX_WINDOW_HOURS,
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
-    TRENDING_SHARDS,
+    TRENDING_PARTITIONS,
     FeatureStore,
     bucket_key,
-    shard_key,
+    count_key,
 )
+from merchandiser.stream import TrendingCompactor
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC).timestamp()
@@ -75,6 +76,12 @@ def session(aws, user_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def
     return aws.dynamodb.Table("sessions").get_item(Key={"user_id": user_id}).get("Item", {})
 
 
+def trending(handler, window_hours: int = 1) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """What serving reads once the compactor has run (in AWS, within the minute)."""
+    TrendingCompactor(handler.store, clock=lambda: NOW).run()
+    return dict(handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours))
+
+
 def failed(response: dict[str, Any]) -> list[str]:
     return [f["itemIdentifier"] for f in response["batchItemFailures"]]
 
@@ -93,45 +100,45 @@ def test_sample_kinesis_event_updates_the_session(aws, handler):
     assert int(stored["expires_at"]) == int(NOW) + 7 * 24 * 3600
 
 
-def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_one_counter_add_and_one_stats_add(
+def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_a_count_add_per_item_and_one_stats_add(
     aws, handler
 ):
-    # Given 100 events over 20 shoppers in one hour, some purchases
+    # Given 100 events over 20 shoppers in one hour, on 100 items, some purchases
     batch = batch_of(
         [event(f"e{n}", f"u{n % 20}", f"i{n}", "purchase" if n % 10 == 0 else "view") for n in range(100)]
     )
     # When processed
     assert handler(batch) == {"batchItemFailures": []}
-    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper, one ADD for the hour bucket and one
-    # for the stream figures: 22 writes for 100 events
-    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 2}
-    assert handler.outcome.stats_writes == 1
+    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper, one ADD per (hour, item) on a one-item
+    # count (1 write unit each), one ADD of the hour to the dirty set and one for the stream figures
+    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 100 + 1 + 1}
+    assert handler.outcome.stats_writes == 1 and handler.outcome.counter_writes == 101
     assert session(aws, "u0")["purchased"] == {"i0", "i20", "i40", "i60", "i80"}
     assert len(session(aws, "u3")["events"]) == 5
-    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)
+    assert handler.store.dirty_hours() == {bucket_key(datetime.fromtimestamp(NOW, UTC))}
+    counts = trending(handler)
     assert counts["i0"] == 8.0 and counts["i1"] == 1.0 and len(counts) == 100
 
 
-def test_a_hot_item_spreads_over_the_shards_of_its_hour(aws, handler):
+def test_a_hot_item_is_one_small_item_per_hour_and_the_hours_items_spread_over_the_partitions(aws, handler):
     # Given 40 batches of 25 events, each with views of the same hot item among other items
     for number in range(40):
         events = [
             event(f"b{number}-{n}", f"u{n}", "hot" if n % 2 == 0 else f"i{number}-{n}") for n in range(25)
         ]
         assert handler(batch_of(events, first_sequence=number * 25)) == {"batchItemFailures": []}
-    # Then each batch made one counter write (one shard touched per batch, one hour bucket), beside its one
-    # write of the stream figures
-    assert handler.outcome.stats_writes == 1 and handler.calls["UpdateItem"] == 40 + 40
-    # And the hot item's count is spread over every shard of the hour, none holding most of it
+    # Then each batch made one ADD per distinct item (the hot one and 12 others) and one dirty-set ADD,
+    # beside its one write of the stream figures
+    assert handler.outcome.stats_writes == 1 and handler.calls["UpdateItem"] == 40 * (13 + 1 + 1)
+    # And the hot item's count is one item of a few bytes, whatever the load: 13 views in each of 40 batches
     hour = bucket_key(datetime.fromtimestamp(NOW, UTC))
-    table = aws.dynamodb.Table("sessions")
-    per_shard = [
-        float(table.get_item(Key={"user_id": shard_key(hour, shard)}).get("Item", {}).get("c#hot", 0))
-        for shard in range(TRENDING_SHARDS)
-    ]
-    assert all(count > 0 for count in per_shard) and max(per_shard) < 0.6 * sum(per_shard)
-    # And a read sums the shards back to the exact total: 13 views in each of 40 batches
-    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), window_hours=1)["hot"] == 13 * 40
+    table = aws.dynamodb.Table("counters")
+    assert float(table.get_item(Key=count_key(hour, "hot"))["Item"]["count"]) == 13 * 40
+    # And the hour's 481 items spread over every write partition
+    keys = [count_key(hour, f"i{b}-{n}")["bucket"] for b in range(40) for n in range(1, 25, 2)]
+    assert len({key for key in keys}) == TRENDING_PARTITIONS
+    # And the compacted hour reads back the exact total
+    assert trending(handler)["hot"] == 13 * 40
 
 
 def test_duplicates_within_a_batch_are_counted_once(aws, handler):
@@ -145,7 +152,7 @@ def test_a_redelivered_batch_changes_nothing_and_costs_only_the_read(aws, handle
     batch = batch_of([event(f"e{n}", f"u{n % 3}", f"i{n % 4}") for n in range(12)])
     handler(batch)
     before = {user: session(aws, user) for user in ("u0", "u1", "u2")}
-    trending_before = handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1)
+    trending_before = trending(handler)
     handler.calls.clear()
     # When it is delivered again
     response = handler(batch)
@@ -153,7 +160,7 @@ def test_a_redelivered_batch_changes_nothing_and_costs_only_the_read(aws, handle
     assert response == {"batchItemFailures": []}
     assert handler.calls == {"BatchGetItem": 1}
     assert {user: session(aws, user) for user in ("u0", "u1", "u2")} == before
-    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1) == trending_before
+    assert trending(handler) == trending_before and handler.store.dirty_hours() == set()
 
 
 def test_out_of_order_events_are_kept_in_event_time_order(aws, handler):
@@ -295,8 +302,7 @@ def test_a_dead_letter_queue_refusal_sends_the_record_back_for_retry(aws, handle
 
 def test_events_too_old_for_any_trending_window_are_not_counted(aws, handler):
     handler(batch_of([event("old", item_id="i-old", timestamp="2026-11-01T10:00:00Z"), event("new")]))
-    counts = handler.store.trending(datetime.fromtimestamp(NOW, UTC), MAX_WINDOW_HOURS)
-    assert counts == {"i1": 1.0}
+    assert trending(handler, MAX_WINDOW_HOURS) == {"i1": 1.0}
     assert len(session(aws, "u1")["events"]) == 2  # the session still has it
 
 
@@ -374,16 +380,38 @@ def test_a_failed_session_read_sends_the_whole_batch_back_untouched(aws, handler
     assert session(aws, "u1") == {} and handler.outcome.processed == 0
 
 
-def test_a_failed_counter_write_keeps_the_sessions_and_is_counted_as_uncounted(aws, handler, monkeypatch):
+def test_a_failed_count_keeps_the_sessions_and_is_counted_as_uncounted(aws, handler, monkeypatch):
     # Counters are best effort: the events are in their sessions, so a retry could not recount them
+    add = FeatureStore.add_count
+
+    def throttled(self, hour, item_id, *args):  # type: ignore[no-untyped-def]
+        if item_id == "i2":
+            raise RuntimeError("ThrottlingException")
+        add(self, hour, item_id, *args)
+
+    monkeypatch.setattr(FeatureStore, "add_count", throttled)
+    batch = [event("a", "u1"), event("b", "u2", item_id="i2"), event("c", "u3", item_id="i2")]
+    response = handler(batch_of(batch))
+    assert response == {"batchItemFailures": []}
+    # the item whose ADD failed loses its two events; the other is counted and its hour marked
+    assert handler.outcome.processed == 3 and handler.outcome.uncounted == 2
+    assert trending(handler) == {"i1": 1.0}
+
+
+def test_a_failed_dirty_mark_keeps_the_counts_for_the_hours_next_mark(aws, handler, monkeypatch):
+    # Given a batch whose counts are written but whose hour cannot be marked dirty
     def throttled(self, *args):  # type: ignore[no-untyped-def]
         raise RuntimeError("ThrottlingException")
 
-    monkeypatch.setattr(FeatureStore, "add_trending", throttled)
-    response = handler(batch_of([event("a", "u1"), event("b", "u2")]))
-    assert response == {"batchItemFailures": []}
+    with monkeypatch.context() as patched:
+        patched.setattr(FeatureStore, "mark_dirty", throttled)
+        assert handler(batch_of([event("a", "u1"), event("b", "u2")])) == {"batchItemFailures": []}
+    # Then its events are reported uncounted, and trending does not show them yet
     assert handler.outcome.processed == 2 and handler.outcome.uncounted == 2
-    assert handler.store.trending(datetime.fromtimestamp(NOW, UTC), 1) == {}
+    assert trending(handler) == {}
+    # And the hour's next batch marks it: the compacted hour holds every count written
+    handler(batch_of([event("c", "u3")], first_sequence=10))
+    assert trending(handler) == {"i1": 3.0}
 
 
 def test_the_stream_figures_count_each_processed_event_once_in_its_minute(aws, handler):

@@ -212,10 +212,14 @@ def test_trending_comes_from_live_counters_then_the_model(call: Call, aws) -> No
     # When the event processor has counted views of i44 in the current hour
     from datetime import UTC, datetime
 
-    from merchandiser.store import COUNT_ATTRIBUTE_PREFIX, bucket_key, shard_key
+    from merchandiser.store import bucket_key
+    from merchandiser.stream import TrendingCompactor
 
-    key = shard_key(bucket_key(datetime.now(UTC)), 2)
-    aws.dynamodb.Table("sessions").put_item(Item={"user_id": key, COUNT_ATTRIBUTE_PREFIX + "i44": 50})
+    store = FeatureStore(aws.dynamodb, "users", "sessions", counters_table="counters")
+    store.add_count(bucket_key(datetime.now(UTC)), "i44", 50.0, expires_at=1_900_000_000)
+    store.mark_dirty([bucket_key(datetime.now(UTC))])
+    # and the compactor has summarised the hour
+    TrendingCompactor(store).run()
     status, after = call(*POPULAR, "k=3&window=24")
     # Then the live counts lead
     assert status == 200 and after["items"][0]["item_id"] == "i44" and after["degraded"] is False

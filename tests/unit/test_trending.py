@@ -1,43 +1,55 @@
-"""Hourly trending buckets and their ranking: pure arithmetic with known answers."""
+"""Hourly trending counts, their keys, the hour's summary and their ranking: pure arithmetic with known
+answers."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from merchandiser.store.counters import (
+    MAX_ITEM_ID_CHARS,
     MAX_WINDOW_HOURS,
-    TRENDING_SHARDS,
-    batch_shard,
+    SUMMARY_MAX_BYTES,
+    TRENDING_PARTITIONS,
+    TRENDING_TOP_PER_HOUR,
     bucket_key,
     bucket_keys,
+    count_key,
     counting_bucket,
     decayed_sum,
+    item_partition,
+    partition_key,
     rank_trending,
-    shard_key,
+    summary_key,
+    top_counts,
 )
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)
 
 
-def test_bucket_keys_are_the_last_hours_newest_first_and_no_shopper_id_can_take_them():
-    assert bucket_keys(NOW, 3) == [
-        "#trending#2026112210",
-        "#trending#2026112209",
-        "#trending#2026112208",
-    ]
-    assert bucket_key(datetime(2026, 1, 1, 0, 59, tzinfo=UTC)) == "#trending#2026010100"
+def test_bucket_keys_are_the_last_hours_newest_first():
+    assert bucket_keys(NOW, 3) == ["2026112210", "2026112209", "2026112208"]
+    assert bucket_key(datetime(2026, 1, 1, 0, 59, tzinfo=UTC)) == "2026010100"
 
 
-def test_a_batch_writes_to_one_shard_chosen_by_its_first_event_id_and_batches_spread_evenly():
-    assert shard_key("#trending#2026112210", 3) == "#trending#2026112210#3"
-    # the same batch (a retry, in any order) always picks the same shard
-    assert batch_shard(["e2", "e1", "e9"]) == batch_shard(["e9", "e1"]) == batch_shard(["e1"])
-    # and 4,000 batches land on every shard, none with more than 30% of them
-    spread = Counter(batch_shard([f"batch-{n}-first", f"batch-{n}-z"]) for n in range(4000))
-    assert set(spread) == set(range(TRENDING_SHARDS)) and max(spread.values()) < 0.3 * 4000
+def test_an_items_count_has_one_key_per_hour_and_the_hours_items_spread_over_the_partitions():
+    # Given an item: its counts of an hour are always the same item, under one of the hour's partitions
+    key = count_key("2026112210", "sku-1")
+    assert key == {"bucket": f"2026112210#{item_partition('sku-1')}", "item_id": "sku-1"}
+    assert count_key("2026112210", "sku-1") == key
+    # And 4,000 items land on every partition, none with more than 30% of them
+    spread = Counter(item_partition(f"sku-{n}") for n in range(4000))
+    assert set(spread) == set(range(TRENDING_PARTITIONS)) and max(spread.values()) < 0.3 * 4000
+    # And the summary's key can never be an item's count: an item id starts with a letter or digit
+    assert summary_key("2026112210") == {"bucket": "2026112210", "item_id": "#top"}
+
+
+def test_a_partition_outside_the_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="partition"):
+        partition_key("2026112210", TRENDING_PARTITIONS)
 
 
 @pytest.mark.parametrize("hours", [0, MAX_WINDOW_HOURS + 1])
@@ -47,9 +59,32 @@ def test_a_window_outside_the_kept_buckets_is_refused(hours):
 
 
 def test_an_event_counts_in_its_own_hour_a_future_one_now_and_a_too_old_one_nowhere():
-    assert counting_bucket(NOW - timedelta(hours=2), NOW) == "#trending#2026112208"
-    assert counting_bucket(NOW + timedelta(days=1), NOW) == "#trending#2026112210"
+    assert counting_bucket(NOW - timedelta(hours=2), NOW) == "2026112208"
+    assert counting_bucket(NOW + timedelta(days=1), NOW) == "2026112210"
     assert counting_bucket(NOW - timedelta(days=8), NOW) is None
+
+
+def test_the_summary_keeps_the_largest_counts_ties_by_id_and_drops_zero():
+    counts = {"b": 3.0, "a": 3.0, "c": 5.0, "d": 0.0, "e": 1.0}
+    assert top_counts(counts, 3) == {"c": 5.0, "a": 3.0, "b": 3.0}
+    assert top_counts(counts, 10) == {"c": 5.0, "a": 3.0, "b": 3.0, "e": 1.0}
+
+
+def test_a_truncated_summary_is_the_brute_force_top_of_a_large_hour():
+    # Given an hour of 5,000 items with random counts (fixed seed)
+    rng = random.Random(7)
+    counts = {f"sku-{n:05d}": float(rng.randint(1, 50)) for n in range(5000)}
+    # When summarised
+    top = top_counts(counts)
+    # Then it keeps exactly TRENDING_TOP_PER_HOUR items, the same as sorting everything
+    expected = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[:TRENDING_TOP_PER_HOUR]
+    assert list(top.items()) == expected
+
+
+def test_the_largest_summary_stays_far_under_the_400_kb_item_limit():
+    # the longest ids, the largest numbers DynamoDB stores: the bound the constant states
+    assert SUMMARY_MAX_BYTES < 200 * 1024 < 400 * 1024
+    assert TRENDING_TOP_PER_HOUR * MAX_ITEM_ID_CHARS < SUMMARY_MAX_BYTES
 
 
 def test_decayed_sum_halves_a_bucket_per_half_life():
