@@ -39,6 +39,8 @@ DEFAULT_LAYERS_DIR = "build/layers"
 DEFAULT_TRAINING_SCHEDULE = "rate(1 day)"
 # The archive eraser: the bound README states for the archive ("within a day of the erasure").
 ERASURE_SCHEDULE = "rate(1 day)"
+# The trending compactor: how stale serving's trending may be past the hour's last count (about a minute).
+COMPACTOR_INTERVAL_MINUTES = 1
 # AWS Deep Learning Containers: the SageMaker PyTorch 2.6 CPU training image, Python 3.12 like the
 # layers (https://github.com/aws/deep-learning-containers/blob/master/available_images.md).
 # Only a string at synth time; for another region use -c merchandiser:trainingImageUri=...
@@ -73,6 +75,7 @@ FUNCTION_NAMES = (
     "catalog",
     "experiments",
     "event_processor",
+    "trending_compactor",
     "start_training",
     "publish",
     "erasure",
@@ -226,6 +229,8 @@ TIMEOUT_SECONDS = {
     # computing a report on the request (the twin's DuckDB) may take seconds; API Gateway waits 29 s
     "experiments": 29,
     "event_processor": 60,
+    # a dirty hour is a few Query pages and one PutItem; the next run starts a minute later
+    "trending_compactor": 50,
     "start_training": 30,
     "publish": 300,
     "erasure": 900,  # reads every archive object once per new erasure
@@ -251,8 +256,9 @@ XRAY_SAMPLING_RESERVOIR = 0
 # Functions with no upstream sampling decision to follow and Lambda's fixed 1/s + 5% would trace nearly every
 # invocation: the event processor's mapping invokes about once a second per shard (2.5M traces, $12 a
 # month at 1 request/s). PassThrough: it records no trace of its own (its EMF metrics, logs and the stream's
-# IteratorAge alarm watch it); any function invoked with a sampled header still traces.
-PASS_THROUGH_TRACING = ("event_processor",)
+# IteratorAge alarm watch it); any function invoked with a sampled header still traces. The trending
+# compactor likewise: run every minute, each run would be traced (43,200 a month) for no question asked.
+PASS_THROUGH_TRACING = ("event_processor", "trending_compactor")
 # Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
 # tick, or two promotions moving the `live` aliases at once, must never overlap.
 # The daily report job likewise: two runs at once would write the same reports twice.

@@ -1,4 +1,4 @@
-"""Tables (users, items, sessions, experiments) and the artifacts bucket."""
+"""Tables (users, items, sessions, trending counters, experiments) and the artifacts bucket."""
 
 from __future__ import annotations
 
@@ -9,15 +9,23 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from merchandiser.store import COUNTERS_PARTITION_KEY, COUNTERS_SORT_KEY
 from stacks import checkov_skips as checkov
 from stacks import constants as c
 
 
-def _table(scope: Construct, construct_id: str, partition_key: str, ttl: str | None = None) -> dynamodb.Table:
+def _table(
+    scope: Construct,
+    construct_id: str,
+    partition_key: str,
+    ttl: str | None = None,
+    sort_key: str | None = None,
+) -> dynamodb.Table:
     table = dynamodb.Table(
         scope,
         construct_id,
         partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+        sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.STRING) if sort_key else None,
         billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
         encryption=dynamodb.TableEncryption.AWS_MANAGED,
         point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -57,6 +65,14 @@ class DataStack(Stack):
         self.users_table = _table(self, "UsersTable", "user_id")
         self.items_table = _table(self, "ItemsTable", "item_id")
         self.sessions_table = _table(self, "SessionsTable", "user_id", ttl=c.SESSION_TTL_ATTRIBUTE)
+        # Trending counters (merchandiser.store.counters): one item per (hour, item), one summary per hour.
+        self.counters_table = _table(
+            self,
+            "CountersTable",
+            COUNTERS_PARTITION_KEY,
+            ttl=c.SESSION_TTL_ATTRIBUTE,
+            sort_key=COUNTERS_SORT_KEY,
+        )
         # One item per experiment, key "name" (merchandiser.experiments.create_table has the same shape).
         self.experiments_table = _table(self, "ExperimentsTable", "name")
 
@@ -97,5 +113,6 @@ class DataStack(Stack):
         CfnOutput(self, "UsersTableName", value=self.users_table.table_name)
         CfnOutput(self, "ItemsTableName", value=self.items_table.table_name)
         CfnOutput(self, "SessionsTableName", value=self.sessions_table.table_name)
+        CfnOutput(self, "CountersTableName", value=self.counters_table.table_name)
         CfnOutput(self, "ExperimentsTableName", value=self.experiments_table.table_name)
         CfnOutput(self, "ArtifactsBucketName", value=self.artifacts_bucket.bucket_name)

@@ -214,14 +214,16 @@ def _dead_letter_queue(scope: Construct, construct_id: str) -> sqs.Queue:
 def _checkov_reasons(name: str) -> dict[str, str]:
     """The checkov checks that do not apply to function ``name``, with the reason for each."""
     reasons = {"CKV_AWS_117": checkov.NO_VPC, "CKV_AWS_173": checkov.ENVIRONMENT_HAS_NO_SECRETS}
+    no_dlq = {
+        "event_processor": checkov.STREAM_NO_DLQ,
+        "trending_compactor": checkov.SCHEDULED_RETRIED_NO_DLQ,
+    }
+    unreserved = {
+        "event_processor": checkov.STREAM_BOUNDED_CONCURRENCY,
+        "trending_compactor": checkov.SCHEDULED_IDEMPOTENT_CONCURRENCY,
+    }
     if name not in c.ASYNC_FUNCTIONS:
-        reasons["CKV_AWS_116"] = (
-            checkov.STREAM_NO_DLQ if name == "event_processor" else checkov.SYNCHRONOUS_NO_DLQ
-        )
+        reasons["CKV_AWS_116"] = no_dlq.get(name, checkov.SYNCHRONOUS_NO_DLQ)
     if name not in c.RESERVED_CONCURRENCY:
-        reasons["CKV_AWS_115"] = (
-            checkov.STREAM_BOUNDED_CONCURRENCY
-            if name == "event_processor"
-            else checkov.API_THROTTLED_CONCURRENCY
-        )
+        reasons["CKV_AWS_115"] = unreserved.get(name, checkov.API_THROTTLED_CONCURRENCY)
     return reasons

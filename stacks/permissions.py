@@ -24,7 +24,7 @@ TABLE_WRITE = (
 )
 TABLE_READ_WRITE = TABLE_READ + TABLE_WRITE
 # The event processor: one BatchGetItem per batch, GetItem after a conflict, a conditional PutItem per
-# shopper, UpdateItem ADDs on the trending counters; the exploration posteriors' TransactWriteItems
+# shopper, UpdateItem ADDs on the stream figures; the exploration posteriors' TransactWriteItems
 # (a conditional Put of the page and UpdateItem ADDs, authorised as PutItem and UpdateItem each).
 SESSION_PROCESSOR_ACTIONS = (
     "dynamodb:BatchGetItem",
@@ -32,6 +32,15 @@ SESSION_PROCESSOR_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 )
+
+
+# The event processor on the counters table: an ADD per (hour, item) and one on the dirty set, nothing else.
+COUNTER_PROCESSOR_ACTIONS = ("dynamodb:UpdateItem",)
+# The trending compactor: GetItem of the dirty set, UpdateItem to clear (and re-mark) hours in it, a Query
+# per write partition of an hour, a PutItem per hour's summary.
+COMPACTOR_ACTIONS = ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:PutItem")
+# Serving reads the hours' summaries with BatchGetItem, nothing else.
+COUNTER_READ_ACTIONS = ("dynamodb:BatchGetItem",)
 
 
 def allow_tables(grantee: iam.IGrantable, tables: Sequence[dynamodb.ITable], actions: Sequence[str]) -> None:

@@ -25,6 +25,7 @@ from stacks import constants as c
 from stacks.functions import SERVING_ALIAS, ServingSize, SharedLayers, SwapTargets, merchandiser_function
 from stacks.model_canary import ModelCanary
 from stacks.permissions import (
+    COUNTER_READ_ACTIONS,
     TABLE_READ,
     TABLE_READ_WRITE,
     allow_objects,
@@ -247,6 +248,7 @@ class ServingStack(Stack):
         users_table: dynamodb.ITable,
         items_table: dynamodb.ITable,
         sessions_table: dynamodb.ITable,
+        counters_table: dynamodb.ITable,
         experiments_table: dynamodb.ITable,
         events_stream: kinesis.IStream,
         artifacts_bucket: s3.IBucket,
@@ -265,6 +267,7 @@ class ServingStack(Stack):
             "sessions_table": sessions_table.table_name,
         }
         pages = {
+            "counters_table": counters_table.table_name,
             "experiments_table": experiments_table.table_name,
             "events_stream": events_stream.stream_name,
             "model_parameter": self.model_parameter,
@@ -308,6 +311,7 @@ class ServingStack(Stack):
                 "serving fetches the live model's files, models/<version>/<file>, the version known at init.",
             )
             allow_tables(self.functions[name], [users_table, items_table, sessions_table], TABLE_READ)
+            allow_tables(self.functions[name], [counters_table], COUNTER_READ_ACTIONS)
             allow_tables(self.functions[name], [experiments_table], EXPERIMENTS_SERVING_ACTIONS)
             # every served page is one impression record on the stream (merchandiser.serving.impressions)
             self.functions[name].add_to_role_policy(

@@ -1,5 +1,6 @@
-"""Events stream, its consumer (event_processor + dead-letter queue) and the archive of the stream: events
-and impressions, each under its own prefix."""
+"""Events stream, its consumer (event_processor + dead-letter queue), the trending compactor that summarises
+the processor's counts every minute, and the archive of the stream: events and impressions, each under its
+own prefix."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from aws_cdk import Acknowledgment, CfnOutput, Duration, Stack, Validations
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -17,12 +20,18 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from merchandiser.settings import EventProcessorSettings
+from merchandiser.settings import EventProcessorSettings, TrendingCompactorSettings
 from merchandiser.store import EVENTS_PREFIX, IMPRESSIONS_PREFIX
 from stacks import checkov_skips as checkov
 from stacks import constants as c
 from stacks.functions import SharedLayers, merchandiser_function
-from stacks.permissions import SESSION_PROCESSOR_ACTIONS, allow_objects, allow_tables
+from stacks.permissions import (
+    COMPACTOR_ACTIONS,
+    COUNTER_PROCESSOR_ACTIONS,
+    SESSION_PROCESSOR_ACTIONS,
+    allow_objects,
+    allow_tables,
+)
 
 
 class EventArchive(Construct):
@@ -151,6 +160,7 @@ class StreamingStack(Stack):
         *,
         users_table: dynamodb.ITable,
         sessions_table: dynamodb.ITable,
+        counters_table: dynamodb.ITable,
         artifacts_bucket: s3.IBucket,
         layers_dir: Path,
         stream_mode: str = c.DEFAULT_STREAM_MODE,
@@ -185,12 +195,29 @@ class StreamingStack(Stack):
             layers,
             users_table=users_table.table_name,
             sessions_table=sessions_table.table_name,
+            counters_table=counters_table.table_name,
             dead_letter_queue_url=self.dead_letter_queue.queue_url,
         )
         # The processor itself parks records that can never succeed; the ESM parks failed batches.
         self.dead_letter_queue.grant_send_messages(self.event_processor)
-        # Sessions and trending counters both live in the sessions table; the processor never touches users.
+        # Sessions, stream figures and posteriors live in the sessions table, trending counts in the counters
+        # table (adds only); the processor never touches users.
         allow_tables(self.event_processor, [sessions_table], SESSION_PROCESSOR_ACTIONS)
+        allow_tables(self.event_processor, [counters_table], COUNTER_PROCESSOR_ACTIONS)
+        self.trending_compactor = merchandiser_function(
+            self,
+            "trending_compactor",
+            TrendingCompactorSettings,
+            layers,
+            counters_table=counters_table.table_name,
+        )
+        allow_tables(self.trending_compactor, [counters_table], COMPACTOR_ACTIONS)
+        events.Rule(
+            self,
+            "TrendingCompactorSchedule",
+            schedule=events.Schedule.rate(Duration.minutes(c.COMPACTOR_INTERVAL_MINUTES)),
+            targets=[targets.LambdaFunction(self.trending_compactor, retry_attempts=0)],
+        )
         self.event_processor.add_event_source(
             event_sources.KinesisEventSource(
                 self.stream,
@@ -210,4 +237,5 @@ class StreamingStack(Stack):
         CfnOutput(self, "EventsStreamName", value=self.stream.stream_name)
         CfnOutput(self, "DeadLetterQueueUrl", value=self.dead_letter_queue.queue_url)
         CfnOutput(self, "EventProcessorFunctionName", value=self.event_processor.function_name)
+        CfnOutput(self, "TrendingCompactorFunctionName", value=self.trending_compactor.function_name)
         CfnOutput(self, "ArchiveDeliveryStreamName", value=self.archive.delivery_stream.ref)

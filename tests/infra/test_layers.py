@@ -27,7 +27,7 @@ LAMBDA_UNZIPPED_LIMIT = 262_144_000  # function code + all its layers, unzipped
 # wheel), since the model no longer has to fit in what is left.
 BUDGET = int(0.9 * LAMBDA_UNZIPPED_LIMIT)
 FUNCTIONS = ("retrieval", "ranking", "reranking", "events_api", "catalog", "experiments", "event_processor",
-             "start_training", "publish")  # fmt: skip
+             "trending_compactor", "start_training", "publish")  # fmt: skip
 
 SMOKE = """
 import sys

@@ -31,6 +31,7 @@ FUNCTION_SETTINGS: dict[str, type[settings.FunctionSettings]] = {
     "catalog": settings.CatalogSettings,
     "experiments": settings.ExperimentsSettings,
     "event-processor": settings.EventProcessorSettings,
+    "trending-compactor": settings.TrendingCompactorSettings,
     "start-training": settings.TrainingTriggerSettings,
     "publish": settings.PublishSettings,
     "erasure": settings.ErasureSettings,
@@ -107,7 +108,7 @@ def functions_by_key(synthesized: Synthesized) -> dict[str, tuple[str, dict[str,
 
 def test_tables_have_keys_on_demand_pitr_and_sessions_ttl(synthesized: Synthesized) -> None:
     data = template(synthesized, "Merchandiser-Data")
-    data.resource_count_is("AWS::DynamoDB::Table", 4)
+    data.resource_count_is("AWS::DynamoDB::Table", 5)  # users, items, sessions, counters, experiments
     for key in ("user_id", "item_id", "name"):  # "name": the experiments (experiments.create_table's shape)
         data.has_resource_properties(
             "AWS::DynamoDB::Table",
@@ -242,20 +243,67 @@ def _function_statements(synthesized: Synthesized, key: str) -> list[dict[str, A
     ]
 
 
-def test_event_processor_touches_only_the_sessions_table_with_the_calls_it_makes(
+def _table_grants(synthesized: Synthesized, function: str) -> dict[str, list[str]]:
+    """The DynamoDB actions a function may call, by the table its statement names."""
+    grants: dict[str, list[str]] = {}
+    for statement in _function_statements(synthesized, function):
+        actions = _as_list(statement["Action"])
+        if any(action.startswith("dynamodb:") for action in actions):
+            resources = json.dumps(statement["Resource"])
+            for table in (name for name in TABLES if f"{name}Table" in resources):
+                grants[table] = sorted({*grants.get(table, []), *actions})
+    return grants
+
+
+TABLES = ("Users", "Items", "Sessions", "Counters", "Experiments")
+
+
+def test_event_processor_touches_only_the_sessions_and_counters_tables_with_the_calls_it_makes(
     synthesized: Synthesized,
 ) -> None:
-    statements = _function_statements(synthesized, "event-processor")
-    dynamo = [s for s in statements if any(a.startswith("dynamodb:") for a in _as_list(s["Action"]))]
-    assert len(dynamo) == 1
-    assert sorted(_as_list(dynamo[0]["Action"])) == [
-        "dynamodb:BatchGetItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
+    assert _table_grants(synthesized, "event-processor") == {
+        "Sessions": ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+        "Counters": ["dynamodb:UpdateItem"],  # an ADD per (hour, item) and one on the dirty set
+    }
+
+
+def test_the_trending_compactor_runs_every_minute_on_the_counters_table_alone(
+    synthesized: Synthesized,
+) -> None:
+    assert _table_grants(synthesized, "trending-compactor") == {
+        "Counters": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"]
+    }
+    compactor, resource = functions_by_key(synthesized)["trending-compactor"]
+    assert set(resource["Properties"]["Environment"]["Variables"]) >= {"COUNTERS_TABLE"}
+    rules = [
+        rule["Properties"]
+        for rule in synthesized.resources("Merchandiser-Streaming", "AWS::Events::Rule").values()
+        if compactor in json.dumps(rule["Properties"]["Targets"])
     ]
-    resources = json.dumps(dynamo[0]["Resource"])
-    assert "SessionsTable" in resources and "UsersTable" not in resources
+    assert [rule["ScheduleExpression"] for rule in rules] == ["rate(1 minute)"]
+
+
+def test_serving_reads_the_trending_summaries_and_nothing_else_of_the_counters(
+    synthesized: Synthesized,
+) -> None:
+    for name in SERVING:
+        grants = _table_grants(synthesized, name)
+        assert grants["Counters"] == ["dynamodb:BatchGetItem"], name
+    assert "Counters" not in _table_grants(synthesized, "catalog")
+
+
+def test_the_counters_table_is_keyed_by_hour_partition_and_item_with_a_ttl(synthesized: Synthesized) -> None:
+    tables = synthesized.resources("Merchandiser-Data", "AWS::DynamoDB::Table")
+    counters = next(props["Properties"] for key, props in tables.items() if key.startswith("CountersTable"))
+    assert counters["KeySchema"] == [
+        {"AttributeName": "bucket", "KeyType": "HASH"},
+        {"AttributeName": "item_id", "KeyType": "RANGE"},
+    ]
+    assert counters["BillingMode"] == "PAY_PER_REQUEST" and counters["SSESpecification"] == {
+        "SSEEnabled": True
+    }
+    assert counters["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert counters["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 
 
 def test_catalog_may_write_tombstones_and_knows_the_bucket(synthesized: Synthesized) -> None:
@@ -370,10 +418,10 @@ def test_functions_share_one_shape(synthesized: Synthesized) -> None:
         props = resource["Properties"]
         assert props["Runtime"] == "python3.12" and props["Handler"] == "handler.handler"
         assert props["Architectures"] == ["x86_64"]
-        # the event processor has no upstream sampling decision to follow: it passes tracing through
-        assert props["TracingConfig"] == {"Mode": "PassThrough" if key == "event-processor" else "Active"}, (
-            key
-        )
+        # the event processor and the compactor have no upstream sampling decision to follow: they pass
+        # tracing through
+        passing = key in ("event-processor", "trending-compactor")
+        assert props["TracingConfig"] == {"Mode": "PassThrough" if passing else "Active"}, key
         # serving: the catalogue formula's floor at 100k items; the eraser rewrites a model tarball in memory;
         # publish holds every stored profile's digest
         memory = {"erasure": 2048, "publish": 1536}.get(key, 512)
