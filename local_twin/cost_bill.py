@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 from local_twin.cost_model import (
+    COUNTER_HOURS_KEPT,
     DAYS_PER_MONTH,
     DYNAMODB_MAX_ITEM_BYTES,
     DYNAMODB_STORAGE_OVERHEAD_BYTES,
@@ -25,8 +26,8 @@ from local_twin.cost_model import (
     StackConfig,
     Traffic,
     catalogue_writes,
-    counter_item_bytes,
-    counter_write_units,
+    compaction,
+    count_item_bytes,
     cpu_share,
     distinct_in_batch,
     item_bytes,
@@ -51,6 +52,7 @@ RETRIEVAL_METRICS = (
 )
 EVENTS_API_METRICS = 2
 PROCESSOR_METRICS = 9
+COMPACTOR_METRICS = 3  # lambdas/trending_compactor: HoursCompacted, HoursFailed, HoursTruncated
 API_METRICS_PER_METHOD = 7
 SERVICES = (
     "API Gateway",
@@ -180,9 +182,8 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     sandboxes = math.ceil(load.peak_to_average * load.rps * serving_ms / 1000.0) + 1
     cold_starts = sandboxes * HOURS_PER_MONTH / assumed.sandbox_lifetime_hours
     shoppers_per_batch = t.events_per_event_batch  # one event per shopper per (about one second) batch
-    counter_calls = (
-        measured.counter_writes_per_batch if config.counter_item_per_hour else distinct_in_batch(load, t)
-    )
+    counter_calls = distinct_in_batch(load, t) + 1.0  # an ADD per (hour, item), one on the dirty set
+    compactor = compaction(load, assumed, config)
     calls_per_batch = (
         measured.reads_per_batch + shoppers_per_batch * measured.writes_per_shopper_batch + counter_calls
     )
@@ -208,6 +209,7 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         ("retrieval", t.pages, serving_ms, serving_mb),
         ("events_api", t.event_calls, assumed.events_api_ms, other_mb),
         ("event_processor", t.batches, processor_ms, other_mb),
+        ("trending_compactor", compactor.runs, compactor.mean_ms, other_mb),
     ):
         bill.add(
             "Lambda", f"{name}: requests", invocations, "requests", invocations * price("lambda_request")
@@ -294,28 +296,35 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         "WRU",
         session_writes * price("ddb_wru"),
     )
-    if config.counter_item_per_hour:
-        shards = config.trending_shards
-        counter_wru, counter_end = counter_write_units(load, shards)
-        counter_writes = t.event_batches * counter_calls * counter_wru
-        label = f"trending: UpdateItem on 1 of the hour's {shards} counter items ({counter_wru:.0f} WRU mean)"
-        per_item_wcu = counter_writes / SECONDS_PER_MONTH / shards
-        if per_item_wcu > 1000:
-            bill.notes.append(
-                f"each hourly counter shard takes {per_item_wcu:,.0f} write units a second: over "
-                "DynamoDB's 1,000 per partition, so its updates are throttled"
-            )
-        if counter_end > DYNAMODB_MAX_ITEM_BYTES:
-            bill.notes.append(
-                f"each hourly trending-counter shard would reach {counter_end / 1024:,.0f} KB: over "
-                "DynamoDB's 400 KB item limit, so updates fail for the rest of each hour (priced at 400 WRU "
-                "each)"
-            )
-    else:
-        counter_end = counter_item_bytes(0.0)
-        counter_writes = t.event_batches * counter_calls
-        label = "trending: one UpdateItem per (hour, item) in a batch (1 WRU each)"
-    bill.add("DynamoDB", label, counter_writes, "WRU", counter_writes * price("ddb_wru"))
+    counter_writes = t.event_batches * counter_calls
+    bill.add(
+        "DynamoDB",
+        "trending: an UpdateItem per (hour, item) of a batch + 1 marking its hours (1 WRU each)",
+        counter_writes,
+        "WRU",
+        counter_writes * price("ddb_wru"),
+    )
+    bill.add(
+        "DynamoDB",
+        f"trending compactor: Query of each dirty hour's counts ({human_count(compactor.items_per_hour)} "
+        "items an hour)",
+        compactor.query_rru,
+        "RRU",
+        compactor.query_rru * price("ddb_rru"),
+    )
+    compactor_wru = compactor.summary_wru + compactor.dirty_set_units
+    bill.add(
+        "DynamoDB",
+        f"trending compactor: PutItem of hours' summaries (top {config.trending_top_per_hour:,}) + dirty set",
+        compactor_wru,
+        "WRU",
+        compactor_wru * price("ddb_wru"),
+    )
+    if compactor.summary_bytes > DYNAMODB_MAX_ITEM_BYTES:
+        bill.notes.append(
+            f"an hour's trending summary would reach {compactor.summary_bytes / 1024:,.0f} KB: over "
+            "DynamoDB's 400 KB item limit, so the compactor's PutItem fails (lower TRENDING_TOP_PER_HOUR)"
+        )
     profiles = load.shoppers_in_window
     window_profile = profile_item_bytes(round(load.interactions_in_window / profiles))
     runs = DAYS_PER_MONTH / load.training_cadence_days
@@ -369,7 +378,12 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     stored = (
         profiles * (window_profile + DYNAMODB_STORAGE_OVERHEAD_BYTES)
         + load.shoppers * (session_bytes + DYNAMODB_STORAGE_OVERHEAD_BYTES)
-        + (7 * 24 + 24) * min(counter_end, DYNAMODB_MAX_ITEM_BYTES)
+        + COUNTER_HOURS_KEPT
+        * (
+            compactor.items_per_hour * (count_item_bytes() + DYNAMODB_STORAGE_OVERHEAD_BYTES)
+            + compactor.summary_bytes
+            + DYNAMODB_STORAGE_OVERHEAD_BYTES
+        )
     ) / GB
     bill.add(
         "DynamoDB",
@@ -506,6 +520,7 @@ def observability_lines(
         + t.event_calls
         * (assumed.events_api_log_bytes + assumed.platform_log_bytes + assumed.access_log_bytes)
         + t.batches * (assumed.processor_log_bytes + assumed.platform_log_bytes)
+        + compaction(load, assumed, config).runs * (assumed.compactor_log_bytes + assumed.platform_log_bytes)
     )
     log_gb = log_bytes / GB
     bill.add(
@@ -527,6 +542,7 @@ def observability_lines(
         RETRIEVAL_METRICS
         + EVENTS_API_METRICS
         + PROCESSOR_METRICS
+        + COMPACTOR_METRICS
         + API_METRICS_PER_METHOD * assumed.api_methods_with_traffic
     )
     fixed = (

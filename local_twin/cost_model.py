@@ -19,12 +19,14 @@ import numpy as np
 
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH
 from merchandiser.store import (
-    COUNT_ATTRIBUTE_PREFIX,
+    BUCKET_TTL,
     SEEN_EVENT_IDS_KEPT,
     SESSION_EVENTS_KEPT,
-    TRENDING_KEY_PREFIX,
-    TRENDING_SHARDS,
+    TRENDING_PARTITIONS,
+    TRENDING_TOP_PER_HOUR,
     SessionEvent,
+    count_key,
+    summary_key,
     to_dynamo,
 )
 from stacks import constants as c
@@ -40,6 +42,7 @@ LAMBDA_XRAY_RESERVOIR_PER_S = 1.0
 LAMBDA_XRAY_RATE = 0.05
 DYNAMODB_MAX_ITEM_BYTES = 400 * 1024
 DYNAMODB_STORAGE_OVERHEAD_BYTES = 100
+COUNTER_HOURS_KEPT = BUCKET_TTL.total_seconds() / 3600.0  # an hour's counts and summary, until their TTL
 # The shopper profile the publish step writes (training/bundle.py HISTORY_ITEMS, training/fit.py RECENT_ITEMS;
 # a unit test checks these against the training code, which is too heavy to import here).
 PROFILE_HISTORY_ITEMS = 200
@@ -120,7 +123,6 @@ class Measured:
     processor_cpu_ms_per_event: float = 1.98  # events bench: handler CPU per event
     reads_per_batch: float = 1.0  # events bench: BatchGetItem calls per batch
     writes_per_shopper_batch: float = 1.0  # events bench: session PutItem per shopper in a batch
-    counter_writes_per_batch: float = 1.0  # events bench: UpdateItem ADD per batch
     # EMF blob (986 B) + the "served" line (955 B), mean of 250 pages of the serving bench's model, measured
     # 2026-11-30 with the real handler; + 26 B of CloudWatch metadata per log event
     log_bytes_per_page: float = 1_940.0 + 2 * 26
@@ -175,6 +177,9 @@ class Assumed:
     # CPU per byte of the profile: measured by hand 2026-12-01 on this machine, 31 us at 1.1 KB, 125 us at
     # 4.7 KB; every profile of the window is digested whether or not it is written
     digest_ns_per_profile_byte: float = 27.0
+    # the trending compactor: CPU per count item a Query returns (boto3 parsing it, the top-N), at 512 MB
+    compactor_us_per_item: float = 10.0
+    compactor_log_bytes: float = 900.0  # EMF blob (3 metrics) + its "compacted" line per run
 
 
 @dataclass(frozen=True)
@@ -196,8 +201,12 @@ class StackConfig:
     # stacks/functions.py tracing_mode: the event processor passes tracing through (constants
     # PASS_THROUGH_TRACING), so Lambda's fixed 1/s + 5% never traces its batches
     processor_traced: bool = "event_processor" not in c.PASS_THROUGH_TRACING
-    counter_item_per_hour: bool = True  # merchandiser.store.counters: counter items per hour bucket
-    trending_shards: int = TRENDING_SHARDS  # ... each batch adds to one of the hour's shard items
+    # merchandiser.store.counters: a batch ADDs one count item per distinct (hour, item), spread over the
+    # hour's write partitions, and marks its hours dirty (one more ADD); the compactor, run every
+    # constants.COMPACTOR_INTERVAL_MINUTES, Queries each dirty hour and puts its summary of the largest counts
+    trending_partitions: int = TRENDING_PARTITIONS
+    trending_top_per_hour: int = TRENDING_TOP_PER_HOUR
+    compactor_runs_per_hour: float = 60.0 / c.COMPACTOR_INTERVAL_MINUTES
     # merchandiser.publishing writes the profiles whose digest changed; training/bundle.py writes each
     # history decayed to its shopper's latest event (serving decays it to the model's end), so a profile
     # changes only with its shopper's events (Load.profiles_changed_per_training). True: the histories
@@ -328,17 +337,17 @@ def profile_item_bytes(items: int) -> int:
     return item_bytes(item)
 
 
-def counter_item_bytes(distinct_items: float) -> int:
-    """An hourly trending-counter item holding ``distinct_items`` counts."""
-    key = TRENDING_KEY_PREFIX + "2026113012"
-    per_item = len(COUNT_ATTRIBUTE_PREFIX + ITEM_ID) + _number_bytes(12.5)
-    return (
-        len("user_id")
-        + len(key)
-        + len("expires_at")
-        + _number_bytes(int(EPOCH_TS))
-        + round(distinct_items * per_item)
+def count_item_bytes() -> int:
+    """One (hour, item) trending count (``merchandiser.store.counters``)."""
+    return item_bytes(
+        {**count_key("2026113012", ITEM_ID), "count": to_dynamo(12.5), "expires_at": int(EPOCH_TS)}
     )
+
+
+def summary_item_bytes(items: float) -> int:
+    """An hour's trending summary holding ``items`` counts."""
+    empty = item_bytes({**summary_key("2026113012"), "top": {}, "expires_at": int(EPOCH_TS)})
+    return empty + round(items * (len(ITEM_ID) + _number_bytes(12.5) + 1))
 
 
 @cache
@@ -452,19 +461,57 @@ def mean_session_units(events_per_shopper: float) -> tuple[float, float, float, 
     )
 
 
-def counter_write_units(load: Load, shards: int = 1) -> tuple[float, float]:
-    """Mean write units of one UpdateItem on one of the hour's ``shards`` counter items (each grows through
-    the hour with the events of the batches routed to it), and such an item's size at the end of the hour in
-    bytes (before DynamoDB's 400 KB limit)."""
-    per_hour = load.events_per_second * 3600.0 / shards
-    minutes = [(m + 0.5) / 60.0 * per_hour for m in range(60)]
-    sizes = [
-        counter_item_bytes(expected_distinct(d, load.catalog_items, load.popularity_exponent))
-        for d in minutes
-    ]
-    units = [write_units(min(size, DYNAMODB_MAX_ITEM_BYTES)) for size in sizes]
-    end = counter_item_bytes(expected_distinct(per_hour, load.catalog_items, load.popularity_exponent))
-    return sum(units) / len(units), float(end)
+@dataclass(frozen=True)
+class Compaction:
+    """The trending compactor's month: its runs, what each reads and writes, the counters' storage."""
+
+    runs: float
+    mean_ms: float  # one run's duration, empty runs included
+    query_rru: float
+    summary_wru: float
+    dirty_set_units: float  # each run's GetItem (strongly consistent) and, with work, its clearing UpdateItem
+    items_per_hour: float  # count items an hour ends with
+    summary_bytes: int  # the largest summary
+
+
+def compaction(load: Load, assumed: Assumed, config: StackConfig) -> Compaction:
+    """Each run finds the current hour dirty when an event came in the last interval, and compacts it: a
+    Query of its write partitions (every count so far, eventually consistent) and a PutItem of its summary.
+    Each hour is compacted once more after it ends (its last seconds' events are processed in the next
+    hour). Runs through an hour see its counts grow: the mean over the hour's runs is priced."""
+    per_run = load.events_per_second * 3600.0 / config.compactor_runs_per_hour
+    busy = -math.expm1(-per_run)  # the share of runs with at least one event since the last
+    partitions, item = config.trending_partitions, count_item_bytes()
+
+    def compacted(events: float) -> tuple[float, float, float, float]:
+        """Query RRU, summary WRU, DynamoDB calls and items read for an hour holding ``events`` events."""
+        items = expected_distinct(events, load.catalog_items, load.popularity_exponent)
+        per_partition = math.ceil(items / partitions * item)
+        pages = max(1, math.ceil(per_partition / MB))  # a Query page holds at most 1 MB
+        summary = summary_item_bytes(min(items, config.trending_top_per_hour))
+        rru = partitions * read_units(per_partition, consistent=False)
+        return rru, float(write_units(summary)), partitions * pages + 1.0, items
+
+    runs_per_hour = round(config.compactor_runs_per_hour)
+    during = [compacted(per_run * (j + 1)) for j in range(runs_per_hour)]
+    after = compacted(per_run * runs_per_hour)  # the hour's closing compaction
+    hours = [tuple(busy * x for x in run) for run in during] + [after]
+
+    def per_hour(index: int) -> float:
+        return sum(run[index] for run in hours)
+
+    calls = runs_per_hour * (1.0 + busy) + per_hour(2)  # GetItem each run, UpdateItem with work, the hours
+    cpu_ms = per_hour(3) * assumed.compactor_us_per_item / 1000.0
+    mean_ms = (calls * assumed.dynamodb_call_ms + cpu_ms) / runs_per_hour
+    return Compaction(
+        runs=config.compactor_runs_per_hour * HOURS_PER_MONTH,
+        mean_ms=mean_ms,
+        query_rru=per_hour(0) * HOURS_PER_MONTH,
+        summary_wru=per_hour(1) * HOURS_PER_MONTH,
+        dirty_set_units=runs_per_hour * (1.0 + busy) * HOURS_PER_MONTH,
+        items_per_hour=after[3],
+        summary_bytes=summary_item_bytes(min(after[3], config.trending_top_per_hour)),
+    )
 
 
 def distinct_in_batch(load: Load, t: Traffic) -> float:

@@ -18,7 +18,8 @@ from local_twin.cost_model import (
     Measured,
     StackConfig,
     batches_per_second,
-    counter_item_bytes,
+    compaction,
+    count_item_bytes,
     cpu_share,
     event_batch_share,
     expected_distinct,
@@ -33,7 +34,7 @@ from local_twin.cost_model import (
     write_units,
 )
 from local_twin.cost_personalize import personalize_bill, personalize_hours
-from local_twin.cost_prices import PRICES, SECONDS_PER_MONTH, TIERED, price, tiered_cost
+from local_twin.cost_prices import HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH, TIERED, price, tiered_cost
 from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT
 
 REPO = Path(__file__).resolve().parents[2]
@@ -295,15 +296,40 @@ def test_session_writes_follow_the_measured_writes_per_shopper():
     assert twice.quantity == pytest.approx(2 * once.quantity)
 
 
-def test_the_hourly_counter_item_is_priced_by_its_size_and_flagged_past_400_kb():
-    small = stack_bill(Load(rps=1.0, catalog_items=100), Measured(), Assumed(), StackConfig())
-    counter = line(small, "DynamoDB", "trending")
-    assert "(2 WRU mean)" in counter.item  # at most 100 counts: about 1.4 KB, 2 write units
-    assert counter_item_bytes(100) < 2048
-    big = stack_bill(Load(rps=100.0), Measured(), Assumed(), StackConfig())
-    assert any("400 KB item limit" in note for note in big.notes)
-    per_item = stack_bill(Load(rps=100.0), Measured(), Assumed(), StackConfig(counter_item_per_hour=False))
-    assert line(per_item, "DynamoDB", "trending").usd < line(big, "DynamoDB", "trending").usd / 5
+def test_trending_counts_cost_one_write_unit_per_hour_and_item_and_one_per_batch_whatever_the_load():
+    # Given the distinct items of a batch at 100 requests/s
+    load, config = Load(rps=100.0), StackConfig()
+    bill, t = stack_bill(load, Measured(), Assumed(), config), traffic(load, config)
+    distinct = expected_distinct(t.events_per_event_batch, load.catalog_items, load.popularity_exponent)
+    # Then each (hour, item) of a batch is one write unit (a count item is far under 1 KB), + the dirty set
+    assert count_item_bytes() < 100
+    counts = line(bill, "DynamoDB", "trending: an UpdateItem per (hour, item)")
+    assert counts.quantity == pytest.approx(t.event_batches * (distinct + 1.0))
+    # And no item nears DynamoDB's 400 KB limit: no note says so
+    assert not any("400 KB" in note for note in bill.notes)
+
+
+def test_the_compactor_runs_every_minute_and_reads_each_dirty_hours_counts():
+    load, config, assumed = Load(rps=10.0), StackConfig(), Assumed()
+    month = compaction(load, assumed, config)
+    bill = stack_bill(load, Measured(), assumed, config)
+    # 43,800 runs a month (one a minute, 730 hours), each a GetItem of the dirty set and, with events, its clearing
+    assert month.runs == pytest.approx(60 * HOURS_PER_MONTH) == pytest.approx(43_800)
+    assert line(bill, "Lambda", "trending_compactor: requests").quantity == month.runs
+    assert month.dirty_set_units == pytest.approx(2 * month.runs, rel=0.01)  # 20 events/s: every run works
+    # its Queries read the hour's counts so far, each eventually consistent over the write partitions
+    assert line(bill, "DynamoDB", "trending compactor: Query").quantity == month.query_rru > 0
+    # and an hour's summary keeps the top 1,000 of its items: far under the item limit
+    assert month.items_per_hour > config.trending_top_per_hour and month.summary_bytes < 20 * 1024
+    # a quiet shop's runs mostly find nothing to do
+    quiet = compaction(Load(rps=0.001), assumed, config)
+    assert quiet.dirty_set_units < 1.2 * quiet.runs and quiet.mean_ms < month.mean_ms
+
+
+def test_a_summary_that_could_pass_400_kb_is_flagged():
+    config = StackConfig(trending_top_per_hour=50_000)
+    bill = stack_bill(Load(rps=100.0), Measured(), Assumed(), config)
+    assert any("400 KB item limit" in note for note in bill.notes)
 
 
 def test_publish_scans_every_stored_digest_and_writes_the_profiles_that_changed():
@@ -453,7 +479,6 @@ def test_the_model_reads_the_bench_files_and_says_which_figures_it_used(tmp_path
     assert measured.processor_cpu_ms_per_event == 2.5
     assert measured.reads_per_batch == pytest.approx(1.0)
     assert measured.writes_per_shopper_batch == pytest.approx(1.0)
-    assert measured.counter_writes_per_batch == pytest.approx(2.0)
     assert measured.sources["handler_ms"].endswith("serving.json")
     assert warnings == []
 
