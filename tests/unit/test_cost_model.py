@@ -313,7 +313,8 @@ def test_the_compactor_runs_every_minute_and_reads_each_dirty_hours_counts():
     load, config, assumed = Load(rps=10.0), StackConfig(), Assumed()
     month = compaction(load, assumed, config)
     bill = stack_bill(load, Measured(), assumed, config)
-    # 43,800 runs a month (one a minute, 730 hours), each a GetItem of the dirty set and, with events, its clearing
+    # 43,800 runs a month (one a minute, 730 hours), each a GetItem of the dirty set and, with work, its
+    # clearing
     assert month.runs == pytest.approx(60 * HOURS_PER_MONTH) == pytest.approx(43_800)
     assert line(bill, "Lambda", "trending_compactor: requests").quantity == month.runs
     assert month.dirty_set_units == pytest.approx(2 * month.runs, rel=0.01)  # 20 events/s: every run works
