@@ -44,6 +44,7 @@ FUNCTION_OUTPUTS = {
     "CatalogFunctionName": "catalog",
     "ExperimentsFunctionName": "experiments",
     "EventProcessorFunctionName": "event_processor",
+    "TrendingCompactorFunctionName": "trending_compactor",
     "StartTrainingFunctionName": "start_training",
     "PublishFunctionName": "publish",
     "ErasureFunctionName": "erasure",
@@ -62,6 +63,7 @@ class TwinResources:
     users_table: str
     items_table: str
     sessions_table: str
+    counters_table: str
     experiments_table: str
     artifacts_bucket: str
     events_stream: str
@@ -228,6 +230,7 @@ def deploy_to_moto(endpoint_url: str, workdir: Path, layers_dir: Path) -> TwinRe
         users_table=flat["UsersTableName"],
         items_table=flat["ItemsTableName"],
         sessions_table=flat["SessionsTableName"],
+        counters_table=flat["CountersTableName"],
         experiments_table=flat["ExperimentsTableName"],
         artifacts_bucket=flat["ArtifactsBucketName"],
         events_stream=flat["EventsStreamName"],

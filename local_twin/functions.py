@@ -42,6 +42,7 @@ HANDLER_MODULES = {
     "catalog": "lambdas.catalog.handler",
     "experiments": "lambdas.experiments.handler",
     "event_processor": "lambdas.event_processor.handler",
+    "trending_compactor": "lambdas.trending_compactor.handler",
     "start_training": "lambdas.start_training.handler",
     "publish": "lambdas.publish.handler",
     "erasure": "lambdas.erasure.handler",

@@ -79,6 +79,22 @@ def test_events_on_the_stream_change_a_new_shoppers_next_page(twin: Twin) -> Non
     assert [i["item_id"] for i in after["items"]] != [i["item_id"] for i in before["items"]]
 
 
+def test_events_on_the_stream_lead_the_live_trending_list_once_compacted(twin: Twin) -> None:
+    # Given an item bought over and over, now, through POST /events
+    items = pd.read_csv(twin.workdir / "shop" / "items.csv", dtype=str)
+    hot = items["item_id"].iloc[-1]
+    events = [{"user_id": f"buyer-{n}", "item_id": hot, "event_type": "purchase"} for n in range(10)]
+    status, accepted, _ = call(twin, "POST", f"{api(twin)}/events", {"events": events})
+    assert status == 202 and accepted["accepted"] == 10
+    # When the event processor has counted them (the twin runs the compactor after each batch)
+    assert twin.poller is not None
+    twin.poller.drain()
+    # Then the hour's summary puts the item first in the live trending list
+    status, page, _ = call(twin, "GET", f"{api(twin)}/items/popular?k=5&window=1")
+    assert status == 200 and page["items"][0]["item_id"] == hot and page["degraded"] is False
+    assert twin.client("dynamodb").describe_table(TableName=twin.state()["counters_table"])
+
+
 def test_garbage_on_the_stream_is_dead_lettered_and_nothing_stalls(twin: Twin) -> None:
     kinesis, sqs = twin.client("kinesis"), twin.client("sqs")
     stream = twin.state()["events_stream"]
@@ -180,6 +196,7 @@ def test_health_and_state_file_fields(twin: Twin) -> None:
         "users_table",
         "items_table",
         "sessions_table",
+        "counters_table",
         "artifacts_bucket",
     }
     assert Path(twin.workdir).is_dir()

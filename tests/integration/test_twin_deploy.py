@@ -64,11 +64,13 @@ def test_deploy_creates_every_resource_under_the_names_it_returns(
         resources.users_table,
         resources.items_table,
         resources.sessions_table,
+        resources.counters_table,
         resources.experiments_table,
     ):
         assert dynamodb.describe_table(TableName=table)["Table"]["TableStatus"] == "ACTIVE"
-    ttl = dynamodb.describe_time_to_live(TableName=resources.sessions_table)["TimeToLiveDescription"]
-    assert ttl.get("AttributeName") == "expires_at"
+    for table in (resources.sessions_table, resources.counters_table):
+        ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+        assert ttl.get("AttributeName") == "expires_at"
     client(moto_endpoint, "s3").head_bucket(Bucket=resources.artifacts_bucket)
     stream = client(moto_endpoint, "kinesis").describe_stream_summary(StreamName=resources.events_stream)
     assert stream["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
@@ -83,7 +85,7 @@ def test_every_function_exists_with_the_environment_it_returns(
     lambda_client = client(moto_endpoint, "lambda")
     assert set(resources.function_names) == {
         "retrieval", "ranking", "reranking", "events_api", "catalog", "experiments", "event_processor",
-        "start_training", "publish", "experiment_report", "erasure",
+        "trending_compactor", "start_training", "publish", "experiment_report", "erasure",
     }  # fmt: skip
     for key, name in resources.function_names.items():
         configuration = lambda_client.get_function_configuration(FunctionName=name)
@@ -101,6 +103,9 @@ def test_every_function_exists_with_the_environment_it_returns(
         resources.environment_for("event_processor")["DEAD_LETTER_QUEUE_URL"]
         == resources.dead_letter_queue_url
     )
+    # the trending counts: written by the processor, summarised by the compactor, read by serving
+    for key in ("event_processor", "trending_compactor", "retrieval"):
+        assert resources.environment_for(key)["COUNTERS_TABLE"] == resources.counters_table
 
 
 def test_event_source_mapping_connects_the_stream_to_the_event_processor(
