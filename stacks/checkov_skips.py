@@ -46,10 +46,6 @@ SCHEDULED_RETRIED_NO_DLQ = (
     "Run every minute by EventBridge: a failed run leaves its hours in the dirty set, which the next run "
     "retries; a dead-letter queue of stale minute ticks would hold nothing to replay."
 )
-SCHEDULED_IDEMPOTENT_CONCURRENCY = (
-    "One invocation a minute by its schedule; two overlapping runs write the same summaries (each a "
-    "PutItem of the hour's Query), so reserving executions would only take them from other functions."
-)
 SSE_SQS = (
     "Encrypted at rest with SQS-managed server-side encryption (SqsManagedSseEnabled); this check only "
     "recognises a KMS key."

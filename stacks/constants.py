@@ -261,8 +261,10 @@ XRAY_SAMPLING_RESERVOIR = 0
 PASS_THROUGH_TRACING = ("event_processor", "trending_compactor")
 # Reserved concurrency where one invocation at a time is the point: two training starts from one schedule
 # tick, or two promotions moving the `live` aliases at once, must never overlap.
-# The daily report job likewise: two runs at once would write the same reports twice.
-RESERVED_CONCURRENCY = {"start_training": 1, "publish": 1, "experiment_report": 1}
+# The daily report job likewise: two runs at once would write the same reports twice. The trending compactor:
+# two overlapping runs could put an hour's summary out of order (the earlier Query's last), leaving it stale
+# until the hour's next count; a tick throttled meanwhile is retried by Lambda and finds the set emptied.
+RESERVED_CONCURRENCY = {"start_training": 1, "publish": 1, "experiment_report": 1, "trending_compactor": 1}
 # Functions that EventBridge invokes asynchronously: their failed events go to a dead-letter queue.
 ASYNC_FUNCTIONS = ("start_training", "publish", "experiment_report")
 

@@ -218,12 +218,12 @@ def _checkov_reasons(name: str) -> dict[str, str]:
         "event_processor": checkov.STREAM_NO_DLQ,
         "trending_compactor": checkov.SCHEDULED_RETRIED_NO_DLQ,
     }
-    unreserved = {
-        "event_processor": checkov.STREAM_BOUNDED_CONCURRENCY,
-        "trending_compactor": checkov.SCHEDULED_IDEMPOTENT_CONCURRENCY,
-    }
     if name not in c.ASYNC_FUNCTIONS:
         reasons["CKV_AWS_116"] = no_dlq.get(name, checkov.SYNCHRONOUS_NO_DLQ)
     if name not in c.RESERVED_CONCURRENCY:
-        reasons["CKV_AWS_115"] = unreserved.get(name, checkov.API_THROTTLED_CONCURRENCY)
+        reasons["CKV_AWS_115"] = (
+            checkov.STREAM_BOUNDED_CONCURRENCY
+            if name == "event_processor"
+            else checkov.API_THROTTLED_CONCURRENCY
+        )
     return reasons

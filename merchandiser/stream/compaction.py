@@ -11,7 +11,8 @@ Run every minute (``lambdas/trending_compactor``, an EventBridge rule). One run:
 
 A failure to read or clear the set raises (nothing was compacted and the hours are still dirty: the next
 run, a minute later, retries them). Serving sees a count at most about a minute and a run after it is
-written.
+written. The function runs one at a time (reserved concurrency 1): two overlapping runs could put an hour's
+summaries out of order, the earlier Query's last, leaving it stale until the hour's next count.
 """
 
 from __future__ import annotations
