@@ -69,7 +69,13 @@ def run(data_dir: Path, workdir: Path, data_label: str) -> int:
             twin.timings.steps["moto"] + twin.timings.steps["deploy"],
         )
         print(f"      endpoint {twin.endpoint_url}; stacks {', '.join(resources.stack_outputs)}")
-        print(f"      tables {resources.users_table}, {resources.items_table}, {resources.sessions_table}")
+        tables = (
+            resources.users_table,
+            resources.items_table,
+            resources.sessions_table,
+            resources.counters_table,
+        )
+        print(f"      tables {', '.join(tables)}")
         print(f"      stream {resources.events_stream}; bucket {resources.artifacts_bucket}")
 
         shop = read_channels(**channel_dirs(data_dir))
