@@ -25,6 +25,7 @@ def environments(model_dir: Path | str) -> dict[str, dict[str, str]]:
         "USERS_TABLE": "users",
         "ITEMS_TABLE": "items",
         "SESSIONS_TABLE": "sessions",
+        "COUNTERS_TABLE": "counters",
         "EXPERIMENTS_TABLE": "experiments",  # serving's settings since experiments and impressions
         "EVENTS_STREAM": "events",
     }

@@ -13,6 +13,7 @@ from merchandiser.settings import PositionRandomization, ServingSettings
 ENV = {
     "USERS_TABLE": "u",
     "SESSIONS_TABLE": "s",
+    "COUNTERS_TABLE": "c",
     "ITEMS_TABLE": "i",
     "EXPERIMENTS_TABLE": "e",
     "EVENTS_STREAM": "x",

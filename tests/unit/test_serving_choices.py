@@ -54,6 +54,7 @@ def test_a_rule_the_retailer_sets_to_its_default_survives_the_environment() -> N
             "USERS_TABLE": "u",
             "ITEMS_TABLE": "i",
             "SESSIONS_TABLE": "s",
+            "COUNTERS_TABLE": "c",
             "EXPERIMENTS_TABLE": "x",
             "EVENTS_STREAM": "e",
             "MERCHANDISING_RULES": RetailerRules(category_share=0.3),

@@ -10,6 +10,7 @@ from merchandiser.settings import EventsApiSettings, ServingSettings
 SHOP = {
     "USERS_TABLE": "users",
     "SESSIONS_TABLE": "sessions",
+    "COUNTERS_TABLE": "counters",
     "ITEMS_TABLE": "items",
     "EXPERIMENTS_TABLE": "experiments",
     "EVENTS_STREAM": "events",
