@@ -476,9 +476,10 @@ class Compaction:
 
 def compaction(load: Load, assumed: Assumed, config: StackConfig) -> Compaction:
     """Each run finds the current hour dirty when an event came in the last interval, and compacts it: a
-    Query of its write partitions (every count so far, eventually consistent) and a PutItem of its summary.
-    Each hour is compacted once more after it ends (its last seconds' events are processed in the next
-    hour). Runs through an hour see its counts grow: the mean over the hour's runs is priced."""
+    Query of its write partitions (every count so far, strongly consistent: ``Counters.hour_counts``) and
+    a PutItem of its summary. Each hour is compacted once more after it ends (its last seconds' events are
+    processed in the next hour). Runs through an hour see its counts grow: the mean over the hour's runs is
+    priced."""
     per_run = load.events_per_second * 3600.0 / config.compactor_runs_per_hour
     busy = -math.expm1(-per_run)  # the share of runs with at least one event since the last
     partitions, item = config.trending_partitions, count_item_bytes()
@@ -489,7 +490,7 @@ def compaction(load: Load, assumed: Assumed, config: StackConfig) -> Compaction:
         per_partition = math.ceil(items / partitions * item)
         pages = max(1, math.ceil(per_partition / MB))  # a Query page holds at most 1 MB
         summary = summary_item_bytes(min(items, config.trending_top_per_hour))
-        rru = partitions * read_units(per_partition, consistent=False)
+        rru = partitions * read_units(per_partition, consistent=True)
         return rru, float(write_units(summary)), partitions * pages + 1.0, items
 
     runs_per_hour = round(config.compactor_runs_per_hour)

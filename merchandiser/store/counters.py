@@ -168,7 +168,10 @@ class Counters(Tables):
         return {str(hour) for hour in response.get("Item", {}).get(DIRTY_ATTRIBUTE, set())}
 
     def hour_counts(self, hour: str) -> dict[str, float]:
-        """Every item's count of an hour: a Query per write partition, following its pages."""
+        """Every item's count of an hour: a strongly consistent Query per write partition, following its
+        pages. Strongly consistent because the compactor has already taken the hour out of the dirty set:
+        a count written just before, missed by an eventually consistent read, would wait for the hour's
+        next count to be summarised."""
         table = self.table(self._counters())
         counts: dict[str, float] = {}
         for partition in range(TRENDING_PARTITIONS):
@@ -181,6 +184,7 @@ class Counters(Tables):
                     "#n": COUNT_ATTRIBUTE,
                 },
                 "ExpressionAttributeValues": {":b": partition_key(hour, partition)},
+                "ConsistentRead": True,
             }
             while True:
                 page = table.query(**request)

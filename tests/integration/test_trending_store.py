@@ -79,3 +79,17 @@ def test_a_day_is_one_batch_get_and_a_week_reads_its_168_summaries_in_two(aws):
     calls.clear()
     assert store.trending(NOW, MAX_WINDOW_HOURS) == {}
     assert calls == ["BatchGetItem"] * 2
+
+
+def test_the_compactor_reads_an_hour_strongly_consistent(aws):
+    # Given an hour already taken out of the dirty set, a count written just before must be in its Query
+    store = store_of(aws)
+    add(store, NOW, {"a": 1.0})
+    queries: list[dict] = []
+    aws.dynamodb.meta.client.meta.events.register(
+        "before-parameter-build.dynamodb.Query", lambda params, **_: queries.append(dict(params))
+    )
+    # When the hour's counts are read
+    assert store.hour_counts(bucket_key(NOW)) == {"a": 1.0}
+    # Then every partition's Query is strongly consistent (an eventually consistent one could miss it)
+    assert queries and all(query.get("ConsistentRead") is True for query in queries)
