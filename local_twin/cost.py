@@ -52,8 +52,8 @@ BUILT = (
     "publish writes only the shopper profiles whose digest changed: histories stored decayed to each"
     " shopper's latest event change only with the shopper's events (a parallel Scan reads the digests)",
     "Serving: SnapStart only where the on-demand init's estimate exceeds 2 s (from ~172k items; not at 100k)",
-    "trending counters: one item per (hour, item), summarised per hour by a compactor every minute (1 WRU a"
-    " count, no 400 KB item)",
+    "trending counters: one item per (hour, item), 99 ADDs to a transaction, summarised per hour by a"
+    " compactor every minute (2 WRU a count, no 400 KB item)",
 )
 LEVERS = (
     Lever("Lambda on arm64 (aarch64 wheels in the deps layer)", {}, {"arm64": True}),

@@ -41,8 +41,11 @@ from local_twin.cost_model import (
 from local_twin.cost_prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, TIERED, price, tiered_cost
 from merchandiser.retrieval import SOURCES
 from merchandiser.serving import FALLBACKS, STAGES
-from merchandiser.store import DIGEST_SCAN_SEGMENTS, OVERLAY_KEY, OverlayItem
+from merchandiser.store import COUNTS_PER_TRANSACTION, DIGEST_SCAN_SEGMENTS, OVERLAY_KEY, OverlayItem
 from stacks import constants as c
+
+# DynamoDB bills a transactional write 2 write units per item (per KB), twice a plain write's
+TRANSACTION_WRU = 2
 
 # Metric series per month (standard resolution, one per name and dimension set): the retrieval function's
 # serving metrics (merchandiser/serving/metrics.py) + ColdStart, POST /events' two, the processor's nine,
@@ -182,7 +185,9 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
     sandboxes = math.ceil(load.peak_to_average * load.rps * serving_ms / 1000.0) + 1
     cold_starts = sandboxes * HOURS_PER_MONTH / assumed.sandbox_lifetime_hours
     shoppers_per_batch = t.events_per_event_batch  # one event per shopper per (about one second) batch
-    counter_calls = distinct_in_batch(load, t) + 1.0  # an ADD per (hour, item), one on the dirty set
+    # one TransactWriteItems per COUNTS_PER_TRANSACTION (hour, item) ADDs, the dirty set's ADD in each
+    counted = distinct_in_batch(load, t)
+    counter_calls = max(1.0, math.ceil(counted / COUNTS_PER_TRANSACTION))
     compactor = compaction(load, assumed, config)
     calls_per_batch = (
         measured.reads_per_batch + shoppers_per_batch * measured.writes_per_shopper_batch + counter_calls
@@ -296,10 +301,11 @@ def stack_bill(load: Load, measured: Measured, assumed: Assumed, config: StackCo
         "WRU",
         session_writes * price("ddb_wru"),
     )
-    counter_writes = t.event_batches * counter_calls
+    # a transactional write bills 2 write units an item: each count and the dirty set in each transaction
+    counter_writes = t.event_batches * TRANSACTION_WRU * (counted + counter_calls)
     bill.add(
         "DynamoDB",
-        "trending: an UpdateItem per (hour, item) of a batch + 1 marking its hours (1 WRU each)",
+        "trending: an ADD per (hour, item) of a batch + its hours marked, 99 to a transaction (2 WRU each)",
         counter_writes,
         "WRU",
         counter_writes * price("ddb_wru"),

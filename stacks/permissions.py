@@ -34,7 +34,8 @@ SESSION_PROCESSOR_ACTIONS = (
 )
 
 
-# The event processor on the counters table: an ADD per (hour, item) and one on the dirty set, nothing else.
+# The event processor on the counters table: TransactWriteItems of ADDs per (hour, item) and on the dirty set,
+# each Update action authorised as UpdateItem; nothing else.
 COUNTER_PROCESSOR_ACTIONS = ("dynamodb:UpdateItem",)
 # The trending compactor: GetItem of the dirty set, UpdateItem to clear (and re-mark) hours in it, a Query
 # per write partition of an hour, a PutItem per hour's summary.

@@ -13,9 +13,10 @@ archive's and the experiment report's, not behaviour. A batch goes through two s
    batch's shoppers; events whose id the session has already seen are dropped (Kinesis delivers at least
    once, and a retry resumes from the lowest failed record, re-sending later successes); each shopper's
    new events are merged into a bounded session and written with ONE conditional PutItem (optimistic
-   version check, re-read and retried on conflict); then one atomic ADD per distinct (hour, item) updates
-   the trending counters and one more marks those hours for the compactor (``stream.compaction``), and
-   one more adds the batch to the stream figures (events per minute, freshness).
+   version check, re-read and retried on conflict); then one transaction of atomic ADDs, one per distinct
+   (hour, item), updates the trending counters and marks those hours for the compactor
+   (``stream.compaction``), and one more write adds the batch to the stream figures (events per minute,
+   freshness).
 
 A shopper whose write still fails has all their records reported as batch item failures, so the event
 source mapping retries them; their ids are not in the session, so the retry counts them once.
@@ -159,7 +160,9 @@ class BatchOutcome:
     failed_sequence_numbers: list[str] = field(default_factory=list)
     session_reads: int = 0  # BatchGetItem / GetItem calls
     session_writes: int = 0  # PutItem calls (one per shopper with new events, plus conflict retries)
-    counter_writes: int = 0  # UpdateItem calls on the counters table: one per (hour, item), one dirty-set ADD
+    counter_writes: int = (
+        0  # TransactWriteItems calls on the counters table (99 counts and the dirty set each)
+    )
     erased: int = 0  # events of erased shoppers, from before their erasure: dropped, never stored
     conflicts: int = 0
     uncounted: int = 0  # events processed whose trending counter write failed (counters are best effort)
@@ -245,11 +248,13 @@ class EventProcessor:
         dead_letters: DeadLetters,
         session_ttl_seconds: int,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.store = store
         self.dead_letters = dead_letters
         self.session_ttl_seconds = session_ttl_seconds
         self.clock = clock
+        self.sleep = sleep  # between a conflicted trending transaction's attempts
         self.exploration = ExplorationCounter(store)
 
     def process(self, records: Iterable[StreamRecord]) -> BatchOutcome:
@@ -360,11 +365,10 @@ class EventProcessor:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _count_trending(self, events: list[Event], now: float, outcome: BatchOutcome) -> None:
-        """One ADD per distinct (hour, item) of the batch, then one ADD of the hours written to the dirty
-        set, so the compactor summarises them. Best effort, on purpose: the events are already in their
-        sessions, so a retry would see them as duplicates; failing the batch here could not recount them.
-        A failed count leaves its events uncounted; a failed dirty-set write leaves every hour of the batch
-        unsummarised until another count marks it (its events are counted as uncounted too)."""
+        """One ADD per distinct (hour, item) of the batch, with the hours marked for the compactor, in one
+        transaction per 99 counts (``Counters.add_counts``). Best effort, on purpose: the events are already
+        in their sessions, so a retry would see them as duplicates; failing the batch here could not recount
+        them. A transaction that fails (after its conflict retries) leaves its events uncounted."""
         moment = datetime.fromtimestamp(now, UTC)
         counts: dict[tuple[str, str], float] = defaultdict(float)
         events_of: dict[tuple[str, str], int] = defaultdict(int)
@@ -373,27 +377,15 @@ class EventProcessor:
             if hour is not None:
                 counts[hour, event.item_id] += event.weight
                 events_of[hour, event.item_id] += 1
-        expires_at = int((moment + BUCKET_TTL).timestamp())
-        counted: list[tuple[str, str]] = []
-        failures: list[Exception] = []
-        for (hour, item_id), count in sorted(counts.items()):
-            try:
-                outcome.counter_writes += 1
-                self.store.add_count(hour, item_id, count, expires_at)
-                counted.append((hour, item_id))
-            except Exception as exc:
-                failures.append(exc)
-                outcome.uncounted += events_of[hour, item_id]
-        if failures:  # one line a batch, not one per item, while the table refuses writes
-            logger.error("%d trending counts not updated, first: %r", len(failures), failures[0])
-        if not counted:
+        if not counts:
             return
+        expires_at = int((moment + BUCKET_TTL).timestamp())
+        token = ",".join(sorted(event.event_id for event in events))
         try:
-            outcome.counter_writes += 1
-            self.store.mark_dirty({hour for hour, _ in counted})
+            outcome.counter_writes += self.store.add_counts(counts, expires_at, token, sleep=self.sleep)
         except Exception:
-            logger.exception("hours not marked for compaction: their counts wait for the hours' next count")
-            outcome.uncounted += sum(events_of[key] for key in counted)
+            logger.exception("trending counts of %d events not written", sum(events_of.values()))
+            outcome.uncounted += sum(events_of.values())
 
     def _record_stream(self, events: list[Event], now: float, outcome: BatchOutcome) -> None:
         """The staff console's events per minute and freshness: one small UpdateItem per batch, best effort

@@ -109,10 +109,11 @@ def test_100_events_over_20_shoppers_cost_one_read_20_session_writes_a_count_add
     )
     # When processed
     assert handler(batch) == {"batchItemFailures": []}
-    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper, one ADD per (hour, item) on a one-item
-    # count (1 write unit each), one ADD of the hour to the dirty set and one for the stream figures
-    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "UpdateItem": 100 + 1 + 1}
-    assert handler.outcome.stats_writes == 1 and handler.outcome.counter_writes == 101
+    # Then DynamoDB saw one BatchGetItem, one PutItem per shopper, the 100 (hour, item) ADDs on one-item
+    # counts in two transactions (99 counts and the dirty set's ADD each, at most 100 actions) and one
+    # UpdateItem for the stream figures
+    assert handler.calls == {"BatchGetItem": 1, "PutItem": 20, "TransactWriteItems": 2, "UpdateItem": 1}
+    assert handler.outcome.stats_writes == 1 and handler.outcome.counter_writes == 2
     assert session(aws, "u0")["purchased"] == {"i0", "i20", "i40", "i60", "i80"}
     assert len(session(aws, "u3")["events"]) == 5
     assert handler.store.dirty_hours() == {bucket_key(datetime.fromtimestamp(NOW, UTC))}
@@ -127,9 +128,9 @@ def test_a_hot_item_is_one_small_item_per_hour_and_the_hours_items_spread_over_t
             event(f"b{number}-{n}", f"u{n}", "hot" if n % 2 == 0 else f"i{number}-{n}") for n in range(25)
         ]
         assert handler(batch_of(events, first_sequence=number * 25)) == {"batchItemFailures": []}
-    # Then each batch made one ADD per distinct item (the hot one and 12 others) and one dirty-set ADD,
+    # Then each batch wrote its ADDs (the hot item and 12 others) and the dirty set's in one transaction,
     # beside its one write of the stream figures
-    assert handler.outcome.stats_writes == 1 and handler.calls["UpdateItem"] == 40 * (13 + 1 + 1)
+    assert handler.calls["TransactWriteItems"] == 40 and handler.calls["UpdateItem"] == 40
     # And the hot item's count is one item of a few bytes, whatever the load: 13 views in each of 40 batches
     hour = bucket_key(datetime.fromtimestamp(NOW, UTC))
     table = aws.dynamodb.Table("counters")
@@ -382,36 +383,19 @@ def test_a_failed_session_read_sends_the_whole_batch_back_untouched(aws, handler
 
 def test_a_failed_count_keeps_the_sessions_and_is_counted_as_uncounted(aws, handler, monkeypatch):
     # Counters are best effort: the events are in their sessions, so a retry could not recount them
-    add = FeatureStore.add_count
-
-    def throttled(self, hour, item_id, *args):  # type: ignore[no-untyped-def]
-        if item_id == "i2":
-            raise RuntimeError("ThrottlingException")
-        add(self, hour, item_id, *args)
-
-    monkeypatch.setattr(FeatureStore, "add_count", throttled)
-    batch = [event("a", "u1"), event("b", "u2", item_id="i2"), event("c", "u3", item_id="i2")]
-    response = handler(batch_of(batch))
-    assert response == {"batchItemFailures": []}
-    # the item whose ADD failed loses its two events; the other is counted and its hour marked
-    assert handler.outcome.processed == 3 and handler.outcome.uncounted == 2
-    assert trending(handler) == {"i1": 1.0}
-
-
-def test_a_failed_dirty_mark_keeps_the_counts_for_the_hours_next_mark(aws, handler, monkeypatch):
-    # Given a batch whose counts are written but whose hour cannot be marked dirty
-    def throttled(self, *args):  # type: ignore[no-untyped-def]
+    def throttled(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("ThrottlingException")
 
     with monkeypatch.context() as patched:
-        patched.setattr(FeatureStore, "mark_dirty", throttled)
-        assert handler(batch_of([event("a", "u1"), event("b", "u2")])) == {"batchItemFailures": []}
-    # Then its events are reported uncounted, and trending does not show them yet
-    assert handler.outcome.processed == 2 and handler.outcome.uncounted == 2
-    assert trending(handler) == {}
-    # And the hour's next batch marks it: the compacted hour holds every count written
-    handler(batch_of([event("c", "u3")], first_sequence=10))
-    assert trending(handler) == {"i1": 3.0}
+        patched.setattr(FeatureStore, "add_counts", throttled)
+        batch = [event("a", "u1"), event("b", "u2", item_id="i2"), event("c", "u3", item_id="i2")]
+        assert handler(batch_of(batch)) == {"batchItemFailures": []}
+    # the transaction is all or nothing: its three events are uncounted, their sessions kept
+    assert handler.outcome.processed == 3 and handler.outcome.uncounted == 3
+    assert session(aws, "u2")["events"] and trending(handler) == {}
+    # and the hour's next batch is counted as usual
+    handler(batch_of([event("d", "u4")], first_sequence=10))
+    assert trending(handler) == {"i1": 1.0}
 
 
 def test_the_stream_figures_count_each_processed_event_once_in_its_minute(aws, handler):

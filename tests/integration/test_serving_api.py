@@ -216,8 +216,7 @@ def test_trending_comes_from_live_counters_then_the_model(call: Call, aws) -> No
     from merchandiser.stream import TrendingCompactor
 
     store = FeatureStore(aws.dynamodb, "users", "sessions", counters_table="counters")
-    store.add_count(bucket_key(datetime.now(UTC)), "i44", 50.0, expires_at=1_900_000_000)
-    store.mark_dirty([bucket_key(datetime.now(UTC))])
+    store.add_counts({(bucket_key(datetime.now(UTC)), "i44"): 50.0}, expires_at=1_900_000_000, token="e1")
     # and the compactor has summarised the hour
     TrendingCompactor(store).run()
     status, after = call(*POPULAR, "k=3&window=24")

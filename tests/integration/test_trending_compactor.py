@@ -23,9 +23,9 @@ def store(aws) -> FeatureStore:  # type: ignore[no-untyped-def]
 
 
 def count(store: FeatureStore, hour: str, item_id: str, n: float) -> None:
-    """The event processor's two writes for one (hour, item): the ADD, then the hour marked dirty."""
-    store.add_count(hour, item_id, n, TTL)
-    store.mark_dirty([hour])
+    """The event processor's write for one (hour, item): the ADD and the hour marked dirty, in one
+    transaction."""
+    store.add_counts({(hour, item_id): n}, TTL, token=f"{hour}:{item_id}:{n}")
 
 
 def test_a_count_written_after_the_hours_were_cleared_marks_its_hour_again(store, monkeypatch):

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from botocore.exceptions import ClientError
+
 from merchandiser.store import (
     BUCKET_TTL,
     MAX_WINDOW_HOURS,
@@ -25,10 +28,12 @@ def store_of(aws) -> FeatureStore:  # type: ignore[no-untyped-def]
 
 
 def add(store: FeatureStore, moment: datetime, counts: dict[str, float]) -> None:
-    """What the event processor does for one batch: an ADD per item, then the hour marked dirty."""
-    for item_id, count in counts.items():
-        store.add_count(bucket_key(moment), item_id, count, TTL)
-    store.mark_dirty([bucket_key(moment)])
+    """What the event processor does for one batch: an ADD per item and the hour marked dirty, in one
+    transaction."""
+    hour = bucket_key(moment)
+    store.add_counts(
+        {(hour, item_id): n for item_id, n in counts.items()}, TTL, token=f"{hour}{sorted(counts)}"
+    )
 
 
 def test_adds_accumulate_per_item_and_the_window_sums_the_compacted_hours(aws):
@@ -93,3 +98,67 @@ def test_the_compactor_reads_an_hour_strongly_consistent(aws):
     assert store.hour_counts(bucket_key(NOW)) == {"a": 1.0}
     # Then every partition's Query is strongly consistent (an eventually consistent one could miss it)
     assert queries and all(query.get("ConsistentRead") is True for query in queries)
+
+
+class _Refused:
+    status_code = 400
+
+
+def test_a_conflicted_transaction_is_retried_and_counts_once(aws):
+    # Given a store whose first transaction another one cancels (both touched a hot item's count)
+    store = store_of(aws)
+    tokens: list[str] = []
+    naps: list[float] = []
+
+    def conflict_once(**_):  # type: ignore[no-untyped-def]
+        if len(tokens) > 1:
+            return None
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        return _Refused(), {"Error": error, "CancellationReasons": [{"Code": "TransactionConflict"}]}
+
+    events = aws.dynamodb.meta.client.meta.events
+    events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems",
+        lambda params, **_: tokens.append(params["ClientRequestToken"]),
+    )
+    events.register("before-call.dynamodb.TransactWriteItems", conflict_once)
+    hour = bucket_key(NOW)
+    # When a batch's counts are written
+    calls = store.add_counts({(hour, "a"): 2.0}, TTL, token="e1", sleep=naps.append)
+    # Then the second attempt applied them, once, after a pause, under a token of its own
+    assert calls == 2 and len(naps) == 1 and len(set(tokens)) == 2
+    assert store.hour_counts(hour) == {"a": 2.0} and store.dirty_hours() == {hour}
+
+
+def test_a_transaction_conflicted_at_every_attempt_raises(aws):
+    # Given a hot item every attempt conflicts on
+    store = store_of(aws)
+    naps: list[float] = []
+
+    def conflict(**_):  # type: ignore[no-untyped-def]
+        error = {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"}
+        return _Refused(), {"Error": error, "CancellationReasons": [{"Code": "TransactionConflict"}]}
+
+    aws.dynamodb.meta.client.meta.events.register("before-call.dynamodb.TransactWriteItems", conflict)
+    # When a batch's counts are written, the last attempt's error reaches the caller (the processor counts
+    # the events as uncounted), and nothing was applied
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        store.add_counts({(bucket_key(NOW), "a"): 2.0}, TTL, token="e1", sleep=naps.append)
+    assert naps == [0.02, 0.04] and store.hour_counts(bucket_key(NOW)) == {}
+
+
+def test_counts_go_99_to_a_transaction_with_their_hours(aws):
+    # Given 250 counts over two hours
+    store = store_of(aws)
+    now, before = bucket_key(NOW), bucket_key(NOW - timedelta(hours=1))
+    counts = {(hour, f"i{n}"): 1.0 for hour in (now, before) for n in range(125)}
+    sizes: list[int] = []
+    aws.dynamodb.meta.client.meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems",
+        lambda params, **_: sizes.append(len(params["TransactItems"])),
+    )
+    # When written
+    assert store.add_counts(counts, TTL, token="e1") == 3
+    # Then three transactions of at most 100 actions (99 counts + the dirty set) hold them all
+    assert sizes == [100, 100, 53] and store.dirty_hours() == {now, before}
+    assert len(store.hour_counts(now)) == len(store.hour_counts(before)) == 125

@@ -35,7 +35,7 @@ from local_twin.cost_model import (
 )
 from local_twin.cost_personalize import personalize_bill, personalize_hours
 from local_twin.cost_prices import HOURS_PER_MONTH, PRICES, SECONDS_PER_MONTH, TIERED, price, tiered_cost
-from merchandiser.store import SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT
+from merchandiser.store import COUNTS_PER_TRANSACTION, SEEN_EVENT_IDS_KEPT, SESSION_EVENTS_KEPT
 
 REPO = Path(__file__).resolve().parents[2]
 SMALL = {"catalog_items": 1000}  # keeps the counter arithmetic fast; the sizes do not depend on it
@@ -296,15 +296,17 @@ def test_session_writes_follow_the_measured_writes_per_shopper():
     assert twice.quantity == pytest.approx(2 * once.quantity)
 
 
-def test_trending_counts_cost_one_write_unit_per_hour_and_item_and_one_per_batch_whatever_the_load():
+def test_trending_counts_cost_two_write_units_per_hour_and_item_and_per_transaction_whatever_the_load():
     # Given the distinct items of a batch at 100 requests/s
     load, config = Load(rps=100.0), StackConfig()
     bill, t = stack_bill(load, Measured(), Assumed(), config), traffic(load, config)
     distinct = expected_distinct(t.events_per_event_batch, load.catalog_items, load.popularity_exponent)
-    # Then each (hour, item) of a batch is one write unit (a count item is far under 1 KB), + the dirty set
+    # Then each (hour, item) of a batch is one transactional write of a count item far under 1 KB (2 write
+    # units), and so is the dirty set's ADD in each transaction of 99 counts
     assert count_item_bytes() < 100
-    counts = line(bill, "DynamoDB", "trending: an UpdateItem per (hour, item)")
-    assert counts.quantity == pytest.approx(t.event_batches * (distinct + 1.0))
+    transactions = max(1, math.ceil(distinct / COUNTS_PER_TRANSACTION))
+    counts = line(bill, "DynamoDB", "trending: an ADD per (hour, item)")
+    assert counts.quantity == pytest.approx(t.event_batches * 2 * (distinct + transactions))
     # And no item nears DynamoDB's 400 KB limit: no note says so
     assert not any("400 KB" in note for note in bill.notes)
 
