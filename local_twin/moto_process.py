@@ -15,7 +15,8 @@ in its own process it has an interpreter to itself, and a fresh process starts w
   The handler keeps connections open between requests (``keep_alive_handler``): werkzeug closes
   every one, so each AWS call of the twin paid a TCP connect and a new server thread.
   ``moto_calls`` counts the calls by operation for the bench; ``moto_fast_routing`` routes a request
-  without listing moto's package directory.
+  without listing moto's package directory; ``moto_fast_transactions`` backs a transaction's table up
+  once, not once per action.
 - Killed with the twin: the child holds the read end of a pipe whose write end only the parent has
   (its stdin); when the parent dies, however it dies, the pipe closes and the child exits.
 """
@@ -275,7 +276,7 @@ def serve(fd: int) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
-    from local_twin import moto_extensions, moto_fast_items, moto_fast_routing
+    from local_twin import moto_extensions, moto_fast_items, moto_fast_routing, moto_fast_transactions
     from local_twin.moto_calls import CallCounter
     from local_twin.moto_faults import FaultInjector
 
@@ -285,6 +286,7 @@ def serve(fd: int) -> None:
     moto_extensions.register()
     moto_fast_items.register()
     moto_fast_routing.register()
+    moto_fast_transactions.register()
     server = make_server(
         HOST,
         0,
