@@ -119,6 +119,16 @@ def conflicted(error: ClientError) -> bool:
     return any(r.get("Code") == "TransactionConflict" for r in error.response.get("CancellationReasons", []))
 
 
+def dirty_update(action: str, hours: set[str]) -> dict[str, Any]:
+    """The dirty set's UpdateItem (``ADD`` or ``DELETE`` of ``hours``), alone or as a transaction's action."""
+    return {
+        "Key": DIRTY_KEY,
+        "UpdateExpression": f"{action} #h :h",
+        "ExpressionAttributeNames": {"#h": DIRTY_ATTRIBUTE},
+        "ExpressionAttributeValues": {":h": hours},
+    }
+
+
 def top_counts(counts: Mapping[str, float], n: int = TRENDING_TOP_PER_HOUR) -> dict[str, float]:
     """The ``n`` largest positive counts; ties broken by item id, as ``rank_trending`` breaks them."""
     return dict(rank_trending(counts, n))
@@ -211,15 +221,7 @@ class Counters(Tables):
         }
 
     def _dirty_action(self, hours: set[str]) -> dict[str, Any]:
-        return {
-            "Update": {
-                "TableName": self._counters(),
-                "Key": DIRTY_KEY,
-                "UpdateExpression": "ADD #h :h",
-                "ExpressionAttributeNames": {"#h": DIRTY_ATTRIBUTE},
-                "ExpressionAttributeValues": {":h": hours},
-            }
-        }
+        return {"Update": {"TableName": self._counters(), **dirty_update("ADD", hours)}}
 
     def mark_dirty(self, hours: Iterable[str]) -> None:
         """Adds hours to the set the compactor works through (one UpdateItem)."""
@@ -270,14 +272,8 @@ class Counters(Tables):
 
     def _dirty_set(self, action: str, hours: Iterable[str]) -> None:
         names = set(hours)
-        if not names:
-            return
-        self.table(self._counters()).update_item(
-            Key=DIRTY_KEY,
-            UpdateExpression=f"{action} #h :h",
-            ExpressionAttributeNames={"#h": DIRTY_ATTRIBUTE},
-            ExpressionAttributeValues={":h": names},
-        )
+        if names:
+            self.table(self._counters()).update_item(**dirty_update(action, names))
 
     def _counters(self) -> str:
         if not self.counters_table:
