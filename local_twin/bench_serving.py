@@ -14,6 +14,10 @@ In one run on this machine, for a 100,000-item synthetic catalog and 1,000 candi
 - the same two raw calls, each timed right after a page on the handler's own index and ranker (a second
   pass of pages), and the handler's ratio to them: the libraries in the CPU cache a page leaves.
 
+The three passes (pages, raw calls after pages, raw calls in a loop) run in rounds (``--blocks``) and
+their samples are pooled, so that each figure and each ratio covers the same minutes of a VM whose speed
+drifts.
+
 The model is trained by the real training code and cached under ``build/bench/serving/`` keyed by
 its parameters, so a rerun skips the few minutes of generation and training. Prints a table, writes
 ``build/bench/serving.json`` and PASS/MISS lines for the targets; it never asserts.
@@ -34,6 +38,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +57,7 @@ from stacks.constants import (
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "bench"
 CANDIDATES = 1000
+DRIFT_WINDOW = 50
 SHOP: dict[str, float] = {
     "n_users": 20_000,
     "n_items": 100_000,
@@ -356,18 +362,35 @@ def serving_process(model_dir: Path) -> Iterator[None]:
         os.environ.update(saved)
 
 
+@dataclass
+class Pages:
+    """What a pass of pages measured, sample by sample: passes of the same kind pool (``Pages.add``)."""
+
+    whole: list[float] = field(default_factory=list)
+    aws: list[float] = field(default_factory=list)
+    reports: list[Any] = field(default_factory=list)  # each measured page's ServingReport
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    def add(self, other: Pages) -> None:
+        self.whole += other.whole
+        self.aws += other.aws
+        self.reports += other.reports
+        for status, count in other.statuses.items():
+            self.statuses[status] = self.statuses.get(status, 0) + count
+
+
 def handler_latency(
     model_dir: Path,
     users: list[dict[str, Any]],
     requests: int,
     warmup: int,
     after_each: Callable[[], None] | None = None,
-) -> dict[str, Any]:
+) -> Pages:
     """The real handler on ``requests`` pages (after ``warmup``); ``after_each``: run after each measured
     page, outside its time (``raw_after_pages``)."""
     from local_twin.functions import LambdaContext
     from local_twin.http_front import Route, proxy_event
-    from merchandiser.serving import STAGES, ServingReport, runtime
+    from merchandiser.serving import ServingReport, runtime
     from merchandiser.store import FeatureStore
 
     runtime.reset()
@@ -385,10 +408,8 @@ def handler_latency(
     route = Route("GET", "/users/{user_id}/recommendations", "retrieval")
     sink = io.StringIO()
     retrieval.logger.registered_handler.stream = sink  # type: ignore[attr-defined]  # logs cost, not shown
-    whole: list[float] = []
-    aws: list[float] = []
-    measured: list[ServingReport] = []
-    statuses: dict[int, int] = {}
+    pages = Pages()
+    whole, aws, measured, statuses = pages.whole, pages.aws, pages.reports, pages.statuses
     try:
         with (
             contextlib.redirect_stdout(sink),  # the EMF metrics blobs
@@ -416,6 +437,14 @@ def handler_latency(
                         after_each()
     finally:
         retrieval.new_report = create
+    return pages
+
+
+def page_figures(pages: Pages) -> dict[str, Any]:
+    """``serving.json``'s ``handler``: percentiles of the whole, its AWS calls and each stage."""
+    from merchandiser.serving import STAGES
+
+    whole, aws, measured = pages.whole, pages.aws, pages.reports
     degraded = sum(bool(report.fallbacks) for report in measured)
     stages = {
         stage: percentiles([report.stages[stage] for report in measured if stage in report.stages])
@@ -435,8 +464,22 @@ def handler_latency(
     ]
     return {"whole": percentiles(whole), "whole_without_store": percentiles(without_store),
             "whole_without_store_stage": percentiles(without_store_stage), "aws_calls": percentiles(aws),
-            "stages": stages, "statuses": statuses, "degraded": degraded,
-            "mean_candidates_per_source": candidates}  # fmt: skip
+            "stages": stages, "statuses": pages.statuses, "degraded": degraded,
+            "mean_candidates_per_source": candidates, "drift": drift(without_store)}  # fmt: skip
+
+
+def drift(seconds: list[float]) -> dict[str, Any]:
+    """The machine's speed of the moment: the medians of windows of ``DRIFT_WINDOW`` consecutive pages
+    (about a second each), lowest and highest. On this VM they differ by half the median (2026-12-01:
+    10.2 to 15.2 ms in one pass of 500 pages) while the same shopper's two pages, a pass apart, are
+    uncorrelated (0.06): the slowest pages are the slow seconds of the machine, not the heavy shoppers."""
+    medians = [
+        statistics.median(seconds[start : start + DRIFT_WINDOW]) * 1000.0
+        for start in range(0, len(seconds) - DRIFT_WINDOW + 1, DRIFT_WINDOW)
+    ]
+    return {"window_pages": DRIFT_WINDOW, "windows": len(medians),
+            "min_median_ms": min(medians, default=float("nan")),
+            "max_median_ms": max(medians, default=float("nan"))}  # fmt: skip
 
 
 def timed(call: Callable[[], Any], repeats: int) -> list[float]:
@@ -448,7 +491,11 @@ def timed(call: Callable[[], Any], repeats: int) -> list[float]:
     return samples
 
 
-def raw_libraries(model_dir: Path, repeats: int) -> dict[str, Any]:
+RawSamples = dict[str, list[float]]  # seconds of each raw call, by call: HNSW and LIGHTGBM
+HNSW, LIGHTGBM = "hnswlib_knn_query_k1000", "lightgbm_predict_1000"
+
+
+def raw_libraries(model_dir: Path, repeats: int) -> RawSamples:
     """hnswlib and LightGBM alone on the same sizes: what the handler cannot go below."""
     import hnswlib
     import lightgbm as lgb
@@ -467,13 +514,10 @@ def raw_libraries(model_dir: Path, repeats: int) -> dict[str, Any]:
     booster = lgb.Booster(model_file=str(model_dir / RANKER))
     features = rng.normal(size=(CANDIDATES, booster.num_feature())).astype(np.float32)
     lightgbm = timed(lambda: booster.predict(features, num_threads=1), repeats)
-    return {"hnswlib_knn_query_k1000": percentiles(hnsw), "lightgbm_predict_1000": percentiles(lightgbm),
-            "n_features": booster.num_feature(), "trees": booster.num_trees()}  # fmt: skip
+    return {HNSW: hnsw, LIGHTGBM: lightgbm}
 
 
-def raw_after_pages(
-    model_dir: Path, users: list[dict[str, Any]], requests: int, warmup: int
-) -> dict[str, Any]:
+def raw_after_pages(model_dir: Path, users: list[dict[str, Any]], requests: int, warmup: int) -> RawSamples:
     """The two raw calls of ``raw_libraries``, each timed right after a page, on the objects the handler
     serves with (its loaded index and ranker): the CPU cache as a page leaves it. In a loop of nothing
     else, the index a query visits stays cached; a page's other work (and moto's, here) evicts it, so its
@@ -502,7 +546,36 @@ def raw_after_pages(
         lightgbm.append(time.perf_counter() - started)
 
     handler_latency(model_dir, users, requests, warmup, after_each=raw_calls)
-    return {"hnswlib_knn_query_k1000": percentiles(hnsw), "lightgbm_predict_1000": percentiles(lightgbm)}
+    return {HNSW: hnsw, LIGHTGBM: lightgbm}
+
+
+def interleaved(model_dir: Path, users: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The handler's pages, the raw calls right after pages and the raw calls in a loop, in ``args.blocks``
+    rounds of the three (``args.requests`` of each in all), pooled: this VM's speed drifts by tens of
+    percent within minutes (2026-12-01: p50 8.4 and 13.5 ms for the same code ten minutes apart), and
+    three passes run one after the other would compare different machines; the ratios compare calls
+    timed in the same minutes."""
+    pages = Pages()
+    after: RawSamples = {HNSW: [], LIGHTGBM: []}
+    loop: RawSamples = {HNSW: [], LIGHTGBM: []}
+    for block in range(args.blocks):
+        share = args.requests // args.blocks + (block < args.requests % args.blocks)
+        with serving_process(model_dir):
+            pages.add(handler_latency(model_dir, users, share, args.warmup))
+        with serving_process(model_dir):
+            for name, samples in raw_after_pages(model_dir, users, share, args.warmup).items():
+                after[name] += samples
+        for name, samples in raw_libraries(model_dir, share).items():
+            loop[name] += samples
+    import lightgbm as lgb
+
+    from merchandiser.store import RANKER
+
+    booster = lgb.Booster(model_file=str(model_dir / RANKER))
+    raw = {**{name: percentiles(v) for name, v in loop.items()}, "n_features": booster.num_feature(),
+           "trees": booster.num_trees()}  # fmt: skip
+    return {"handler": page_figures(pages), "raw": raw,
+            "raw_after_page": {name: percentiles(v) for name, v in after.items()}}  # fmt: skip
 
 
 def ratios(bare: dict[str, Any], raw: dict[str, Any]) -> dict[str, float]:
@@ -584,7 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--items", type=int, default=int(SHOP["n_items"]), help="catalogue size")
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=50, help="pages before each block's measured ones")
+    parser.add_argument("--blocks", type=int, default=5, help="rounds of the handler and raw passes")
     parser.add_argument("--users", type=int, default=500, help="distinct known shoppers to cycle through")
     parser.add_argument("--cold-runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -596,11 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model: {model_dir} ({f'built in {built:.0f} s' if built else 'cached'})", flush=True)
     cold = cold_start(model_dir, args.cold_runs)
     cold["snapshot"] = snapshot_load(model_dir, root, args.cold_runs)
-    with serving_process(model_dir):
-        handler = handler_latency(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
-    with serving_process(model_dir):
-        after_page = raw_after_pages(model_dir, shoppers(model_dir, args.users), args.requests, args.warmup)
-    raw = raw_libraries(model_dir, args.requests)
+    measured = interleaved(model_dir, shoppers(model_dir, args.users), args)
+    handler, raw, after_page = measured["handler"], measured["raw"], measured["raw_after_page"]
     bare = handler["whole_without_store"]
     manifest = json.loads((model_dir / "manifest.json").read_text())
     result = {
@@ -608,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
         "model_version": manifest.get("model_version"), "cold_start": cold, "handler": handler, "raw": raw,
         "ratio": ratios(bare, raw), "raw_after_page": after_page,
         "ratio_after_page": ratios(bare, after_page), "targets": TARGETS, "cpu_count": os.cpu_count(),
+        "blocks": args.blocks,
     }  # fmt: skip
     result["verdicts"] = verdicts(result)
     (args.out / "serving.json").write_text(json.dumps(result, indent=2))
@@ -622,6 +694,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load into memory before a SnapStart snapshot (fetch, hash check, load): {snap['load_s']:.3f} s;"
           f" /tmp at most {snap['tmp_peak_mib']:.0f} MiB, {snap['tmp_left_bytes']} bytes left;"
           f" peak RSS {snap['peak_rss_mib']:.0f} MiB; faults: {snap['faults'] or 'none'}")  # fmt: skip
+    moving = handler["drift"]
+    print(f"machine drift: medians of {moving['windows']} windows of {moving['window_pages']} consecutive"
+          f" pages (without AWS calls) from {moving['min_median_ms']:.2f}"
+          f" to {moving['max_median_ms']:.2f} ms")  # fmt: skip
     print(f"responses: {handler['statuses']}, degraded: {handler['degraded']};"
           f" mean candidates per source: {handler['mean_candidates_per_source']}")  # fmt: skip
     for line in result["verdicts"]:
